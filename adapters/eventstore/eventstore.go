@@ -146,3 +146,15 @@ func (e *ConflictError) Error() string {
 }
 
 func (e *ConflictError) Unwrap() error { return ErrWrongExpectedVersion }
+
+// Pipeliner is implemented by stores that queue appends and commit them in
+// the order they were queued (the SQLite store's single writer does). The
+// registrar uses it to decide under a lock, queue the append in order, and
+// wait for durability outside the lock, so that group commit can batch many
+// registrations into one transaction.
+type Pipeliner interface {
+	// Enqueue queues the append; appends queued one after the other are
+	// committed in that order. The returned function waits for the result
+	// (the same as Append's).
+	Enqueue(ctx context.Context, appends ...StreamAppend) (wait func() (AppendResult, error))
+}
