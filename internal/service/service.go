@@ -1,0 +1,554 @@
+// Package service is the registrar's command side: it loads the aggregates
+// (with a cache), asks the pure domain to decide, appends the events with the
+// expected versions, and retries on conflict, within a bound.
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/autoreg/autoreg/adapters/eventstore"
+	"github.com/autoreg/autoreg/domain"
+)
+
+// MaxAttempts bounds the retries of a command whose append conflicted.
+const MaxAttempts = 8
+
+// Origin says who or what gave a command. It becomes the events' metadata.
+type Origin struct {
+	// Actor is who: "admin:alice", "sip", "sccp" or "system".
+	Actor string
+	// Peer is the network address the command came from, if any.
+	Peer string
+	// CorrelationID ties the events to a request (a SIP Call-ID, an SCCP
+	// connection, an HTTP request id); one is made up when empty.
+	CorrelationID string
+	// CausationID is the id of the event or message that caused the command.
+	CausationID string
+}
+
+// Admin is the origin of an administrator's change.
+func Admin(user, peer string) Origin { return Origin{Actor: "admin:" + user, Peer: peer} }
+
+// System is the origin of changes the registrar makes by itself.
+var System = Origin{Actor: domain.SystemActor}
+
+// Metadata rides beside every event's payload.
+type Metadata struct {
+	EventID       string    `json:"event_id"`
+	CorrelationID string    `json:"correlation_id,omitempty"`
+	CausationID   string    `json:"causation_id,omitempty"`
+	Actor         string    `json:"actor"`
+	Peer          string    `json:"peer,omitempty"`
+	Command       string    `json:"command"`
+	DecidedAt     time.Time `json:"decided_at"`
+}
+
+// DecodeMetadata reads an event's metadata.
+func DecodeMetadata(b []byte) (Metadata, error) {
+	var m Metadata
+	if len(b) == 0 {
+		return m, nil
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("malformed event metadata: %w", err)
+	}
+	return m, nil
+}
+
+// Options tune the service.
+type Options struct {
+	// Clock gives the time decisions are made at (default time.Now).
+	Clock func() time.Time
+	// Shared: other processes write to the same store. Appends are then
+	// made one at a time per decision, never pipelined on speculative state.
+	Shared bool
+	// OnError hears about failures of background work (closing a window
+	// whose time is up); they are retried.
+	OnError func(error)
+}
+
+type devEntry struct {
+	state   domain.DeviceState
+	version int64 // -1: no stream
+}
+
+// Service is the registrar's command side. It is safe for concurrent use.
+type Service struct {
+	store    eventstore.Store
+	onError  func(error)
+	pipe     eventstore.Pipeliner // nil when the store cannot pipeline or the store is shared
+	clock    func() time.Time
+	mu       sync.Mutex
+	cluster  domain.ClusterState
+	cVersion int64
+	rng      domain.DNRangeState
+	rVersion int64
+	devices  map[string]*devEntry
+	// gen counts cache reloads of each kind, so that a failed append reloads
+	// a stream once, not once per waiter.
+	gen uint64
+	// head is the global position the cache has seen from the store.
+	head uint64
+}
+
+// New loads the aggregates' state from the store and returns the service.
+func New(ctx context.Context, store eventstore.Store, opt Options) (*Service, error) {
+	s := &Service{store: store, clock: opt.Clock, onError: opt.OnError}
+	if s.clock == nil {
+		s.clock = time.Now
+	}
+	if p, ok := store.(eventstore.Pipeliner); ok && !opt.Shared {
+		s.pipe = p
+	}
+	if err := s.loadAll(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Service) loadAll(ctx context.Context) error {
+	s.cluster, s.cVersion = domain.NewCluster(), -1
+	s.rng, s.rVersion = domain.NewDNRange(), -1
+	s.devices = map[string]*devEntry{}
+	return s.store.ReadAll(ctx, 1, func(r eventstore.RecordedEvent) error {
+		if err := s.applyRecorded(r); err != nil {
+			return err
+		}
+		s.head = r.Position
+		return nil
+	})
+}
+
+// applyRecorded folds a stored event into the cache.
+func (s *Service) applyRecorded(r eventstore.RecordedEvent) error {
+	if len(r.Stream) < len(domain.StreamPrefix) || r.Stream[:len(domain.StreamPrefix)] != domain.StreamPrefix {
+		return nil // not ours
+	}
+	e, err := domain.Decode(r.Type, r.Data)
+	if err != nil {
+		return fmt.Errorf("event at position %d (stream %s, version %d): %w", r.Position, r.Stream, r.Version, err)
+	}
+	switch r.Stream {
+	case domain.ClusterStream:
+		s.cluster = domain.EvolveCluster(s.cluster, e)
+		s.cVersion = int64(r.Version)
+	case domain.RangeStream:
+		s.rng = domain.EvolveDNRange(s.rng, e)
+		s.rVersion = int64(r.Version)
+	default:
+		name, ok := domain.DeviceFromStream(r.Stream)
+		if !ok {
+			return nil
+		}
+		d := s.device(name)
+		d.state = domain.EvolveDevice(d.state, e, r.RecordedAt)
+		d.version = int64(r.Version)
+	}
+	return nil
+}
+
+func (s *Service) device(name string) *devEntry {
+	d, ok := s.devices[name]
+	if !ok {
+		d = &devEntry{state: domain.NewDevice(name), version: -1}
+		s.devices[name] = d
+	}
+	return d
+}
+
+// reloadStream rebuilds one stream's cache from the store.
+func (s *Service) reloadStream(ctx context.Context, stream string) error {
+	switch stream {
+	case domain.ClusterStream:
+		s.cluster, s.cVersion = domain.NewCluster(), -1
+	case domain.RangeStream:
+		s.rng, s.rVersion = domain.NewDNRange(), -1
+	default:
+		name, ok := domain.DeviceFromStream(stream)
+		if !ok {
+			return nil
+		}
+		s.devices[name] = &devEntry{state: domain.NewDevice(name), version: -1}
+	}
+	return s.store.ReadStream(ctx, stream, 0, s.applyRecorded)
+}
+
+// Outcome is what a command did.
+type Outcome struct {
+	Events   []domain.Event
+	Position uint64 // global position of the last event written
+	// Device is the device's state right after the command (device commands).
+	Device domain.DeviceState
+}
+
+// Execute decides cmd and makes its events durable. A *domain.Rejection is
+// returned together with an Outcome whose events (the recorded refusal) were
+// written.
+func (s *Service) Execute(ctx context.Context, cmd domain.Command, o Origin) (Outcome, error) {
+	if o.CorrelationID == "" {
+		o.CorrelationID = uuid.NewString()
+	}
+	var lastErr error
+	for attempt := 0; attempt < MaxAttempts; attempt++ {
+		out, decideErr, wait, gen, streams := s.decide(cmd, o)
+		if wait == nil {
+			return out, decideErr
+		}
+		res, err := wait()
+		if err == nil {
+			out.Position = res.Position
+			return out, decideErr
+		}
+		lastErr = err
+		// The append failed: the cache holds events that are not in the
+		// store. Rebuild the streams it touched (once, whoever fails first).
+		if rerr := s.invalidate(ctx, gen, streams); rerr != nil {
+			return Outcome{}, fmt.Errorf("%w (and reloading the state failed: %v)", err, rerr)
+		}
+		if !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+			return Outcome{}, err
+		}
+		if ctx.Err() != nil {
+			return Outcome{}, ctx.Err()
+		}
+	}
+	return Outcome{}, fmt.Errorf("gave up after %d conflicting attempts: %w", MaxAttempts, lastErr)
+}
+
+func (s *Service) invalidate(ctx context.Context, gen uint64, streams []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gen != gen {
+		return nil // someone already rebuilt the cache since this decision
+	}
+	s.gen++
+	for _, st := range streams {
+		if err := s.reloadStream(ctx, st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decide runs under the lock: build the world, decide, apply the events to
+// the cache, and queue the append. It returns wait == nil when there is
+// nothing to write.
+func (s *Service) decide(cmd domain.Command, o Origin) (out Outcome, decideErr error, wait func() (eventstore.AppendResult, error), gen uint64, streams []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock().UTC()
+	needs := cmd.Needs()
+	w := domain.World{Cluster: s.cluster, Range: s.rng}
+	var dev *devEntry
+	if needs.Device != "" {
+		if d, ok := s.devices[needs.Device]; ok {
+			dev = d
+		} else {
+			dev = &devEntry{state: domain.NewDevice(needs.Device), version: -1}
+		}
+		w.Device = dev.state
+	}
+	events, err := domain.Decide(w, cmd, now)
+	if len(events) == 0 {
+		if dev != nil {
+			out.Device = dev.state
+		}
+		return out, err, nil, 0, nil
+	}
+	decideErr = err
+	out.Events = events
+
+	// Group the events by stream, in first-appearance order, each with the
+	// version the decision saw.
+	idx := map[string]int{}
+	var appends []eventstore.StreamAppend
+	version := func(stream string) int64 {
+		switch stream {
+		case domain.ClusterStream:
+			return s.cVersion
+		case domain.RangeStream:
+			return s.rVersion
+		}
+		if dev != nil && stream == domain.DeviceStream(dev.state.Name) {
+			return dev.version
+		}
+		return -1
+	}
+	expect := func(v int64) eventstore.ExpectedVersion {
+		if v < 0 {
+			return eventstore.NoStream
+		}
+		return eventstore.Exact(uint64(v))
+	}
+	cmdName := fmt.Sprintf("%T", cmd)
+	if i := lastDot(cmdName); i >= 0 {
+		cmdName = cmdName[i+1:]
+	}
+	autoreg := false
+	for _, e := range events {
+		if _, ok := e.(domain.DNAssigned); ok {
+			autoreg = true
+		}
+		st := e.Stream()
+		i, ok := idx[st]
+		if !ok {
+			i = len(appends)
+			idx[st] = i
+			appends = append(appends, eventstore.StreamAppend{Stream: st, Expected: expect(version(st))})
+		}
+		typ, data, encErr := domain.Encode(e)
+		if encErr != nil {
+			return Outcome{}, encErr, nil, 0, nil
+		}
+		id := uuid.Must(uuid.NewV7()).String()
+		meta, _ := json.Marshal(Metadata{EventID: id, CorrelationID: o.CorrelationID, CausationID: o.CausationID,
+			Actor: o.Actor, Peer: o.Peer, Command: cmdName, DecidedAt: now})
+		appends[i].Events = append(appends[i].Events, eventstore.EventData{ID: id, Type: typ, Data: data, Metadata: meta})
+	}
+	// The decision read streams it does not write: make the append fail if
+	// they moved. Registrations of known devices read only their device;
+	// an autoregistration read the window too.
+	_, isReg := cmd.(domain.Register)
+	if !isReg || autoreg {
+		if needs.Cluster {
+			if _, ok := idx[domain.ClusterStream]; !ok {
+				appends = append(appends, eventstore.StreamAppend{Stream: domain.ClusterStream, Expected: expect(s.cVersion)})
+			}
+		}
+		if needs.Range && !isReg {
+			if _, ok := idx[domain.RangeStream]; !ok {
+				appends = append(appends, eventstore.StreamAppend{Stream: domain.RangeStream, Expected: expect(s.rVersion)})
+			}
+		}
+	}
+	for _, a := range appends {
+		if len(a.Events) > 0 {
+			streams = append(streams, a.Stream)
+		}
+	}
+
+	// Apply to the cache now (speculatively): the next decision sees these
+	// events even before they are durable. If the append fails, the streams
+	// are rebuilt from the store.
+	for _, e := range events {
+		switch e.Stream() {
+		case domain.ClusterStream:
+			s.cluster = domain.EvolveCluster(s.cluster, e)
+			s.cVersion++
+		case domain.RangeStream:
+			s.rng = domain.EvolveDNRange(s.rng, e)
+			s.rVersion++
+		default:
+			if dev == nil || e.Stream() != domain.DeviceStream(dev.state.Name) {
+				continue
+			}
+			dev.state = domain.EvolveDevice(dev.state, e, now)
+			dev.version++
+		}
+	}
+	if dev != nil {
+		s.devices[dev.state.Name] = dev
+		out.Device = dev.state
+	}
+	gen = s.gen
+
+	ctx := context.Background() // the append must finish even if the caller goes away: the cache already holds it
+	if s.pipe != nil {
+		wait = s.pipe.Enqueue(ctx, appends...)
+	} else {
+		res, err := s.store.Append(ctx, appends...)
+		wait = func() (eventstore.AppendResult, error) { return res, err }
+	}
+	return out, decideErr, wait, gen, streams
+}
+
+func lastDot(s string) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '.' {
+			return i
+		}
+	}
+	return -1
+}
+
+// ---- The adapters' side ----------------------------------------------------
+
+// Register implements Registrar.
+func (s *Service) Register(ctx context.Context, r Registration) (Registered, error) {
+	actor := r.Adapter
+	if actor == "" {
+		actor = "adapter"
+	}
+	out, err := s.Execute(ctx, domain.Register{Device: r.Device, Model: r.Model, Protocol: r.Protocol, Address: r.Address},
+		Origin{Actor: actor, Peer: r.Peer, CorrelationID: r.CorrelationID})
+	if err != nil {
+		return Registered{}, err
+	}
+	d := out.Device
+	reg := Registered{Device: d.Name, Model: d.Model, Protocol: d.Protocol, DN: d.DN, Partition: d.Partition,
+		Pool: d.Pool, Changed: len(out.Events) > 0}
+	for _, e := range out.Events {
+		switch e := e.(type) {
+		case domain.DeviceAutoregistered:
+			reg.Autoregistered = true
+			reg.ExternalNumber = e.ExternalNumber
+		case domain.DeviceMoved:
+			reg.Moved = true
+		}
+	}
+	if reg.ExternalNumber == "" {
+		s.mu.Lock()
+		if d.Partition == s.rng.Range.Partition {
+			reg.ExternalNumber = s.rng.Range.ExternalNumber(d.DN)
+		}
+		s.mu.Unlock()
+	}
+	return reg, nil
+}
+
+// Unregister implements Registrar.
+func (s *Service) Unregister(ctx context.Context, u Unregistration) error {
+	actor := u.Adapter
+	if actor == "" {
+		actor = "adapter"
+	}
+	_, err := s.Execute(ctx, domain.Unregister{Device: u.Device, Reason: string(u.Reason)},
+		Origin{Actor: actor, Peer: u.Peer, CorrelationID: u.CorrelationID})
+	return err
+}
+
+var _ Registrar = (*Service)(nil)
+
+// ---- Reads -----------------------------------------------------------------
+
+// Status is the autoregistration's state now.
+type Status struct {
+	Open          bool
+	Window        *domain.Window
+	Registrations int // autoregistered in the current window
+	Protocol      domain.Protocol
+	Security      domain.SecurityMode
+	Range         domain.DNRange
+	DNsLeft       int
+	Devices       int
+	Registered    int
+	// Problem says why autoregistration could not be opened now ("" if it could).
+	Problem string
+}
+
+// Status reads the current state from the cache.
+func (s *Service) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Status{Protocol: s.cluster.Protocol, Security: s.cluster.Security, Range: s.rng.Range, DNsLeft: s.rng.Free()}
+	if w := s.cluster.Window; w != nil {
+		cp := *w
+		st.Open, st.Window = true, &cp
+		if !w.Until.IsZero() && !s.clock().Before(w.Until) {
+			st.Open = false // its time is up; the timer closes it
+		}
+		st.Registrations = s.rng.WindowRegistrations(w.ID)
+	}
+	for _, d := range s.devices {
+		if d.state.Exists {
+			st.Devices++
+			if d.state.Registered {
+				st.Registered++
+			}
+		}
+	}
+	if st.Window == nil {
+		if err := domain.CheckAutoregistration(domain.World{Cluster: s.cluster, Range: s.rng}); err != nil {
+			st.Problem = err.Error()
+		}
+	}
+	return st
+}
+
+// Devices lists the known devices, sorted by name.
+func (s *Service) Devices() []domain.DeviceState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]domain.DeviceState, 0, len(s.devices))
+	for _, d := range s.devices {
+		if d.state.Exists {
+			out = append(out, d.state.Clone())
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Device returns one device's state.
+func (s *Service) Device(name string) (domain.DeviceState, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.devices[name]
+	if !ok || !d.state.Exists {
+		return domain.DeviceState{}, false
+	}
+	return d.state.Clone(), true
+}
+
+// Cluster returns a copy of the cluster's state.
+func (s *Service) Cluster() domain.ClusterState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cluster.Clone()
+}
+
+// Range returns a copy of the range's state.
+func (s *Service) Range() domain.DNRangeState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rng.Clone()
+}
+
+// MayDial answers "may device D dial N?".
+func (s *Service) MayDial(device, number string) (domain.DialResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.devices[device]
+	if !ok {
+		return domain.DialResult{}, fmt.Errorf("%w: no device %s", domain.ErrNotFound, device)
+	}
+	return domain.MayDial(s.cluster, s.rng, d.state, number)
+}
+
+// ---- Background work -------------------------------------------------------
+
+// Run closes windows whose time is up, until ctx ends. The check runs every
+// tick (a second by default); the close event carries the window's deadline
+// as its time, whenever the tick notices it.
+func (s *Service) Run(ctx context.Context, tick time.Duration) error {
+	if tick <= 0 {
+		tick = time.Second
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		s.mu.Lock()
+		w := s.cluster.Window
+		due := w != nil && !w.Until.IsZero() && !s.clock().Before(w.Until)
+		s.mu.Unlock()
+		if due {
+			// Errors are retried at the next tick.
+			if _, err := s.Execute(ctx, domain.ExpireWindow{}, System); err != nil && s.onError != nil {
+				s.onError(fmt.Errorf("closing the window whose time is up: %w", err))
+			}
+		}
+	}
+}
