@@ -40,27 +40,20 @@ const SchemaVersion = 1
 
 // ---- Cluster events --------------------------------------------------------
 
-type clusterEvent struct{}
-
-func (clusterEvent) Stream() string { return ClusterStream }
-
 // ProtocolSet: the enterprise parameter Auto Registration Phone Protocol changed.
 type ProtocolSet struct {
-	clusterEvent
 	Protocol Protocol `json:"protocol"`
 	By       string   `json:"by"`
 }
 
 // SecurityModeSet: the clusterwide security mode changed.
 type SecurityModeSet struct {
-	clusterEvent
 	Mode SecurityMode `json:"mode"`
 	By   string       `json:"by"`
 }
 
 // CallManagerConfigured: a CallManager was added or changed.
 type CallManagerConfigured struct {
-	clusterEvent
 	Name        string `json:"name"`
 	Description string `json:"description,omitempty"`
 	// AutoregDisabled is the page's "Auto-registration Disabled on this
@@ -71,14 +64,12 @@ type CallManagerConfigured struct {
 
 // CallManagerRemoved: a CallManager was deleted.
 type CallManagerRemoved struct {
-	clusterEvent
 	Name string `json:"name"`
 	By   string `json:"by"`
 }
 
 // GroupConfigured: a CallManager group was added or changed.
 type GroupConfigured struct {
-	clusterEvent
 	Name         string   `json:"name"`
 	CallManagers []string `json:"callmanagers"` // in priority order
 	By           string   `json:"by"`
@@ -86,7 +77,6 @@ type GroupConfigured struct {
 
 // GroupRemoved: a CallManager group was deleted.
 type GroupRemoved struct {
-	clusterEvent
 	Name string `json:"name"`
 	By   string `json:"by"`
 }
@@ -94,21 +84,18 @@ type GroupRemoved struct {
 // AutoregGroupSet: this group is now the Auto-registration Cisco CallManager
 // Group (which clears the flag on every other group).
 type AutoregGroupSet struct {
-	clusterEvent
 	Group string `json:"group"`
 	By    string `json:"by"`
 }
 
 // PartitionAdded / PartitionRemoved.
 type PartitionAdded struct {
-	clusterEvent
 	Name        string `json:"name"`
 	Description string `json:"description,omitempty"`
 	By          string `json:"by"`
 }
 
 type PartitionRemoved struct {
-	clusterEvent
 	Name string `json:"name"`
 	By   string `json:"by"`
 }
@@ -116,7 +103,6 @@ type PartitionRemoved struct {
 // RoutePatternAdded: a route pattern in a partition. Block patterns match
 // but refuse the call.
 type RoutePatternAdded struct {
-	clusterEvent
 	Pattern     string `json:"pattern"`
 	Partition   string `json:"partition"`
 	Block       bool   `json:"block,omitempty"`
@@ -125,7 +111,6 @@ type RoutePatternAdded struct {
 }
 
 type RoutePatternRemoved struct {
-	clusterEvent
 	Pattern   string `json:"pattern"`
 	Partition string `json:"partition"`
 	By        string `json:"by"`
@@ -133,21 +118,18 @@ type RoutePatternRemoved struct {
 
 // CSSConfigured: a calling search space, an ordered list of partitions.
 type CSSConfigured struct {
-	clusterEvent
 	Name       string   `json:"name"`
 	Partitions []string `json:"partitions"`
 	By         string   `json:"by"`
 }
 
 type CSSRemoved struct {
-	clusterEvent
 	Name string `json:"name"`
 	By   string `json:"by"`
 }
 
 // DevicePoolConfigured: a device pool (its CallManager group and calling search space).
 type DevicePoolConfigured struct {
-	clusterEvent
 	Name  string `json:"name"`
 	Group string `json:"group"`
 	CSS   string `json:"css,omitempty"`
@@ -155,21 +137,18 @@ type DevicePoolConfigured struct {
 }
 
 type DevicePoolRemoved struct {
-	clusterEvent
 	Name string `json:"name"`
 	By   string `json:"by"`
 }
 
 // DefaultPoolSet: the cluster default device pool.
 type DefaultPoolSet struct {
-	clusterEvent
 	Pool string `json:"pool"`
 	By   string `json:"by"`
 }
 
 // DeviceDefaultsSet: Device Defaults for one device type.
 type DeviceDefaultsSet struct {
-	clusterEvent
 	Model    string `json:"model"`
 	LoadSCCP string `json:"load_sccp,omitempty"` // firmware load name for SCCP
 	LoadSIP  string `json:"load_sip,omitempty"`  // firmware load name for SIP
@@ -179,14 +158,12 @@ type DeviceDefaultsSet struct {
 
 // AutoregCSSSet: the calling search space autoregistered devices get.
 type AutoregCSSSet struct {
-	clusterEvent
 	CSS string `json:"css"`
 	By  string `json:"by"`
 }
 
 // WindowOpened: an administrator opened autoregistration.
 type WindowOpened struct {
-	clusterEvent
 	Window           string    `json:"window"`
 	Reason           string    `json:"reason"`
 	By               string    `json:"by"`
@@ -210,7 +187,6 @@ const (
 
 // WindowClosed: autoregistration closed, by an administrator or by itself.
 type WindowClosed struct {
-	clusterEvent
 	Window        string     `json:"window"`
 	Cause         CloseCause `json:"cause"`
 	Reason        string     `json:"reason"` // the administrator's text, or a sentence saying why
@@ -221,14 +197,9 @@ type WindowClosed struct {
 
 // ---- DNRange events --------------------------------------------------------
 
-type rangeEvent struct{}
-
-func (rangeEvent) Stream() string { return RangeStream }
-
 // RangeConfigured: the autoregistration range. Start equal to End disables
 // autoregistration, as on the CallManager page.
 type RangeConfigured struct {
-	rangeEvent
 	Start     string `json:"start"`
 	End       string `json:"end"`
 	Partition string `json:"partition"`
@@ -238,7 +209,6 @@ type RangeConfigured struct {
 
 // DNAssigned: autoregistration gave a DN of the range to a device.
 type DNAssigned struct {
-	rangeEvent
 	DN        string `json:"dn"`
 	Partition string `json:"partition"`
 	Device    string `json:"device"`
@@ -247,7 +217,6 @@ type DNAssigned struct {
 
 // DNClaimed: an administrator gave a device a DN (provisioned or reconfigured).
 type DNClaimed struct {
-	rangeEvent
 	DN        string `json:"dn"`
 	Partition string `json:"partition"`
 	Device    string `json:"device"`
@@ -256,7 +225,6 @@ type DNClaimed struct {
 
 // DNReleased: a DN is free again (its device was deleted or given another DN).
 type DNReleased struct {
-	rangeEvent
 	DN        string `json:"dn"`
 	Partition string `json:"partition"`
 	Device    string `json:"device"`
@@ -266,7 +234,6 @@ type DNReleased struct {
 
 // RangeExhausted: a device asked for a DN and none was left.
 type RangeExhausted struct {
-	rangeEvent
 	Start  string `json:"start"`
 	End    string `json:"end"`
 	Window string `json:"window,omitempty"`
@@ -528,3 +495,32 @@ func Decode(eventType string, payload []byte) (Event, error) {
 func deref(p Event) Event {
 	return reflect.ValueOf(p).Elem().Interface().(Event)
 }
+
+// Stream places each cluster event on the cluster's stream.
+func (ProtocolSet) Stream() string           { return ClusterStream }
+func (SecurityModeSet) Stream() string       { return ClusterStream }
+func (CallManagerConfigured) Stream() string { return ClusterStream }
+func (CallManagerRemoved) Stream() string    { return ClusterStream }
+func (GroupConfigured) Stream() string       { return ClusterStream }
+func (GroupRemoved) Stream() string          { return ClusterStream }
+func (AutoregGroupSet) Stream() string       { return ClusterStream }
+func (PartitionAdded) Stream() string        { return ClusterStream }
+func (PartitionRemoved) Stream() string      { return ClusterStream }
+func (RoutePatternAdded) Stream() string     { return ClusterStream }
+func (RoutePatternRemoved) Stream() string   { return ClusterStream }
+func (CSSConfigured) Stream() string         { return ClusterStream }
+func (CSSRemoved) Stream() string            { return ClusterStream }
+func (DevicePoolConfigured) Stream() string  { return ClusterStream }
+func (DevicePoolRemoved) Stream() string     { return ClusterStream }
+func (DefaultPoolSet) Stream() string        { return ClusterStream }
+func (DeviceDefaultsSet) Stream() string     { return ClusterStream }
+func (AutoregCSSSet) Stream() string         { return ClusterStream }
+func (WindowOpened) Stream() string          { return ClusterStream }
+func (WindowClosed) Stream() string          { return ClusterStream }
+
+// Stream places each range event on the range's stream.
+func (RangeConfigured) Stream() string { return RangeStream }
+func (DNAssigned) Stream() string      { return RangeStream }
+func (DNClaimed) Stream() string       { return RangeStream }
+func (DNReleased) Stream() string      { return RangeStream }
+func (RangeExhausted) Stream() string  { return RangeStream }
