@@ -235,3 +235,5 @@ func TestMessageIDString(t *testing.T) {
 		t.Fatal(s)
 	}
 }
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

@@ -112,8 +112,8 @@ func checksum(b []byte) uint16 {
 	return ^uint16(sum)
 }
 
-// dissected is tshark's view of one packet: every skinny.* field's shown
-// values, in order.
+// dissected is tshark's view of one packet: every skinny.* (and
+// _ws.malformed) field's shown values, in order.
 type dissected map[string][]string
 
 // get returns the field's only (or first) value, failing the test if absent.
@@ -181,20 +181,26 @@ func parsePDML(r io.Reader) ([]dissected, error) {
 		switch se.Name.Local {
 		case "packet":
 			pkts = append(pkts, dissected{})
-		case "field":
+		case "field", "proto":
 			if len(pkts) == 0 {
 				continue
 			}
-			var name, show string
+			var name, show, showname string
+			hasShow := false
 			for _, a := range se.Attr {
 				switch a.Name.Local {
 				case "name":
 					name = a.Value
 				case "show":
-					show = a.Value
+					show, hasShow = a.Value, true
+				case "showname":
+					showname = a.Value
 				}
 			}
-			if strings.HasPrefix(name, "skinny.") {
+			if !hasShow {
+				show = showname
+			}
+			if strings.HasPrefix(name, "skinny.") || strings.HasPrefix(name, "_ws.malformed") {
 				p := pkts[len(pkts)-1]
 				p[name] = append(p[name], show)
 			}
