@@ -1,0 +1,319 @@
+// Package config loads the registrar's configuration with viper (a YAML file,
+// AUTOREG_* environment variables, flags; the sample compiled in when no file
+// is given) and applies its cluster topology as domain commands.
+package config
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+
+	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/service"
+)
+
+// Sample is the sample configuration, compiled in.
+//
+//go:embed sample.yaml
+var Sample []byte
+
+// Config is the registrar's whole configuration.
+type Config struct {
+	Log     Log     `mapstructure:"log"`
+	Data    string  `mapstructure:"data"`
+	Store   string  `mapstructure:"store"`
+	SIP     SIP     `mapstructure:"sip"`
+	SCCP    SCCP    `mapstructure:"sccp"`
+	Admin   Admin   `mapstructure:"admin"`
+	Cluster Cluster `mapstructure:"cluster"`
+}
+
+type Log struct {
+	Format string `mapstructure:"format"`
+	Level  string `mapstructure:"level"`
+}
+
+type SIP struct {
+	Addr       string        `mapstructure:"addr"`
+	Transports []string      `mapstructure:"transports"`
+	Host       string        `mapstructure:"host"`
+	TLSAddr    string        `mapstructure:"tls_addr"`
+	TLSCert    string        `mapstructure:"tls_cert"`
+	TLSKey     string        `mapstructure:"tls_key"`
+	MinExpires time.Duration `mapstructure:"min_expires"`
+	MaxExpires time.Duration `mapstructure:"max_expires"`
+}
+
+type SCCP struct {
+	Addr             string        `mapstructure:"addr"`
+	KeepAlive        time.Duration `mapstructure:"keepalive"`
+	MissedKeepAlives int           `mapstructure:"missed_keepalives"`
+}
+
+type Token struct {
+	User  string `mapstructure:"user"`
+	Token string `mapstructure:"token"`
+	Scope string `mapstructure:"scope"`
+}
+
+type Admin struct {
+	Addr           string  `mapstructure:"addr"`
+	Token          string  `mapstructure:"token"` // a single admin token (AUTOREG_ADMIN_TOKEN)
+	Tokens         []Token `mapstructure:"tokens"`
+	AllowPlainHTTP bool    `mapstructure:"allow_plain_http"`
+	TLSCert        string  `mapstructure:"tls_cert"`
+	TLSKey         string  `mapstructure:"tls_key"`
+}
+
+type Cluster struct {
+	Protocol       string           `mapstructure:"protocol"`
+	Security       string           `mapstructure:"security"`
+	CallManagers   []CallManager    `mapstructure:"callmanagers"`
+	Groups         []Group          `mapstructure:"groups"`
+	Partitions     []Partition      `mapstructure:"partitions"`
+	Patterns       []Pattern        `mapstructure:"patterns"`
+	CSS            []CSS            `mapstructure:"css"`
+	Pools          []Pool           `mapstructure:"pools"`
+	DefaultPool    string           `mapstructure:"default_pool"`
+	AutoregCSS     string           `mapstructure:"autoreg_css"`
+	Range          Range            `mapstructure:"range"`
+	DeviceDefaults []DeviceDefaults `mapstructure:"device_defaults"`
+}
+
+type CallManager struct {
+	Name           string `mapstructure:"name"`
+	Description    string `mapstructure:"description"`
+	AutoregEnabled bool   `mapstructure:"autoreg_enabled"`
+}
+
+type Group struct {
+	Name         string   `mapstructure:"name"`
+	CallManagers []string `mapstructure:"callmanagers"`
+	Autoreg      bool     `mapstructure:"autoreg"`
+}
+
+type Partition struct {
+	Name        string `mapstructure:"name"`
+	Description string `mapstructure:"description"`
+}
+
+type Pattern struct {
+	Pattern     string `mapstructure:"pattern"`
+	Partition   string `mapstructure:"partition"`
+	Block       bool   `mapstructure:"block"`
+	Description string `mapstructure:"description"`
+}
+
+type CSS struct {
+	Name       string   `mapstructure:"name"`
+	Partitions []string `mapstructure:"partitions"`
+}
+
+type Pool struct {
+	Name  string `mapstructure:"name"`
+	Group string `mapstructure:"group"`
+	CSS   string `mapstructure:"css"`
+}
+
+type Range struct {
+	Start     string `mapstructure:"start"`
+	End       string `mapstructure:"end"`
+	Partition string `mapstructure:"partition"`
+	Mask      string `mapstructure:"mask"`
+}
+
+type DeviceDefaults struct {
+	Model    string `mapstructure:"model"`
+	LoadSCCP string `mapstructure:"load_sccp"`
+	LoadSIP  string `mapstructure:"load_sip"`
+	Pool     string `mapstructure:"pool"`
+}
+
+// New returns a viper instance holding the sample's values as defaults and
+// reading AUTOREG_* from the environment. Bind flags to it, then call Load.
+func New() *viper.Viper {
+	v := viper.New()
+	v.SetConfigType("yaml")
+	v.SetEnvPrefix("AUTOREG")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	return v
+}
+
+// Load reads the configuration: file (or the sample when file is ""), then
+// the environment and the flags bound to v. Unknown keys and values of the
+// wrong type are errors that name the key and the file.
+func Load(v *viper.Viper, file string) (Config, error) {
+	src, name := Sample, "the sample configuration"
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return Config{}, fmt.Errorf("reading the configuration: %w", err)
+		}
+		src, name = b, file
+	}
+	if err := v.ReadConfig(bytes.NewReader(src)); err != nil {
+		return Config{}, fmt.Errorf("%s is not valid YAML: %w", name, err)
+	}
+	// Environment variables for keys that are not in the file still count.
+	for _, k := range []string{"admin.token", "store", "data", "sip.addr", "sccp.addr", "admin.addr", "log.format", "log.level"} {
+		_ = v.BindEnv(k)
+	}
+	var c Config
+	err := v.UnmarshalExact(&c, func(dc *mapstructure.DecoderConfig) {
+		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToTimeDurationHookFunc(),
+			mapstructure.StringToSliceHookFunc(","),
+		)
+		dc.WeaklyTypedInput = false
+	})
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", name, cleanDecodeError(err))
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", name, err)
+	}
+	return c, nil
+}
+
+// cleanDecodeError keeps mapstructure's messages (they name the key) but
+// drops its "decoding failed due to the following error(s):" preamble.
+func cleanDecodeError(err error) error {
+	msg := err.Error()
+	if i := strings.Index(msg, "error(s):"); i >= 0 {
+		msg = strings.TrimSpace(msg[i+len("error(s):"):])
+	}
+	return fmt.Errorf("%s: %w", strings.ReplaceAll(msg, "\n\n", "; "), ErrInvalidConfig)
+}
+
+// ErrInvalidConfig is wrapped by every configuration error.
+var ErrInvalidConfig = errors.New("invalid configuration")
+
+// Validate checks what the types cannot.
+func (c Config) Validate() error {
+	var errs []string
+	add := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
+	switch c.Log.Format {
+	case "json", "console":
+	default:
+		add("log.format %q: use json or console", c.Log.Format)
+	}
+	for _, t := range c.SIP.Transports {
+		if t != "udp" && t != "tcp" {
+			add("sip.transports: %q: use udp and/or tcp (TLS comes with tls_cert and tls_key)", t)
+		}
+	}
+	if (c.SIP.TLSCert == "") != (c.SIP.TLSKey == "") {
+		add("sip.tls_cert and sip.tls_key go together")
+	}
+	if c.SIP.MinExpires <= 0 || c.SIP.MaxExpires < c.SIP.MinExpires {
+		add("sip.min_expires must be positive and at most sip.max_expires")
+	}
+	if c.SCCP.KeepAlive <= 0 || c.SCCP.MissedKeepAlives <= 0 {
+		add("sccp.keepalive and sccp.missed_keepalives must be positive")
+	}
+	for _, a := range []struct{ key, addr string }{{"sip.addr", c.SIP.Addr}, {"sccp.addr", c.SCCP.Addr}, {"admin.addr", c.Admin.Addr}} {
+		if a.addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			add("%s %q: want host:port", a.key, a.addr)
+		}
+	}
+	for i, t := range c.Admin.Tokens {
+		if t.User == "" || t.Token == "" {
+			add("admin.tokens[%d]: needs user and token", i)
+		}
+		if t.Scope != "" && t.Scope != "admin" && t.Scope != "read" {
+			add("admin.tokens[%d].scope %q: use admin or read", i, t.Scope)
+		}
+	}
+	if c.Cluster.Protocol != "" {
+		if _, err := domain.ParseProtocol(c.Cluster.Protocol); err != nil {
+			add("cluster.protocol: %v", err)
+		}
+	}
+	if s := c.Cluster.Security; s != "" && s != "mixed" && s != "nonsecure" {
+		add("cluster.security %q: use nonsecure or mixed", s)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s: %w", strings.Join(errs, "; "), ErrInvalidConfig)
+	}
+	return nil
+}
+
+// Apply turns the cluster section into domain commands, in dependency order.
+// Only differences become events. The protocol and security parameters are
+// applied only when fresh is true (a new store). It returns how many events
+// were written.
+func Apply(ctx context.Context, svc *service.Service, c Cluster, fresh bool, origin service.Origin) (int, error) {
+	by := origin.Actor
+	var cmds []domain.Command
+	if fresh {
+		if c.Protocol != "" {
+			p, _ := domain.ParseProtocol(c.Protocol)
+			cmds = append(cmds, domain.SetProtocol{Protocol: p, By: by})
+		}
+		if c.Security != "" {
+			cmds = append(cmds, domain.SetSecurityMode{Mode: domain.SecurityMode(c.Security), By: by})
+		}
+	}
+	for _, cm := range c.CallManagers {
+		cmds = append(cmds, domain.ConfigureCallManager{Name: cm.Name, Description: cm.Description, AutoregDisabled: !cm.AutoregEnabled, By: by})
+	}
+	for _, g := range c.Groups {
+		cmds = append(cmds, domain.ConfigureGroup{Name: g.Name, CallManagers: g.CallManagers, By: by})
+	}
+	for _, g := range c.Groups {
+		if g.Autoreg {
+			cmds = append(cmds, domain.SetAutoregGroup{Group: g.Name, By: by})
+		}
+	}
+	for _, p := range c.Partitions {
+		cmds = append(cmds, domain.AddPartition{Name: p.Name, Description: p.Description, By: by})
+	}
+	for _, p := range c.Patterns {
+		cmds = append(cmds, domain.AddRoutePattern{Pattern: p.Pattern, Partition: p.Partition, Block: p.Block, Description: p.Description, By: by})
+	}
+	for _, s := range c.CSS {
+		cmds = append(cmds, domain.ConfigureCSS{Name: s.Name, Partitions: s.Partitions, By: by})
+	}
+	for _, p := range c.Pools {
+		cmds = append(cmds, domain.ConfigurePool{Name: p.Name, Group: p.Group, CSS: p.CSS, By: by})
+	}
+	if c.DefaultPool != "" {
+		cmds = append(cmds, domain.SetDefaultPool{Pool: c.DefaultPool, By: by})
+	}
+	for _, d := range c.DeviceDefaults {
+		cmds = append(cmds, domain.SetDeviceDefaults{Model: d.Model, LoadSCCP: d.LoadSCCP, LoadSIP: d.LoadSIP, Pool: d.Pool, By: by})
+	}
+	if c.AutoregCSS != "" {
+		cmds = append(cmds, domain.SetAutoregCSS{CSS: c.AutoregCSS, By: by})
+	}
+	if c.Range.Start != "" {
+		cmds = append(cmds, domain.ConfigureRange{Start: c.Range.Start, End: c.Range.End, Partition: c.Range.Partition, Mask: c.Range.Mask, By: by})
+	}
+	written := 0
+	for _, cmd := range cmds {
+		out, err := svc.Execute(ctx, cmd, origin)
+		if err != nil {
+			return written, fmt.Errorf("applying the configuration (%s): %w", describe(cmd), err)
+		}
+		written += len(out.Events)
+	}
+	return written, nil
+}
+
+func describe(cmd domain.Command) string {
+	s := fmt.Sprintf("%T %+v", cmd, cmd)
+	return strings.TrimPrefix(s, "domain.")
+}
