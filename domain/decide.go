@@ -677,5 +677,5 @@ func rejectRecorded(w World, c Register, now time.Time, reason RejectReason, det
 		win = w.Cluster.Window.ID
 	}
 	return []Event{RegistrationRejected{DeviceEvent: DeviceEvent{Device: c.Device}, Reason: reason, Detail: detail,
-		Model: c.Model, Protocol: c.Protocol, Address: c.Address, Window: win}}, rej
+		Model: c.Model, Protocol: c.Protocol, Address: c.Address, Window: win, At: now}}, rej
 }

@@ -39,7 +39,7 @@ func (s DeviceState) Clone() DeviceState {
 }
 
 // EvolveDevice applies one device event. at is when the event was recorded;
-// it only matters for rejections (their rate limit).
+// it only matters for rejections recorded without their own time.
 func EvolveDevice(s DeviceState, e Event, at time.Time) DeviceState {
 	switch e := e.(type) {
 	case DeviceAutoregistered:
@@ -59,6 +59,9 @@ func EvolveDevice(s DeviceState, e Event, at time.Time) DeviceState {
 	case RegistrationRejected:
 		if s.LastRejected == nil {
 			s.LastRejected = map[RejectReason]time.Time{}
+		}
+		if !e.At.IsZero() {
+			at = e.At
 		}
 		s.LastRejected[e.Reason] = at
 	case DeviceReconfigured:

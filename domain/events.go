@@ -307,6 +307,7 @@ type RegistrationRejected struct {
 	Protocol Protocol     `json:"protocol,omitempty"`
 	Address  string       `json:"address,omitempty"`
 	Window   string       `json:"window,omitempty"`
+	At       time.Time    `json:"at"`
 }
 
 // DeviceReconfigured: an administrator changed a device. Empty fields are unchanged.

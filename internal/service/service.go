@@ -85,6 +85,7 @@ type Service struct {
 	store    eventstore.Store
 	onError  func(error)
 	pipe     eventstore.Pipeliner // nil when the store cannot pipeline or the store is shared
+	shared   bool
 	clock    func() time.Time
 	mu       sync.Mutex
 	cluster  domain.ClusterState
@@ -101,7 +102,7 @@ type Service struct {
 
 // New loads the aggregates' state from the store and returns the service.
 func New(ctx context.Context, store eventstore.Store, opt Options) (*Service, error) {
-	s := &Service{store: store, clock: opt.Clock, onError: opt.OnError}
+	s := &Service{store: store, clock: opt.Clock, onError: opt.OnError, shared: opt.Shared}
 	if s.clock == nil {
 		s.clock = time.Now
 	}
@@ -119,6 +120,17 @@ func (s *Service) loadAll(ctx context.Context) error {
 	s.rng, s.rVersion = domain.NewDNRange(), -1
 	s.devices = map[string]*devEntry{}
 	return s.store.ReadAll(ctx, 1, func(r eventstore.RecordedEvent) error {
+		if err := s.applyRecorded(r); err != nil {
+			return err
+		}
+		s.head = r.Position
+		return nil
+	})
+}
+
+// catchUp folds into the cache what other processes appended since head.
+func (s *Service) catchUp(ctx context.Context) error {
+	return s.store.ReadAll(ctx, s.head+1, func(r eventstore.RecordedEvent) error {
 		if err := s.applyRecorded(r); err != nil {
 			return err
 		}
@@ -198,7 +210,7 @@ func (s *Service) Execute(ctx context.Context, cmd domain.Command, o Origin) (Ou
 	}
 	var lastErr error
 	for attempt := 0; attempt < MaxAttempts; attempt++ {
-		out, decideErr, wait, gen, streams := s.decide(cmd, o)
+		out, decideErr, wait, gen, streams := s.decide(ctx, cmd, o)
 		if wait == nil {
 			return out, decideErr
 		}
@@ -208,6 +220,13 @@ func (s *Service) Execute(ctx context.Context, cmd domain.Command, o Origin) (Ou
 			return out, decideErr
 		}
 		lastErr = err
+		if s.shared {
+			// Nothing was applied speculatively: the next attempt catches up.
+			if !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+				return Outcome{}, err
+			}
+			continue
+		}
 		// The append failed: the cache holds events that are not in the
 		// store. Rebuild the streams it touched (once, whoever fails first).
 		if rerr := s.invalidate(ctx, gen, streams); rerr != nil {
@@ -241,9 +260,15 @@ func (s *Service) invalidate(ctx context.Context, gen uint64, streams []string) 
 // decide runs under the lock: build the world, decide, apply the events to
 // the cache, and queue the append. It returns wait == nil when there is
 // nothing to write.
-func (s *Service) decide(cmd domain.Command, o Origin) (out Outcome, decideErr error, wait func() (eventstore.AppendResult, error), gen uint64, streams []string) {
+func (s *Service) decide(ctx context.Context, cmd domain.Command, o Origin) (out Outcome, decideErr error, wait func() (eventstore.AppendResult, error), gen uint64, streams []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.shared {
+		// Other registrars write to the store too: decide on what it holds now.
+		if err := s.catchUp(ctx); err != nil {
+			return Outcome{}, err, nil, 0, nil
+		}
+	}
 	now := s.clock().UTC()
 	needs := cmd.Needs()
 	w := domain.World{Cluster: s.cluster, Range: s.rng}
@@ -335,6 +360,19 @@ func (s *Service) decide(cmd domain.Command, o Origin) (out Outcome, decideErr e
 		}
 	}
 
+	if s.shared {
+		// Append while holding the lock, then read back what landed (ours
+		// and anyone else's) so the cache is exactly a fold of the store.
+		res, err := s.store.Append(ctx, appends...)
+		if err == nil {
+			err = s.catchUp(ctx)
+			if dev != nil {
+				out.Device = s.device(dev.state.Name).state
+			}
+		}
+		return out, decideErr, func() (eventstore.AppendResult, error) { return res, err }, 0, nil
+	}
+
 	// Apply to the cache now (speculatively): the next decision sees these
 	// events even before they are durable. If the append fails, the streams
 	// are rebuilt from the store.
@@ -360,11 +398,12 @@ func (s *Service) decide(cmd domain.Command, o Origin) (out Outcome, decideErr e
 	}
 	gen = s.gen
 
-	ctx := context.Background() // the append must finish even if the caller goes away: the cache already holds it
+	// The append must finish even if the caller goes away: the cache already holds it.
+	bg := context.WithoutCancel(ctx)
 	if s.pipe != nil {
-		wait = s.pipe.Enqueue(ctx, appends...)
+		wait = s.pipe.Enqueue(bg, appends...)
 	} else {
-		res, err := s.store.Append(ctx, appends...)
+		res, err := s.store.Append(bg, appends...)
 		wait = func() (eventstore.AppendResult, error) { return res, err }
 	}
 	return out, decideErr, wait, gen, streams
