@@ -1,0 +1,260 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+)
+
+// A binding is one contact address of a device (RFC 3261 10.3), kept as
+// small as the registrar's job allows: about 50 bytes plus the two strings.
+// A refresh reuses the strings it already holds.
+type binding struct {
+	uri      string // canonical contact URI: the address the phone is reached at
+	callID   string // Call-ID of the REGISTER that last wrote the binding
+	instance uint64 // hash of the contact's +sip.instance; 0 without one
+	expires  int64  // server clock (ns) when the binding ends
+	cseq     uint32 // CSeq of the REGISTER that last wrote the binding
+}
+
+// A device is an address-of-record: the bindings of one phone (SEP<MAC>).
+type device struct {
+	dn       string         // directory number from the last successful Register
+	peer     netip.AddrPort // transport peer of the last REGISTER that wrote a binding
+	bindings []binding
+
+	// busy is set while one request (or the sweeper) works on the device:
+	// requests for one device are serialized so that the registrar sees them
+	// in order. wake, created only when someone waits, is closed on release.
+	busy bool
+	wake chan struct{}
+	// expireCallID is set when the device's bindings all expired but
+	// Registrar.Unregister failed: the sweeper tries again, with this
+	// correlation ID (the Call-ID of the expired binding).
+	expireCallID string
+}
+
+const shardCount = 256
+
+// shard is one lock's worth of devices.
+type shard struct {
+	mu      sync.Mutex
+	devices map[uint64]*device // key: the MAC as a 48-bit number
+	// next is the earliest instant (server clock) at which the sweeper has
+	// something to do in this shard: no scan before it.
+	next int64
+	_    [40]byte // keep shards on separate cache lines
+}
+
+// table holds every device with bindings, sharded by MAC.
+type table struct {
+	shards [shardCount]shard
+	count  atomic.Int64
+	max    int
+}
+
+var errTableFull = errors.New("device table full")
+
+func newTable(max int) *table {
+	t := &table{max: max}
+	for i := range t.shards {
+		t.shards[i].devices = make(map[uint64]*device)
+	}
+	return t
+}
+
+func (t *table) shard(mac uint64) *shard {
+	// Fibonacci hashing: sequential MACs spread over the shards.
+	return &t.shards[(mac*0x9E3779B97F4A7C15)>>56]
+}
+
+// acquire marks the device busy, waiting while another request holds it.
+// With create it makes the device when there is none (nil otherwise).
+// Every non-nil device returned must be given back with release.
+func (t *table) acquire(ctx context.Context, mac uint64, create bool) (*device, error) {
+	sh := t.shard(mac)
+	for {
+		sh.mu.Lock()
+		d := sh.devices[mac]
+		if d == nil {
+			if !create {
+				sh.mu.Unlock()
+				return nil, nil
+			}
+			if t.count.Load() >= int64(t.max) {
+				sh.mu.Unlock()
+				return nil, errTableFull
+			}
+			d = &device{}
+			sh.devices[mac] = d
+			t.count.Add(1)
+		}
+		if !d.busy {
+			d.busy = true
+			sh.mu.Unlock()
+			return d, nil
+		}
+		if d.wake == nil {
+			d.wake = make(chan struct{})
+		}
+		wake := d.wake
+		sh.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// commit publishes a busy device's new state.
+func (t *table) commit(mac uint64, d *device, bindings []binding, dn string, peer netip.AddrPort) {
+	sh := t.shard(mac)
+	sh.mu.Lock()
+	d.bindings = bindings
+	if len(bindings) > 0 {
+		d.expireCallID = ""
+	}
+	if dn != d.dn {
+		d.dn = dn
+	}
+	if peer.IsValid() {
+		d.peer = peer
+	}
+	for _, b := range bindings {
+		if sh.next == 0 || b.expires < sh.next {
+			sh.next = b.expires
+		}
+	}
+	sh.mu.Unlock()
+}
+
+// release ends acquire: a device left without bindings is dropped.
+func (t *table) release(mac uint64, d *device) {
+	sh := t.shard(mac)
+	sh.mu.Lock()
+	d.busy = false
+	if d.wake != nil {
+		close(d.wake)
+		d.wake = nil
+	}
+	if len(d.bindings) == 0 && d.expireCallID == "" && sh.devices[mac] == d {
+		delete(sh.devices, mac)
+		t.count.Add(-1)
+	}
+	sh.mu.Unlock()
+}
+
+// snapshot copies the device's directory number and bindings.
+func (t *table) snapshot(mac uint64) (dn string, bindings []binding) {
+	sh := t.shard(mac)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if d := sh.devices[mac]; d != nil {
+		return d.dn, append([]binding(nil), d.bindings...)
+	}
+	return "", nil
+}
+
+// expiredDevice is a device whose last binding expired, claimed (busy) by
+// the sweeper until Registrar.Unregister returns.
+type expiredDevice struct {
+	mac    uint64
+	dev    *device
+	peer   netip.AddrPort
+	callID string
+}
+
+// sweep drops the bindings that ended before now and claims the devices left
+// with none. retry is when a failed expiry is tried again.
+func (t *table) sweep(now, retry int64) []expiredDevice {
+	var out []expiredDevice
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		if sh.next == 0 || sh.next > now {
+			sh.mu.Unlock()
+			continue
+		}
+		next := int64(0)
+		later := func(at int64) {
+			if next == 0 || at < next {
+				next = at
+			}
+		}
+		for mac, d := range sh.devices {
+			if d.busy {
+				// The request (or expiry) holding it will publish its state;
+				// look again soon.
+				later(now + 1)
+				continue
+			}
+			callID := d.expireCallID
+			kept := d.bindings[:0]
+			for _, b := range d.bindings {
+				if b.expires > now {
+					kept = append(kept, b)
+					later(b.expires)
+				} else {
+					callID = b.callID
+				}
+			}
+			clear(d.bindings[len(kept):]) // let the dropped strings go
+			d.bindings = kept
+			if len(kept) > 0 {
+				continue
+			}
+			if callID == "" {
+				continue
+			}
+			d.bindings = nil
+			d.busy = true
+			out = append(out, expiredDevice{mac: mac, dev: d, peer: d.peer, callID: callID})
+			later(retry)
+		}
+		sh.next = next
+		sh.mu.Unlock()
+	}
+	return out
+}
+
+// expired ends the sweeper's claim on a device: ok says whether the
+// registrar took the unregistration.
+func (t *table) expired(e expiredDevice, ok bool) {
+	sh := t.shard(e.mac)
+	sh.mu.Lock()
+	if !ok && len(e.dev.bindings) == 0 {
+		e.dev.expireCallID = e.callID
+	} else {
+		e.dev.expireCallID = ""
+	}
+	sh.mu.Unlock()
+	t.release(e.mac, e.dev)
+}
+
+// len reports the number of devices held.
+func (t *table) len() int { return int(t.count.Load()) }
+
+// macKey parses the 12 hex digits of a MAC (any case) into a table key.
+func macKey(hex12 string) (uint64, bool) {
+	if len(hex12) != 12 {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(hex12, 16, 64)
+	return v, err == nil
+}
+
+// deviceName turns a table key back into SEP + 12 upper-case hex digits.
+func deviceName(mac uint64) string {
+	const digits = "0123456789ABCDEF"
+	var b [15]byte
+	copy(b[:], "SEP")
+	for i := 14; i >= 3; i-- {
+		b[i] = digits[mac&0xF]
+		mac >>= 4
+	}
+	return string(b[:])
+}

@@ -1,0 +1,135 @@
+package sip
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/autoreg/autoreg/internal/service"
+)
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultMinExpires     = 60 * time.Second
+	DefaultMaxExpires     = 3600 * time.Second
+	DefaultDefaultExpires = 3600 * time.Second
+
+	DefaultSweepInterval      = time.Second
+	DefaultRequestTimeout     = 10 * time.Second
+	DefaultTransactionTTL     = 32 * time.Second // Timer J = 64*T1 with T1 = 500 ms
+	DefaultMaxInFlight        = 1024
+	DefaultMaxTransactions    = 1 << 20
+	DefaultMaxDevices         = 1 << 20
+	DefaultMaxContacts        = 8
+	DefaultRetryAfterMin      = 5 * time.Second
+	DefaultRetryAfterMax      = 30 * time.Second
+	defaultUDPReadBufferBytes = 4 << 20
+)
+
+// Config configures a Server. Only Registrar is required.
+type Config struct {
+	// Registrar is the registration service the adapter reports to.
+	Registrar service.Registrar
+	// Logger receives the adapter's logs (fields device, dn, peer). The zero
+	// value discards them.
+	Logger zerolog.Logger
+
+	// Host is the registrar's domain or host, used in P-Associated-URI
+	// (<sip:DN@Host>) and as the warn-agent of Warning headers. Empty means
+	// the host the server listens on or, when that is a wildcard address,
+	// the host of the REGISTER's Request-URI.
+	Host string
+
+	// MinExpires is the shortest registration accepted; a shorter non-zero
+	// request is answered 423 Interval Too Brief with Min-Expires. Default 60s.
+	MinExpires time.Duration
+	// MaxExpires caps the expiry granted. Default 3600s.
+	MaxExpires time.Duration
+	// DefaultExpires applies to a contact with neither an expires parameter
+	// nor an Expires header. Default 3600s.
+	DefaultExpires time.Duration
+
+	// TLS enables ListenAndServe(ctx, "tls", addr) and ServeTLS.
+	TLS *tls.Config
+
+	// SweepInterval is how often expired bindings are removed. Default 1s.
+	SweepInterval time.Duration
+	// RequestTimeout bounds one request's registrar call. Default 10s.
+	RequestTimeout time.Duration
+	// TransactionTTL is how long a completed UDP transaction's outcome is
+	// kept to answer retransmissions (RFC 3261 Timer J = 64*T1). Default 32s.
+	TransactionTTL time.Duration
+	// MaxInFlight bounds the requests being processed at once; beyond it the
+	// server answers 503 with Retry-After. Default 1024.
+	MaxInFlight int
+	// MaxTransactions bounds the transaction table (in-flight requests plus
+	// completed ones kept for retransmissions); beyond it the server answers
+	// 503. Default 1,048,576 (about 40 MB).
+	MaxTransactions int
+	// MaxDevices bounds the devices with bindings; a new device beyond it is
+	// answered 503. Default 1,048,576.
+	MaxDevices int
+	// MaxContacts bounds the bindings of one device; a REGISTER that would
+	// exceed it is answered 403. Default 8.
+	MaxContacts int
+	// StreamIdleTimeout closes a TCP/TLS connection that carried nothing
+	// (not even a CRLF keepalive) for this long. Default MaxExpires + 5 min.
+	StreamIdleTimeout time.Duration
+	// UDPReaders is the number of goroutines reading each UDP socket.
+	// Default GOMAXPROCS.
+	UDPReaders int
+	// RetryAfterMin and RetryAfterMax bound the random Retry-After sent with
+	// 503 responses. Defaults 5s and 30s.
+	RetryAfterMin, RetryAfterMax time.Duration
+}
+
+// withDefaults returns c with its zero fields set and checks it.
+func (c Config) withDefaults() (Config, error) {
+	if c.Registrar == nil {
+		return c, errors.New("sip: Config.Registrar is required")
+	}
+	setDur := func(d *time.Duration, def time.Duration) {
+		if *d == 0 {
+			*d = def
+		}
+	}
+	setInt := func(n *int, def int) {
+		if *n == 0 {
+			*n = def
+		}
+	}
+	setDur(&c.MinExpires, DefaultMinExpires)
+	setDur(&c.MaxExpires, DefaultMaxExpires)
+	setDur(&c.DefaultExpires, DefaultDefaultExpires)
+	setDur(&c.SweepInterval, DefaultSweepInterval)
+	setDur(&c.RequestTimeout, DefaultRequestTimeout)
+	setDur(&c.TransactionTTL, DefaultTransactionTTL)
+	setDur(&c.StreamIdleTimeout, c.MaxExpires+5*time.Minute)
+	setDur(&c.RetryAfterMin, DefaultRetryAfterMin)
+	setDur(&c.RetryAfterMax, DefaultRetryAfterMax)
+	setInt(&c.MaxInFlight, DefaultMaxInFlight)
+	setInt(&c.MaxTransactions, DefaultMaxTransactions)
+	setInt(&c.MaxDevices, DefaultMaxDevices)
+	setInt(&c.MaxContacts, DefaultMaxContacts)
+	setInt(&c.UDPReaders, runtime.GOMAXPROCS(0))
+
+	switch {
+	case c.MinExpires < time.Second || c.MaxExpires < time.Second || c.DefaultExpires < time.Second:
+		return c, errors.New("sip: MinExpires, MaxExpires and DefaultExpires must be at least 1s")
+	case c.MinExpires > c.MaxExpires:
+		return c, fmt.Errorf("sip: MinExpires %v is above MaxExpires %v", c.MinExpires, c.MaxExpires)
+	case c.RetryAfterMin < time.Second || c.RetryAfterMax < c.RetryAfterMin:
+		return c, fmt.Errorf("sip: Retry-After range %v..%v is invalid", c.RetryAfterMin, c.RetryAfterMax)
+	case c.SweepInterval < 0 || c.RequestTimeout < 0 || c.TransactionTTL < 0 || c.StreamIdleTimeout < 0:
+		return c, errors.New("sip: durations must not be negative")
+	case c.MaxInFlight < 0 || c.MaxTransactions < 0 || c.MaxDevices < 0 || c.MaxContacts < 0 || c.UDPReaders < 0:
+		return c, errors.New("sip: limits must not be negative")
+	}
+	// The default expiry is a request like any other: keep it in range.
+	c.DefaultExpires = min(max(c.DefaultExpires, c.MinExpires), c.MaxExpires)
+	return c, nil
+}

@@ -1,0 +1,396 @@
+package sip
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/rs/zerolog"
+
+	"github.com/autoreg/autoreg/internal/service"
+)
+
+// ErrServerClosed is returned by the Serve and ListenAndServe methods after
+// Shutdown.
+var ErrServerClosed = errors.New("sip: server closed")
+
+// Server is the SIP registrar adapter: it answers REGISTER over UDP, TCP and
+// TLS, keeps the devices' bindings, and reports registrations to a
+// service.Registrar. Create it with NewServer.
+type Server struct {
+	cfg    Config
+	log    zerolog.Logger
+	parser *sipmsg.Parser
+	table  *table
+	txs    *txTable
+	epoch  time.Time
+	host   atomic.Pointer[string]
+
+	// base is the context of request processing and expiry; cancelled when
+	// Shutdown gives up waiting.
+	base       context.Context
+	cancelBase context.CancelFunc
+
+	mu        sync.Mutex
+	closing   bool
+	inFlight  int
+	work      sync.WaitGroup // requests being processed
+	listeners map[*listener]struct{}
+
+	stopOnce  sync.Once
+	sweepOnce sync.Once
+	sweepStop chan struct{}
+	sweepDone chan struct{}
+}
+
+// NewServer checks cfg, fills its defaults and returns a server that is not
+// listening yet.
+func NewServer(cfg Config) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:       cfg,
+		log:       cfg.Logger.With().Str("adapter", adapterName).Logger(),
+		parser:    sipmsg.NewParser(),
+		table:     newTable(cfg.MaxDevices),
+		txs:       newTxTable(cfg.TransactionTTL, cfg.MaxTransactions),
+		epoch:     time.Now(),
+		listeners: make(map[*listener]struct{}),
+		sweepStop: make(chan struct{}),
+		sweepDone: make(chan struct{}),
+	}
+	if cfg.Host != "" {
+		host := hostLiteral(cfg.Host)
+		s.host.Store(&host)
+	}
+	s.base, s.cancelBase = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// clock is the server's monotonic clock, in nanoseconds since NewServer.
+func (s *Server) clock() int64 { return int64(time.Since(s.epoch)) }
+
+// Devices reports how many devices have bindings.
+func (s *Server) Devices() int { return s.table.len() }
+
+// ListenAndServe listens on addr and serves until ctx is done or Shutdown is
+// called. network is "udp", "tcp" or "tls" (which needs Config.TLS), with
+// the "4" and "6" variants of the first two.
+func (s *Server) ListenAndServe(ctx context.Context, network, addr string) error {
+	var lc net.ListenConfig
+	switch strings.ToLower(network) {
+	case "udp", "udp4", "udp6":
+		pc, err := lc.ListenPacket(ctx, network, addr)
+		if err != nil {
+			return fmt.Errorf("sip: listen %s %s: %w", network, addr, err)
+		}
+		return s.ServeUDP(ctx, pc)
+	case "tcp", "tcp4", "tcp6":
+		ln, err := lc.Listen(ctx, network, addr)
+		if err != nil {
+			return fmt.Errorf("sip: listen %s %s: %w", network, addr, err)
+		}
+		return s.ServeTCP(ctx, ln)
+	case "tls":
+		if s.cfg.TLS == nil {
+			return errors.New("sip: tls needs Config.TLS")
+		}
+		ln, err := lc.Listen(ctx, "tcp", addr)
+		if err != nil {
+			return fmt.Errorf("sip: listen %s %s: %w", network, addr, err)
+		}
+		return s.ServeTLS(ctx, ln)
+	}
+	return fmt.Errorf("sip: unsupported network %q", network)
+}
+
+// Addrs lists the addresses the server is listening on.
+func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]net.Addr, 0, len(s.listeners))
+	for l := range s.listeners {
+		out = append(out, l.addr)
+	}
+	return out
+}
+
+// Shutdown stops the server: it stops reading and accepting, lets the
+// requests in flight finish and answer, stops the expiry sweeper, then
+// closes the sockets. When ctx ends first, the requests still in flight are
+// cancelled and the sockets closed at once; ctx's error is returned.
+// Bindings are kept in memory only and are lost.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	ls := make([]*listener, 0, len(s.listeners))
+	for l := range s.listeners {
+		ls = append(ls, l)
+	}
+	s.mu.Unlock()
+
+	for _, l := range ls {
+		l.stop()
+	}
+	s.sweepOnce.Do(func() { close(s.sweepDone) }) // never started: nothing to wait for
+	s.stopOnce.Do(func() { close(s.sweepStop) })
+
+	done := make(chan struct{})
+	go func() {
+		<-s.sweepDone
+		s.work.Wait()
+		for _, l := range ls {
+			<-l.done
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+		s.cancelBase()
+		return nil
+	case <-ctx.Done():
+		s.cancelBase()
+		for _, l := range ls {
+			l.forceClose()
+		}
+		return ctx.Err()
+	}
+}
+
+// track records a new listener, or refuses it after Shutdown.
+func (s *Server) track(l *listener) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	if s.host.Load() == nil {
+		if ap, err := netip.ParseAddrPort(l.addr.String()); err == nil && !ap.Addr().IsUnspecified() {
+			host := hostLiteral(ap.Addr().Unmap().String())
+			s.host.Store(&host)
+		}
+	}
+	s.sweepOnce.Do(func() { go s.sweeper() })
+	return nil
+}
+
+func (s *Server) untrack(l *listener) {
+	s.mu.Lock()
+	delete(s.listeners, l)
+	s.mu.Unlock()
+	close(l.done)
+}
+
+func (s *Server) closed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// beginWork admits one more request for processing, unless the server is
+// shutting down or MaxInFlight requests are being processed.
+func (s *Server) beginWork(l *listener) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing || s.inFlight >= s.cfg.MaxInFlight {
+		return false
+	}
+	s.inFlight++
+	s.work.Add(1)
+	l.work.Add(1)
+	return true
+}
+
+func (s *Server) endWork(l *listener) {
+	s.mu.Lock()
+	s.inFlight--
+	s.mu.Unlock()
+	l.work.Done()
+	s.work.Done()
+}
+
+// receive handles one message read by a transport. send writes a response
+// back to the peer; it may be called from another goroutine. done, when not
+// nil, is called once nothing more will be sent.
+//
+// Validation, retransmission matching and queries are done right here, in
+// the reading goroutine: they are quick and need no registrar. A REGISTER
+// that changes bindings is processed in its own goroutine (at most
+// MaxInFlight at once) because the registrar call waits for durable events.
+func (s *Server) receive(l *listener, msg sipmsg.Message, peer netip.AddrPort, send func(*sipmsg.Response), done func()) {
+	async := false
+	defer func() {
+		if !async && done != nil {
+			done()
+		}
+	}()
+	req, ok := msg.(*sipmsg.Request)
+	if !ok {
+		return // a response: this server sends no requests
+	}
+	res, job := s.start(req, peer, l.reliable)
+	if res != nil {
+		send(res)
+	}
+	if job == nil {
+		return
+	}
+	if !s.beginWork(l) {
+		s.txs.abort(job.key)
+		send(s.response(req, job.key, peer, s.unavailable(), nil))
+		return
+	}
+	async = true
+	go func() {
+		defer s.endWork(l)
+		if done != nil {
+			defer done()
+		}
+		send(s.finish(s.base, job))
+	}()
+}
+
+// handle processes one request to the end and returns the response to send
+// (nil: send nothing). It is receive without transport or concurrency, for
+// tests and the fuzz target.
+func (s *Server) handle(ctx context.Context, req *sipmsg.Request, peer netip.AddrPort, reliable bool) *sipmsg.Response {
+	res, job := s.start(req, peer, reliable)
+	if job == nil {
+		return res
+	}
+	return s.finish(ctx, job)
+}
+
+// start does what can be done without waiting: validation, queries, and
+// matching retransmissions. It returns the response to send now, or the
+// REGISTER to process (its transaction recorded as in flight), or neither
+// for a request to drop (a retransmission of a request in flight, an ACK).
+func (s *Server) start(req *sipmsg.Request, peer netip.AddrPort, reliable bool) (*sipmsg.Response, *register) {
+	r, o, ok := s.validate(req, peer, reliable)
+	if !ok {
+		if o.status == 0 {
+			return nil, nil
+		}
+		if o.status >= 400 {
+			s.log.Debug().Str("peer", peer.String()).Uint16("status", o.status).Str("warning", o.text).
+				Msgf("%s refused", req.Method)
+		}
+		return s.response(req, transactionKey(req), peer, o, nil), nil
+	}
+	if r.query {
+		dn, bindings := s.table.snapshot(r.mac)
+		return s.response(req, r.key, peer, outcome{status: 200, text: dn}, bindings), nil
+	}
+	e, seen, err := s.txs.begin(r.key)
+	switch {
+	case err != nil:
+		s.log.Warn().Str("device", r.device).Str("peer", peer.String()).Msg("transaction table full: REGISTER refused")
+		return s.response(req, r.key, peer, s.unavailable(), nil), nil
+	case seen && e.state == txInFlight:
+		return nil, nil // the answer is on its way
+	case seen:
+		var bindings []binding
+		if e.status == 200 {
+			_, bindings = s.table.snapshot(r.mac)
+		}
+		return s.response(req, r.key, peer, e.outcome, bindings), nil
+	}
+	return nil, r
+}
+
+// finish processes a REGISTER that start returned and records its outcome
+// for retransmissions.
+func (s *Server) finish(ctx context.Context, r *register) *sipmsg.Response {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	o, bindings := s.process(ctx, r)
+	s.txs.finish(r.key, o, !r.reliable)
+	return s.response(r.msg, r.key, r.peer, o, bindings)
+}
+
+// sweeper removes expired bindings every SweepInterval, unregisters the
+// devices left without any, and ages the transaction table. One goroutine
+// for the whole server.
+func (s *Server) sweeper() {
+	defer close(s.sweepDone)
+	tick := time.NewTicker(s.cfg.SweepInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.sweepStop:
+			return
+		case now := <-tick.C:
+			s.txs.rotate(now)
+			s.expire()
+		}
+	}
+}
+
+// expire runs one sweep of the bindings.
+func (s *Server) expire() {
+	now := s.clock()
+	retry := now + int64(s.cfg.RetryAfterMin)
+	for _, e := range s.table.sweep(now, retry) {
+		device := deviceName(e.mac)
+		ctx, cancel := context.WithTimeout(s.base, s.cfg.RequestTimeout)
+		err := s.cfg.Registrar.Unregister(ctx, service.Unregistration{
+			Device:        device,
+			Reason:        service.UnregisterExpired,
+			Adapter:       adapterName,
+			Peer:          e.peer.String(),
+			CorrelationID: e.callID,
+		})
+		cancel()
+		if err != nil {
+			s.log.Warn().Err(err).Str("device", device).Str("peer", e.peer.String()).
+				Msg("expired registration: unregister failed, will retry")
+		} else {
+			s.log.Info().Str("device", device).Str("dn", e.dev.dn).Str("peer", e.peer.String()).
+				Msg("registration expired")
+		}
+		s.table.expired(e, err == nil)
+	}
+}
+
+// listener is one socket the server serves.
+type listener struct {
+	network  string
+	addr     net.Addr
+	reliable bool
+	// stop stops reading and accepting; forceClose closes everything now.
+	stop       func()
+	forceClose func()
+	work       sync.WaitGroup // requests from this listener being processed
+	done       chan struct{}  // closed when its Serve returned
+}
+
+func newListener(network string, addr net.Addr, reliable bool) *listener {
+	return &listener{network: network, addr: addr, reliable: reliable, done: make(chan struct{})}
+}
+
+// ServeTLS serves SIP over TLS on ln (a plain TCP listener: the server does
+// the handshakes with Config.TLS) until ctx is done or Shutdown is called.
+func (s *Server) ServeTLS(ctx context.Context, ln net.Listener) error {
+	if s.cfg.TLS == nil {
+		ln.Close()
+		return errors.New("sip: tls needs Config.TLS")
+	}
+	return s.serveStream(ctx, "TLS", tls.NewListener(ln, s.cfg.TLS))
+}
+
+// ServeTCP serves SIP over TCP on ln until ctx is done or Shutdown is
+// called.
+func (s *Server) ServeTCP(ctx context.Context, ln net.Listener) error {
+	return s.serveStream(ctx, "TCP", ln)
+}
