@@ -564,6 +564,35 @@ func (s *Service) MayDial(device, number string) (domain.DialResult, error) {
 
 // ---- Background work -------------------------------------------------------
 
+// pruneStrangers forgets devices that never registered and whose last
+// refusal is older than the rejection interval, so that a flood of made-up
+// MACs does not grow the cache without bound. A forgotten device that comes
+// back costs one conflict and a reload of its stream.
+func (s *Service) pruneStrangers(now time.Time) int {
+	if s.shared {
+		return 0 // the cache is a fold of the store there
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for name, d := range s.devices {
+		if d.state.Exists || d.state.Deleted {
+			continue
+		}
+		recent := false
+		for _, at := range d.state.LastRejected {
+			if now.Sub(at) < domain.RejectionInterval {
+				recent = true
+			}
+		}
+		if !recent {
+			delete(s.devices, name)
+			n++
+		}
+	}
+	return n
+}
+
 // Run closes windows whose time is up, until ctx ends. The check runs every
 // tick (a second by default); the close event carries the window's deadline
 // as its time, whenever the tick notices it.
@@ -573,11 +602,16 @@ func (s *Service) Run(ctx context.Context, tick time.Duration) error {
 	}
 	t := time.NewTicker(tick)
 	defer t.Stop()
+	lastPrune := s.clock()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		}
+		if now := s.clock(); now.Sub(lastPrune) >= domain.RejectionInterval {
+			s.pruneStrangers(now)
+			lastPrune = now
 		}
 		s.mu.Lock()
 		w := s.cluster.Window

@@ -256,3 +256,31 @@ func TestFailedAppendLeavesNoTrace(t *testing.T) {
 		t.Fatalf("after recovery: %+v %v (want DN 1000)", r, err)
 	}
 }
+
+// Strangers refused long ago are forgotten; one that comes back is refused
+// again (after a conflict and a reload of its stream), and its events stay
+// one stream with consecutive versions.
+func TestForgottenStrangerComesBack(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New()
+	clk := &clock{now: t0}
+	svc := sample(t, store, clk, "", false)
+	if _, err := register(svc, mac(7), "7961", domain.SCCP, "a"); !isReject(err, domain.RejectWindowClosed) {
+		t.Fatal(err)
+	}
+	clk.Add(2 * time.Minute)
+	if n := svc.PruneStrangers(clk.Now()); n != 1 {
+		t.Fatalf("pruned %d, want 1", n)
+	}
+	if _, err := register(svc, mac(7), "7961", domain.SCCP, "a"); !isReject(err, domain.RejectWindowClosed) {
+		t.Fatal(err)
+	}
+	var versions []uint64
+	_ = store.ReadStream(ctx, domain.DeviceStream(mac(7)), 0, func(e eventstore.RecordedEvent) error {
+		versions = append(versions, e.Version)
+		return nil
+	})
+	if diff := cmp.Diff([]uint64{0, 1}, versions); diff != "" {
+		t.Errorf("stream versions (-want +got):\n%s", diff)
+	}
+}
