@@ -1,0 +1,301 @@
+// Package api holds the JSON types of the registrar's admin HTTP API, shared
+// by the server (package admin) and the Go client (package client). It
+// imports only the standard library.
+//
+// Field names are the wire names documented in docs/admin-api.md. Protocols
+// are written "SIP" or "SCCP" and read in any case; security modes are
+// "mixed" or "nonsecure"; times are RFC 3339; durations are Go duration
+// strings ("30m", "1h30m").
+package api
+
+import "time"
+
+// Error codes in the "code" field of an error body. They are stable: scripts
+// may match on them.
+const (
+	CodeBadRequest     = "bad_request"  // 400: the body or query is malformed (unknown field, wrong type)
+	CodeInvalid        = "invalid"      // 400: the domain refused the values
+	CodeUnauthorized   = "unauthorized" // 401: no token, or a wrong one
+	CodeForbidden      = "forbidden"    // 403: a read-only token asked for a change
+	CodeNotFound       = "not_found"    // 404
+	CodeMethod         = "method_not_allowed"
+	CodeTooLarge       = "too_large" // 413: the body is over the limit
+	CodeUnsupported    = "unsupported_media_type"
+	CodeTooMany        = "too_many_requests" // 429: too many failed logins from this address
+	CodeInUse          = "in_use"            // 409
+	CodeWindowOpen     = "window_open"       // 409
+	CodeWindowClosed   = "window_closed"     // 409
+	CodeMixedMode      = "mixed_mode"        // 409
+	CodeRangeDisabled  = "range_disabled"    // 409
+	CodeRangeExhausted = "range_exhausted"   // 409
+	CodeMisconfigured  = "misconfigured"     // 409
+	CodeDNInUse        = "dn_in_use"         // 409
+	CodeConflict       = "conflict"          // 409: concurrent changes kept colliding; retry
+	CodeUnavailable    = "unavailable"       // 503: the event store cannot take writes now; retry
+	CodeInternal       = "internal"          // 500
+)
+
+// Error is the body of every error response.
+type Error struct {
+	// Error says what went wrong and, where the caller can act, what to do.
+	Error string `json:"error"`
+	// Code is one of the Code constants.
+	Code string `json:"code"`
+}
+
+// ---- Requests --------------------------------------------------------------
+
+// OpenWindow is the body of POST /v1/autoreg/open.
+type OpenWindow struct {
+	Reason string `json:"reason"`
+	// For is the window's maximum duration (Go duration string); "" or "0s": none.
+	For string `json:"for,omitempty"`
+	// Max is the maximum number of autoregistrations; 0: none.
+	Max int `json:"max,omitempty"`
+}
+
+// CloseWindow is the body of POST /v1/autoreg/close.
+type CloseWindow struct {
+	Reason string `json:"reason"`
+}
+
+// SetProtocol is the body of PUT /v1/autoreg/protocol.
+type SetProtocol struct {
+	Protocol string `json:"protocol"` // "sip" or "sccp", any case
+}
+
+// SetSecurity is the body of PUT /v1/security.
+type SetSecurity struct {
+	Mode string `json:"mode"` // "mixed" or "nonsecure"
+}
+
+// SetAutoregCSS is the body of PUT /v1/autoreg/css.
+type SetAutoregCSS struct {
+	CSS string `json:"css"` // "" clears it
+}
+
+// PutCallManager is the body of PUT /v1/callmanagers/{name}.
+type PutCallManager struct {
+	Description string `json:"description,omitempty"`
+	// AutoregEnabled unchecks "Auto-registration Disabled on this Cisco
+	// CallManager" (it is checked, autoregistration disabled, by default).
+	AutoregEnabled bool `json:"autoreg_enabled"`
+}
+
+// PutGroup is the body of PUT /v1/groups/{name}.
+type PutGroup struct {
+	CallManagers []string `json:"callmanagers"` // in priority order
+	// Autoreg true flags the group as the Auto-registration CallManager
+	// Group (which unflags the others). Omitted leaves the flag where it is.
+	// false on the flagged group is refused: flag another group instead.
+	Autoreg *bool `json:"autoreg,omitempty"`
+}
+
+// PutPartition is the (optional) body of PUT /v1/partitions/{name}.
+type PutPartition struct {
+	Description string `json:"description,omitempty"`
+}
+
+// AddPattern is the body of POST /v1/patterns.
+type AddPattern struct {
+	Pattern     string `json:"pattern"`
+	Partition   string `json:"partition"`
+	Block       bool   `json:"block,omitempty"`
+	Description string `json:"description,omitempty"`
+}
+
+// PutCSS is the body of PUT /v1/css/{name}.
+type PutCSS struct {
+	Partitions []string `json:"partitions"` // in search order
+}
+
+// PutPool is the body of PUT /v1/pools/{name}.
+type PutPool struct {
+	Group string `json:"group"`
+	CSS   string `json:"css,omitempty"`
+}
+
+// SetDefaultPool is the body of PUT /v1/default-pool.
+type SetDefaultPool struct {
+	Pool string `json:"pool"`
+}
+
+// PutDeviceDefaults is the body of PUT /v1/device-defaults/{model}.
+type PutDeviceDefaults struct {
+	LoadSCCP string `json:"load_sccp,omitempty"`
+	LoadSIP  string `json:"load_sip,omitempty"`
+	Pool     string `json:"pool,omitempty"`
+}
+
+// PutRange is the body of PUT /v1/range. Start equal to End disables
+// autoregistration, as on the CallManager page.
+type PutRange struct {
+	Start     string `json:"start"`
+	End       string `json:"end"`
+	Partition string `json:"partition,omitempty"`
+	Mask      string `json:"mask,omitempty"`
+}
+
+// ProvisionDevice is the body of POST /v1/devices.
+type ProvisionDevice struct {
+	Name        string `json:"name"` // SEP + 12 hex digits
+	Model       string `json:"model"`
+	Protocol    string `json:"protocol,omitempty"`  // default: the cluster's, if the model speaks it
+	DN          string `json:"dn"`                  // directory number
+	Partition   string `json:"partition,omitempty"` // default: the range's
+	Pool        string `json:"pool,omitempty"`      // default: the cluster default pool
+	CSS         string `json:"css,omitempty"`
+	Description string `json:"description,omitempty"`
+}
+
+// ReconfigureDevice is the body of PATCH /v1/devices/{name}; empty fields
+// stay as they are.
+type ReconfigureDevice struct {
+	Pool        string `json:"pool,omitempty"`
+	CSS         string `json:"css,omitempty"`
+	DN          string `json:"dn,omitempty"`
+	Partition   string `json:"partition,omitempty"`
+	Description string `json:"description,omitempty"`
+}
+
+// ---- Responses -------------------------------------------------------------
+
+// Result is the answer to every change.
+type Result struct {
+	// Changed is false when the request asked for what already was (no event).
+	Changed bool `json:"changed"`
+	// Events names the events written, in order.
+	Events []string `json:"events,omitempty"`
+	// Position is the store's global position of the last event written.
+	Position uint64 `json:"position,omitempty"`
+	// Device is the device after a device change.
+	Device *Device `json:"device,omitempty"`
+	// Window is the window after POST /v1/autoreg/open.
+	Window *Window `json:"window,omitempty"`
+}
+
+// Window is an autoregistration window.
+type Window struct {
+	ID               string    `json:"id"`
+	Reason           string    `json:"reason"`
+	By               string    `json:"by"`
+	OpenedAt         time.Time `json:"opened_at"`
+	Until            time.Time `json:"until,omitzero"` // zero: no maximum duration
+	MaxRegistrations int       `json:"max_registrations,omitempty"`
+	Protocol         string    `json:"protocol"` // the protocol parameter when it opened
+}
+
+// Range is the autoregistration range of directory numbers.
+type Range struct {
+	Start     string `json:"start"`
+	End       string `json:"end"`
+	Partition string `json:"partition"`
+	Mask      string `json:"mask,omitempty"`
+}
+
+// Status is the body of GET /v1/status.
+type Status struct {
+	Open                  bool    `json:"open"`
+	Window                *Window `json:"window"` // null when closed
+	RegistrationsInWindow int     `json:"registrations_in_window"`
+	Protocol              string  `json:"protocol"`
+	Security              string  `json:"security"`
+	Range                 Range   `json:"range"`
+	DNsLeft               int     `json:"dns_left"`
+	Devices               int     `json:"devices"`
+	Registered            int     `json:"registered"`
+	// Problem says why autoregistration could not be opened now ("" if it could).
+	Problem string `json:"problem"`
+}
+
+// Device is one device.
+type Device struct {
+	Name           string `json:"name"`
+	Model          string `json:"model"`
+	Protocol       string `json:"protocol"`
+	DN             string `json:"dn"`
+	Partition      string `json:"partition"`
+	ExternalNumber string `json:"external_number,omitempty"`
+	Pool           string `json:"pool"`
+	CSS            string `json:"css,omitempty"`
+	Description    string `json:"description,omitempty"`
+	Autoregistered bool   `json:"autoregistered"`
+	Window         string `json:"window,omitempty"` // the window it autoregistered in
+	Registered     bool   `json:"registered"`
+	Address        string `json:"address,omitempty"`
+}
+
+// Devices is the body of GET /v1/devices.
+type Devices struct {
+	Devices []Device `json:"devices"` // sorted by name
+}
+
+// MayDial is the body of GET /v1/devices/{name}/may-dial.
+type MayDial struct {
+	Allowed   bool   `json:"allowed"`
+	CSS       string `json:"css"`
+	Partition string `json:"partition"`
+	Match     string `json:"match"`
+	Reason    string `json:"reason"`
+}
+
+// CallManager is a server of the cluster.
+type CallManager struct {
+	Name           string `json:"name"`
+	Description    string `json:"description,omitempty"`
+	AutoregEnabled bool   `json:"autoreg_enabled"`
+}
+
+// Group is a CallManager group.
+type Group struct {
+	Name         string   `json:"name"`
+	CallManagers []string `json:"callmanagers"`
+	Autoreg      bool     `json:"autoreg"`
+}
+
+// Pattern is a route pattern.
+type Pattern struct {
+	Pattern   string `json:"pattern"`
+	Partition string `json:"partition"`
+	Block     bool   `json:"block,omitempty"`
+}
+
+// CSS is a calling search space.
+type CSS struct {
+	Name       string   `json:"name"`
+	Partitions []string `json:"partitions"`
+}
+
+// Pool is a device pool.
+type Pool struct {
+	Name  string `json:"name"`
+	Group string `json:"group"`
+	CSS   string `json:"css,omitempty"`
+}
+
+// DeviceDefaults are one model's Device Defaults.
+type DeviceDefaults struct {
+	Model    string `json:"model"`
+	LoadSCCP string `json:"load_sccp,omitempty"`
+	LoadSIP  string `json:"load_sip,omitempty"`
+	Pool     string `json:"pool,omitempty"`
+}
+
+// Cluster is the body of GET /v1/cluster: the whole configuration. Lists
+// are sorted by name (patterns keep their order of creation).
+type Cluster struct {
+	Protocol       string           `json:"protocol"`
+	Security       string           `json:"security"`
+	CallManagers   []CallManager    `json:"callmanagers"`
+	Groups         []Group          `json:"groups"`
+	AutoregGroup   string           `json:"autoreg_group"`
+	Partitions     []string         `json:"partitions"`
+	Patterns       []Pattern        `json:"patterns"`
+	CSS            []CSS            `json:"css"`
+	Pools          []Pool           `json:"pools"`
+	DefaultPool    string           `json:"default_pool"`
+	DeviceDefaults []DeviceDefaults `json:"device_defaults"`
+	AutoregCSS     string           `json:"autoreg_css"`
+	Range          Range            `json:"range"`
+	Window         *Window          `json:"window"` // null when closed
+}

@@ -1,0 +1,73 @@
+// Package admin is the registrar's admin HTTP JSON API: administrators open
+// and close autoregistration, configure the cluster's topology, and look at
+// and change devices. Every change is a domain command executed as
+// service.Admin(user, peer), so the events it writes name the token's user
+// ("admin:alice") and the client's address.
+//
+// # Security
+//
+// Requests carry a bearer token (Authorization: Bearer T), matched in
+// constant time against every configured token. A token of scope "read" may
+// only read (403 on a change). No token, or a wrong one, is answered 401 with
+// WWW-Authenticate; failures are logged with the peer and counted in
+// autoreg_admin_auth_failures_total. After a few failures from one address,
+// its further attempts are checked one at a time with a doubling delay, and
+// refused (429) when too many queue up.
+//
+// The server refuses to start (ErrUnsafe) on a non-loopback address without
+// a token, with a token shorter than MinTokenLength, or without TLS unless
+// AllowPlainHTTP. With no token at all (loopback only) every request acts as
+// user "local" with admin scope, and only requests whose Host is a loopback
+// name are answered (a defence against DNS rebinding). Request bodies must be
+// application/json (which keeps browsers' simple cross-site requests out), at
+// most MaxBodyBytes, with no unknown fields.
+//
+// # Endpoints
+//
+// Bodies and answers are the types of package api (documented field by field
+// in docs/admin-api.md). Every change answers api.Result {changed, events,
+// position}: changed is false when the request asked for what already was.
+//
+//	GET    /healthz                          no auth; 200 "ok"
+//	GET    /metrics                          Prometheus; a token of any scope, or none from loopback when listening on loopback
+//	GET    /v1/status                        api.Status
+//	GET    /v1/cluster                       api.Cluster (the whole configuration)
+//	POST   /v1/autoreg/open                  {reason, for, max}       open a window ("for": Go duration)
+//	POST   /v1/autoreg/close                 {reason}                 close it
+//	PUT    /v1/autoreg/protocol              {protocol}               sip or sccp
+//	PUT    /v1/autoreg/css                   {css}                    the autoregistration calling search space
+//	PUT    /v1/security                      {mode}                   mixed or nonsecure (mixed closes a window)
+//	PUT    /v1/range                         {start, end, partition, mask}
+//	PUT    /v1/callmanagers/{name}           {description, autoreg_enabled}
+//	DELETE /v1/callmanagers/{name}
+//	PUT    /v1/groups/{name}                 {callmanagers, autoreg}  autoreg true flags the autoregistration group
+//	DELETE /v1/groups/{name}
+//	PUT    /v1/partitions/{name}             {description} (optional body)
+//	DELETE /v1/partitions/{name}
+//	POST   /v1/patterns                      {pattern, partition, block, description}
+//	DELETE /v1/patterns?pattern=P&partition=Q
+//	PUT    /v1/css/{name}                    {partitions}
+//	DELETE /v1/css/{name}
+//	PUT    /v1/pools/{name}                  {group, css}
+//	DELETE /v1/pools/{name}
+//	PUT    /v1/default-pool                  {pool}
+//	PUT    /v1/device-defaults/{model}       {load_sccp, load_sip, pool}
+//	GET    /v1/devices                       api.Devices
+//	POST   /v1/devices                       api.ProvisionDevice      201 with the device
+//	GET    /v1/devices/{name}                api.Device
+//	PATCH  /v1/devices/{name}                {pool, css, dn, partition, description}; empty fields stay
+//	DELETE /v1/devices/{name}
+//	GET    /v1/devices/{name}/may-dial?number=N   api.MayDial {allowed, css, partition, match, reason}
+//
+// # Errors
+//
+// Errors are answered with api.Error {"error": "what went wrong and what to
+// do", "code": "mixed_mode"}: domain.ErrInvalid 400 invalid; malformed
+// bodies 400 bad_request; ErrNotFound 404 not_found; ErrInUse, ErrWindowOpen,
+// ErrWindowClosed, ErrMixedMode, ErrRangeDisabled, ErrRangeExhausted,
+// ErrMisconfigured and ErrDNInUse 409 (in_use, window_open, window_closed,
+// mixed_mode, range_disabled, range_exhausted, misconfigured, dn_in_use);
+// changes that kept conflicting with concurrent ones 409 conflict;
+// eventstore.ErrUnavailable 503 unavailable with Retry-After; anything else
+// 500 internal.
+package admin
