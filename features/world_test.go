@@ -87,6 +87,7 @@ func (w *world) begin() error {
 		return err
 	}
 	w.headBefore = h
+	w.lastReg = service.Registered{} // what a phone was told belongs to the action that told it
 	return nil
 }
 
