@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -140,6 +141,7 @@ func (s *Server) malformed(msg sipmsg.Message, err error, peer netip.AddrPort, s
 		return
 	}
 	req.SetSource(peer.String())
+	s.log.Debug().Err(err).Str("peer", peer.String()).Msg("malformed request: 400")
 	send(s.response(req, transactionKey(req), peer, rejectf(400, "malformed request: %v", err), nil))
 }
 
@@ -176,7 +178,7 @@ func (s *Server) serveStream(ctx context.Context, network string, ln net.Listene
 	}
 	defer s.untrack(l)
 	defer context.AfterFunc(ctx, l.stop)()
-	s.log.Info().Str("network", network).Str("addr", ln.Addr().String()).Msg("SIP listening")
+	s.log.Info().Str("network", strings.ToLower(network)).Str("addr", ln.Addr().String()).Msg("SIP listening")
 
 	var err error
 	for {
