@@ -413,7 +413,9 @@ func TestRetransmission(t *testing.T) {
 	}
 
 	// A rejection is remembered too.
-	reg.set(func(f *fakeRegistrar) { f.regErr = &domain.Rejection{Device: testDevice, Reason: domain.RejectWindowClosed} })
+	reg.set(func(f *fakeRegistrar) {
+		f.regErr = &domain.Rejection{Device: testDevice, Reason: domain.RejectWindowClosed}
+	})
 	r.Branch, r.CSeq = "z9hG4bKrejected", "102 REGISTER"
 	for range 3 {
 		if res := do(t, s, r); res.StatusCode != 403 {
