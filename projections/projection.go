@@ -1,0 +1,66 @@
+// Package projections holds the registrar's read models: views of the
+// event log (DN assignments, devices, autoregistration windows, the
+// configuration history) built by folding the events in global order.
+//
+// Every read model is a Projection: it applies decoded events one by one
+// and remembers the global position of the last one it applied (its
+// checkpoint), so it can be rebuilt from zero (Reset, then replay) or kept
+// live behind a Runner that catches up from the store and then follows it
+// with Subscribe. Reads are safe while events are applied: they take a read
+// lock and return copies.
+//
+// The read models only look at the events of the project's streams
+// (domain.StreamPrefix); they are shared by the registrar, the replay tool
+// and the compliance reports.
+package projections
+
+import (
+	"time"
+
+	"github.com/autoreg/autoreg/adapters/eventstore"
+	"github.com/autoreg/autoreg/domain"
+)
+
+// Event is a stored event with its payload decoded. The byte slices of the
+// embedded RecordedEvent (Data, Metadata, Hash) belong to the caller of
+// Apply and are valid only during the call: a projection that keeps them
+// copies them.
+type Event struct {
+	eventstore.RecordedEvent
+	// Payload is the decoded event (a domain value such as domain.DNAssigned).
+	Payload domain.Event
+}
+
+// Projection is a read model built from the events.
+type Projection interface {
+	// Apply folds one event into the read model. Events come in global
+	// order, each once; e is valid only during the call.
+	Apply(e *Event)
+	// Checkpoint is the global position of the last event applied (0 when
+	// none was).
+	Checkpoint() uint64
+	// Reset empties the read model, so that it can be rebuilt from zero.
+	Reset()
+}
+
+// Set is the registrar's read models, ready to be given to a Runner.
+type Set struct {
+	Assignment *Assignment
+	Devices    *Devices
+	Windows    *Windows
+	Config     *ConfigHistory
+}
+
+// NewSet returns empty read models.
+func NewSet() *Set {
+	return &Set{Assignment: NewAssignment(), Devices: NewDevices(), Windows: NewWindows(), Config: NewConfigHistory()}
+}
+
+// All lists the read models as Projections.
+func (s *Set) All() []Projection {
+	return []Projection{s.Assignment, s.Devices, s.Windows, s.Config}
+}
+
+// utc drops the location and monotonic reading of t, so that read models
+// compare equal whatever store they were built from.
+func utc(t time.Time) time.Time { return t.UTC().Round(0) }
