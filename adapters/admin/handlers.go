@@ -278,7 +278,7 @@ func (s *Server) change(w http.ResponseWriter, r *http.Request, cmds ...domain.C
 
 func pathName(r *http.Request, key string) (string, error) {
 	v := r.PathValue(key)
-	if strings.TrimSpace(v) == "" {
+	if v == "" {
 		return "", badRequest("the path needs a %s", key)
 	}
 	return v, nil

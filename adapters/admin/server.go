@@ -204,19 +204,30 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // ---- Request pipeline ------------------------------------------------------
 
+// route is a registered endpoint: who may use it, and its handler.
 type route struct {
+	s      *Server
 	access access
 	h      handlerFunc
 }
 
 // handle registers pattern ("METHOD /path") with its access and handler.
 func (s *Server) handle(pattern string, a access, h handlerFunc) {
-	rt := route{access: a, h: h}
-	s.mux.Handle(pattern, rt)
+	s.mux.Handle(pattern, route{s: s, access: a, h: h})
 }
 
-// ServeHTTP is never called on a route directly: Server.ServeHTTP finds it.
-func (route) ServeHTTP(http.ResponseWriter, *http.Request) {}
+// ServeHTTP authenticates the request and runs the handler (the mux calls
+// it, having set the path values).
+func (rt route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	who, ok := rt.s.authenticate(w, r, rt.access)
+	if !ok {
+		return
+	}
+	infoOf(r).user = who.User
+	if err := rt.h(w, r, who); err != nil {
+		rt.s.writeError(w, r, err)
+	}
+}
 
 // statusWriter remembers the status code written.
 type statusWriter struct {
@@ -267,16 +278,12 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 
 	handler, pattern := s.mux.Handler(r)
-	rt, ok := handler.(route)
 	routeLabel := pattern
-	if !ok {
+	if _, ok := handler.(route); ok {
+		s.mux.ServeHTTP(w, r)
+	} else {
 		routeLabel = "unmatched"
 		s.unmatched(w, r, handler)
-	} else if who, ok := s.authenticate(w, r, rt.access); ok {
-		ri.user = who.User
-		if err := rt.h(w, r, who); err != nil {
-			s.writeError(w, r, err)
-		}
 	}
 
 	status := w.status
