@@ -140,3 +140,12 @@ Feature: Devices
     When 1 minute passes
     And phone SEP00112233AABB of model 7961 registers over SCCP from 10.0.0.5
     Then it is given directory number 1000
+
+  Scenario: A registered phone refreshing after a restart of the registrar keeps its directory number
+    Given autoregistration is open by "alice" because "bulk add"
+    And phone SEP00112233AABB of model 7961 registers over SCCP from 10.0.0.5
+    When the registrar restarts
+    And phone SEP00112233AABB registers again over SCCP from 10.0.0.5
+    Then phone SEP00112233AABB keeps directory number 1000
+    And phone SEP00112233AABB is in device pool "Default" with calling search space "AutoReg_CSS"
+    And nothing new is recorded

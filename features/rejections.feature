@@ -69,3 +69,16 @@ Feature: Rejected registrations
     Then it is refused because it speaks the wrong protocol
     And the history records 1 "device.registration_rejected" event for SEP00112233AABB
     And phone SEP00112233AABB keeps directory number 1000
+
+  Scenario: The once-a-minute limit holds across a restart of the registrar
+    When phone SEP00112233AABB of model 7961 registers over SCCP from 10.0.0.5
+    Then it is refused because the window is closed
+    When 30 seconds pass
+    And the registrar restarts
+    And phone SEP00112233AABB of model 7961 registers over SCCP from 10.0.0.5
+    Then it is refused because the window is closed
+    And nothing new is recorded
+    When 30 seconds pass
+    And phone SEP00112233AABB of model 7961 registers over SCCP from 10.0.0.5
+    Then it is refused because the window is closed
+    And the history records 2 "device.registration_rejected" events for SEP00112233AABB

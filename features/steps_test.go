@@ -124,6 +124,12 @@ func registerSteps(sc *godog.ScenarioContext, get func() *world) {
 	// ---- setting the scene ----------------------------------------------
 	S(`^an empty registrar$`, func(w *world) error { return nil })
 	S(`^the sample cluster$`, (*world).sampleCluster)
+	S(`^the registrar restarts$`, func(w *world) error {
+		if err := w.begin(); err != nil {
+			return err
+		}
+		return w.restart()
+	})
 
 	// ---- enterprise parameters and security ------------------------------
 	S(`^`+q+` sets the autoregistration protocol to (\w+)$`, func(w *world, by, p string) error {

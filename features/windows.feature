@@ -113,3 +113,15 @@ Feature: Autoregistration windows
     Then they are given directory numbers 1003 and 1004
     When "alice" closes autoregistration because "second batch done"
     Then the window closed after 2 registrations
+
+  Scenario: The window and its limits survive a restart of the registrar
+    Given autoregistration is open for 30 minutes and at most 3 registrations by "alice" because "bulk add"
+    And 2 phones of model 7961 register over SCCP
+    When the registrar restarts
+    Then the open window is W1, opened by "alice" because "bulk add"
+    And the window closes at 09:30
+    And the registrar knows 2 devices, 2 of them registered
+    When another phone of model 7961 registers over SCCP
+    Then it is given directory number 1002
+    And the window is closed because the registration limit was reached
+    And the window closed after 3 registrations

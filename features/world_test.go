@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/autoreg/autoreg/adapters/eventstore"
+	"github.com/autoreg/autoreg/adapters/eventstore/memory"
 	"github.com/autoreg/autoreg/domain"
 	"github.com/autoreg/autoreg/internal/service"
 )
@@ -39,7 +40,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 type world struct {
 	ctx   context.Context
 	clock *fakeClock
-	store eventstore.Store
+	store *memory.Store
 	svc   *service.Service
 
 	// The last action: its error (nil on success) must be checked by a
@@ -72,8 +73,29 @@ func newWorld() (*world, error) {
 	return w, nil
 }
 
-// newStoreForFeatures is the store each scenario runs on.
-func newStoreForFeatures(clock func() time.Time) eventstore.Store { return newMemStore(clock) }
+// newStoreForFeatures is the store each scenario runs on: the project's
+// in-memory store, stamping events with the scenario's clock.
+func newStoreForFeatures(clock func() time.Time) *memory.Store {
+	return memory.New(memory.WithClock(clock))
+}
+
+// restart stops the registrar and starts a new one over the same events, as
+// after a reboot: everything it knows comes back from the store.
+func (w *world) restart() error {
+	if err := w.store.Close(); err != nil {
+		return err
+	}
+	w.store = w.store.Reopen()
+	svc, err := service.New(w.ctx, w.store, service.Options{
+		Clock:   w.clock.Now,
+		OnError: func(err error) { w.bgErrs = append(w.bgErrs, err) },
+	})
+	if err != nil {
+		return fmt.Errorf("restarting the registrar: %w", err)
+	}
+	w.svc = svc
+	return nil
+}
 
 // ---- actions ---------------------------------------------------------------
 
