@@ -45,6 +45,25 @@ Feature: Cluster configuration for autoregistration
     And CallManager "CM3" has autoregistration disabled
     And the registrar reports no problem
 
+  Scenario: Building the minimum for autoregistration from nothing
+    Given an empty registrar
+    When "alice" adds partition "Internal"
+    And "alice" sets the autoregistration range to 2000 through 2009 in partition "Internal"
+    And "alice" opens autoregistration because "first phones"
+    Then the change is refused because autoregistration is misconfigured
+    And the refusal says "no CallManager group is flagged"
+    When "alice" configures CallManager "CM1" with autoregistration enabled
+    And "alice" configures CallManager group "Default" with "CM1"
+    And "alice" flags group "Default" as the autoregistration group
+    And "alice" configures device pool "Default" with group "Default"
+    And "alice" makes device pool "Default" the cluster default
+    Then the registrar reports no problem
+    When "alice" opens autoregistration because "first phones"
+    And phone SEP00112233AABB of model 7961 registers over SCCP from 10.0.0.5
+    Then it is given directory number 2000
+    And phone SEP00112233AABB is in device pool "Default" with no calling search space of its own
+    And every administrative change in the history names who made it
+
   Scenario: A CallManager group keeps its CallManagers in priority order
     Given the sample cluster
     When "alice" configures CallManager group "Branch" with "CM2", "CM1"

@@ -83,6 +83,10 @@ Feature: Devices
     And phone SEP00112233AABB is registered from 10.0.7.7
     And the history records phone SEP00112233AABB moving from 10.0.0.5 to 10.0.7.7
 
+  Scenario: A phone the registrar does not know going away writes no event
+    When phone SEP00112233AABB unregisters
+    Then nothing new is recorded
+
   Scenario: A refresh writes no event
     Given autoregistration is open by "alice" because "bulk add"
     And phone SEP00112233AABB of model 7961 registers over SCCP from 10.0.0.5
@@ -131,6 +135,10 @@ Feature: Devices
     Then it is refused because the window is closed
     When "alice" deletes phone SEP00112233AABB
     Then the change is refused because it names something that is missing
+    Given autoregistration is open by "alice" because "second chance"
+    When phone SEP00112233AABB of model 7940 registers over SCCP from 10.0.0.8
+    Then it is given directory number 1000
+    And phone SEP00112233AABB is a 7940 speaking SCCP
 
   Scenario: Unknown devices register only while a window is open
     When phone SEP00112233AABB of model 7961 registers over SCCP from 10.0.0.5

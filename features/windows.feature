@@ -125,3 +125,12 @@ Feature: Autoregistration windows
     Then it is given directory number 1002
     And the window is closed because the registration limit was reached
     And the window closed after 3 registrations
+
+  Scenario: Closing a window whose time is already up records that its time was up
+    Given autoregistration is open for 30 minutes by "alice" because "bulk add"
+    When 40 minutes pass before the registrar's timer ticks
+    And "bob" closes autoregistration because "done"
+    Then the change is accepted
+    And the window is closed because the maximum duration elapsed
+    And the window's close names "system" and says "maximum duration elapsed"
+    And the window closed at its deadline
