@@ -768,8 +768,14 @@ func registerSteps(sc *godog.ScenarioContext, get func() *world) {
 		}
 		for _, e := range slices.Backward(all) {
 			if e.Device == dev {
-				got := struct{ Model, Address, Window string; Protocol domain.Protocol }{e.Model, e.Address, e.Window, e.Protocol}
-				want := struct{ Model, Address, Window string; Protocol domain.Protocol }{model, addr, win, proto(p)}
+				got := struct {
+					Model, Address, Window string
+					Protocol               domain.Protocol
+				}{e.Model, e.Address, e.Window, e.Protocol}
+				want := struct {
+					Model, Address, Window string
+					Protocol               domain.Protocol
+				}{model, addr, win, proto(p)}
 				if diff := cmp.Diff(want, got); diff != "" {
 					return fmt.Errorf("the last rejection of %s (-want +got):\n%s", dev, diff)
 				}
