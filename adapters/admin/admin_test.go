@@ -118,8 +118,12 @@ func (e *env) seed() {
 		},
 		func() (api.Result, error) { return c.PutCSS(ctx, "Autoreg", []string{"Internal", "Emergency"}) },
 		func() (api.Result, error) { return c.PutCSS(ctx, "Staff", []string{"Internal", "PSTN", "Emergency"}) },
-		func() (api.Result, error) { return c.PutPool(ctx, "Default", api.PutPool{Group: "Default", CSS: "Autoreg"}) },
-		func() (api.Result, error) { return c.PutPool(ctx, "Staff", api.PutPool{Group: "Default", CSS: "Staff"}) },
+		func() (api.Result, error) {
+			return c.PutPool(ctx, "Default", api.PutPool{Group: "Default", CSS: "Autoreg"})
+		},
+		func() (api.Result, error) {
+			return c.PutPool(ctx, "Staff", api.PutPool{Group: "Default", CSS: "Staff"})
+		},
 		func() (api.Result, error) { return c.SetDefaultPool(ctx, "Default") },
 		func() (api.Result, error) {
 			return c.PutDeviceDefaults(ctx, "7961", api.PutDeviceDefaults{LoadSCCP: "SCCP41.9-4-2SR3-1S", LoadSIP: "SIP41.9-4-2SR3-1S"})
@@ -753,7 +757,9 @@ func TestTopology(t *testing.T) {
 		func() (api.Result, error) { return c.PutPartition(ctx, "Spare", "") },
 		func() (api.Result, error) { return c.DeletePartition(ctx, "Spare") },
 		func() (api.Result, error) { return c.PutPool(ctx, "Rogue", api.PutPool{Group: "Default"}) },
-		func() (api.Result, error) { return c.PutDeviceDefaults(ctx, "7940", api.PutDeviceDefaults{Pool: "Rogue"}) },
+		func() (api.Result, error) {
+			return c.PutDeviceDefaults(ctx, "7940", api.PutDeviceDefaults{Pool: "Rogue"})
+		},
 		func() (api.Result, error) { return c.SetAutoregCSS(ctx, "") },
 	}
 	for i, step := range steps {
@@ -1019,5 +1025,26 @@ func TestNoTokenMeansLocalAdmin(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 403 {
 		t.Errorf("foreign Host: %d, want 403", resp.StatusCode)
+	}
+}
+
+func TestRepeatedFailuresAreSlowed(t *testing.T) {
+	e := newEnv(t, admin.Config{})
+	for i := 0; i < 3; i++ {
+		e.expectError(e.do("GET", "/v1/status", "guess", ""), 401, api.CodeUnauthorized)
+	}
+	start := time.Now()
+	e.expectError(e.do("GET", "/v1/status", "guess", ""), 401, api.CodeUnauthorized)
+	if d := time.Since(start); d < 200*time.Millisecond {
+		t.Errorf("the 4th wrong token from one address was answered in %v", d)
+	}
+	// The right token still gets in (after its turn), and clears the slate.
+	if r := e.do("GET", "/v1/status", bobToken, ""); r.status != 200 {
+		t.Fatalf("right token: %d %s", r.status, r.body)
+	}
+	start = time.Now()
+	e.expectError(e.do("GET", "/v1/status", "guess", ""), 401, api.CodeUnauthorized)
+	if d := time.Since(start); d > 150*time.Millisecond {
+		t.Errorf("a wrong token after a success waited %v", d)
 	}
 }
