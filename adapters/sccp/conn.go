@@ -33,9 +33,10 @@ const (
 type conn struct {
 	s    *Server
 	nc   net.Conn
-	id   string // the registrar's CorrelationID
-	peer string // remote ip:port
-	log  zerolog.Logger
+	id   string         // the registrar's CorrelationID
+	peer string         // remote ip:port
+	base zerolog.Logger // with peer and conn
+	log  zerolog.Logger // base, with device and dn once known
 	r    *skinny.Reader
 	wbuf []byte
 
@@ -66,12 +67,14 @@ type end struct {
 func newConn(s *Server, nc net.Conn, id string) *conn {
 	peer := nc.RemoteAddr().String()
 	now := time.Now()
+	base := s.log.With().Str("peer", peer).Str("conn", id).Logger()
 	return &conn{
 		s:       s,
 		nc:      nc,
 		id:      id,
 		peer:    peer,
-		log:     s.log.With().Str("peer", peer).Str("conn", id).Logger(),
+		base:    base,
+		log:     base,
 		r:       skinny.NewReader(nc, s.cfg.MaxFrame),
 		started: now,
 		lastRx:  now,
@@ -260,13 +263,15 @@ func (c *conn) send(msgs ...skinny.Message) (e end, done bool) {
 // register handles a RegisterMessage.
 func (c *conn) register(ctx context.Context, m skinny.Register) (end, bool) {
 	name := m.DeviceName
-	log := c.log.With().Str("device", name).Logger()
+	if !c.registered {
+		c.log = c.base.With().Str("device", name).Logger()
+	}
 	if !domain.ValidDeviceName(name) {
 		if e, done := c.send(skinny.RegisterReject{Text: rejectInvalidName}); done {
 			return e, true
 		}
 		return end{level: zerolog.InfoLevel, msg: "registration rejected: invalid device name",
-			err: fmt.Errorf("device name %q", name), reason: c.reasonIfRegistered(), linger: true}, true
+			err: fmt.Errorf("device name %q is not SEP and 12 hex digits", name), reason: c.reasonIfRegistered(), linger: true}, true
 	}
 	if c.registered && name != c.device {
 		return c.badInput(fmt.Errorf("RegisterMessage for %s on a connection registered as %s", name, c.device)), true
@@ -309,7 +314,7 @@ func (c *conn) register(ctx context.Context, m skinny.Register) (end, bool) {
 	case err == nil:
 		first := !c.registered
 		c.registered, c.device, c.result = true, name, res
-		c.log = c.log.With().Str("device", name).Str("dn", res.DN).Logger()
+		c.log = c.base.With().Str("device", name).Str("dn", res.DN).Logger()
 		ev := c.log.Info()
 		if !first {
 			ev = c.log.Debug()
@@ -331,7 +336,9 @@ func (c *conn) register(ctx context.Context, m skinny.Register) (end, bool) {
 		}
 		return end{level: zerolog.InfoLevel, msg: "registration rejected: " + string(rej.Reason),
 			err: err, reason: c.reasonIfRegistered(), linger: true}, true
-	case errors.Is(err, eventstore.ErrUnavailable):
+	case errors.Is(err, eventstore.ErrUnavailable), ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+		// The store cannot take the write now, or the registrar did not
+		// answer in time: the phone comes back later.
 		if e, done := c.send(skinny.RegisterReject{Text: rejectBusy}); done {
 			return e, true
 		}
@@ -340,11 +347,10 @@ func (c *conn) register(ctx context.Context, m skinny.Register) (end, bool) {
 	case ctx.Err() != nil:
 		return end{level: zerolog.DebugLevel, msg: "server stopped", err: err}, true
 	default:
-		log.Error().Err(err).Msg("registration failed")
 		if e, done := c.send(skinny.RegisterReject{Text: rejectFailed}); done {
 			return e, true
 		}
-		return end{level: zerolog.InfoLevel, msg: "registration failed", err: err,
+		return end{level: zerolog.ErrorLevel, msg: "registration failed", err: err,
 			reason: c.reasonIfRegistered(), linger: true}, true
 	}
 }

@@ -31,6 +31,7 @@ type fakeRegistrar struct {
 	dns         map[string]string
 	reject      map[string]domain.RejectReason
 	unavailable map[string]bool
+	fail        map[string]error
 	regs        []service.Registration
 	unregs      []service.Unregistration
 	unregDelay  time.Duration
@@ -43,6 +44,7 @@ func newFakeRegistrar() *fakeRegistrar {
 		dns:         map[string]string{},
 		reject:      map[string]domain.RejectReason{},
 		unavailable: map[string]bool{},
+		fail:        map[string]error{},
 		unregCh:     make(chan service.Unregistration, 1000),
 	}
 }
@@ -56,6 +58,9 @@ func (f *fakeRegistrar) Register(ctx context.Context, r service.Registration) (s
 	}
 	if r.Model == "" {
 		return service.Registered{}, &domain.Rejection{Device: r.Device, Reason: domain.RejectUnknownModel}
+	}
+	if err := f.fail[r.Device]; err != nil {
+		return service.Registered{}, err
 	}
 	if f.unavailable[r.Device] {
 		return service.Registered{}, fmt.Errorf("appending: %w", eventstore.ErrUnavailable)
@@ -331,6 +336,7 @@ func TestRejections(t *testing.T) {
 	ts.reg.reject["SEP000000000001"] = domain.RejectWindowClosed
 	ts.reg.reject["SEP000000000002"] = domain.RejectRangeExhausted
 	ts.reg.unavailable["SEP000000000004"] = true
+	ts.reg.fail["SEP000000000005"] = errors.New("projection exploded")
 	tests := []struct {
 		name       string
 		device     string
@@ -342,6 +348,7 @@ func TestRejections(t *testing.T) {
 		{"range exhausted", "SEP000000000002", 30018, "DN range exhausted", true},
 		{"unknown model", "SEP000000000003", 12345, "Unknown device model", true},
 		{"registrar busy", "SEP000000000004", 7, "Registrar busy, try again", true},
+		{"registrar error", "SEP000000000005", 7, "Registration failed", true},
 		{"lower-case name", "SEP00000000000a", 7, "Invalid device name", false},
 		{"not SEP", "CIPC12345", 7, "Invalid device name", false},
 	}
@@ -358,6 +365,13 @@ func TestRejections(t *testing.T) {
 			}
 			if called := len(ts.reg.registrations()) > before; called != tt.calls {
 				t.Fatalf("registrar called: %v", called)
+			}
+			var lines []map[string]any
+			for deadline := time.Now().Add(2 * time.Second); len(lines) == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+				lines = ts.logs.lines(t, map[string]string{"device": tt.device})
+			}
+			if len(lines) != 1 || !strings.Contains(fmt.Sprint(lines[0]["message"]), "regist") {
+				t.Fatalf("log lines for %s: %v", tt.device, lines)
 			}
 		})
 	}
