@@ -50,11 +50,15 @@ type (
 		Mode SecurityMode
 		By   string
 	}
+	// ConfigureCallManager adds or changes a CallManager. Autoregistration
+	// stays disabled on it unless AutoregEnabled says otherwise, as the
+	// "Auto-registration Disabled on this Cisco CallManager" box is checked
+	// by default.
 	ConfigureCallManager struct {
-		Name            string
-		Description     string
-		AutoregDisabled bool
-		By              string
+		Name           string
+		Description    string
+		AutoregEnabled bool
+		By             string
 	}
 	RemoveCallManager struct{ Name, By string }
 	ConfigureGroup    struct {

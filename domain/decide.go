@@ -49,10 +49,10 @@ func Decide(w World, cmd Command, now time.Time) ([]Event, error) {
 			return nil, err
 		}
 		cur, ok := w.Cluster.CallManagers[c.Name]
-		if ok && cur.Description == c.Description && cur.AutoregDisabled == c.AutoregDisabled {
+		if ok && cur.Description == c.Description && cur.AutoregDisabled == !c.AutoregEnabled {
 			return nil, nil
 		}
-		return []Event{CallManagerConfigured{Name: c.Name, Description: c.Description, AutoregDisabled: c.AutoregDisabled, By: c.By}}, nil
+		return []Event{CallManagerConfigured{Name: c.Name, Description: c.Description, AutoregDisabled: !c.AutoregEnabled, By: c.By}}, nil
 
 	case RemoveCallManager:
 		if _, ok := w.Cluster.CallManagers[c.Name]; !ok {
@@ -370,7 +370,10 @@ func decideSecurity(w World, c SetSecurityMode, now time.Time) ([]Event, error) 
 		return nil, nil
 	}
 	ev := []Event{SecurityModeSet{Mode: c.Mode, By: c.By}}
-	if c.Mode == Mixed && w.Cluster.Window != nil {
+	if win := w.Cluster.Window; win != nil && elapsed(win, now) {
+		// The window's time was up before this change: it closed then.
+		ev = []Event{closeEvent(w, CloseDurationElapsed, "maximum duration elapsed", SystemActor, win.Until), ev[0]}
+	} else if c.Mode == Mixed && win != nil {
 		// Configuring mixed-mode security disables autoregistration at once.
 		ev = append(ev, closeEvent(w, CloseSecurityMixed,
 			"cluster security set to mixed mode, which disables autoregistration", c.By, now))
@@ -411,6 +414,9 @@ func CheckAutoregistration(w World) error {
 		}
 		return fmt.Errorf("%w: only one CallManager may have autoregistration enabled, but %s also has: disable autoregistration on %s",
 			ErrMisconfigured, strings.Join(others, ", "), strings.Join(others, ", "))
+	}
+	if c.DefaultPool == "" {
+		return fmt.Errorf("%w: no default device pool: autoregistered phones need one (checklist step 5): set one with `registrar admin default-pool POOL`", ErrMisconfigured)
 	}
 	if _, ok := w.Range.NextFree(); !ok {
 		return fmt.Errorf("%w: every DN from %s to %s is in use: widen the range or free DNs", ErrRangeExhausted, w.Range.Range.Start, w.Range.Range.End)
@@ -468,7 +474,9 @@ func decideRange(w World, c ConfigureRange, now time.Time) ([]Event, error) {
 		return nil, nil
 	}
 	ev := []Event{RangeConfigured{Start: c.Start, End: c.End, Partition: c.Partition, Mask: c.Mask, By: c.By}}
-	if want.Disabled() && w.Cluster.Window != nil {
+	if win := w.Cluster.Window; win != nil && elapsed(win, now) {
+		ev = []Event{closeEvent(w, CloseDurationElapsed, "maximum duration elapsed", SystemActor, win.Until), ev[0]}
+	} else if want.Disabled() && win != nil {
 		ev = append(ev, closeEvent(w, CloseRangeDisabled, "the range's starting DN now equals its ending DN, which disables autoregistration", c.By, now))
 	}
 	return ev, nil
@@ -598,10 +606,12 @@ func decideRegister(w World, c Register, now time.Time) ([]Event, error) {
 		}
 		dev := DeviceEvent{Device: d.Name}
 		switch {
+		case d.Address != "" && d.Address != c.Address:
+			// From a new address, whether it unregistered first (an SCCP phone
+			// unplugged and plugged in at another desk) or not: a move.
+			return []Event{DeviceMoved{DeviceEvent: dev, From: d.Address, To: c.Address}}, nil
 		case !d.Registered:
 			return []Event{DeviceRegistered{DeviceEvent: dev, Protocol: c.Protocol, Address: c.Address}}, nil
-		case d.Address != c.Address:
-			return []Event{DeviceMoved{DeviceEvent: dev, From: d.Address, To: c.Address}}, nil
 		}
 		return nil, nil // a refresh changes nothing
 	}

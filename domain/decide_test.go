@@ -82,7 +82,7 @@ func TestClosedWindowRefusesAndRecordsOncePerMinute(t *testing.T) {
 }
 
 func TestOpeningNamesTheCallManagerAtFault(t *testing.T) {
-	w := given("", append(configured(), domain.CallManagerConfigured{Name: "CM2", AutoregDisabled: false, By: "bob"})...)
+	w := given("", append(configured(), domain.CallManagerConfigured{Name: "CM2", AutoregDisabled: false, By: "bob"})...) // CM2 enabled too
 	_, err := domain.Decide(w, domain.OpenWindow{Reason: "bulk", By: "alice"}, t0)
 	if !errors.Is(err, domain.ErrMisconfigured) || !strings.Contains(err.Error(), "CM2") {
 		t.Fatalf("want ErrMisconfigured naming CM2, got %v", err)

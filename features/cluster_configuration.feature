@@ -37,7 +37,6 @@ Feature: Cluster configuration for autoregistration
     When phone SEP00112233AABB of model 7961 registers over SCCP from 10.0.0.5
     Then it is refused because the window is closed
 
-  @bug
   Scenario: A CallManager added without ticking the box has autoregistration disabled
     Given the sample cluster
     When "alice" adds CallManager "CM3" described as "new subscriber"
@@ -63,6 +62,17 @@ Feature: Cluster configuration for autoregistration
     Then it is given directory number 2000
     And phone SEP00112233AABB is in device pool "Default" with no calling search space of its own
     And every administrative change in the history names who made it
+
+  Scenario: Autoregistration needs a default device pool for the phones it adds
+    Given an empty registrar
+    When "alice" adds partition "Internal"
+    And "alice" sets the autoregistration range to 2000 through 2009 in partition "Internal"
+    And "alice" configures CallManager "CM1" with autoregistration enabled
+    And "alice" configures CallManager group "Default" with "CM1"
+    And "alice" flags group "Default" as the autoregistration group
+    And "alice" opens autoregistration because "first phones"
+    Then the change is refused because autoregistration is misconfigured
+    And the refusal says "no default device pool"
 
   Scenario: A CallManager group keeps its CallManagers in priority order
     Given the sample cluster

@@ -72,7 +72,6 @@ Feature: Devices
     And phone SEP00112233AABB is registered from 10.0.7.7
     And the history records phone SEP00112233AABB moving from 10.0.0.5 to 10.0.7.7
 
-  @bug
   Scenario: A phone unplugged and plugged in at another desk has moved
     Given autoregistration is open by "alice" because "bulk add"
     And phone SEP00112233AABB of model 7961 registers over SCCP from 10.0.0.5

@@ -50,8 +50,8 @@ func bind(get func() *world, h any) any {
 func (w *world) sampleCluster() error {
 	const by = "admin"
 	cmds := []domain.Command{
-		domain.ConfigureCallManager{Name: "CM1", Description: "publisher", AutoregDisabled: false, By: by},
-		domain.ConfigureCallManager{Name: "CM2", Description: "subscriber", AutoregDisabled: true, By: by},
+		domain.ConfigureCallManager{Name: "CM1", Description: "publisher", AutoregEnabled: true, By: by},
+		domain.ConfigureCallManager{Name: "CM2", Description: "subscriber", By: by},
 		domain.ConfigureGroup{Name: "Default", CallManagers: []string{"CM1", "CM2"}, By: by},
 		domain.ConfigureGroup{Name: "HQ-Group", CallManagers: []string{"CM2", "CM1"}, By: by},
 		domain.SetAutoregGroup{Group: "Default", By: by},

@@ -64,7 +64,6 @@ Feature: Cluster security and autoregistration
     When "bob" sets the cluster security mode to nonsecure
     Then nothing new is recorded
 
-  @bug
   Scenario: A window whose time was up is recorded as closed by its deadline, even if mixed mode comes before the timer ticks
     Given autoregistration is open for 30 minutes by "alice" because "bulk add"
     When 45 minutes pass before the registrar's timer ticks

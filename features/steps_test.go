@@ -141,7 +141,7 @@ func registerSteps(sc *godog.ScenarioContext, get func() *world) {
 
 	// ---- CallManagers and groups -----------------------------------------
 	S(`^`+q+` configures CallManager `+q+` with autoregistration (enabled|disabled)$`, func(w *world, by, name, state string) error {
-		return w.admin(domain.ConfigureCallManager{Name: name, AutoregDisabled: state == "disabled", By: by})
+		return w.admin(domain.ConfigureCallManager{Name: name, AutoregEnabled: state == "enabled", By: by})
 	})
 	S(`^`+q+` adds CallManager `+q+`(?: described as `+q+`)?$`, func(w *world, by, name, desc string) error {
 		// Only what the administrator says: the check box is left as it comes.

@@ -268,7 +268,7 @@ func Apply(ctx context.Context, svc *service.Service, c Cluster, fresh bool, ori
 		}
 	}
 	for _, cm := range c.CallManagers {
-		cmds = append(cmds, domain.ConfigureCallManager{Name: cm.Name, Description: cm.Description, AutoregDisabled: !cm.AutoregEnabled, By: by})
+		cmds = append(cmds, domain.ConfigureCallManager{Name: cm.Name, Description: cm.Description, AutoregEnabled: cm.AutoregEnabled, By: by})
 	}
 	for _, g := range c.Groups {
 		cmds = append(cmds, domain.ConfigureGroup{Name: g.Name, CallManagers: g.CallManagers, By: by})
