@@ -28,7 +28,7 @@ func VerifyChain(ctx context.Context, r AllReader, progress func(position uint64
 	var (
 		prev     []byte
 		next     uint64 = 1
-		versions = make(map[string]uint64)
+		versions        = make(map[string]uint64)
 	)
 	err := r.ReadAll(ctx, 1, func(e RecordedEvent) error {
 		if e.Position != next {

@@ -1,0 +1,386 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/autoreg/autoreg/adapters/eventstore"
+	"github.com/autoreg/autoreg/adapters/eventstore/sqlite/internal/lite"
+)
+
+// Bounds of a commit group.
+const (
+	maxGroupAppends = 512
+	maxGroupEvents  = 8192
+)
+
+// request is one Append waiting for the writer.
+type request struct {
+	ctx     context.Context
+	appends []eventstore.StreamAppend
+	res     eventstore.AppendResult
+	err     error
+	done    chan struct{}
+}
+
+// writer owns the write connection. Only the writer goroutine uses it
+// (after openWriter returns).
+type writer struct {
+	path  string
+	conn  *lite.Conn
+	clock func() time.Time
+
+	begin, commit, rollback        *lite.Stmt
+	savepoint, release, rollbackTo *lite.Stmt
+	streamVersion                  *lite.Stmt
+	insert                         *lite.Stmt
+	byID                           *lite.Stmt
+	last                           *lite.Stmt
+	dataVersion                    *lite.Stmt
+
+	// head and lastHash are the last committed event (as of the open
+	// transaction, inside one).
+	head     uint64
+	lastHash []byte
+	// dv is PRAGMA data_version after our last transaction: it changes
+	// only when another connection commits, so a change means another
+	// process wrote to the file and head must be reloaded.
+	dv int64
+}
+
+func noBind(*lite.Stmt) error { return nil }
+
+// openWriter opens and configures the write connection and loads the head.
+func openWriter(path string, o options) (_ *writer, err error) {
+	c, err := lite.Open(path, lite.OpenReadWrite|lite.OpenNoMutex)
+	if err != nil {
+		return nil, classify(path, err)
+	}
+	w := &writer{path: path, conn: c, clock: o.clock}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	if err := c.BusyTimeout(o.busy); err != nil {
+		return nil, classify(path, err)
+	}
+	// journal_mode is persistent (set at creation); setting it again
+	// is a no-op unless someone switched the file back.
+	if err := c.Exec(`
+		PRAGMA journal_mode = WAL;
+		PRAGMA synchronous = FULL;
+		PRAGMA foreign_keys = OFF;
+		PRAGMA cache_size = -32768;
+		PRAGMA journal_size_limit = 67108864;
+	`); err != nil {
+		return nil, classify(path, err)
+	}
+	for _, p := range []struct {
+		stmt **lite.Stmt
+		sql  string
+	}{
+		{&w.begin, `BEGIN IMMEDIATE`},
+		{&w.commit, `COMMIT`},
+		{&w.rollback, `ROLLBACK`},
+		{&w.savepoint, `SAVEPOINT append`},
+		{&w.release, `RELEASE append`},
+		{&w.rollbackTo, `ROLLBACK TO append`},
+		{&w.streamVersion, `SELECT max(version) FROM events WHERE stream = ?1`},
+		{&w.insert, `INSERT INTO events (` + eventColumns + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)`},
+		{&w.byID, `SELECT ` + eventColumns + ` FROM events WHERE id = ?1`},
+		{&w.last, `SELECT position, hash FROM events ORDER BY position DESC LIMIT 1`},
+		{&w.dataVersion, `PRAGMA data_version`},
+	} {
+		if *p.stmt, err = c.Prepare(p.sql); err != nil {
+			return nil, schemaError(path, err)
+		}
+	}
+	if err := w.begin.Exec(); err != nil {
+		return nil, classify(path, err)
+	}
+	err = w.loadHead()
+	if rerr := w.rollback.Exec(); err == nil && rerr != nil {
+		err = classify(path, rerr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// loadHead reads the last event's position and hash, and data_version.
+func (w *writer) loadHead() error {
+	row, err := w.last.Step()
+	if err == nil && row {
+		w.head = uint64(w.last.Int64(0))
+		w.lastHash = bytes.Clone(w.last.Bytes(1))
+	} else if err == nil {
+		w.head, w.lastHash = 0, nil
+	}
+	if rerr := w.last.Reset(); err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return fmt.Errorf("load the last event: %w", classify(w.path, err))
+	}
+	if w.dv, err = w.scalar(w.dataVersion); err != nil {
+		return fmt.Errorf("data_version: %w", classify(w.path, err))
+	}
+	return nil
+}
+
+func (w *writer) scalar(st *lite.Stmt) (int64, error) {
+	row, err := st.Step()
+	var v int64
+	if row {
+		v = st.Int64(0)
+	}
+	if rerr := st.Reset(); err == nil {
+		err = rerr
+	}
+	return v, err
+}
+
+func (w *writer) close() error {
+	return w.conn.Close()
+}
+
+// run is the writer goroutine: it takes whatever is queued, up to the group
+// bounds, commits it as one group, and answers; it returns once the queue
+// is closed and drained.
+func (s *Store) run() {
+	defer close(s.writerDone)
+	group := make([]*request, 0, maxGroupAppends)
+	for req := range s.queue {
+		group = append(group[:0], req)
+		events := eventstore.CountEvents(req.appends)
+	fill:
+		for len(group) < maxGroupAppends && events < maxGroupEvents {
+			select {
+			case r, ok := <-s.queue:
+				if !ok {
+					break fill
+				}
+				group = append(group, r)
+				events += eventstore.CountEvents(r.appends)
+			default:
+				break fill
+			}
+		}
+		if s.w.commitGroup(group) {
+			s.changes.broadcast()
+		}
+		for _, r := range group {
+			close(r.done)
+		}
+		clear(group)
+	}
+}
+
+// commitGroup writes the group's appends in one transaction, one savepoint
+// each, and commits once. It sets each request's result and reports whether
+// anything was committed.
+func (w *writer) commitGroup(group []*request) (wrote bool) {
+	fail := func(err error) {
+		for _, r := range group {
+			r.res, r.err = eventstore.AppendResult{}, err
+		}
+	}
+	if err := w.begin.Exec(); err != nil {
+		fail(fmt.Errorf("append: %w", classify(w.path, err)))
+		return false
+	}
+	head, hash := w.head, w.lastHash
+	abort := func(err error) bool {
+		w.rollback.Exec() // the transaction may already be gone
+		w.head, w.lastHash = head, hash
+		fail(err)
+		return false
+	}
+	dv, err := w.scalar(w.dataVersion)
+	if err != nil {
+		return abort(fmt.Errorf("append: %w", classify(w.path, err)))
+	}
+	if dv != w.dv {
+		// Another connection committed: our head is stale.
+		if err := w.loadHead(); err != nil {
+			return abort(fmt.Errorf("append: %w", err))
+		}
+		head, hash = w.head, w.lastHash
+	}
+
+	for _, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			r.res, r.err = eventstore.AppendResult{}, err
+			continue
+		}
+		var fatal error
+		r.res, r.err, fatal = w.appendOne(r.appends)
+		if fatal != nil {
+			return abort(fmt.Errorf("append: %w", classify(w.path, fatal)))
+		}
+	}
+
+	if err := w.commit.Exec(); err != nil {
+		return abort(fmt.Errorf("append: commit: %w", classify(w.path, err)))
+	}
+	return w.head != head
+}
+
+// appendOne runs one Append inside the group's transaction, under a
+// savepoint. res and err are the Append's outcome; fatal is an error that
+// dooms the whole transaction (I/O, full disk, ...).
+func (w *writer) appendOne(appends []eventstore.StreamAppend) (res eventstore.AppendResult, err, fatal error) {
+	if err := w.savepoint.Exec(); err != nil {
+		return res, nil, err
+	}
+	head, hash := w.head, w.lastHash
+	res, err, fatal = w.apply(appends)
+	if err == nil && fatal == nil {
+		if fatal = w.release.Exec(); fatal != nil {
+			return eventstore.AppendResult{}, nil, fatal
+		}
+		return res, nil, nil
+	}
+	w.head, w.lastHash = head, hash
+	if fatal != nil {
+		return eventstore.AppendResult{}, nil, fatal
+	}
+	if fatal = w.rollbackTo.Exec(); fatal == nil {
+		fatal = w.release.Exec()
+	}
+	if fatal != nil {
+		return eventstore.AppendResult{}, nil, fatal
+	}
+	// A conflict or a taken ID: the retry of a stored append succeeds.
+	stored, ok, merr := eventstore.MatchStored(appends, w.lookup, w.version)
+	switch {
+	case merr != nil:
+		if lite.Code(merr) != 0 {
+			return eventstore.AppendResult{}, nil, merr
+		}
+		return eventstore.AppendResult{}, merr, nil
+	case ok:
+		return stored, nil, nil
+	}
+	return eventstore.AppendResult{}, err, nil
+}
+
+// errIDTaken marks a UNIQUE violation on an event ID that MatchStored found
+// no trace of (it cannot happen unless the table changed under us).
+var errIDTaken = fmt.Errorf("%w: unique constraint", eventstore.ErrDuplicateEvent)
+
+// apply checks every expected version, then inserts the events, chaining
+// their hashes. err is a conflict or a taken ID; fatal anything else.
+func (w *writer) apply(appends []eventstore.StreamAppend) (res eventstore.AppendResult, err, fatal error) {
+	res.Versions = make([]int64, len(appends))
+	for i, a := range appends {
+		cur, err := w.version(a.Stream)
+		if err != nil {
+			return res, nil, err
+		}
+		if !a.Expected.Allows(cur) {
+			return eventstore.AppendResult{}, &eventstore.ConflictError{Stream: a.Stream, Expected: a.Expected, Actual: cur}, nil
+		}
+		res.Versions[i] = cur
+	}
+	if eventstore.CountEvents(appends) == 0 {
+		return res, nil, nil
+	}
+	now := w.clock().UTC().Round(0)
+	nanos := now.UnixNano()
+	for i, a := range appends {
+		for _, e := range a.Events {
+			rec := eventstore.RecordedEvent{
+				Position:   w.head + 1,
+				Stream:     a.Stream,
+				Version:    uint64(res.Versions[i] + 1),
+				ID:         e.ID,
+				Type:       e.Type,
+				Data:       e.Data,
+				Metadata:   e.Metadata,
+				RecordedAt: now,
+			}
+			h := eventstore.ChainHash(w.lastHash, rec)
+			if err := w.insertEvent(rec, nanos, h); err != nil {
+				if lite.Code(err) == lite.CodeConstraint {
+					return eventstore.AppendResult{}, fmt.Errorf("%w: %s", errIDTaken, e.ID), nil
+				}
+				return eventstore.AppendResult{}, nil, err
+			}
+			w.head, w.lastHash = rec.Position, h
+			res.Versions[i]++
+		}
+	}
+	res.Position = w.head
+	return res, nil, nil
+}
+
+func (w *writer) insertEvent(e eventstore.RecordedEvent, nanos int64, hash []byte) error {
+	st := w.insert
+	if err := st.BindInt64(1, int64(e.Position)); err != nil {
+		return err
+	}
+	if err := st.BindText(2, e.Stream); err != nil {
+		return err
+	}
+	if err := st.BindInt64(3, int64(e.Version)); err != nil {
+		return err
+	}
+	if err := st.BindText(4, e.ID); err != nil {
+		return err
+	}
+	if err := st.BindText(5, e.Type); err != nil {
+		return err
+	}
+	if err := st.BindBlob(6, e.Data); err != nil {
+		return err
+	}
+	if err := st.BindBlob(7, e.Metadata); err != nil {
+		return err
+	}
+	if err := st.BindInt64(8, nanos); err != nil {
+		return err
+	}
+	if err := st.BindBlob(9, hash); err != nil {
+		return err
+	}
+	return st.Exec()
+}
+
+// version is a stream's current version (-1: no stream).
+func (w *writer) version(stream string) (int64, error) {
+	st := w.streamVersion
+	if err := st.BindText(1, stream); err != nil {
+		return 0, err
+	}
+	row, err := st.Step()
+	v := int64(-1)
+	if row && !st.IsNull(0) {
+		v = st.Int64(0)
+	}
+	if rerr := st.Reset(); err == nil {
+		err = rerr
+	}
+	return v, err
+}
+
+// lookup finds a stored event by ID, for eventstore.MatchStored.
+func (w *writer) lookup(id string) (eventstore.RecordedEvent, bool, error) {
+	st := w.byID
+	if err := st.BindText(1, id); err != nil {
+		return eventstore.RecordedEvent{}, false, err
+	}
+	row, err := st.Step()
+	var e eventstore.RecordedEvent
+	if row {
+		e = decodeRow(st)
+	}
+	if rerr := st.Reset(); err == nil {
+		err = rerr
+	}
+	return e, row && err == nil, err
+}
