@@ -165,6 +165,9 @@ func (m *Metrics) Registrar(r service.Registrar) service.Registrar {
 	return &countingRegistrar{next: r, m: m}
 }
 
+// Instrument is Registrar under the name serve uses.
+func (m *Metrics) Instrument(r service.Registrar) service.Registrar { return m.Registrar(r) }
+
 type countingRegistrar struct {
 	next service.Registrar
 	m    *Metrics
