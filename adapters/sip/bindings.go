@@ -1,7 +1,6 @@
 package sip
 
 import (
-	"context"
 	"errors"
 	"net/netip"
 	"strconv"
@@ -26,11 +25,12 @@ type device struct {
 	peer     netip.AddrPort // transport peer of the last REGISTER that wrote a binding
 	bindings []binding
 
-	// busy is set while one request (or the sweeper) works on the device:
-	// requests for one device are serialized so that the registrar sees them
-	// in order. wake, created only when someone waits, is closed on release.
-	busy bool
-	wake chan struct{}
+	// Requests for one device are processed one at a time, in the order
+	// they arrived, so that the registrar sees them in order: queue holds
+	// the requests waiting, and running is set while a goroutine (or the
+	// sweeper) works on the device. No goroutine waits on a device.
+	queue   []*register
+	running bool
 	// expireCallID is set when the device's bindings all expired but
 	// Registrar.Unregister failed: the sweeper tries again, with this
 	// correlation ID (the Call-ID of the expired binding).
@@ -56,7 +56,13 @@ type table struct {
 	max    int
 }
 
-var errTableFull = errors.New("device table full")
+var (
+	errTableFull = errors.New("device table full")
+	errQueueFull = errors.New("too many requests queued for the device")
+)
+
+// maxQueued bounds the requests waiting for one device.
+const maxQueued = 8
 
 func newTable(max int) *table {
 	t := &table{max: max}
@@ -71,46 +77,59 @@ func (t *table) shard(mac uint64) *shard {
 	return &t.shards[(mac*0x9E3779B97F4A7C15)>>56]
 }
 
-// acquire marks the device busy, waiting while another request holds it.
-// With create it makes the device when there is none (nil otherwise).
-// Every non-nil device returned must be given back with release.
-func (t *table) acquire(ctx context.Context, mac uint64, create bool) (*device, error) {
-	sh := t.shard(mac)
-	for {
-		sh.mu.Lock()
-		d := sh.devices[mac]
-		if d == nil {
-			if !create {
-				sh.mu.Unlock()
-				return nil, nil
-			}
-			if t.count.Load() >= int64(t.max) {
-				sh.mu.Unlock()
-				return nil, errTableFull
-			}
-			d = &device{}
-			sh.devices[mac] = d
-			t.count.Add(1)
+// enqueue queues r for its device, making the device if there is none.
+// When the device was idle it returns the device, now running, and the
+// caller must run it (see next); otherwise the goroutine running the
+// device will get to r.
+func (t *table) enqueue(r *register) (*device, error) {
+	sh := t.shard(r.mac)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	d := sh.devices[r.mac]
+	if d == nil {
+		if t.count.Load() >= int64(t.max) {
+			return nil, errTableFull
 		}
-		if !d.busy {
-			d.busy = true
-			sh.mu.Unlock()
-			return d, nil
-		}
-		if d.wake == nil {
-			d.wake = make(chan struct{})
-		}
-		wake := d.wake
-		sh.mu.Unlock()
-		select {
-		case <-wake:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+		d = &device{}
+		sh.devices[r.mac] = d
+		t.count.Add(1)
 	}
+	if len(d.queue) >= maxQueued {
+		return nil, errQueueFull
+	}
+	d.queue = append(d.queue, r)
+	if d.running {
+		return nil, nil
+	}
+	d.running = true
+	return d, nil
 }
 
-// commit publishes a busy device's new state.
+// next pops the device's next request for the goroutine running it. When
+// there is none the run ends: nil, and a device left without bindings is
+// dropped.
+func (t *table) next(mac uint64, d *device) *register {
+	sh := t.shard(mac)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if len(d.queue) > 0 {
+		r := d.queue[0]
+		d.queue[0] = nil
+		d.queue = d.queue[1:]
+		if len(d.queue) == 0 {
+			d.queue = nil
+		}
+		return r
+	}
+	d.running = false
+	if len(d.bindings) == 0 && d.expireCallID == "" && sh.devices[mac] == d {
+		delete(sh.devices, mac)
+		t.count.Add(-1)
+	}
+	return nil
+}
+
+// commit publishes the new state of a device the caller runs.
 func (t *table) commit(mac uint64, d *device, bindings []binding, dn string, peer netip.AddrPort) {
 	sh := t.shard(mac)
 	sh.mu.Lock()
@@ -132,22 +151,6 @@ func (t *table) commit(mac uint64, d *device, bindings []binding, dn string, pee
 	sh.mu.Unlock()
 }
 
-// release ends acquire: a device left without bindings is dropped.
-func (t *table) release(mac uint64, d *device) {
-	sh := t.shard(mac)
-	sh.mu.Lock()
-	d.busy = false
-	if d.wake != nil {
-		close(d.wake)
-		d.wake = nil
-	}
-	if len(d.bindings) == 0 && d.expireCallID == "" && sh.devices[mac] == d {
-		delete(sh.devices, mac)
-		t.count.Add(-1)
-	}
-	sh.mu.Unlock()
-}
-
 // snapshot copies the device's directory number and bindings.
 func (t *table) snapshot(mac uint64) (dn string, bindings []binding) {
 	sh := t.shard(mac)
@@ -159,8 +162,8 @@ func (t *table) snapshot(mac uint64) (dn string, bindings []binding) {
 	return "", nil
 }
 
-// expiredDevice is a device whose last binding expired, claimed (busy) by
-// the sweeper until Registrar.Unregister returns.
+// expiredDevice is a device whose last binding expired, run by the sweeper
+// until Registrar.Unregister returns.
 type expiredDevice struct {
 	mac    uint64
 	dev    *device
@@ -186,8 +189,8 @@ func (t *table) sweep(now, retry int64) []expiredDevice {
 			}
 		}
 		for mac, d := range sh.devices {
-			if d.busy {
-				// The request (or expiry) holding it will publish its state;
+			if d.running {
+				// The request (or expiry) running it will publish its state;
 				// look again soon.
 				later(now + 1)
 				continue
@@ -211,7 +214,7 @@ func (t *table) sweep(now, retry int64) []expiredDevice {
 				continue
 			}
 			d.bindings = nil
-			d.busy = true
+			d.running = true
 			out = append(out, expiredDevice{mac: mac, dev: d, peer: d.peer, callID: callID})
 			later(retry)
 		}
@@ -221,9 +224,10 @@ func (t *table) sweep(now, retry int64) []expiredDevice {
 	return out
 }
 
-// expired ends the sweeper's claim on a device: ok says whether the
-// registrar took the unregistration.
-func (t *table) expired(e expiredDevice, ok bool) {
+// expired ends the sweeper's run of a device: ok says whether the
+// registrar took the unregistration. Like next, it returns a request that
+// queued meanwhile, which the caller must run.
+func (t *table) expired(e expiredDevice, ok bool) *register {
 	sh := t.shard(e.mac)
 	sh.mu.Lock()
 	if !ok && len(e.dev.bindings) == 0 {
@@ -232,7 +236,7 @@ func (t *table) expired(e expiredDevice, ok bool) {
 		e.dev.expireCallID = ""
 	}
 	sh.mu.Unlock()
-	t.release(e.mac, e.dev)
+	return t.next(e.mac, e.dev)
 }
 
 // len reports the number of devices held.

@@ -47,6 +47,11 @@ type register struct {
 	// wildcard: "Contact: *" with "Expires: 0", remove every binding.
 	wildcard bool
 	contacts []contact
+
+	// Where the answer goes: send writes it, done (optional) is called after.
+	send     func(*sipmsg.Response)
+	done     func()
+	listener *listener // nil outside a transport
 }
 
 // contact is one Contact of a REGISTER.
@@ -315,19 +320,10 @@ func parseDeltaSeconds(v string) (time.Duration, bool) {
 	return time.Duration(n) * time.Second, true
 }
 
-// process runs a validated REGISTER against the device's bindings and the
-// registrar (RFC 3261 10.3 steps 6 to 8). It returns the outcome and, for a
-// 2xx, the bindings to list.
-func (s *Server) process(ctx context.Context, r *register) (outcome, []binding) {
-	dev, err := s.table.acquire(ctx, r.mac, true)
-	if err != nil {
-		if errors.Is(err, errTableFull) {
-			s.log.Warn().Str("device", r.device).Str("peer", r.peer.String()).Msg("device table full: REGISTER refused")
-		}
-		return s.unavailable(), nil
-	}
-	defer s.table.release(r.mac, dev)
-
+// process runs a validated REGISTER against the bindings of its device,
+// which the caller runs, and the registrar (RFC 3261 10.3 steps 6 to 8). It
+// returns the outcome and, for a 2xx, the bindings to list.
+func (s *Server) process(ctx context.Context, dev *device, r *register) (outcome, []binding) {
 	now := s.clock()
 	next, address, ok := plan(dev.bindings, r, now)
 	if !ok {

@@ -26,13 +26,15 @@ var ErrServerClosed = errors.New("sip: server closed")
 // TLS, keeps the devices' bindings, and reports registrations to a
 // service.Registrar. Create it with NewServer.
 type Server struct {
-	cfg    Config
-	log    zerolog.Logger
-	parser *sipmsg.Parser
-	table  *table
-	txs    *txTable
-	epoch  time.Time
-	host   atomic.Pointer[string]
+	cfg Config
+	log zerolog.Logger
+	// overloadLog is log sampled: refusals come in bursts.
+	overloadLog zerolog.Logger
+	parser      *sipmsg.Parser
+	table       *table
+	txs         *txTable
+	epoch       time.Time
+	host        atomic.Pointer[string]
 
 	// base is the context of request processing and expiry; cancelled when
 	// Shutdown gives up waiting.
@@ -69,6 +71,7 @@ func NewServer(cfg Config) (*Server, error) {
 		sweepStop: make(chan struct{}),
 		sweepDone: make(chan struct{}),
 	}
+	s.overloadLog = s.log.Sample(&zerolog.BurstSampler{Burst: 5, Period: time.Second})
 	if cfg.Host != "" {
 		host := hostLiteral(cfg.Host)
 		s.host.Store(&host)
@@ -199,7 +202,7 @@ func (s *Server) closed() bool {
 }
 
 // beginWork admits one more request for processing, unless the server is
-// shutting down or MaxInFlight requests are being processed.
+// shutting down or MaxInFlight requests are admitted already.
 func (s *Server) beginWork(l *listener) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -208,7 +211,9 @@ func (s *Server) beginWork(l *listener) bool {
 	}
 	s.inFlight++
 	s.work.Add(1)
-	l.work.Add(1)
+	if l != nil {
+		l.work.Add(1)
+	}
 	return true
 }
 
@@ -216,60 +221,52 @@ func (s *Server) endWork(l *listener) {
 	s.mu.Lock()
 	s.inFlight--
 	s.mu.Unlock()
-	l.work.Done()
+	if l != nil {
+		l.work.Done()
+	}
 	s.work.Done()
 }
 
-// receive handles one message read by a transport. send writes a response
+// receive handles one request read by a transport. send writes a response
 // back to the peer; it may be called from another goroutine. done, when not
 // nil, is called once nothing more will be sent.
 //
 // Validation, retransmission matching and queries are done right here, in
 // the reading goroutine: they are quick and need no registrar. A REGISTER
-// that changes bindings is processed in its own goroutine (at most
-// MaxInFlight at once) because the registrar call waits for durable events.
-func (s *Server) receive(l *listener, msg sipmsg.Message, peer netip.AddrPort, send func(*sipmsg.Response), done func()) {
-	async := false
-	defer func() {
-		if !async && done != nil {
+// that changes bindings is queued for its device (see dispatch), because
+// the registrar call waits for durable events.
+func (s *Server) receive(l *listener, req *sipmsg.Request, peer netip.AddrPort, send func(*sipmsg.Response), done func()) {
+	res, job := s.start(req, peer, l.reliable)
+	if job == nil {
+		if res != nil {
+			send(res)
+		}
+		if done != nil {
 			done()
 		}
-	}()
-	req, ok := msg.(*sipmsg.Request)
-	if !ok {
-		return // a response: this server sends no requests
-	}
-	res, job := s.start(req, peer, l.reliable)
-	if res != nil {
-		send(res)
-	}
-	if job == nil {
 		return
 	}
-	if !s.beginWork(l) {
-		s.txs.abort(job.key)
-		send(s.response(req, job.key, peer, s.unavailable(), nil))
-		return
-	}
-	async = true
-	go func() {
-		defer s.endWork(l)
-		if done != nil {
-			defer done()
-		}
-		send(s.finish(s.base, job))
-	}()
+	job.send, job.done, job.listener = send, done, l
+	s.dispatch(job)
 }
 
 // handle processes one request to the end and returns the response to send
-// (nil: send nothing). It is receive without transport or concurrency, for
-// tests and the fuzz target.
+// (nil: send nothing, or ctx ended first). It is receive without a
+// transport, for tests and the fuzz target.
 func (s *Server) handle(ctx context.Context, req *sipmsg.Request, peer netip.AddrPort, reliable bool) *sipmsg.Response {
 	res, job := s.start(req, peer, reliable)
 	if job == nil {
 		return res
 	}
-	return s.finish(ctx, job)
+	answer := make(chan *sipmsg.Response, 1)
+	job.send = func(res *sipmsg.Response) { answer <- res }
+	s.dispatch(job)
+	select {
+	case res := <-answer:
+		return res
+	case <-ctx.Done():
+		return nil
+	}
 }
 
 // start does what can be done without waiting: validation, queries, and
@@ -295,7 +292,7 @@ func (s *Server) start(req *sipmsg.Request, peer netip.AddrPort, reliable bool) 
 	e, seen, err := s.txs.begin(r.key)
 	switch {
 	case err != nil:
-		s.log.Warn().Str("device", r.device).Str("peer", peer.String()).Msg("transaction table full: REGISTER refused")
+		s.overloadLog.Warn().Str("device", r.device).Str("peer", peer.String()).Msg("transaction table full: REGISTER refused: 503")
 		return s.response(req, r.key, peer, s.unavailable(), nil), nil
 	case seen && e.state == txInFlight:
 		return nil, nil // the answer is on its way
@@ -309,14 +306,62 @@ func (s *Server) start(req *sipmsg.Request, peer netip.AddrPort, reliable bool) 
 	return nil, r
 }
 
-// finish processes a REGISTER that start returned and records its outcome
-// for retransmissions.
-func (s *Server) finish(ctx context.Context, r *register) *sipmsg.Response {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
-	defer cancel()
-	o, bindings := s.process(ctx, r)
+// dispatch admits a REGISTER that start returned and queues it for its
+// device. Requests for one device are processed one after the other in
+// arrival order (a stream's pipelined requests must not be reordered, and
+// the registrar must see one device's registrations in order); requests
+// for different devices run in parallel, one goroutine per busy device.
+func (s *Server) dispatch(r *register) {
+	if !s.beginWork(r.listener) {
+		s.refuse(r, "server busy or shutting down")
+		return
+	}
+	dev, err := s.table.enqueue(r)
+	if err != nil {
+		s.endWork(r.listener)
+		s.refuse(r, err.Error())
+		return
+	}
+	if dev != nil {
+		go s.run(r.mac, dev, nil)
+	}
+}
+
+// refuse answers 503 to a REGISTER that could not be queued, and forgets
+// its transaction: a retransmission will be tried afresh.
+func (s *Server) refuse(r *register, why string) {
+	s.overloadLog.Warn().Str("device", r.device).Str("peer", r.peer.String()).Str("why", why).Msg("REGISTER refused: 503")
+	s.txs.abort(r.key)
+	r.send(s.response(r.msg, r.key, r.peer, s.unavailable(), nil))
+	if r.done != nil {
+		r.done()
+	}
+}
+
+// run processes the queued requests of a device until there are none;
+// job, when not nil, is the first.
+func (s *Server) run(mac uint64, dev *device, job *register) {
+	if job == nil {
+		job = s.table.next(mac, dev)
+	}
+	for job != nil {
+		s.complete(dev, job)
+		job = s.table.next(mac, dev)
+	}
+}
+
+// complete processes one REGISTER, records its outcome for retransmissions
+// and sends the answer.
+func (s *Server) complete(dev *device, r *register) {
+	defer s.endWork(r.listener)
+	ctx, cancel := context.WithTimeout(s.base, s.cfg.RequestTimeout)
+	o, bindings := s.process(ctx, dev, r)
+	cancel()
 	s.txs.finish(r.key, o, !r.reliable)
-	return s.response(r.msg, r.key, r.peer, o, bindings)
+	r.send(s.response(r.msg, r.key, r.peer, o, bindings))
+	if r.done != nil {
+		r.done()
+	}
 }
 
 // sweeper removes expired bindings every SweepInterval, unregisters the
@@ -359,7 +404,9 @@ func (s *Server) expire() {
 			s.log.Info().Str("device", device).Str("dn", e.dev.dn).Str("peer", e.peer.String()).
 				Msg("registration expired")
 		}
-		s.table.expired(e, err == nil)
+		if job := s.table.expired(e, err == nil); job != nil {
+			go s.run(e.mac, e.dev, job)
+		}
 	}
 }
 
@@ -371,6 +418,7 @@ type listener struct {
 	// stop stops reading and accepting; forceClose closes everything now.
 	stop       func()
 	forceClose func()
+	stopping   atomic.Bool    // set by stop
 	work       sync.WaitGroup // requests from this listener being processed
 	done       chan struct{}  // closed when its Serve returned
 }

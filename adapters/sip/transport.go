@@ -112,37 +112,53 @@ func (s *Server) readUDP(l *listener, pc net.PacketConn) error {
 			}
 			return err
 		}
-		data := buf[:n]
-		if len(bytes.Trim(data, "\r\n\x00")) == 0 {
-			continue // keepalive
-		}
 		// Responses go back where the request came from (RFC 3581 symmetric
 		// response routing, which is also what sipgo does).
 		peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
-		msg, err := s.parser.ParseSIP(data)
-		if err != nil {
-			s.malformed(msg, err, peer, send(peer))
-			continue
+		req, res := s.parseDatagram(buf[:n], peer)
+		switch {
+		case res != nil:
+			send(peer)(res)
+		case req != nil:
+			s.receive(l, req, peer, send(peer), nil)
 		}
-		msg.SetTransport("UDP")
-		msg.SetSource(peer.String())
-		s.receive(l, msg, peer, send(peer), nil)
 	}
+}
+
+// parseDatagram parses one UDP payload. It returns the request to handle,
+// or the answer to a request too broken to handle, or neither (a keepalive,
+// a response, garbage).
+func (s *Server) parseDatagram(data []byte, peer netip.AddrPort) (*sipmsg.Request, *sipmsg.Response) {
+	if len(bytes.Trim(data, "\r\n\x00")) == 0 {
+		return nil, nil // keepalive
+	}
+	msg, err := s.parser.ParseSIP(data)
+	if err != nil {
+		return nil, s.malformed(msg, err, peer)
+	}
+	req, ok := msg.(*sipmsg.Request)
+	if !ok {
+		return nil, nil // a response: this server sends no requests
+	}
+	req.SetTransport("UDP")
+	req.SetSource(peer.String())
+	return req, nil
 }
 
 // malformed answers 400 to a request the parser gave up on part way, when
 // it got far enough to build a response (RFC 3261 8.2.6 needs Via, From,
-// To, Call-ID and CSeq); other garbage is dropped.
-func (s *Server) malformed(msg sipmsg.Message, err error, peer netip.AddrPort, send func(*sipmsg.Response)) {
+// To, Call-ID and CSeq); other garbage is dropped (nil).
+func (s *Server) malformed(msg sipmsg.Message, err error, peer netip.AddrPort) *sipmsg.Response {
 	req, ok := msg.(*sipmsg.Request)
 	if !ok || req == nil || req.IsAck() || req.Via() == nil || req.From() == nil || req.To() == nil ||
 		req.CallID() == nil || req.CSeq() == nil {
 		s.log.Debug().Err(err).Str("peer", peer.String()).Msg("unparsable SIP message dropped")
-		return
+		return nil
 	}
+	req.SetTransport("UDP")
 	req.SetSource(peer.String())
 	s.log.Debug().Err(err).Str("peer", peer.String()).Msg("malformed request: 400")
-	send(s.response(req, transactionKey(req), peer, rejectf(400, "malformed request: %v", err), nil))
+	return s.response(req, transactionKey(req), peer, rejectf(400, "malformed request: %v", err), nil)
 }
 
 // serveStream serves a TCP or TLS listener.
@@ -155,6 +171,7 @@ func (s *Server) serveStream(ctx context.Context, network string, ln net.Listene
 		stopped bool
 	)
 	l.stop = func() {
+		l.stopping.Store(true)
 		ln.Close()
 		connsMu.Lock()
 		stopped = true
@@ -254,7 +271,9 @@ func (s *Server) serveConn(l *listener, network string, nc net.Conn) {
 	buf := make([]byte, 4096)
 	idle := true // between messages: a CRLF pair there is a keepalive
 	for {
-		if err := c.SetReadDeadline(time.Now().Add(s.cfg.StreamIdleTimeout)); err != nil {
+		// stop sets the flag, then a past deadline: either this deadline is
+		// overwritten by stop's, or the flag is seen.
+		if err := c.SetReadDeadline(time.Now().Add(s.cfg.StreamIdleTimeout)); err != nil || l.stopping.Load() {
 			return
 		}
 		n, err := c.Read(buf)
@@ -271,10 +290,14 @@ func (s *Server) serveConn(l *listener, network string, nc net.Conn) {
 				continue
 			}
 			perr := par.ParseSIPStream(data, func(msg sipmsg.Message) {
-				msg.SetTransport(network)
-				msg.SetSource(peer.String())
+				req, ok := msg.(*sipmsg.Request)
+				if !ok {
+					return // a response: this server sends no requests
+				}
+				req.SetTransport(network)
+				req.SetSource(peer.String())
 				c.work.Add(1)
-				s.receive(l, msg, peer, c.send, c.work.Done)
+				s.receive(l, req, peer, c.send, c.work.Done)
 			})
 			switch {
 			case perr == nil:
