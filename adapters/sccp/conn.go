@@ -118,6 +118,9 @@ func (c *conn) loop(ctx context.Context) end {
 		if e, done := c.handle(ctx, m); done {
 			return e
 		}
+		// The keepalive window runs from the answer: time the registrar
+		// took is not the phone's.
+		c.lastRx = time.Now()
 	}
 }
 

@@ -32,6 +32,7 @@ type fakeRegistrar struct {
 	reject      map[string]domain.RejectReason
 	unavailable map[string]bool
 	fail        map[string]error
+	calls       []string // "register DEVICE" / "unregister DEVICE reason", in order
 	regs        []service.Registration
 	unregs      []service.Unregistration
 	unregDelay  time.Duration
@@ -53,6 +54,7 @@ func (f *fakeRegistrar) Register(ctx context.Context, r service.Registration) (s
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.regs = append(f.regs, r)
+	f.calls = append(f.calls, "register "+r.Device)
 	if reason, ok := f.reject[r.Device]; ok {
 		return service.Registered{}, &domain.Rejection{Device: r.Device, Reason: reason}
 	}
@@ -81,6 +83,7 @@ func (f *fakeRegistrar) Unregister(ctx context.Context, u service.Unregistration
 	}
 	f.mu.Lock()
 	f.unregs = append(f.unregs, u)
+	f.calls = append(f.calls, fmt.Sprintf("unregister %s %s", u.Device, u.Reason))
 	f.mu.Unlock()
 	f.unregCh <- u
 	return nil
@@ -90,6 +93,12 @@ func (f *fakeRegistrar) registrations() []service.Registration {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]service.Registration(nil), f.regs...)
+}
+
+func (f *fakeRegistrar) callLog() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
 }
 
 func (f *fakeRegistrar) unregistrations() []service.Unregistration {
@@ -726,5 +735,57 @@ func TestServeContextCancel(t *testing.T) {
 	}
 	if u := ts.reg.unregistrations(); len(u) != 0 {
 		t.Fatalf("unregistrations %+v", u)
+	}
+}
+
+// A device that re-registers on a new connection while its old connection's
+// unregistration is in flight ends up registered: the registrar sees the
+// unregistration first.
+func TestReRegisterDuringUnregister(t *testing.T) {
+	ts := startServer(t, sccp.Config{KeepAlive: 100 * time.Millisecond, MissedKeepAlives: 2})
+	ts.reg.unregDelay = 300 * time.Millisecond
+	ctx := testCtx(t)
+	old, err := phone.Dial(ctx, ts.addr, "SEP0011223344AA", 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	time.Sleep(300 * time.Millisecond) // the keepalive window passes: the unregistration starts
+	p, err := phone.Dial(ctx, ts.addr, "SEP0011223344AA", 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	calls := ts.reg.callLog()
+	if len(calls) < 2 || calls[len(calls)-1] != "register SEP0011223344AA" {
+		t.Fatalf("calls %q: the new registration must come last", calls)
+	}
+	if dn, err := p.DN(ctx); err != nil || dn != "1000" {
+		t.Fatalf("DN %q, %v", dn, err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if calls := ts.reg.callLog(); calls[len(calls)-1] != "register SEP0011223344AA" {
+		t.Fatalf("calls %q", calls)
+	}
+}
+
+// Shutdown gives up when its context ends before the connections are done.
+func TestShutdownTimeout(t *testing.T) {
+	ts := startServer(t, sccp.Config{})
+	ts.reg.unregDelay = time.Second
+	ctx := testCtx(t)
+	p, err := phone.Dial(ctx, ts.addr, "SEP0011223344AA", 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	sctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := ts.srv.Shutdown(sctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Fatalf("Shutdown took %v", d)
 	}
 }

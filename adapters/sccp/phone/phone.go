@@ -352,6 +352,11 @@ func (p *Phone) fail(ctx context.Context, doing string, err error) error {
 	if cerr := ctx.Err(); cerr != nil {
 		return fmt.Errorf("phone %s: %s: %w", p.name, doing, cerr)
 	}
+	var ne net.Error
+	if d, ok := ctx.Deadline(); ok && errors.As(err, &ne) && ne.Timeout() && !time.Now().Before(d) {
+		// The connection's deadline (ctx's) fired before ctx's own timer.
+		return fmt.Errorf("phone %s: %s: %w", p.name, doing, context.DeadlineExceeded)
+	}
 	if errors.Is(err, io.EOF) {
 		return fmt.Errorf("phone %s: %s: connection closed by server: %w", p.name, doing, err)
 	}
