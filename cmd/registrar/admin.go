@@ -271,7 +271,7 @@ func (a *adminCLI) output(cmd *cobra.Command, v any, text func(w io.Writer)) err
 func (a *adminCLI) changed(cmd *cobra.Command, res api.Result, done string) error {
 	return a.output(cmd, res, func(w io.Writer) {
 		if !res.Changed {
-			fmt.Fprintf(w, "%s: no change (it already was so)\n", done)
+			fmt.Fprintln(w, "no change: it already was so")
 			return
 		}
 		fmt.Fprintf(w, "%s\t(%s)\n", done, strings.Join(res.Events, ", "))
@@ -444,6 +444,20 @@ To add a mixed batch, register the SCCP phones, then switch to SIP.`,
 	return c
 }
 
+func rangeText(r api.Range) string {
+	if r.Start == "" {
+		return "not configured"
+	}
+	s := fmt.Sprintf("%s-%s in partition %s", r.Start, r.End, orDash(r.Partition))
+	if r.Mask != "" {
+		s += ", mask " + r.Mask
+	}
+	if r.Start == r.End {
+		s += " (start equals end: autoregistration disabled)"
+	}
+	return s
+}
+
 func untilText(w *api.Window) string {
 	if w.Until.IsZero() {
 		return "closed by hand (no time limit)"
@@ -522,14 +536,7 @@ func printStatus(w io.Writer, st api.Status) {
 	}
 	fmt.Fprintf(w, "Protocol:\t%s\n", st.Protocol)
 	fmt.Fprintf(w, "Security:\t%s\n", st.Security)
-	rng := "not configured"
-	if st.Range.Start != "" {
-		rng = fmt.Sprintf("%s-%s in partition %s", st.Range.Start, st.Range.End, orDash(st.Range.Partition))
-		if st.Range.Mask != "" {
-			rng += ", mask " + st.Range.Mask
-		}
-	}
-	fmt.Fprintf(w, "Range:\t%s\n", rng)
+	fmt.Fprintf(w, "Range:\t%s\n", rangeText(st.Range))
 	fmt.Fprintf(w, "DNs left:\t%d\n", st.DNsLeft)
 	fmt.Fprintf(w, "Devices:\t%d (%d registered)\n", st.Devices, st.Registered)
 	if st.Problem != "" {
@@ -615,6 +622,7 @@ permanent device pool (checklist step 8) with 'device set'.`,
 	show := &cobra.Command{
 		Use:     "show NAME",
 		Short:   "Show a device",
+		Long:    `show shows a device: model, protocol, DN and external number, pool, calling search space, how it came, and whether it is registered.`,
 		Example: `  registrar admin device show SEP00112233AABB`,
 		Args:    nArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -713,7 +721,7 @@ cluster default pool.`,
 func (a *adminCLI) deviceResult(cmd *cobra.Command, res api.Result, done string) error {
 	return a.output(cmd, res, func(w io.Writer) {
 		if !res.Changed {
-			fmt.Fprintf(w, "%s: no change (it already was so)\n", strings.TrimSuffix(strings.TrimSuffix(done, " changed"), " added"))
+			fmt.Fprintln(w, "no change: it already was so")
 		} else {
 			fmt.Fprintln(w, done)
 		}
@@ -758,6 +766,9 @@ func (a *adminCLI) rangeCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "range",
 		Short: "Set the autoregistration range of directory numbers",
+		Long: `range sets the directory numbers autoregistration assigns. When every one
+is in use, no more phones can autoregister.`,
+		Example: `  registrar admin range set --start 1000 --end 1099 --partition Internal`,
 	}
 	group(c)
 	var r api.PutRange
@@ -821,9 +832,7 @@ func printCluster(w io.Writer, cl api.Cluster) {
 	fmt.Fprintf(w, "Autoregistration group:\t%s\n", orDash(cl.AutoregGroup))
 	fmt.Fprintf(w, "Autoregistration CSS:\t%s\n", orDash(cl.AutoregCSS))
 	fmt.Fprintf(w, "Default pool:\t%s\n", orDash(cl.DefaultPool))
-	if cl.Range.Start != "" {
-		fmt.Fprintf(w, "Range:\t%s-%s in %s %s\n", cl.Range.Start, cl.Range.End, orDash(cl.Range.Partition), cl.Range.Mask)
-	}
+	fmt.Fprintf(w, "Range:\t%s\n", rangeText(cl.Range))
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "CALLMANAGER\tAUTOREG\tDESCRIPTION")
 	for _, cm := range cl.CallManagers {
@@ -864,6 +873,11 @@ func (a *adminCLI) callManagerCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "callmanager",
 		Short: "Add, change or delete a CallManager",
+		Long: `callmanager manages the cluster's CallManagers. Configure only one of them
+for autoregistration (checklist step 2): the first CallManager of the
+autoregistration group.`,
+		Example: `  registrar admin callmanager set CM1 --autoreg-enabled
+  registrar admin callmanager delete CM3`,
 	}
 	group(c)
 	var cm api.PutCallManager
@@ -911,6 +925,10 @@ func (a *adminCLI) groupCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "group",
 		Short: "Add, change or delete a CallManager group",
+		Long: `group manages CallManager groups. One group is the Auto-registration
+CallManager Group (checklist step 3); at least one CallManager must be in it.`,
+		Example: `  registrar admin group set Default --callmanagers CM1,CM2 --autoreg
+  registrar admin group delete Old`,
 	}
 	group(c)
 	var cms string
@@ -955,12 +973,17 @@ func (a *adminCLI) partitionCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "partition",
 		Short: "Add or delete a partition",
+		Long: `partition manages partitions: named sets of directory numbers and route
+patterns that calling search spaces list.`,
+		Example: `  registrar admin partition add Internal
+  registrar admin partition delete Old`,
 	}
 	group(c)
 	var desc string
 	add := &cobra.Command{
 		Use:     "add NAME [--description D]",
 		Short:   "Add a partition",
+		Long:    `add adds a partition; adding one that exists changes nothing.`,
 		Example: `  registrar admin partition add Internal --description "internal DNs"`,
 		Args:    nArgs("NAME"),
 		RunE: a.change(func(ctx context.Context, c *client.Client, args []string) (api.Result, string, error) {
@@ -977,6 +1000,10 @@ func (a *adminCLI) patternCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "pattern",
 		Short: "Add or delete a route pattern",
+		Long: `pattern manages route patterns, which decide (with the directory numbers)
+what a calling search space lets a phone dial.`,
+		Example: `  registrar admin pattern add 911 --partition Emergency
+  registrar admin pattern delete 911 --partition Emergency`,
 	}
 	group(c)
 	var p api.AddPattern
@@ -1012,6 +1039,7 @@ makes it a blocking pattern: it matches and refuses the call.`,
 	del := &cobra.Command{
 		Use:     "delete PATTERN --partition P",
 		Short:   "Delete a route pattern",
+		Long:    `delete deletes the route pattern PATTERN of partition --partition.`,
 		Example: `  registrar admin pattern delete '9.[2-9]XXXXXX' --partition PSTN`,
 		Args:    nArgs("PATTERN"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -1036,12 +1064,18 @@ func (a *adminCLI) cssCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "css",
 		Short: "Add, change or delete a calling search space",
+		Long: `css manages calling search spaces: ordered lists of partitions a phone may
+reach. Give autoregistered phones one limited to internal and emergency calls
+(checklist step 4).`,
+		Example: `  registrar admin css set Autoreg --partitions Internal,Emergency
+  registrar admin css delete Old`,
 	}
 	group(c)
 	var parts string
 	set := &cobra.Command{
 		Use:     "set NAME --partitions A,B",
 		Short:   "Add or change a calling search space (its partitions, in search order)",
+		Long:    `set adds or changes a calling search space: the partitions are searched in the order given.`,
 		Example: `  registrar admin css set Autoreg --partitions Internal,Emergency`,
 		Args:    nArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -1066,6 +1100,10 @@ func (a *adminCLI) poolCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "pool",
 		Short: "Add, change or delete a device pool",
+		Long: `pool manages device pools: a CallManager group and a calling search space
+given to the devices in the pool (checklist step 5).`,
+		Example: `  registrar admin pool set Default --group Default --css Autoreg
+  registrar admin pool delete Old`,
 	}
 	group(c)
 	var p api.PutPool
