@@ -116,15 +116,13 @@ type Reader struct {
 }
 
 // NewReader returns a Reader over rd accepting frames whose data length
-// (message id + body) is at most max bytes; max <= 0 means DefaultMaxFrame.
-func NewReader(rd io.Reader, max int) *Reader {
-	if max <= 0 {
-		max = DefaultMaxFrame
+// (message id + body) is at most maxFrame bytes; maxFrame <= 0 means
+// DefaultMaxFrame.
+func NewReader(rd io.Reader, maxFrame int) *Reader {
+	if maxFrame <= 0 {
+		maxFrame = DefaultMaxFrame
 	}
-	if max < 4 {
-		max = 4
-	}
-	return &Reader{rd: rd, max: max}
+	return &Reader{rd: rd, max: max(maxFrame, 4)}
 }
 
 // Max is the largest data length the Reader accepts.

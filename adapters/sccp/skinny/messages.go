@@ -641,12 +641,12 @@ func appendString(dst []byte, s string, n int, terminate bool) []byte {
 			break
 		}
 	}
-	max := n
+	limit := n
 	if terminate {
-		max = n - 1
+		limit = n - 1
 	}
-	if len(s) > max {
-		cut := max
+	if len(s) > limit {
+		cut := limit
 		for k := 0; k < utf8.UTFMax-1 && cut > 0 && !utf8.RuneStart(s[cut]); k++ {
 			cut--
 		}
