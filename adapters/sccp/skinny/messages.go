@@ -177,13 +177,15 @@ const (
 	// Old 7940/7960 firmware sends it.
 	RegisterShortLen = RegisterMinLen + 4
 	// RegisterBasicLen adds activeStreams, protocol version, phone
-	// features and maxConferences.
+	// features and maxConferences. (Wireshark shows these fields only for
+	// bodies longer than this; Decode reads every field a body holds whole.)
 	RegisterBasicLen = RegisterShortLen + 4 + 1 + 1 + 2 + 4
 	// RegisterLongLen is the body of newer firmware (7941/7961 and later):
 	// it adds activeConferences, MAC address, address scopes, line count,
 	// IPv6 address and firmware load name.
 	RegisterLongLen = RegisterBasicLen + 4 + macFieldLen + 4 + 4 + 16 + 4 + firmwareLoadLen
-	// RegisterFullLen adds the config version stamp.
+	// RegisterFullLen adds the config version stamp. (Wireshark shows it
+	// only for bodies of 188 bytes or more.)
 	RegisterFullLen = RegisterLongLen + configStampLen
 )
 
