@@ -72,23 +72,11 @@ func rejectf(status uint16, format string, args ...any) outcome {
 // request to process or the outcome to answer right away (ok false). A nil
 // register with ok false and a zero outcome means: send nothing.
 func (s *Server) validate(req *sipmsg.Request, peer netip.AddrPort, reliable bool) (*register, outcome, bool) {
-	if req.Via() == nil {
-		// A response could not be routed back: RFC 3261 8.2.6 copies Via.
+	if req.Via() == nil || req.IsAck() || !answerable(req) {
+		// No response could be routed back (RFC 3261 8.2.6 copies Via), or
+		// none is wanted, or it would carry the request's broken lines.
 		return nil, outcome{}, false
 	}
-	switch req.Method {
-	case sipmsg.REGISTER:
-	case sipmsg.ACK:
-		return nil, outcome{}, false // never answered
-	case sipmsg.OPTIONS:
-		return nil, outcome{status: 200}, false
-	case sipmsg.CANCEL:
-		// A REGISTER cannot be cancelled, and there is nothing else.
-		return nil, outcome{status: 481}, false
-	default:
-		return nil, outcome{status: 405}, false
-	}
-
 	// Mandatory headers (RFC 3261 8.1.1, 10.2).
 	switch {
 	case req.From() == nil:
@@ -99,8 +87,18 @@ func (s *Server) validate(req *sipmsg.Request, peer netip.AddrPort, reliable boo
 		return nil, rejectf(400, "missing Call-ID"), false
 	case req.CSeq() == nil:
 		return nil, rejectf(400, "missing CSeq"), false
-	case req.CSeq().MethodName != sipmsg.REGISTER:
-		return nil, rejectf(400, "CSeq method %q is not REGISTER", req.CSeq().MethodName), false
+	case req.CSeq().MethodName != req.Method:
+		return nil, rejectf(400, "CSeq method %q is not %s", req.CSeq().MethodName, req.Method), false
+	}
+	switch req.Method {
+	case sipmsg.REGISTER:
+	case sipmsg.OPTIONS:
+		return nil, outcome{status: 200}, false
+	case sipmsg.CANCEL:
+		// A REGISTER cannot be cancelled, and there is nothing else.
+		return nil, outcome{status: 481}, false
+	default:
+		return nil, outcome{status: 405}, false
 	}
 	// Step 2: this registrar supports no extension.
 	if unsupported := requiredOptions(req); len(unsupported) > 0 {
@@ -182,6 +180,22 @@ func (s *Server) validate(req *sipmsg.Request, peer netip.AddrPort, reliable boo
 		r.contacts = append(r.contacts, contact{uri: uri, instance: instance, expires: expires})
 	}
 	return r, outcome{}, true
+}
+
+// answerable reports whether the headers a response copies from req (RFC
+// 3261 8.2.6) are single lines: sipgo's parser lets a bare CR or LF through
+// inside a header value, and echoing it would put lines of the peer's
+// choosing into the response.
+func answerable(req *sipmsg.Request) bool {
+	for _, h := range req.Headers() {
+		switch h.(type) {
+		case *sipmsg.ViaHeader, *sipmsg.FromHeader, *sipmsg.ToHeader, *sipmsg.CallIDHeader, *sipmsg.CSeqHeader:
+			if strings.ContainsAny(h.Value(), "\r\n") {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // requiredOptions lists the option tags of the request's Require headers.

@@ -151,7 +151,7 @@ func (s *Server) parseDatagram(data []byte, peer netip.AddrPort) (*sipmsg.Reques
 func (s *Server) malformed(msg sipmsg.Message, err error, peer netip.AddrPort) *sipmsg.Response {
 	req, ok := msg.(*sipmsg.Request)
 	if !ok || req == nil || req.IsAck() || req.Via() == nil || req.From() == nil || req.To() == nil ||
-		req.CallID() == nil || req.CSeq() == nil {
+		req.CallID() == nil || req.CSeq() == nil || !answerable(req) {
 		s.log.Debug().Err(err).Str("peer", peer.String()).Msg("unparsable SIP message dropped")
 		return nil
 	}
