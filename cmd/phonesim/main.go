@@ -151,7 +151,12 @@ registering, 2 for a usage error.`,
 
   # a benchmark: counts only, as JSON
   phonesim --phones 5000 --concurrency 256 --format json --summary`,
-		Args:          cobra.NoArgs,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return &exitError{code: 2, err: fmt.Errorf("unexpected argument %q: phonesim takes flags only\nRun '%s --help' for usage.", args[0], cmd.CommandPath())}
+			}
+			return nil
+		},
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -177,8 +182,6 @@ registering, 2 for a usage error.`,
 	fl.StringVarP(&f.format, "format", "o", "text", "output format: text or json")
 	fl.BoolVar(&f.summary, "summary", false, "print the counts only, not every phone")
 	fl.BoolVar(&f.debug, "debug", false, "log sipgo's debug messages to standard error")
-	c.MarkFlagsMutuallyExclusive("seed", "macs")
-	c.MarkFlagsMutuallyExclusive("protocol", "mix")
 	c.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: 2, err: fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath())}
 	})
@@ -189,6 +192,21 @@ registering, 2 for a usage error.`,
 func execute(cmd *cobra.Command, f flags, stdin io.Reader) error {
 	usage := func(err error) error {
 		return &exitError{code: 2, err: fmt.Errorf("%w\nRun '%s --help' for usage.", err, cmd.CommandPath())}
+	}
+	changed := cmd.Flags().Changed
+	switch {
+	case changed("seed") && changed("macs"):
+		return usage(errors.New("--seed and --macs both name the phones: give one"))
+	case changed("protocol") && f.mix:
+		return usage(errors.New("--mix is --protocol mix: give one"))
+	case f.timeout <= 0:
+		return usage(fmt.Errorf("--timeout %v: must be positive", f.timeout))
+	case f.concurrency < 1:
+		return usage(fmt.Errorf("--concurrency %d: at least 1", f.concurrency))
+	case f.expires < 1:
+		return usage(fmt.Errorf("--expires %d: at least 1 second", f.expires))
+	case f.phones < 1:
+		return usage(fmt.Errorf("--phones %d: at least one phone", f.phones))
 	}
 	format := strings.ToLower(f.format)
 	if format != "text" && format != "json" {
@@ -203,9 +221,6 @@ func execute(cmd *cobra.Command, f flags, stdin io.Reader) error {
 	if f.mix {
 		o.Protocol = ProtocolMix
 	}
-	if f.timeout <= 0 {
-		return usage(fmt.Errorf("--timeout %v: must be positive", f.timeout))
-	}
 	if f.macs != "" {
 		devices, err := readDeviceFile(f.macs, stdin)
 		if err != nil {
@@ -215,7 +230,7 @@ func execute(cmd *cobra.Command, f flags, stdin io.Reader) error {
 			return usage(fmt.Errorf("--macs %s: no MAC in the file", f.macs))
 		}
 		o.Devices = devices
-		if !cmd.Flags().Changed("phones") {
+		if !changed("phones") {
 			o.Phones = len(devices)
 		}
 	}

@@ -44,7 +44,7 @@ func writeText(w io.Writer, r *Result, phones bool) error {
 		fmt.Fprintf(tw, "lost:\t%d (failed after registering)\n", r.Lost)
 	}
 	elapsed := time.Duration(r.ElapsedMS * float64(time.Millisecond))
-	fmt.Fprintf(tw, "elapsed:\t%v for %d phones (%.1f answers/s)\n", elapsed.Round(time.Microsecond), total, r.Rate)
+	fmt.Fprintf(tw, "elapsed:\t%v for %d %s (%.1f answers/s)\n", elapsed.Round(time.Microsecond), total, plural(total, "phone"), r.Rate)
 	if r.Registered+sum(r.Rejected) > 0 {
 		fmt.Fprintf(tw, "latency:\tp50 %s, p90 %s, p99 %s, max %s\n",
 			msText(r.Latency.P50), msText(r.Latency.P90), msText(r.Latency.P99), msText(r.Latency.Max))
@@ -118,4 +118,12 @@ func msText(v float64) string {
 		return d.Round(100 * time.Microsecond).String()
 	}
 	return d.Round(time.Microsecond).String()
+}
+
+// plural is word, with an s unless n is 1.
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
 }
