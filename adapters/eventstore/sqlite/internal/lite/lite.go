@@ -309,11 +309,13 @@ func (s *Stmt) Exec() error {
 	}
 }
 
-// Reset rewinds the statement (ending its read of the database) and clears
-// its bindings.
+// Reset rewinds the statement, ending its read of the database. It keeps
+// the bindings: callers bind every parameter before each run. (Clearing
+// them would be worse than useless: sqlite3_clear_bindings expires a
+// statement whose plan may depend on a parameter, which SQLite then
+// re-prepares, parsing and planning again, on the next step.)
 func (s *Stmt) Reset() error {
 	rc := sqlite3.Xsqlite3_reset(s.c.tls, s.p)
-	sqlite3.Xsqlite3_clear_bindings(s.c.tls, s.p)
 	if rc != sqlite3.SQLITE_OK {
 		return s.c.errorFor(rc)
 	}

@@ -1,0 +1,220 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/autoreg/autoreg/adapters/eventstore"
+	"github.com/autoreg/autoreg/adapters/eventstore/sqlite"
+)
+
+// benchEvent is an event of a realistic size for the registrar: a device
+// registration (~150 bytes of JSON) with its metadata.
+func benchEvent(n int) eventstore.EventData {
+	return eventstore.EventData{
+		ID:       uuid.NewString(),
+		Type:     "autoregistration.device_registered",
+		Data:     fmt.Appendf(nil, `{"device":"SEP%012X","model":"Cisco 7965","protocol":"SCCP","line":"%d","ip":"10.1.%d.%d","window":"w-2026-03"}`, n, 1000+n%9000, n/256%256, n%256),
+		Metadata: fmt.Appendf(nil, `{"actor":"registrar","correlation":"%08x-0000-4000-8000-000000000000"}`, n),
+	}
+}
+
+// benchDir is where benchmark stores live: a test temporary directory, or a
+// fresh directory under $EVENTSTORE_BENCH_DIR (/dev/shm there takes fsync
+// out of the figures, to see the CPU cost alone).
+func benchDir(b *testing.B) string {
+	b.Helper()
+	base := os.Getenv("EVENTSTORE_BENCH_DIR")
+	if base == "" {
+		return b.TempDir()
+	}
+	dir, err := os.MkdirTemp(base, "eventstore-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+func openBench(b *testing.B, opts ...sqlite.Option) *sqlite.Store {
+	b.Helper()
+	s, err := sqlite.Open(context.Background(), filepath.Join(benchDir(b), "events.db"), opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
+func reportEventsPerSec(b *testing.B, events int) {
+	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkAppend is one single-event Append at a time, each durable
+// before the next starts.
+func BenchmarkAppend(b *testing.B) {
+	s := openBench(b)
+	ctx := context.Background()
+	evs := make([]eventstore.EventData, b.N)
+	for i := range evs {
+		evs[i] = benchEvent(i)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := s.Append(ctx, eventstore.StreamAppend{Stream: fmt.Sprintf("device-%d", i%100), Expected: eventstore.Any, Events: evs[i : i+1]}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportEventsPerSec(b, b.N)
+}
+
+// BenchmarkAppendBatch appends n events per Append, sequentially.
+func BenchmarkAppendBatch(b *testing.B) {
+	for _, n := range []int{10, 100} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			s := openBench(b)
+			ctx := context.Background()
+			batches := make([][]eventstore.EventData, b.N)
+			for i := range batches {
+				batches[i] = make([]eventstore.EventData, n)
+				for j := range batches[i] {
+					batches[i][j] = benchEvent(i*n + j)
+				}
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				if _, err := s.Append(ctx, eventstore.StreamAppend{Stream: fmt.Sprintf("batch-%d", i%100), Expected: eventstore.Any, Events: batches[i]}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportEventsPerSec(b, b.N*n)
+		})
+	}
+}
+
+// BenchmarkAppendConcurrent has 16 goroutines each append single events,
+// each Append waiting for its own durable commit: the group commit turns
+// them into one transaction and one fsync per group.
+func BenchmarkAppendConcurrent(b *testing.B) {
+	const writers = 16
+	s := openBench(b)
+	ctx := context.Background()
+	evs := make([]eventstore.EventData, b.N)
+	for i := range evs {
+		evs[i] = benchEvent(i)
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for w := range writers {
+		wg.Go(func() {
+			stream := fmt.Sprintf("writer-%d", w)
+			version := int64(-1)
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(b.N) {
+					return
+				}
+				expected := eventstore.NoStream
+				if version >= 0 {
+					expected = eventstore.Exact(uint64(version))
+				}
+				res, err := s.Append(ctx, eventstore.StreamAppend{Stream: stream, Expected: expected, Events: evs[i : i+1]})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				version = res.Versions[0]
+			}
+		})
+	}
+	wg.Wait()
+	reportEventsPerSec(b, b.N)
+}
+
+// readAllEvents is the size of the store BenchmarkReadAll reads.
+const readAllEvents = 200_000
+
+var (
+	readAllOnce sync.Once
+	readAllPath string
+	readAllDir  string
+)
+
+// filledStore is a store of readAllEvents events (made once per run, in
+// batches of 1,000 over 100 streams).
+func filledStore(b *testing.B) string {
+	readAllOnce.Do(func() {
+		dir, err := os.MkdirTemp(os.Getenv("EVENTSTORE_BENCH_DIR"), "eventstore-bench-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		readAllDir = dir
+		readAllPath = filepath.Join(dir, "events.db")
+		s, err := sqlite.Open(context.Background(), readAllPath)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		const batch = 1000
+		for i := 0; i < readAllEvents; i += batch {
+			evs := make([]eventstore.EventData, batch)
+			for j := range evs {
+				evs[j] = benchEvent(i + j)
+			}
+			if _, err := s.Append(context.Background(), eventstore.StreamAppend{Stream: fmt.Sprintf("device-%d", i/batch%100), Expected: eventstore.Any, Events: evs}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	if readAllPath == "" {
+		b.Fatal("no filled store")
+	}
+	return readAllPath
+}
+
+// BenchmarkReadAll reads the whole of a 200,000-event store per iteration.
+func BenchmarkReadAll(b *testing.B) {
+	path := filledStore(b)
+	for _, readers := range []int{1, 2} {
+		b.Run(fmt.Sprintf("readers=%d", readers), func(b *testing.B) {
+			s, err := sqlite.OpenReadOnly(context.Background(), path, sqlite.WithReadParallelism(readers))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			ctx := context.Background()
+			var bytes int64
+			b.ResetTimer()
+			for range b.N {
+				n := 0
+				if err := s.ReadAll(ctx, 1, func(e eventstore.RecordedEvent) error {
+					n++
+					bytes += int64(len(e.Data))
+					return nil
+				}); err != nil {
+					b.Fatal(err)
+				}
+				if n != readAllEvents {
+					b.Fatalf("read %d events, want %d", n, readAllEvents)
+				}
+			}
+			reportEventsPerSec(b, b.N*readAllEvents)
+		})
+	}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if readAllDir != "" {
+		os.RemoveAll(readAllDir)
+	}
+	os.Exit(code)
+}
