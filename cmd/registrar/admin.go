@@ -107,7 +107,7 @@ exit 2.`,
 
 // usageError is a mistake in the command line: exit status 2, with the usage.
 func usageError(cmd *cobra.Command, format string, args ...any) error {
-	return &exitError{code: 2, err: fmt.Errorf("%s\nUsage: %s\nRun '%s --help' for more.",
+	return &exitError{code: 2, err: fmt.Errorf("%s\nUsage: %s\nRun '%s --help' for more",
 		fmt.Sprintf(format, args...), cmd.UseLine(), cmd.CommandPath())}
 }
 
