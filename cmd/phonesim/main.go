@@ -11,6 +11,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,9 +20,11 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/spf13/cobra"
 )
 
@@ -164,24 +167,24 @@ registering, 2 for a usage error.`,
 		},
 	}
 	fl := c.Flags()
-	fl.StringVar(&f.sip, "sip", "127.0.0.1:5060", "host:port of the registrar's SIP side")
-	fl.StringVar(&f.sipTransport, "sip-transport", "udp", "SIP transport: udp or tcp")
-	fl.StringVar(&f.sccp, "sccp", "127.0.0.1:2000", "host:port of the registrar's SCCP side")
-	fl.IntVarP(&f.phones, "phones", "n", 1, "how many phones (default with --macs: one per MAC)")
-	fl.StringVarP(&f.protocol, "protocol", "p", "sccp", "sip, sccp or mix")
+	fl.StringVar(&f.sip, "sip", "127.0.0.1:5060", "the registrar's SIP address `ADDR` (host:port)")
+	fl.StringVar(&f.sipTransport, "sip-transport", "udp", "SIP `TRANSPORT`: udp or tcp")
+	fl.StringVar(&f.sccp, "sccp", "127.0.0.1:2000", "the registrar's SCCP address `ADDR` (host:port)")
+	fl.IntVarP(&f.phones, "phones", "n", 1, "register `N` phones (with --macs: one per MAC unless given)")
+	fl.StringVarP(&f.protocol, "protocol", "p", "sccp", "the phones' `PROTOCOL`: sip, sccp or mix")
 	fl.BoolVar(&f.mix, "mix", false, "shorthand for --protocol mix")
-	fl.StringSliceVarP(&f.models, "models", "m", []string{"7961"}, "phone models, comma-separated, given to the phones in turn")
-	fl.Uint64Var(&f.seed, "seed", 1, "derive the phones' MACs from this seed")
-	fl.StringVar(&f.macs, "macs", "", "read the MACs from this file, one a line (- for standard input)")
-	fl.Float64VarP(&f.rate, "rate", "r", 0, "phones started per second (0: as fast as --concurrency allows)")
-	fl.IntVarP(&f.concurrency, "concurrency", "c", 64, "registrations in flight at most")
+	fl.StringSliceVarP(&f.models, "models", "m", []string{"7961"}, "`MODELS` given to the phones in turn, comma-separated (e.g. 7961,8961)")
+	fl.Uint64Var(&f.seed, "seed", 1, "derive the phones' MACs from `SEED`")
+	fl.StringVar(&f.macs, "macs", "", "read the MACs from `FILE`, one a line (- for standard input)")
+	fl.Float64VarP(&f.rate, "rate", "r", 0, "start `R` phones per second (0: as fast as --concurrency allows)")
+	fl.IntVarP(&f.concurrency, "concurrency", "c", 64, "at most `C` registrations in flight")
 	fl.DurationVar(&f.timeout, "timeout", 5*time.Second, "time limit of each registration")
-	fl.DurationVar(&f.hold, "hold", 0, "keep the phones registered this long before the end")
+	fl.DurationVar(&f.hold, "hold", 0, "keep the phones registered for `DURATION` before the end")
 	fl.BoolVar(&f.unregister, "unregister", false, "unregister the phones at the end")
-	fl.IntVar(&f.expires, "expires", 3600, "SIP registration expiry requested, in seconds")
-	fl.StringVarP(&f.format, "format", "o", "text", "output format: text or json")
+	fl.IntVar(&f.expires, "expires", 3600, "ask for SIP registrations of `SECONDS`")
+	fl.StringVarP(&f.format, "format", "o", "text", "output `FORMAT`: text or json")
 	fl.BoolVar(&f.summary, "summary", false, "print the counts only, not every phone")
-	fl.BoolVar(&f.debug, "debug", false, "log sipgo's debug messages to standard error")
+	fl.BoolVar(&f.debug, "debug", false, "print the SIP messages and sipgo's debug log to standard error")
 	c.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: 2, err: fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath())}
 	})
@@ -234,9 +237,15 @@ func execute(cmd *cobra.Command, f flags, stdin io.Reader) error {
 			o.Phones = len(devices)
 		}
 	}
+	// sipgo logs some things through its package logger (connection
+	// reference counts at close): they are noise unless debugging.
+	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if f.debug {
 		o.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+		sip.SIPDebug = true
+		sip.SIPDebugTracer(&tracer{w: cmd.ErrOrStderr()})
 	}
+	sip.SetDefaultLogger(o.Logger)
 	for _, m := range o.Models {
 		if n := normaliseModel(m); modelName.MatchString(n) && !inCatalogue(n) {
 			fmt.Fprintf(cmd.ErrOrStderr(), "phonesim: model %s is not in the catalogue: expect unknown_model\n", n)
@@ -282,4 +291,24 @@ func readDeviceFile(name string, stdin io.Reader) ([]string, error) {
 		return nil, fmt.Errorf("--macs %s: %w", name, err)
 	}
 	return devices, nil
+}
+
+// tracer prints the SIP messages sipgo reads and writes (--debug).
+type tracer struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (t *tracer) SIPTraceRead(transport, laddr, raddr string, msg []byte) {
+	t.print(transport, laddr+" <- "+raddr, msg)
+}
+
+func (t *tracer) SIPTraceWrite(transport, laddr, raddr string, msg []byte) {
+	t.print(transport, laddr+" -> "+raddr, msg)
+}
+
+func (t *tracer) print(transport, path string, msg []byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	fmt.Fprintf(t.w, "=== %s %s ===\n%s\n", transport, path, bytes.TrimRight(msg, "\r\n"))
 }

@@ -232,7 +232,7 @@ func TestCLIHelp(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	for _, want := range []string{"Usage:", "Examples:", "--sip string", "--sccp string", "--phones", "--protocol",
+	for _, want := range []string{"Usage:", "Examples:", "--sip ADDR", "--sccp ADDR", "--phones", "--protocol",
 		"--models", "--seed", "--macs", "--rate", "--concurrency", "--timeout", "--hold", "--unregister", "--expires",
 		"--format", "Exit status"} {
 		if !strings.Contains(out, want) {
