@@ -500,7 +500,7 @@ func (s *Server) putCallManager(w http.ResponseWriter, r *http.Request, who prin
 	if err := decode(w, r, &req, true); err != nil {
 		return err
 	}
-	return s.change(w, r, domain.ConfigureCallManager{Name: name, Description: req.Description, AutoregDisabled: !req.AutoregEnabled, By: by(who)})
+	return s.change(w, r, domain.ConfigureCallManager{Name: name, Description: req.Description, AutoregEnabled: req.AutoregEnabled, By: by(who)})
 }
 
 func (s *Server) deleteCallManager(w http.ResponseWriter, r *http.Request, who principal) error {

@@ -77,7 +77,7 @@ func New(cfg Config, svc *service.Service, log zerolog.Logger) (*Server, error) 
 	s := &Server{
 		cfg:     cfg,
 		svc:     svc,
-		log:     log.With().Str("component", "admin").Logger(),
+		log:     log,
 		metrics: cfg.Metrics,
 		tokens:  newTokenSet(cfg.Tokens),
 		mux:     http.NewServeMux(),
