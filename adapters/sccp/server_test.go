@@ -789,3 +789,41 @@ func TestShutdownTimeout(t *testing.T) {
 		t.Fatalf("Shutdown took %v", d)
 	}
 }
+
+func TestListenAndServe(t *testing.T) {
+	reg := newFakeRegistrar()
+	srv := sccp.NewServer(sccp.Config{Registrar: reg})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	served := make(chan error, 1)
+	go func() { served <- srv.ListenAndServe(ctx, "127.0.0.1:0") }()
+	var addr net.Addr
+	for deadline := time.Now().Add(5 * time.Second); addr == nil && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		addr = srv.Addr()
+	}
+	if addr == nil {
+		t.Fatal("no address")
+	}
+	p, err := phone.Dial(testCtx(t), addr.String(), "SEP0011223344AA", 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	cancel()
+	if err := <-served; err != nil {
+		t.Fatalf("ListenAndServe = %v", err)
+	}
+	if err := sccp.NewServer(sccp.Config{Registrar: reg}).ListenAndServe(context.Background(), "256.0.0.1:1"); err == nil {
+		t.Fatal("listening on a bad address succeeded")
+	}
+}
+
+func TestServeWithoutRegistrar(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sccp.NewServer(sccp.Config{}).Serve(context.Background(), ln); err == nil {
+		t.Fatal("Serve without a registrar succeeded")
+	}
+}
