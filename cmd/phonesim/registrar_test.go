@@ -27,7 +27,8 @@ type registrar struct {
 }
 
 // startRegistrar starts a registrar; open opens an autoregistration window.
-func startRegistrar(t *testing.T, open bool) *registrar {
+// adjust, when given, changes the SIP server's configuration.
+func startRegistrar(t *testing.T, open bool, adjust ...func(*sip.Config)) *registrar {
 	t.Helper()
 	ctx := context.Background()
 	svc, err := service.New(ctx, memory.New(), service.Options{})
@@ -48,7 +49,11 @@ func startRegistrar(t *testing.T, open bool) *registrar {
 	}
 
 	r := &registrar{svc: svc}
-	r.sipSrv, err = sip.NewServer(sip.Config{Registrar: svc})
+	sipCfg := sip.Config{Registrar: svc}
+	for _, a := range adjust {
+		a(&sipCfg)
+	}
+	r.sipSrv, err = sip.NewServer(sipCfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,8 +43,7 @@ func writeText(w io.Writer, r *Result, phones bool) error {
 	if r.Lost > 0 {
 		fmt.Fprintf(tw, "lost:\t%d (failed after registering)\n", r.Lost)
 	}
-	elapsed := time.Duration(r.ElapsedMS * float64(time.Millisecond))
-	fmt.Fprintf(tw, "elapsed:\t%v for %d %s (%.1f answers/s)\n", elapsed.Round(time.Microsecond), total, plural(total, "phone"), r.Rate)
+	fmt.Fprintf(tw, "elapsed:\t%s for %d %s (%.1f answers/s)\n", msText(r.ElapsedMS), total, plural(total, "phone"), r.Rate)
 	if r.Registered+sum(r.Rejected) > 0 {
 		fmt.Fprintf(tw, "latency:\tp50 %s, p90 %s, p99 %s, max %s\n",
 			msText(r.Latency.P50), msText(r.Latency.P90), msText(r.Latency.P99), msText(r.Latency.Max))

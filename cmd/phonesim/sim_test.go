@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autoreg/autoreg/adapters/sip"
 	"github.com/autoreg/autoreg/domain"
 )
 
@@ -148,6 +149,25 @@ func TestSIPOverTCPHoldAndUnregister(t *testing.T) {
 	for _, p := range res.Phones {
 		if d, ok := reg.svc.Device(p.Device); !ok || !d.Exists || d.Registered || d.DN != p.DN {
 			t.Errorf("after unregistering, the registrar has %+v for %+v", d, p)
+		}
+	}
+}
+
+func TestSIPHoldRefreshes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a SIP binding to expire")
+	}
+	reg := startRegistrar(t, true, func(c *sip.Config) { c.MinExpires = time.Second })
+	o := reg.options()
+	o.Phones, o.Protocol, o.Models, o.Seed = 2, ProtocolSIP, []string{"8961"}, 6
+	o.Expires, o.Hold = 2, 2500*time.Millisecond // refreshed every second
+	res := runSim(t, o)
+	if res.Registered != 2 || res.Lost != 0 {
+		t.Fatalf("registered %d, lost %d%s", res.Registered, res.Lost, describe(res))
+	}
+	for _, p := range res.Phones {
+		if _, ok := reg.registered(p.Device); !ok {
+			t.Errorf("%s not registered after a hold longer than its expiry", p.Device)
 		}
 	}
 }
