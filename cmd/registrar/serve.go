@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
+
+	"github.com/autoreg/autoreg/adapters/admin"
+	"github.com/autoreg/autoreg/adapters/eventstore"
+	"github.com/autoreg/autoreg/adapters/eventstore/sqlite"
+	"github.com/autoreg/autoreg/adapters/sccp"
+	"github.com/autoreg/autoreg/adapters/sip"
+	"github.com/autoreg/autoreg/internal/config"
+	"github.com/autoreg/autoreg/internal/service"
+)
+
+func newServeCommand() *cobra.Command {
+	v := config.New()
+	var file string
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the registrar: SIP, SCCP and the admin API on the event store",
+		Long: `serve opens the event store (the embedded SQLite store under --data by
+default), applies the configuration's cluster topology (only differences
+become events), and serves phones over SIP (UDP and TCP) and SCCP, and
+administrators over the admin API on loopback.
+
+Without --config the compiled-in sample configuration is used (print it with
+'registrar config sample'). Every setting can also come from AUTOREG_* in the
+environment, e.g. AUTOREG_ADMIN_TOKEN.
+
+Autoregistration stays closed until an administrator opens it. If no admin
+token is configured, one is made and written to DATA/admin.token (mode 0600),
+where 'registrar admin' finds it.
+
+SIGTERM or SIGINT: stop listening, finish the requests in flight, flush the
+store, exit 0.`,
+		Example: `  registrar serve
+  registrar serve --config autoreg.yaml --log-format console
+  registrar serve --data /var/lib/autoreg --sip-addr :5060 --sccp-addr :2000`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(v, file)
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return serve(ctx, cfg)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&file, "config", "", "YAML configuration file (default: the compiled-in sample)")
+	f.String("data", "./data", "directory of the embedded store and the generated admin token")
+	f.String("store", "", "event store URL: sqlite:///path/autoreg.db (default: sqlite under --data)")
+	f.String("sip-addr", ":5060", "SIP address (UDP and TCP)")
+	f.String("sccp-addr", ":2000", "SCCP (Skinny) TCP address")
+	f.String("admin-addr", "127.0.0.1:8080", "admin API address (loopback unless a token and TLS are set)")
+	f.String("log-format", "json", "log format: json or console")
+	f.String("log-level", "info", "log level: debug, info, warn, error")
+	bind(v, c, map[string]string{
+		"data": "data", "store": "store", "sip.addr": "sip-addr", "sccp.addr": "sccp-addr",
+		"admin.addr": "admin-addr", "log.format": "log-format", "log.level": "log-level",
+	})
+	return c
+}
+
+// bind lets a flag override the file and the environment, but only when given.
+func bind(v *viper.Viper, c *cobra.Command, keys map[string]string) {
+	for key, flag := range keys {
+		_ = v.BindPFlag(key, c.Flags().Lookup(flag))
+	}
+}
+
+func newLogger(cfg config.Log) zerolog.Logger {
+	var log zerolog.Logger
+	if cfg.Format == "console" {
+		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.TimeOnly})
+	} else {
+		log = zerolog.New(os.Stderr)
+	}
+	lvl, err := zerolog.ParseLevel(cfg.Level)
+	if err != nil || cfg.Level == "" {
+		lvl = zerolog.InfoLevel
+	}
+	return log.Level(lvl).With().Timestamp().Logger()
+}
+
+// storePath resolves where the embedded store lives.
+func storePath(cfg config.Config) (string, error) {
+	u := cfg.Store
+	if u == "" {
+		return filepath.Join(cfg.Data, "autoreg.db"), nil
+	}
+	switch {
+	case strings.HasPrefix(u, "sqlite://"):
+		p := strings.TrimPrefix(u, "sqlite://")
+		if p == "" {
+			return "", fmt.Errorf("store URL %q names no file: use sqlite:///path/autoreg.db", u)
+		}
+		return p, nil
+	case strings.HasPrefix(u, "kurrentdb://"), strings.HasPrefix(u, "esdb://"), strings.Contains(u, "+discover://"):
+		return "", fmt.Errorf("store URL %q: the KurrentDB store is not in this build yet; use the embedded store (sqlite:///path)", u)
+	case strings.Contains(u, "://"):
+		return "", fmt.Errorf("store URL %q: unknown scheme; use sqlite:///path/autoreg.db", u)
+	}
+	return u, nil
+}
+
+func serve(ctx context.Context, cfg config.Config) error {
+	log := newLogger(cfg.Log)
+	path, err := storePath(cfg)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("creating the data directory: %w", err)
+	}
+	store, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return fmt.Errorf("opening the event store: %w", err)
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Error().Err(err).Msg("closing the event store")
+		}
+	}()
+	head, err := store.Head(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the event store %s: %w", path, err)
+	}
+	started := time.Now()
+	metrics := admin.NewMetrics()
+	svc, err := service.New(ctx, metrics.Store(store), service.Options{
+		OnError: func(err error) { log.Error().Err(err).Msg("background work failed; retrying") },
+	})
+	if err != nil {
+		return fmt.Errorf("loading state from %s: %w", path, err)
+	}
+	written, err := config.Apply(ctx, svc, cfg.Cluster, head == 0, service.Origin{Actor: "config"})
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	log.Info().Str("store", path).Uint64("events", head).Int("config_events", written).
+		Dur("load", time.Since(started)).Msg("event store open")
+
+	tokens, err := adminTokens(cfg, log)
+	if err != nil {
+		return err
+	}
+
+	adm, err := admin.New(admin.Config{
+		Addr: cfg.Admin.Addr, Tokens: tokens, AllowPlainHTTP: cfg.Admin.AllowPlainHTTP,
+		TLSCert: cfg.Admin.TLSCert, TLSKey: cfg.Admin.TLSKey, Metrics: metrics,
+	}, svc, log.With().Str("component", "admin").Logger())
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	reg := metrics.Instrument(svc)
+
+	sipSrv, err := sip.NewServer(sip.Config{
+		Registrar: reg, Logger: log.With().Str("component", "sip").Logger(), Host: cfg.SIP.Host,
+		MinExpires: cfg.SIP.MinExpires, MaxExpires: cfg.SIP.MaxExpires,
+	})
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	sccpSrv := sccp.NewServer(sccp.Config{
+		Registrar: reg, Logger: log.With().Str("component", "sccp").Logger(),
+		KeepAlive: cfg.SCCP.KeepAlive, MissedKeepAlives: cfg.SCCP.MissedKeepAlives,
+	})
+
+	errc := make(chan error, 8)
+	run := func(name string, fn func() error) {
+		go func() {
+			if err := fn(); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, net.ErrClosed) {
+				errc <- fmt.Errorf("%s: %w", name, err)
+				return
+			}
+			errc <- nil
+		}()
+	}
+	srvCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	servers := 0
+	for _, t := range cfg.SIP.Transports {
+		t := t
+		servers++
+		run("sip "+t, func() error { return sipSrv.ListenAndServe(srvCtx, t, cfg.SIP.Addr) })
+	}
+	servers++
+	run("sccp", func() error { return sccpSrv.ListenAndServe(srvCtx, cfg.SCCP.Addr) })
+	servers++
+	run("admin", func() error { return adm.ListenAndServe(srvCtx) })
+	go func() { _ = svc.Run(srvCtx, time.Second) }()
+
+	log.Info().Str("sip", cfg.SIP.Addr).Strs("sip_transports", cfg.SIP.Transports).Str("sccp", cfg.SCCP.Addr).
+		Str("admin", cfg.Admin.Addr).Msg("registrar serving; autoregistration is " + openOrClosed(svc))
+
+	var failure error
+	select {
+	case <-ctx.Done():
+		log.Info().Msg("stopping: finishing requests in flight")
+	case failure = <-errc:
+		servers--
+		if failure == nil {
+			failure = errors.New("a listener stopped unexpectedly")
+		}
+		log.Error().Err(failure).Msg("stopping")
+	}
+	shutdownCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
+	defer done()
+	_ = sipSrv.Shutdown(shutdownCtx)
+	_ = sccpSrv.Shutdown(shutdownCtx)
+	_ = adm.Shutdown(shutdownCtx)
+	cancel()
+	for ; servers > 0; servers-- {
+		select {
+		case <-errc:
+		case <-shutdownCtx.Done():
+			servers = 0
+		}
+	}
+	if failure != nil {
+		return failure
+	}
+	log.Info().Msg("stopped")
+	return nil
+}
+
+func openOrClosed(svc *service.Service) string {
+	if svc.Status().Open {
+		return "open"
+	}
+	return "closed (open it with `registrar admin autoreg open --reason ...`)"
+}
+
+// adminTokens gathers the configured tokens; with none, it makes one and
+// writes it to DATA/admin.token for `registrar admin` to find.
+func adminTokens(cfg config.Config, log zerolog.Logger) ([]admin.Token, error) {
+	var out []admin.Token
+	for _, t := range cfg.Admin.Tokens {
+		scope := t.Scope
+		if scope == "" {
+			scope = "admin"
+		}
+		out = append(out, admin.Token{User: t.User, Token: t.Token, Scope: scope})
+	}
+	if cfg.Admin.Token != "" {
+		out = append(out, admin.Token{User: "admin", Token: cfg.Admin.Token, Scope: "admin"})
+	}
+	if len(out) > 0 {
+		return out, nil
+	}
+	path := filepath.Join(cfg.Data, "admin.token")
+	b, err := os.ReadFile(path)
+	tok := strings.TrimSpace(string(b))
+	if err != nil || tok == "" {
+		raw := make([]byte, 24)
+		if _, err := rand.Read(raw); err != nil {
+			return nil, err
+		}
+		tok = hex.EncodeToString(raw)
+		if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("writing the generated admin token: %w", err)
+		}
+		log.Info().Str("file", path).Msg("no admin token configured: generated one")
+	}
+	return []admin.Token{{User: "admin", Token: tok, Scope: "admin"}}, nil
+}
+
+var _ eventstore.Store = (*sqlite.Store)(nil)
