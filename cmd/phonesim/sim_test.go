@@ -157,10 +157,13 @@ func TestSIPHoldRefreshes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for a SIP binding to expire")
 	}
-	reg := startRegistrar(t, true, func(c *sip.Config) { c.MinExpires = time.Second })
+	reg := startRegistrar(t, true, func(c *sip.Config) {
+		c.MinExpires, c.SweepInterval = time.Second, 100*time.Millisecond
+	})
 	o := reg.options()
 	o.Phones, o.Protocol, o.Models, o.Seed = 2, ProtocolSIP, []string{"8961"}, 6
-	o.Expires, o.Hold = 2, 2500*time.Millisecond // refreshed every second
+	// Without refreshes the bindings would expire after 2.1s at the latest.
+	o.Expires, o.Hold = 2, 3*time.Second
 	res := runSim(t, o)
 	if res.Registered != 2 || res.Lost != 0 {
 		t.Fatalf("registered %d, lost %d%s", res.Registered, res.Lost, describe(res))
