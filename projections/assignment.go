@@ -87,7 +87,7 @@ func NewAssignment() *Assignment {
 func (a *Assignment) Reset() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	*a = Assignment{inUse: make(map[domain.DNKey]string), current: -1}
+	a.pos, a.inUse, a.ranges, a.current, a.history = 0, make(map[domain.DNKey]string), nil, -1, nil
 }
 
 // Checkpoint implements Projection.

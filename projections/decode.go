@@ -4,11 +4,11 @@ import (
 	"github.com/autoreg/autoreg/domain"
 )
 
-// internLimit bounds the Decoder's table of interned strings. When it is
-// full the table is emptied and refills with the values still in use, so
-// frequent values (models, partitions, pools, window ids, reasons) stay
-// shared while the memory the table holds stays bounded.
-const internLimit = 1 << 16
+// internSlots is the size of the Decoder's cache of strings: a
+// direct-mapped table (a value replaces the one in its slot), so frequent
+// values (models, partitions, pools, window ids, reasons, the devices of the
+// moment) are shared while the memory the cache holds stays bounded.
+const internSlots = 1 << 15
 
 // Decoder turns stored payloads into domain events, fast.
 //
@@ -23,12 +23,12 @@ const internLimit = 1 << 16
 //
 // A Decoder is not safe for concurrent use.
 type Decoder struct {
-	strs map[string]string
+	strs []string // internSlots
 	f    fields
 }
 
 // NewDecoder returns a Decoder.
-func NewDecoder() *Decoder { return &Decoder{strs: make(map[string]string, 256)} }
+func NewDecoder() *Decoder { return &Decoder{strs: make([]string, internSlots)} }
 
 // Decode decodes one stored payload of the given event type.
 func (d *Decoder) Decode(eventType string, payload []byte) (domain.Event, error) {
@@ -43,15 +43,16 @@ func (d *Decoder) intern(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
-	if s, ok := d.strs[string(b)]; ok { // no allocation for the lookup
-		return s
+	h := uint32(2166136261) // FNV-1a
+	for _, c := range b {
+		h = (h ^ uint32(c)) * 16777619
 	}
-	if len(d.strs) >= internLimit {
-		clear(d.strs)
+	slot := &d.strs[h&(internSlots-1)]
+	if *slot == string(b) { // compared without allocating
+		return *slot
 	}
-	s := string(b)
-	d.strs[s] = s
-	return s
+	*slot = string(b)
+	return *slot
 }
 
 // The string fields of the hot events, by JSON key.
@@ -73,6 +74,7 @@ const (
 	fDetail
 	fFrom
 	fTo
+	fAt // a time: the value is kept with its quotes
 	nFields
 )
 
@@ -112,6 +114,8 @@ func fieldOf(key []byte) int {
 		return fFrom
 	case "to":
 		return fTo
+	case "at":
+		return fAt
 	}
 	return -1
 }
@@ -123,34 +127,42 @@ type fields struct {
 	seen uint32
 }
 
-func fieldMask(fs ...int) uint32 {
-	var m uint32
-	for _, f := range fs {
-		m |= 1 << f
+// allowedKeys returns the keys each hot event type may carry (the domain's
+// JSON tags); ok is false for the other types.
+func allowedKeys(eventType string) (mask uint32, ok bool) {
+	switch eventType {
+	case domain.TypeDNAssigned:
+		return 1<<fDN | 1<<fPartition | 1<<fDevice | 1<<fWindow, true
+	case domain.TypeDNClaimed:
+		return 1<<fDN | 1<<fPartition | 1<<fDevice | 1<<fBy, true
+	case domain.TypeDNReleased:
+		return 1<<fDN | 1<<fPartition | 1<<fDevice | 1<<fReason | 1<<fBy, true
+	case domain.TypeDeviceAutoregistered:
+		return 1<<fDevice | 1<<fModel | 1<<fProtocol | 1<<fDN | 1<<fPartition | 1<<fExternal | 1<<fPool | 1<<fCSS | 1<<fLoad | 1<<fAddress | 1<<fWindow, true
+	case domain.TypeDeviceProvisioned:
+		return 1<<fDevice | 1<<fModel | 1<<fProtocol | 1<<fDN | 1<<fPartition | 1<<fPool | 1<<fCSS | 1<<fDescription | 1<<fBy, true
+	case domain.TypeDeviceRegistered:
+		return 1<<fDevice | 1<<fProtocol | 1<<fAddress, true
+	case domain.TypeDeviceMoved:
+		return 1<<fDevice | 1<<fFrom | 1<<fTo, true
+	case domain.TypeDeviceUnregistered:
+		return 1<<fDevice | 1<<fReason, true
+	case domain.TypeRegistrationRejected:
+		return 1<<fDevice | 1<<fReason | 1<<fDetail | 1<<fModel | 1<<fProtocol | 1<<fAddress | 1<<fWindow | 1<<fAt, true
+	case domain.TypeDeviceReconfigured:
+		return 1<<fDevice | 1<<fPool | 1<<fCSS | 1<<fDN | 1<<fPartition | 1<<fDescription | 1<<fBy, true
+	case domain.TypeDeviceDeleted:
+		return 1<<fDevice | 1<<fBy, true
+	case domain.TypeProtocolSet:
+		return 1<<fProtocol | 1<<fBy, true
 	}
-	return m
-}
-
-// The keys each hot event type may carry (domain's JSON tags).
-var allowed = map[string]uint32{
-	domain.TypeDNAssigned:           fieldMask(fDN, fPartition, fDevice, fWindow),
-	domain.TypeDNClaimed:            fieldMask(fDN, fPartition, fDevice, fBy),
-	domain.TypeDNReleased:           fieldMask(fDN, fPartition, fDevice, fReason, fBy),
-	domain.TypeDeviceAutoregistered: fieldMask(fDevice, fModel, fProtocol, fDN, fPartition, fExternal, fPool, fCSS, fLoad, fAddress, fWindow),
-	domain.TypeDeviceProvisioned:    fieldMask(fDevice, fModel, fProtocol, fDN, fPartition, fPool, fCSS, fDescription, fBy),
-	domain.TypeDeviceRegistered:     fieldMask(fDevice, fProtocol, fAddress),
-	domain.TypeDeviceMoved:          fieldMask(fDevice, fFrom, fTo),
-	domain.TypeDeviceUnregistered:   fieldMask(fDevice, fReason),
-	domain.TypeRegistrationRejected: fieldMask(fDevice, fReason, fDetail, fModel, fProtocol, fAddress, fWindow),
-	domain.TypeDeviceReconfigured:   fieldMask(fDevice, fPool, fCSS, fDN, fPartition, fDescription, fBy),
-	domain.TypeDeviceDeleted:        fieldMask(fDevice, fBy),
-	domain.TypeProtocolSet:          fieldMask(fProtocol, fBy),
+	return 0, false
 }
 
 // fast decodes the hot event types. It returns nil when the payload is not
 // in the exact shape domain.Encode writes, or the type is not a hot one.
 func (d *Decoder) fast(eventType string, payload []byte) domain.Event {
-	mask, ok := allowed[eventType]
+	mask, ok := allowedKeys(eventType)
 	if !ok {
 		return nil
 	}
@@ -182,9 +194,17 @@ func (d *Decoder) fast(eventType string, payload []byte) domain.Event {
 	case domain.TypeDeviceUnregistered:
 		return domain.DeviceUnregistered{DeviceEvent: domain.DeviceEvent{Device: s(fDevice)}, Reason: s(fReason)}
 	case domain.TypeRegistrationRejected:
-		return domain.RegistrationRejected{DeviceEvent: domain.DeviceEvent{Device: s(fDevice)},
+		e := domain.RegistrationRejected{DeviceEvent: domain.DeviceEvent{Device: s(fDevice)},
 			Reason: domain.RejectReason(s(fReason)), Detail: s(fDetail), Model: s(fModel),
 			Protocol: domain.Protocol(s(fProtocol)), Address: s(fAddress), Window: s(fWindow)}
+		if f.seen&(1<<fAt) != 0 {
+			// What encoding/json does for a time.Time: its UnmarshalJSON
+			// on the quoted string.
+			if e.At.UnmarshalJSON(f.v[fAt]) != nil {
+				return nil
+			}
+		}
+		return e
 	case domain.TypeDeviceReconfigured:
 		return domain.DeviceReconfigured{DeviceEvent: domain.DeviceEvent{Device: s(fDevice)}, Pool: s(fPool),
 			CSS: s(fCSS), DN: s(fDN), Partition: s(fPartition), Description: s(fDescription), By: s(fBy)}
@@ -258,6 +278,9 @@ func (f *fields) object(s *scanner) bool {
 		v, ok := s.str()
 		if !ok {
 			return false
+		}
+		if i == fAt {
+			v = s.b[s.i-len(v)-2 : s.i] // with its quotes
 		}
 		f.v[i] = v
 		f.seen |= 1 << i

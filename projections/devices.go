@@ -64,7 +64,7 @@ func NewDevices() *Devices { return &Devices{devices: make(map[string]*Device)} 
 func (d *Devices) Reset() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	*d = Devices{devices: make(map[string]*Device)}
+	d.pos, d.devices, d.exist, d.regd = 0, make(map[string]*Device), 0, 0
 }
 
 // Checkpoint implements Projection.
