@@ -33,27 +33,27 @@ var oddPayloads = []struct{ typ, payload string }{
 	{domain.TypeDNAssigned, `{"schema_version":1,"data":{"dn":"1000","partition":"Internal","device":"SEP001122334455","window":"W1"}}`},
 	{domain.TypeDNAssigned, ` { "schema_version" : 1 , "data" : { "dn" : "1000" } } `},
 	{domain.TypeDNAssigned, `{"data":{"dn":"1000"},"schema_version":1}`},
-	{domain.TypeDNAssigned, `{"schema_version":1,"data":{"DN":"1000"}}`},                // another case: encoding/json matches it
-	{domain.TypeDNAssigned, `{"schema_version":1,"data":{"dn":"10\u0030"}}`},            // an escape
-	{domain.TypeDNAssigned, `{"schema_version":1,"data":{"dn":"été"}}`},                 // not ASCII
-	{domain.TypeDNAssigned, "{\"schema_version\":1,\"data\":{\"dn\":\"\xff\"}}"},        // not UTF-8
-	{domain.TypeDNAssigned, `{"schema_version":1,"data":{"dn":null}}`},                  // null
-	{domain.TypeDNAssigned, `{"schema_version":1,"data":{"dn":1000}}`},                  // a number
-	{domain.TypeDNAssigned, `{"schema_version":1,"data":{"dn":"1000","extra":[1,2]}}`},  // unknown key
-	{domain.TypeDNAssigned, `{"schema_version":1,"data":{"dn":"1000","dn":"1001"}}`},    // twice
-	{domain.TypeDNAssigned, `{"schema_version":1,"data":{"dn":"1000"},"data":{}}`},      // data twice
-	{domain.TypeDNAssigned, `{"schema_version":2,"data":{"dn":"1000"}}`},                // too new
-	{domain.TypeDNAssigned, `{"schema_version":0,"data":{"dn":"1000"}}`},                // too old
-	{domain.TypeDNAssigned, `{"schema_version":1.0,"data":{"dn":"1000"}}`},              // not an integer
-	{domain.TypeDNAssigned, `{"schema_version":01,"data":{"dn":"1000"}}`},               // leading zero
-	{domain.TypeDNAssigned, `{"schema_version":1}`},                                     // no data
-	{domain.TypeDNAssigned, `{"schema_version":1,"data":null}`},                         // null data
-	{domain.TypeDNAssigned, `{"schema_version":1,"data":{}}`},                           // empty data
-	{domain.TypeDNAssigned, `{"schema_version":1,"data":{"dn":"1000"}} x`},              // trailing garbage
-	{domain.TypeDNAssigned, `{"schema_version":1,"data":{"dn":"1000"}`},                 // truncated
-	{domain.TypeDNAssigned, `{"schema_version":1,"data":{"dn":"1000",}}`},               // trailing comma
-	{domain.TypeDNAssigned, `[]`},                                                       // not an object
-	{domain.TypeDNAssigned, ``},                                                         // nothing
+	{domain.TypeDNAssigned, `{"schema_version":1,"data":{"DN":"1000"}}`},                                     // another case: encoding/json matches it
+	{domain.TypeDNAssigned, `{"schema_version":1,"data":{"dn":"10\u0030"}}`},                                 // an escape
+	{domain.TypeDNAssigned, `{"schema_version":1,"data":{"dn":"été"}}`},                                      // not ASCII
+	{domain.TypeDNAssigned, "{\"schema_version\":1,\"data\":{\"dn\":\"\xff\"}}"},                             // not UTF-8
+	{domain.TypeDNAssigned, `{"schema_version":1,"data":{"dn":null}}`},                                       // null
+	{domain.TypeDNAssigned, `{"schema_version":1,"data":{"dn":1000}}`},                                       // a number
+	{domain.TypeDNAssigned, `{"schema_version":1,"data":{"dn":"1000","extra":[1,2]}}`},                       // unknown key
+	{domain.TypeDNAssigned, `{"schema_version":1,"data":{"dn":"1000","dn":"1001"}}`},                         // twice
+	{domain.TypeDNAssigned, `{"schema_version":1,"data":{"dn":"1000"},"data":{}}`},                           // data twice
+	{domain.TypeDNAssigned, `{"schema_version":2,"data":{"dn":"1000"}}`},                                     // too new
+	{domain.TypeDNAssigned, `{"schema_version":0,"data":{"dn":"1000"}}`},                                     // too old
+	{domain.TypeDNAssigned, `{"schema_version":1.0,"data":{"dn":"1000"}}`},                                   // not an integer
+	{domain.TypeDNAssigned, `{"schema_version":01,"data":{"dn":"1000"}}`},                                    // leading zero
+	{domain.TypeDNAssigned, `{"schema_version":1}`},                                                          // no data
+	{domain.TypeDNAssigned, `{"schema_version":1,"data":null}`},                                              // null data
+	{domain.TypeDNAssigned, `{"schema_version":1,"data":{}}`},                                                // empty data
+	{domain.TypeDNAssigned, `{"schema_version":1,"data":{"dn":"1000"}} x`},                                   // trailing garbage
+	{domain.TypeDNAssigned, `{"schema_version":1,"data":{"dn":"1000"}`},                                      // truncated
+	{domain.TypeDNAssigned, `{"schema_version":1,"data":{"dn":"1000",}}`},                                    // trailing comma
+	{domain.TypeDNAssigned, `[]`},                                                                            // not an object
+	{domain.TypeDNAssigned, ``},                                                                              // nothing
 	{domain.TypeDeviceRegistered, `{"schema_version":1,"data":{"device":"SEP001122334455","model":"7961"}}`}, // a key of another event
 	{domain.TypeRegistrationRejected, `{"schema_version":1,"data":{"device":"SEP001122334455","reason":"window_closed","at":"2026-03-02T09:02:00Z"}}`},
 	{domain.TypeRegistrationRejected, `{"schema_version":1,"data":{"device":"SEP001122334455","at":"2026-03-02T09:02:00.123456789+02:00"}}`},

@@ -32,7 +32,7 @@ func build(t *testing.T) (*rt.History, *projections.Set, *projections.Runner) {
 	return h, set, r
 }
 
-func at(h, m int) time.Time { return time.Date(2026, 3, 2, h, m, 0, 0, time.UTC) }
+func at(h, m int) time.Time  { return time.Date(2026, 3, 2, h, m, 0, 0, time.UTC) }
 func at2(h, m int) time.Time { return time.Date(2026, 3, 3, h, m, 0, 0, time.UTC) }
 
 func TestWindows(t *testing.T) {

@@ -154,4 +154,3 @@ func TestRunnerStopsOnABadEvent(t *testing.T) {
 		t.Errorf("error does not name the position: %s", got)
 	}
 }
-
