@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -44,6 +45,7 @@ func (e *exitError) Error() string {
 func (e *exitError) Unwrap() error { return e.err }
 
 func main() {
+	quietSipgo()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
@@ -237,15 +239,13 @@ func execute(cmd *cobra.Command, f flags, stdin io.Reader) error {
 			o.Phones = len(devices)
 		}
 	}
-	// sipgo logs some things through its package logger (connection
-	// reference counts at close): they are noise unless debugging.
-	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if f.debug {
-		o.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-		sip.SIPDebug = true
+		h := slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelDebug})
+		o.Logger = slog.New(h)
+		sipgoLog.set(h)
 		sip.SIPDebugTracer(&tracer{w: cmd.ErrOrStderr()})
+		sip.SIPDebug = true
 	}
-	sip.SetDefaultLogger(o.Logger)
 	for _, m := range o.Models {
 		if n := normaliseModel(m); modelName.MatchString(n) && !inCatalogue(n) {
 			fmt.Fprintf(cmd.ErrOrStderr(), "phonesim: model %s is not in the catalogue: expect unknown_model\n", n)
@@ -292,6 +292,45 @@ func readDeviceFile(name string, stdin io.Reader) ([]string, error) {
 	}
 	return devices, nil
 }
+
+// sipgoLog is sipgo's package logger (sip.DefaultLogger), which some of
+// its code logs to whatever the transports were given (connection
+// reference counts at close). It discards everything unless --debug
+// switches it to standard error.
+var sipgoLog switchHandler
+
+// quietSipgo makes sipgoLog sipgo's package logger. sipgo reads it from
+// its goroutines, so it is set once, before any use.
+func quietSipgo() {
+	sip.SetDefaultLogger(slog.New(&sipgoLog))
+}
+
+// switchHandler is a slog.Handler whose destination can change while it is
+// in use; until set, it discards.
+type switchHandler struct{ target atomic.Pointer[slog.Handler] }
+
+func (s *switchHandler) set(h slog.Handler) { s.target.Store(&h) }
+
+func (s *switchHandler) handler() slog.Handler {
+	if h := s.target.Load(); h != nil {
+		return *h
+	}
+	return slog.DiscardHandler
+}
+
+func (s *switchHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return s.handler().Enabled(ctx, l)
+}
+
+func (s *switchHandler) Handle(ctx context.Context, r slog.Record) error {
+	return s.handler().Handle(ctx, r)
+}
+
+func (s *switchHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return s.handler().WithAttrs(attrs)
+}
+
+func (s *switchHandler) WithGroup(name string) slog.Handler { return s.handler().WithGroup(name) }
 
 // tracer prints the SIP messages sipgo reads and writes (--debug).
 type tracer struct {

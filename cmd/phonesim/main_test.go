@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,14 +11,10 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/emiago/sipgo/sip"
 )
 
 func TestMain(m *testing.M) {
-	// sipgo logs some warnings (connection reference counts at close)
-	// through its package logger.
-	sip.SetDefaultLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	quietSipgo() // as main does
 	os.Exit(m.Run())
 }
 

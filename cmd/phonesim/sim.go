@@ -319,7 +319,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	log := o.Logger
 	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		log = slog.New(slog.DiscardHandler)
 	}
 	var sipc *sipClient
 	if needSIP {

@@ -426,3 +426,33 @@ sep0011223344ff
 		}
 	}
 }
+
+func TestSIPOverIPv6(t *testing.T) {
+	reg := startRegistrar(t, true)
+	pc, err := net.ListenPacket("udp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	srv, err := sip.NewServer(sip.Config{Registrar: reg.svc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeUDP(context.Background(), pc) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-done
+	})
+	o := reg.options()
+	o.SIPAddr, o.Phones, o.Protocol, o.Models = pc.LocalAddr().String(), 1, ProtocolSIP, []string{"8961"}
+	res := runSim(t, o)
+	p := res.Phones[0]
+	if p.Result != ResultRegistered || p.DN != "1000" {
+		t.Fatalf("over %s: %+v", o.SIPAddr, p)
+	}
+	if d, _ := reg.svc.Device(p.Device); !strings.Contains(d.Address, "@[::1]:") {
+		t.Errorf("Contact %q, want the IPv6 loopback in brackets", d.Address)
+	}
+}

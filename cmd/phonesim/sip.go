@@ -49,6 +49,9 @@ func newSIPClient(ctx context.Context, addr, transport string, expires int, time
 	if err != nil || port < 1 || port > 65535 {
 		return nil, usagef("--sip %q: bad port", addr)
 	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]" // an IPv6 literal, as a URI has it
+	}
 	local := localIP(addr)
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgentHostname(local),
