@@ -55,7 +55,7 @@ func main() {
 // run executes the command line args and returns the exit status: 0 when
 // every phone got an answer, 1 when some did not, 2 for a usage error.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	root := newRootCommand(stdin)
+	root := newRootCommand()
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
@@ -95,7 +95,7 @@ type flags struct {
 	debug                   bool
 }
 
-func newRootCommand(stdin io.Reader) *cobra.Command {
+func newRootCommand() *cobra.Command {
 	var f flags
 	c := &cobra.Command{
 		Use:   "phonesim",
@@ -165,7 +165,7 @@ registering, 2 for a usage error.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return execute(cmd, f, stdin)
+			return execute(cmd, f)
 		},
 	}
 	fl := c.Flags()
@@ -194,7 +194,7 @@ registering, 2 for a usage error.`,
 }
 
 // execute runs the simulation the flags describe and prints its result.
-func execute(cmd *cobra.Command, f flags, stdin io.Reader) error {
+func execute(cmd *cobra.Command, f flags) error {
 	usage := func(err error) error {
 		return &exitError{code: 2, err: fmt.Errorf("%w\nRun '%s --help' for usage.", err, cmd.CommandPath())}
 	}
@@ -227,7 +227,7 @@ func execute(cmd *cobra.Command, f flags, stdin io.Reader) error {
 		o.Protocol = ProtocolMix
 	}
 	if f.macs != "" {
-		devices, err := readDeviceFile(f.macs, stdin)
+		devices, err := readDeviceFile(f.macs, cmd.InOrStdin())
 		if err != nil {
 			return usage(err)
 		}

@@ -349,11 +349,19 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			defer func() { <-sem }()
 			rctx, cancel := context.WithTimeout(ctx, o.Timeout)
 			defer cancel()
+			var a attempt
 			if s.protocol == ProtocolSIP {
-				attempts[i] = sipc.register(rctx, s)
+				a = sipc.register(rctx, s)
 			} else {
-				attempts[i] = sccpc.register(rctx, s)
+				a = sccpc.register(rctx, s)
 			}
+			if a.session != nil && o.Hold == 0 && !o.Unregister {
+				// Nothing more to do with it: release its connection now
+				// rather than hold one per phone until the end.
+				a.session.close()
+				a.session = nil
+			}
+			attempts[i] = a
 		})
 	}
 	wg.Wait()
