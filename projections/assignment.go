@@ -97,6 +97,15 @@ func (a *Assignment) Checkpoint() uint64 {
 	return a.pos
 }
 
+// Wants implements Selective: the range's events.
+func (a *Assignment) Wants(eventType string) bool {
+	switch eventType {
+	case domain.TypeRangeConfigured, domain.TypeDNAssigned, domain.TypeDNClaimed, domain.TypeDNReleased:
+		return true
+	}
+	return false
+}
+
 // Apply implements Projection.
 func (a *Assignment) Apply(e *Event) {
 	a.mu.Lock()

@@ -67,6 +67,9 @@ func (c *ConfigHistory) Checkpoint() uint64 {
 	return c.pos
 }
 
+// Wants implements Selective: the administrative changes.
+func (c *ConfigHistory) Wants(eventType string) bool { return Administrative(eventType) }
+
 // Apply implements Projection.
 func (c *ConfigHistory) Apply(e *Event) {
 	if !Administrative(e.Type) {

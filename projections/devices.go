@@ -83,6 +83,11 @@ func (d *Devices) get(name string) *Device {
 	return v
 }
 
+// Wants implements Selective: the devices' events.
+func (d *Devices) Wants(eventType string) bool {
+	return len(eventType) > 7 && eventType[:7] == "device."
+}
+
 // Apply implements Projection.
 func (d *Devices) Apply(e *Event) {
 	d.mu.Lock()

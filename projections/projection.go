@@ -43,8 +43,17 @@ type Projection interface {
 	Reset()
 }
 
+// Selective is implemented by projections that look at some event types
+// only: the Runner decodes an event only when a projection wants it, and
+// does not call Apply for the others (the projection's checkpoint then
+// stays at the last event it applied).
+type Selective interface {
+	Wants(eventType string) bool
+}
+
 // Set is the registrar's read models, ready to be given to a Runner.
 type Set struct {
+	Cluster    *Cluster
 	Assignment *Assignment
 	Devices    *Devices
 	Windows    *Windows
@@ -53,12 +62,12 @@ type Set struct {
 
 // NewSet returns empty read models.
 func NewSet() *Set {
-	return &Set{Assignment: NewAssignment(), Devices: NewDevices(), Windows: NewWindows(), Config: NewConfigHistory()}
+	return &Set{Cluster: NewCluster(), Assignment: NewAssignment(), Devices: NewDevices(), Windows: NewWindows(), Config: NewConfigHistory()}
 }
 
 // All lists the read models as Projections.
 func (s *Set) All() []Projection {
-	return []Projection{s.Assignment, s.Devices, s.Windows, s.Config}
+	return []Projection{s.Cluster, s.Assignment, s.Devices, s.Windows, s.Config}
 }
 
 // utc drops the location and monotonic reading of t, so that read models

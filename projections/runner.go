@@ -31,7 +31,9 @@ var ErrStopped = errors.New("projections runner stopped")
 type Runner struct {
 	src   Source
 	projs []Projection
-	skip  []uint64 // per projection: events at or below are already in it
+	skip  []uint64    // per projection: events at or below are already in it
+	sel   []Selective // per projection: nil when it wants every event
+	want  []bool      // scratch: which projections want the event
 	dec   *Decoder
 	ev    Event // reused for every event
 
@@ -56,8 +58,11 @@ type waiter struct {
 func NewRunner(src Source, ps ...Projection) *Runner {
 	r := &Runner{src: src, projs: ps, dec: NewDecoder(), stopped: make(chan struct{})}
 	r.skip = make([]uint64, len(ps))
+	r.sel = make([]Selective, len(ps))
+	r.want = make([]bool, len(ps))
 	low := uint64(0)
 	for i, p := range ps {
+		r.sel[i], _ = p.(Selective)
 		r.skip[i] = p.Checkpoint()
 		if i == 0 || r.skip[i] < low {
 			low = r.skip[i]
@@ -81,17 +86,24 @@ func (r *Runner) Apply(rec eventstore.RecordedEvent) error {
 		return nil
 	}
 	if strings.HasPrefix(rec.Stream, domain.StreamPrefix) {
-		payload, err := r.dec.Decode(rec.Type, rec.Data)
-		if err != nil {
-			return fmt.Errorf("projections: event at position %d (stream %s, version %d): %w", rec.Position, rec.Stream, rec.Version, err)
+		wanted := false
+		for i, s := range r.sel {
+			r.want[i] = rec.Position > r.skip[i] && (s == nil || s.Wants(rec.Type))
+			wanted = wanted || r.want[i]
 		}
-		r.ev = Event{RecordedEvent: rec, Payload: payload}
-		for i, p := range r.projs {
-			if rec.Position > r.skip[i] {
-				p.Apply(&r.ev)
+		if wanted {
+			payload, err := r.dec.Decode(rec.Type, rec.Data)
+			if err != nil {
+				return fmt.Errorf("projections: event at position %d (stream %s, version %d): %w", rec.Position, rec.Stream, rec.Version, err)
 			}
+			r.ev = Event{RecordedEvent: rec, Payload: payload}
+			for i, p := range r.projs {
+				if r.want[i] {
+					p.Apply(&r.ev)
+				}
+			}
+			r.ev = Event{} // hold on to nothing of the caller's
 		}
-		r.ev = Event{} // hold on to nothing of the caller's
 	}
 	r.advance(rec.Position)
 	return nil

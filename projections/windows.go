@@ -103,6 +103,16 @@ func (w *Windows) Checkpoint() uint64 {
 	return w.pos
 }
 
+// Wants implements Selective.
+func (w *Windows) Wants(eventType string) bool {
+	switch eventType {
+	case domain.TypeWindowOpened, domain.TypeWindowClosed, domain.TypeProtocolSet,
+		domain.TypeDeviceAutoregistered, domain.TypeRegistrationRejected:
+		return true
+	}
+	return false
+}
+
 // Apply implements Projection.
 func (w *Windows) Apply(e *Event) {
 	w.mu.Lock()
