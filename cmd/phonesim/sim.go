@@ -242,7 +242,6 @@ func normaliseModel(m string) string {
 
 // spec is one phone to simulate.
 type spec struct {
-	index    int
 	device   string
 	model    string
 	protocol string // ProtocolSIP or ProtocolSCCP
@@ -257,7 +256,7 @@ func plan(o Options) []spec {
 	out := make([]spec, o.Phones)
 	for i := range out {
 		model := o.Models[i%len(o.Models)]
-		out[i] = spec{index: i, device: devices[i], model: model, protocol: protocolFor(o.Protocol, model, i)}
+		out[i] = spec{device: devices[i], model: model, protocol: protocolFor(o.Protocol, model, i)}
 	}
 	return out
 }
