@@ -29,7 +29,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// exitError carries an exit status through cobra.
+// exitError carries an exit status through cobra; status 2 (a usage error)
+// is printed with a pointer to --help.
 type exitError struct {
 	code int
 	err  error // nil: nothing to print
@@ -73,6 +74,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	}
 	fmt.Fprintln(stderr, "phonesim:", err)
+	if code == 2 {
+		fmt.Fprintln(stderr, "Run 'phonesim --help' for usage.")
+	}
 	return code
 }
 
@@ -158,7 +162,7 @@ registering, 2 for a usage error.`,
   phonesim --phones 5000 --concurrency 256 --format json --summary`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return &exitError{code: 2, err: fmt.Errorf("unexpected argument %q: phonesim takes flags only\nRun '%s --help' for usage.", args[0], cmd.CommandPath())}
+				return &exitError{code: 2, err: fmt.Errorf("unexpected argument %q: phonesim takes flags only", args[0])}
 			}
 			return nil
 		},
@@ -187,17 +191,13 @@ registering, 2 for a usage error.`,
 	fl.StringVarP(&f.format, "format", "o", "text", "output `FORMAT`: text or json")
 	fl.BoolVar(&f.summary, "summary", false, "print the counts only, not every phone")
 	fl.BoolVar(&f.debug, "debug", false, "print the SIP messages and sipgo's debug log to standard error")
-	c.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &exitError{code: 2, err: fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath())}
-	})
+	c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: 2, err: err} })
 	return c
 }
 
 // execute runs the simulation the flags describe and prints its result.
 func execute(cmd *cobra.Command, f flags) error {
-	usage := func(err error) error {
-		return &exitError{code: 2, err: fmt.Errorf("%w\nRun '%s --help' for usage.", err, cmd.CommandPath())}
-	}
+	usage := func(err error) error { return &exitError{code: 2, err: err} }
 	changed := cmd.Flags().Changed
 	switch {
 	case changed("seed") && changed("macs"):
