@@ -1,0 +1,486 @@
+package replay
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/autoreg/autoreg/adapters/eventstore"
+)
+
+// Exit statuses.
+const (
+	ExitOK      = 0
+	ExitFailure = 1 // verify found a problem; the store could not be read
+	ExitUsage   = 2 // a bad command line, or no store where it says
+)
+
+// Option configures Main.
+type Option func(*config)
+
+type config struct {
+	open     Opener
+	terminal *bool
+	now      func() time.Time
+}
+
+// WithOpener replaces how stores are opened (tests give memory stores).
+func WithOpener(o Opener) Option { return func(c *config) { c.open = o } }
+
+// WithTerminal says whether stderr is a terminal (progress bars), instead
+// of asking it.
+func WithTerminal(b bool) Option { return func(c *config) { c.terminal = &b } }
+
+// WithNow sets the clock for "now" (state without --at).
+func WithNow(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// Main runs the replay command line (args without the program's name) and
+// returns the exit status: ExitOK; ExitFailure when verify finds a problem
+// or the store cannot be read; ExitUsage for a bad command line or a store
+// that is not there, in which case nothing is written on stdout.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer, opts ...Option) int {
+	cfg := config{open: OpenSQLite, now: time.Now}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.terminal == nil {
+		t := false
+		if f, ok := stderr.(*os.File); ok {
+			t = IsTerminal(f)
+		}
+		cfg.terminal = &t
+	}
+	a := &app{cfg: cfg, stdout: stdout, stderr: stderr}
+	root := a.command()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var verr *VerifyError
+	var uerr *UsageError
+	switch {
+	case errors.As(err, &verr):
+		fmt.Fprintf(stderr, "replay verify: FAILED at %v\n", verr)
+		return ExitFailure
+	case errors.As(err, &uerr) || !a.ran:
+		fmt.Fprintf(stderr, "replay: %v\nRun 'replay --help' for usage.\n", err)
+		return ExitUsage
+	}
+	fmt.Fprintf(stderr, "replay: %v\n", err)
+	return ExitFailure
+}
+
+type app struct {
+	cfg            config
+	stdout, stderr io.Writer
+	store, data    string
+	ran            bool // a command's own code ran (errors before are usage errors)
+}
+
+func (a *app) command() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "replay",
+		Short: "Audit the registrar's event log: windows, devices, past states, events, integrity",
+		Long: `replay reads the registrar's event store read-only (the registrar may be
+writing it at the same time) and answers the auditor's questions:
+
+  windows   who opened autoregistration, when, why, for how long, and
+            which phones registered in each window
+  device    the whole history of one device
+  state     the cluster, the ranges and the devices as they were at an instant
+  events    the raw events, filtered
+  verify    is the log intact? (hash chain, positions, the registrar's rules)
+
+and writes realistic histories for tests and benchmarks (generate).
+
+The store is --store (sqlite:///abs/path.db or a path), else --data DIR
+(DIR/autoreg.db), else ./data/autoreg.db. Times are RFC 3339
+(2026-03-02T09:00:00Z), or 2026-03-02T09:00 and 2026-03-02, read as UTC.
+JSON output is a stable schema (docs/replay.md).
+
+Exit status: 0 ok; 1 verify found a problem, or the store could not be read;
+2 bad command line or no store there (nothing is written on stdout).`,
+		Example: `  replay windows --since 2026-03-01 --format json
+  replay device SEP001122334455
+  replay state --at 2026-03-02T10:00 --store sqlite:///var/lib/autoreg/autoreg.db
+  replay events --type 'device.*' --since 2026-03-02 --format jsonl
+  replay verify --data /var/lib/autoreg`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&a.store, "store", "", "event store: sqlite:///abs/path.db or a path (default ./data/autoreg.db)")
+	root.PersistentFlags().StringVar(&a.data, "data", "", "the registrar's data directory: the store is DIR/autoreg.db")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &UsageError{Err: err} })
+	root.AddCommand(a.windowsCmd(), a.deviceCmd(), a.stateCmd(), a.eventsCmd(), a.verifyCmd(), a.generateCmd())
+	return root
+}
+
+// args checks the number of positional arguments.
+func args(n int) cobra.PositionalArgs {
+	return func(c *cobra.Command, a []string) error {
+		if len(a) != n {
+			return usagef("%s takes %d argument(s), got %d", c.CommandPath(), n, len(a))
+		}
+		return nil
+	}
+}
+
+// open opens the store the flags name.
+func (a *app) open(ctx context.Context) (eventstore.Store, error) {
+	loc, err := StoreLocation(a.store, a.data)
+	if err != nil {
+		return nil, err
+	}
+	return a.cfg.open(ctx, loc)
+}
+
+func (a *app) env(st eventstore.Store) Env {
+	return Env{Store: st, Progress: a.stderr, Terminal: *a.cfg.terminal}
+}
+
+// output runs write on a buffered stdout.
+func (a *app) output(write func(w io.Writer) error) error {
+	bw := bufio.NewWriterSize(a.stdout, 1<<16)
+	if err := write(bw); err != nil {
+		bw.Flush()
+		return err
+	}
+	return bw.Flush()
+}
+
+func (a *app) windowsCmd() *cobra.Command {
+	var since, until, format string
+	c := &cobra.Command{
+		Use:   "windows",
+		Short: "List the autoregistration windows and the phones registered in each",
+		Long: `windows replays the whole log and lists every autoregistration window that
+was open at some instant between --since and --until (both included; either
+may be left out): who opened it, when and why, who or what closed it and
+why (an administrator, its time up, its registration limit, the range
+exhausted, mixed-mode security), the Auto Registration Phone Protocol while
+it was open (with the changes made inside it), the phones that
+autoregistered in it (device, model, protocol, DN, time) and the
+registrations it refused.
+
+text: a table for people, and how many registrations were refused while
+autoregistration was closed. json: a list of windows (docs/replay.md).
+csv: one row per window, with counts.`,
+		Example: `  replay windows
+  replay windows --since 2026-03-01 --until 2026-03-31T23:59 --format json
+  replay windows --data /var/lib/autoreg --format csv > windows.csv`,
+		Args: args(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a.ran = true
+			f, err := ParseFormat(format, Text, JSON, CSV)
+			if err != nil {
+				return err
+			}
+			iv, err := ParseInterval(since, until)
+			if err != nil {
+				return err
+			}
+			st, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			res, err := Windows(cmd.Context(), a.env(st), iv)
+			if err != nil {
+				return err
+			}
+			return a.output(func(w io.Writer) error { return WriteWindows(w, f, res) })
+		},
+	}
+	c.Flags().StringVar(&since, "since", "", "only windows open at or after this time")
+	c.Flags().StringVar(&until, "until", "", "only windows open at or before this time")
+	c.Flags().StringVar(&format, "format", "text", "text, json or csv")
+	return c
+}
+
+func (a *app) deviceCmd() *cobra.Command {
+	var format string
+	c := &cobra.Command{
+		Use:   "device NAME",
+		Short: "Show the whole history of one device",
+		Long: `device shows what became of one device: its state after its last event, then
+every event about it in order: its registrations and refusals, its
+autoregistration (and the DN the range gave it), moves, reconfigurations,
+deletion, with who did each.
+
+NAME is the device name (SEP and the 12 hex digits of its MAC, any case) or
+its MAC address (00:11:22:33:44:55, 0011.2233.4455, ...).
+
+text: the state and a table. json: {device, state, history} (docs/replay.md).
+csv: the history.`,
+		Example: `  replay device SEP001122334455
+  replay device 00:11:22:33:44:55 --format json`,
+		Args: args(1),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			a.ran = true
+			f, err := ParseFormat(format, Text, JSON, CSV)
+			if err != nil {
+				return err
+			}
+			name, err := DeviceName(argv[0])
+			if err != nil {
+				return err
+			}
+			st, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			h, err := Device(cmd.Context(), a.env(st), name)
+			if err != nil {
+				return err
+			}
+			return a.output(func(w io.Writer) error { return WriteDevice(w, f, h) })
+		},
+	}
+	c.Flags().StringVar(&format, "format", "text", "text, json or csv")
+	return c
+}
+
+func (a *app) stateCmd() *cobra.Command {
+	var at, format string
+	c := &cobra.Command{
+		Use:   "state",
+		Short: "Show the cluster, the ranges and the devices as they were at an instant",
+		Long: `state replays the events recorded at or before --at (reading stops at the
+first event recorded after it) and shows what they left: whether
+autoregistration was open and in which window, the protocol parameter and
+the security mode, the configuration autoregistration depends on, every
+range configured so far with its usage and next DN, and the devices that
+existed, with their DN, pool and registration.
+
+Without --at, the state now (after the last event).
+
+text: for people. json: see docs/replay.md. csv: the devices table.`,
+		Example: `  replay state --at 2026-03-02T10:00
+  replay state --at 2026-03-02T10:00:00Z --format json
+  replay state --format csv > devices-now.csv`,
+		Args: args(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a.ran = true
+			f, err := ParseFormat(format, Text, JSON, CSV)
+			if err != nil {
+				return err
+			}
+			t := a.cfg.now().UTC()
+			if at != "" {
+				if t, err = ParseTime(at); err != nil {
+					return fmt.Errorf("--at: %w", err)
+				}
+			}
+			st, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			r, err := State(cmd.Context(), a.env(st), t)
+			if err != nil {
+				return err
+			}
+			return a.output(func(w io.Writer) error { return WriteState(w, f, r) })
+		},
+	}
+	c.Flags().StringVar(&at, "at", "", "the instant (default: now)")
+	c.Flags().StringVar(&format, "format", "text", "text, json or csv")
+	return c
+}
+
+func (a *app) eventsCmd() *cobra.Command {
+	var stream, types, since, until, format string
+	c := &cobra.Command{
+		Use:   "events",
+		Short: "List the raw events, filtered by stream, type and time",
+		Long: `events lists the stored events in order: position, stream, version, type,
+when the store recorded it, who made it (the actor of its metadata:
+admin:NAME, sip, sccp, system, config) and its data.
+
+--stream takes a stream name (autoreg-cluster, autoreg-dnrange,
+autoreg-device-SEP001122334455). --type takes event types or patterns,
+comma-separated (autoregistration.window_opened, 'device.*').
+
+text: a table with a sentence per event. json: an array; jsonl: one
+object a line; csv: a header row, data as JSON (docs/replay.md).`,
+		Example: `  replay events --type 'autoregistration.*'
+  replay events --stream autoreg-device-SEP001122334455 --format json
+  replay events --since 2026-03-02T10:00 --until 2026-03-02T11:00 --format jsonl`,
+		Args: args(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a.ran = true
+			f, err := ParseFormat(format, Text, JSON, JSONL, CSV)
+			if err != nil {
+				return err
+			}
+			filter := EventsFilter{Stream: stream}
+			if filter.Types, err = ParseTypes(types); err != nil {
+				return err
+			}
+			if filter.Interval, err = ParseInterval(since, until); err != nil {
+				return err
+			}
+			st, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			ew := NewEventWriter(a.stdout, f)
+			if err := Events(cmd.Context(), a.env(st), filter, ew.Write); err != nil {
+				ew.Close()
+				return err
+			}
+			return ew.Close()
+		},
+	}
+	c.Flags().StringVar(&stream, "stream", "", "only this stream")
+	c.Flags().StringVar(&types, "type", "", "only these event types or patterns, comma-separated")
+	c.Flags().StringVar(&since, "since", "", "only events recorded at or after this time")
+	c.Flags().StringVar(&until, "until", "", "only events recorded at or before this time")
+	c.Flags().StringVar(&format, "format", "text", "text, json, jsonl or csv")
+	return c
+}
+
+func (a *app) verifyCmd() *cobra.Command {
+	var format string
+	c := &cobra.Command{
+		Use:   "verify",
+		Short: "Check the log's integrity and the registrar's rules; exit 1 at the first bad event",
+		Long: `verify reads the whole log and checks, event by event:
+
+  - positions run from 1 without gaps, each stream's versions from 0;
+  - the hash chain: each event's hash is SHA-256 over the previous hash and
+    the event (an event edited, deleted, inserted or moved breaks it there);
+  - every event decodes, and belongs to the stream it is in;
+  - replayed through the aggregates, the registrar's rules held: no DN held
+    by two devices; no autoregistration while no window was open, after the
+    window's time was up or beyond its limit, while security was mixed, or
+    outside the range; no window opened while another was open or while
+    security was mixed.
+
+It exits 0 with a summary (events, streams, windows, devices, time), or 1
+naming the first bad position and what is wrong with it.`,
+		Example: `  replay verify
+  replay verify --store sqlite:///var/lib/autoreg/autoreg.db
+  replay verify --format json`,
+		Args: args(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a.ran = true
+			f, err := ParseFormat(format, Text, JSON)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			loc, err := StoreLocation(a.store, a.data)
+			if err != nil {
+				return err
+			}
+			var src eventstore.AllReader
+			st, err := a.cfg.open(ctx, loc)
+			switch {
+			case err == nil:
+				defer st.Close()
+				src = st
+			case errors.Is(err, eventstore.ErrCorrupt):
+				// The store refuses the file: read the table directly to find
+				// the first bad event.
+				path, perr := StorePath(loc)
+				if perr != nil {
+					return err
+				}
+				raw, rerr := openRaw(path)
+				if rerr != nil {
+					return err
+				}
+				defer raw.Close()
+				src = raw
+				st = nil
+			default:
+				return err
+			}
+			var env Env
+			if st != nil {
+				env = a.env(st)
+			}
+			s, verr := Verify(ctx, env, src)
+			if verr != nil {
+				if st == nil && !errors.As(verr, new(*VerifyError)) {
+					return fmt.Errorf("%w (and reading the table directly failed: %v)", err, verr)
+				}
+				return verr
+			}
+			if st == nil {
+				return &VerifyError{Problems: []string{err.Error()}}
+			}
+			return a.output(func(w io.Writer) error { return WriteVerify(w, f, s) })
+		},
+	}
+	c.Flags().StringVar(&format, "format", "text", "text or json (the summary)")
+	return c
+}
+
+func (a *app) generateCmd() *cobra.Command {
+	var out, start string
+	var events int
+	var seed uint64
+	c := &cobra.Command{
+		Use:   "generate --events N --out FILE",
+		Short: "Write a realistic history into a new store (tests, benchmarks, demonstrations)",
+		Long: `generate simulates a cluster's life through the registrar's own decisions
+(domain.Decide on the current state, then Evolve) and writes the events into
+a NEW SQLite store at --out: the configuration, autoregistration windows
+opened and closed by several administrators (some closed by their time, their
+limit, the range running out, mixed-mode security), batches of SCCP and SIP
+phones (mostly under 100 a window, sometimes more), protocol switches between
+and inside batches, phones refused for the wrong protocol or an unknown model,
+re-registrations and moves, reconfigurations into permanent pools, deletions,
+rogue phones refused while autoregistration is closed, range extensions, a
+mixed-mode episode. The history passes 'replay verify'.
+
+The same --seed gives the same history. --out must not exist, or be an empty
+store; a store that holds events is never written to.`,
+		Example: `  replay generate --events 1000000 --out /tmp/1m.db
+  replay generate --events 10000000 --out sqlite:///tmp/10m.db --seed 7`,
+		Args: args(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a.ran = true
+			if out == "" {
+				return usagef("--out FILE is required")
+			}
+			if events <= 0 {
+				return usagef("--events N is required (a positive number)")
+			}
+			path, err := StorePath(out)
+			if err != nil {
+				return err
+			}
+			var t0 time.Time
+			if start != "" {
+				if t0, err = ParseTime(start); err != nil {
+					return fmt.Errorf("--start: %w", err)
+				}
+			}
+			res, err := GenerateStore(cmd.Context(), path, GenerateOptions{Events: events, Seed: seed, Start: t0,
+				Progress: a.stderr, Terminal: *a.cfg.terminal})
+			if err != nil {
+				return err
+			}
+			return a.output(func(w io.Writer) error { return WriteGenerate(w, path, res) })
+		},
+	}
+	c.Flags().StringVar(&out, "out", "", "the new store: a path or sqlite:///abs/path.db")
+	c.Flags().IntVar(&events, "events", 0, "how many events to write")
+	c.Flags().Uint64Var(&seed, "seed", 1, "selects the history")
+	c.Flags().StringVar(&start, "start", "", "when the history starts (default 2024-01-08T08:00:00Z)")
+	return c
+}
