@@ -39,27 +39,44 @@ func GenerateStore(ctx context.Context, path string, opt GenerateOptions) (Gener
 		return GenerateResult{}, err
 	}
 	started := time.Now()
-	clock := generate.NewClock(time.Time{})
-	st, err := sqlite.Open(ctx, path, sqlite.WithClock(clock.Now))
+	// The store creates the file (schema, marks, WAL); the history is then
+	// loaded into its table (see bulkLoader) and read back through it.
+	st, err := sqlite.Open(ctx, path)
 	if err != nil {
 		return GenerateResult{}, fmt.Errorf("creating the store %s: %w", path, err)
 	}
-	sw := generate.NewStoreWriter(st, clock)
+	if err := st.Close(); err != nil {
+		return GenerateResult{}, fmt.Errorf("creating the store %s: %w", path, err)
+	}
+	bl, err := openBulk(ctx, path)
+	if err != nil {
+		return GenerateResult{}, err
+	}
 	var bar *Progress
 	if opt.Terminal {
 		bar = NewProgress(opt.Progress, true, "generate", uint64(opt.Events))
 	}
-	w := &countingWriter{w: sw, bar: bar}
+	w := &countingWriter{w: bl, bar: bar}
 	stats, err := generate.Generate(ctx, w, generate.Options{Events: opt.Events, Seed: opt.Seed, Start: opt.Start})
-	if err == nil {
-		err = sw.Flush(ctx)
-	}
-	bar.Done()
-	if cerr := st.Close(); err == nil {
+	if cerr := bl.Close(); err == nil {
 		err = cerr
 	}
+	bar.Done()
 	if err != nil {
 		return GenerateResult{}, err
+	}
+	// Read it back through the store: its checks at open, and the count.
+	ro, err := sqlite.OpenReadOnly(ctx, path)
+	if err != nil {
+		return GenerateResult{}, fmt.Errorf("reading back %s: %w", path, err)
+	}
+	head, err := ro.Head(ctx)
+	ro.Close()
+	if err != nil {
+		return GenerateResult{}, fmt.Errorf("reading back %s: %w", path, err)
+	}
+	if head != uint64(stats.Events) {
+		return GenerateResult{}, fmt.Errorf("reading back %s: %d events, %d written", path, head, stats.Events)
 	}
 	res := GenerateResult{Stats: stats, Elapsed: time.Since(started)}
 	if info, err := os.Stat(path); err == nil {
