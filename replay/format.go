@@ -125,6 +125,9 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 
 func (t Time) t() time.Time { return time.Time(t) }
 
+// Equal reports whether t and u are the same instant.
+func (t Time) Equal(u Time) bool { return time.Time(t).Equal(time.Time(u)) }
+
 // String formats t for people.
 func (t Time) String() string { return tsText(time.Time(t)) }
 
