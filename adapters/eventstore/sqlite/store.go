@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/autoreg/autoreg/adapters/eventstore"
@@ -86,6 +87,8 @@ type Store struct {
 	closing bool
 	queue   chan *request
 	w       *writer
+
+	groups, appends, events atomic.Uint64 // commit statistics
 
 	closeOnce  sync.Once
 	closeErr   error
@@ -246,6 +249,19 @@ func verifyTail(path string, last []eventstore.RecordedEvent, first int64, readO
 		return fmt.Errorf("%w: %s: the writer's last event (position %d) differs from a reader's (position %d)", eventstore.ErrCorrupt, path, head, e.Position)
 	}
 	return nil
+}
+
+// Stats counts the writer's work since Open.
+type Stats struct {
+	Groups  uint64 // transactions committed (one fsync each)
+	Appends uint64 // Append calls they carried, failed ones included
+	Events  uint64 // events written
+}
+
+// Stats reports the writer's work since Open: Appends/Groups is the
+// average size of a commit group.
+func (s *Store) Stats() Stats {
+	return Stats{Groups: s.groups.Load(), Appends: s.appends.Load(), Events: s.events.Load()}
 }
 
 // Path is the database file.

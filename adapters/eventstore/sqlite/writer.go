@@ -14,6 +14,8 @@ import (
 const (
 	maxGroupAppends = 512
 	maxGroupEvents  = 8192
+	// maxLinger bounds how long the writer waits for a group to fill.
+	maxLinger = time.Millisecond
 )
 
 // request is one Append waiting for the writer.
@@ -152,28 +154,73 @@ func (w *writer) close() error {
 // run is the writer goroutine: it takes whatever is queued, up to the group
 // bounds, commits it as one group, and answers; it returns once the queue
 // is closed and drained.
+//
+// Appenders that wait for their commit cannot queue their next append
+// until they are answered, so right after a commit the queue is empty while
+// they come back one by one. Taking only the first of them would halve the
+// groups (one tiny group, then one with all the others). So when the last
+// group had several appends, the writer lingers for up to half the time a
+// commit takes (at most maxLinger) for as many to arrive again. A lone
+// sequential appender has groups of one and is never delayed.
 func (s *Store) run() {
 	defer close(s.writerDone)
 	group := make([]*request, 0, maxGroupAppends)
+	target := 1                        // appends in the last group
+	var commitTime time.Duration       // how long the last commit took
+	linger := time.NewTimer(time.Hour) // reused
+	linger.Stop()
 	for req := range s.queue {
 		group = append(group[:0], req)
 		events := eventstore.CountEvents(req.appends)
-	fill:
-		for len(group) < maxGroupAppends && events < maxGroupEvents {
+		full := func() bool { return len(group) >= maxGroupAppends || events >= maxGroupEvents }
+		take := func(r *request) {
+			group = append(group, r)
+			events += eventstore.CountEvents(r.appends)
+		}
+		open := true
+	drain:
+		for open && !full() {
 			select {
 			case r, ok := <-s.queue:
-				if !ok {
-					break fill
+				if open = ok; ok {
+					take(r)
 				}
-				group = append(group, r)
-				events += eventstore.CountEvents(r.appends)
 			default:
-				break fill
+				break drain
 			}
 		}
+		if wait := min(commitTime/2, maxLinger); open && len(group) < target && wait > 0 {
+			linger.Reset(wait)
+		gather:
+			for len(group) < target && !full() {
+				select {
+				case r, ok := <-s.queue:
+					if !ok {
+						break gather
+					}
+					take(r)
+				case <-linger.C:
+					break gather
+				}
+			}
+			if !linger.Stop() {
+				select {
+				case <-linger.C:
+				default:
+				}
+			}
+		}
+
+		start := time.Now()
+		head := s.w.head
 		if s.w.commitGroup(group) {
+			s.groups.Add(1)
+			s.appends.Add(uint64(len(group)))
+			s.events.Add(s.w.head - head)
 			s.changes.broadcast()
 		}
+		commitTime = time.Since(start)
+		target = len(group)
 		for _, r := range group {
 			close(r.done)
 		}
