@@ -125,7 +125,7 @@ func (v *verifier) check(e eventstore.RecordedEvent) error {
 		at := v.next
 		if e.Position > v.next {
 			return &VerifyError{Position: at, Problems: []string{fmt.Sprintf(
-				"missing: the event after position %d is at position %d (an event was deleted)", at-1, e.Position)}}
+				"missing: expected position %d, found position %d (an event was deleted, or events were reordered)", at, e.Position)}}
 		}
 		return &VerifyError{Position: at, Stream: e.Stream, Problems: []string{fmt.Sprintf(
 			"expected position %d, found position %d again (events out of order or duplicated)", at, e.Position)}}
