@@ -6,35 +6,47 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // A binding is one contact address of a device (RFC 3261 10.3), kept as
-// small as the registrar's job allows: about 50 bytes plus the two strings.
-// A refresh reuses the strings it already holds.
+// small as the registrar's job allows: 48 bytes plus the two strings. A
+// refresh reuses the strings it already holds.
 type binding struct {
 	uri      string // canonical contact URI: the address the phone is reached at
 	callID   string // Call-ID of the REGISTER that last wrote the binding
 	instance uint64 // hash of the contact's +sip.instance; 0 without one
-	expires  int64  // server clock (ns) when the binding ends
+	expires  uint32 // server clock, in whole seconds (rounded up), when the binding ends
 	cseq     uint32 // CSeq of the REGISTER that last wrote the binding
 }
 
-// A device is an address-of-record: the bindings of one phone (SEP<MAC>).
+// deadline is the server clock (ns) at which a binding granted expires from
+// now ends, rounded up to the second.
+func deadline(now int64, expires time.Duration) uint32 {
+	return uint32((now + int64(expires) + int64(time.Second) - 1) / int64(time.Second))
+}
+
+// ends is when the binding ends, on the server clock (ns).
+func (b binding) ends() int64 { return int64(b.expires) * int64(time.Second) }
+
+// A device is an address-of-record: the bindings of one phone (SEP<MAC>),
+// about 100 bytes with its map entry, plus its bindings.
 type device struct {
 	dn       string         // directory number from the last successful Register
 	peer     netip.AddrPort // transport peer of the last REGISTER that wrote a binding
 	bindings []binding
 
 	// Requests for one device are processed one at a time, in the order
-	// they arrived, so that the registrar sees them in order: queue holds
-	// the requests waiting, and running is set while a goroutine (or the
-	// sweeper) works on the device. No goroutine waits on a device.
-	queue   []*register
+	// they arrived, so that the registrar sees them in order: pending lists
+	// the requests waiting (linked by register.next), and running is set
+	// while a goroutine (or the sweeper) works on the device. No goroutine
+	// waits on a device.
+	pending *register
 	running bool
-	// expireCallID is set when the device's bindings all expired but
+	// expiring is set when the device's bindings all expired but
 	// Registrar.Unregister failed: the sweeper tries again, with this
 	// correlation ID (the Call-ID of the expired binding).
-	expireCallID string
+	expiring *string
 }
 
 const shardCount = 256
@@ -94,10 +106,14 @@ func (t *table) enqueue(r *register) (*device, error) {
 		sh.devices[r.mac] = d
 		t.count.Add(1)
 	}
-	if len(d.queue) >= maxQueued {
+	tail, n := &d.pending, 0
+	for *tail != nil {
+		tail, n = &(*tail).next, n+1
+	}
+	if n >= maxQueued {
 		return nil, errQueueFull
 	}
-	d.queue = append(d.queue, r)
+	*tail = r
 	if d.running {
 		return nil, nil
 	}
@@ -112,17 +128,12 @@ func (t *table) next(mac uint64, d *device) *register {
 	sh := t.shard(mac)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if len(d.queue) > 0 {
-		r := d.queue[0]
-		d.queue[0] = nil
-		d.queue = d.queue[1:]
-		if len(d.queue) == 0 {
-			d.queue = nil
-		}
+	if r := d.pending; r != nil {
+		d.pending, r.next = r.next, nil
 		return r
 	}
 	d.running = false
-	if len(d.bindings) == 0 && d.expireCallID == "" && sh.devices[mac] == d {
+	if len(d.bindings) == 0 && d.expiring == nil && sh.devices[mac] == d {
 		delete(sh.devices, mac)
 		t.count.Add(-1)
 	}
@@ -135,7 +146,7 @@ func (t *table) commit(mac uint64, d *device, bindings []binding, dn string, pee
 	sh.mu.Lock()
 	d.bindings = bindings
 	if len(bindings) > 0 {
-		d.expireCallID = ""
+		d.expiring = nil
 	}
 	if dn != d.dn {
 		d.dn = dn
@@ -144,8 +155,8 @@ func (t *table) commit(mac uint64, d *device, bindings []binding, dn string, pee
 		d.peer = peer
 	}
 	for _, b := range bindings {
-		if sh.next == 0 || b.expires < sh.next {
-			sh.next = b.expires
+		if sh.next == 0 || b.ends() < sh.next {
+			sh.next = b.ends()
 		}
 	}
 	sh.mu.Unlock()
@@ -195,12 +206,15 @@ func (t *table) sweep(now, retry int64) []expiredDevice {
 				later(now + 1)
 				continue
 			}
-			callID := d.expireCallID
+			callID := ""
+			if d.expiring != nil {
+				callID = *d.expiring
+			}
 			kept := d.bindings[:0]
 			for _, b := range d.bindings {
-				if b.expires > now {
+				if b.ends() > now {
 					kept = append(kept, b)
-					later(b.expires)
+					later(b.ends())
 				} else {
 					callID = b.callID
 				}
@@ -231,9 +245,9 @@ func (t *table) expired(e expiredDevice, ok bool) *register {
 	sh := t.shard(e.mac)
 	sh.mu.Lock()
 	if !ok && len(e.dev.bindings) == 0 {
-		e.dev.expireCallID = e.callID
+		e.dev.expiring = &e.callID
 	} else {
-		e.dev.expireCallID = ""
+		e.dev.expiring = nil
 	}
 	sh.mu.Unlock()
 	return t.next(e.mac, e.dev)

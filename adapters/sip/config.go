@@ -22,6 +22,7 @@ const (
 	DefaultRequestTimeout     = 10 * time.Second
 	DefaultTransactionTTL     = 32 * time.Second // Timer J = 64*T1 with T1 = 500 ms
 	DefaultMaxInFlight        = 1024
+	DefaultWorkers            = 128
 	DefaultMaxTransactions    = 1 << 20
 	DefaultMaxDevices         = 1 << 20
 	DefaultMaxContacts        = 8
@@ -66,6 +67,10 @@ type Config struct {
 	// MaxInFlight bounds the requests being processed at once; beyond it the
 	// server answers 503 with Retry-After. Default 1024.
 	MaxInFlight int
+	// Workers is the number of goroutines kept to process REGISTERs; a
+	// burst beyond them gets goroutines of its own (up to MaxInFlight).
+	// Default 128.
+	Workers int
 	// MaxTransactions bounds the transaction table (in-flight requests plus
 	// completed ones kept for retransmissions); beyond it the server answers
 	// 503. Default 1,048,576 (about 40 MB).
@@ -112,6 +117,7 @@ func (c Config) withDefaults() (Config, error) {
 	setDur(&c.RetryAfterMin, DefaultRetryAfterMin)
 	setDur(&c.RetryAfterMax, DefaultRetryAfterMax)
 	setInt(&c.MaxInFlight, DefaultMaxInFlight)
+	setInt(&c.Workers, DefaultWorkers)
 	setInt(&c.MaxTransactions, DefaultMaxTransactions)
 	setInt(&c.MaxDevices, DefaultMaxDevices)
 	setInt(&c.MaxContacts, DefaultMaxContacts)
@@ -126,7 +132,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("sip: Retry-After range %v..%v is invalid", c.RetryAfterMin, c.RetryAfterMax)
 	case c.SweepInterval < 0 || c.RequestTimeout < 0 || c.TransactionTTL < 0 || c.StreamIdleTimeout < 0:
 		return c, errors.New("sip: durations must not be negative")
-	case c.MaxInFlight < 0 || c.MaxTransactions < 0 || c.MaxDevices < 0 || c.MaxContacts < 0 || c.UDPReaders < 0:
+	case c.MaxInFlight < 0 || c.Workers < 0 || c.MaxTransactions < 0 || c.MaxDevices < 0 || c.MaxContacts < 0 || c.UDPReaders < 0:
 		return c, errors.New("sip: limits must not be negative")
 	}
 	// The default expiry is a request like any other: keep it in range.

@@ -39,6 +39,7 @@ type register struct {
 	device   string // SEP + MAC
 	model    string // catalogue name, "" when unknown
 	peer     netip.AddrPort
+	peerText string // peer as ip:port
 	reliable bool
 	callID   string
 	cseq     uint32
@@ -47,6 +48,8 @@ type register struct {
 	// wildcard: "Contact: *" with "Expires: 0", remove every binding.
 	wildcard bool
 	contacts []contact
+
+	next *register // the next request queued for the device
 
 	// Where the answer goes: send writes it, done (optional) is called after.
 	send     func(*sipmsg.Response)
@@ -72,9 +75,14 @@ func rejectf(status uint16, format string, args ...any) outcome {
 // request to process or the outcome to answer right away (ok false). A nil
 // register with ok false and a zero outcome means: send nothing.
 func (s *Server) validate(req *sipmsg.Request, peer netip.AddrPort, reliable bool) (*register, outcome, bool) {
-	if req.Via() == nil || req.IsAck() || !answerable(req) {
+	if req.Via() == nil || req.IsAck() {
 		// No response could be routed back (RFC 3261 8.2.6 copies Via), or
-		// none is wanted, or it would carry the request's broken lines.
+		// none is wanted.
+		return nil, outcome{}, false
+	}
+	hs, ok := scanHeaders(req)
+	if !ok {
+		// The response would carry the request's broken lines.
 		return nil, outcome{}, false
 	}
 	// Mandatory headers (RFC 3261 8.1.1, 10.2).
@@ -101,53 +109,48 @@ func (s *Server) validate(req *sipmsg.Request, peer netip.AddrPort, reliable boo
 		return nil, outcome{status: 405}, false
 	}
 	// Step 2: this registrar supports no extension.
-	if unsupported := requiredOptions(req); len(unsupported) > 0 {
-		return nil, outcome{status: 420, text: strings.Join(unsupported, ", ")}, false
+	if len(hs.require) > 0 {
+		return nil, outcome{status: 420, text: strings.Join(hs.require, ", ")}, false
 	}
 
 	r := &register{
 		msg:      req,
 		key:      transactionKey(req),
 		peer:     peer,
+		peerText: peer.String(),
 		reliable: reliable,
 		callID:   string(*req.CallID()),
 		cseq:     req.CSeq().SeqNo,
 	}
 
-	contacts := req.GetHeaders("contact")
-	mac, ok := deviceMAC(req, contacts)
+	mac, ok := deviceMAC(req, hs.contacts)
 	if !ok {
 		// Step 3: the address-of-record names no device this registrar serves.
 		return nil, rejectf(404, "no device name: neither a Contact +sip.instance with a MAC nor a To user SEP<MAC>"), false
 	}
 	r.mac = mac
 	r.device = deviceName(mac)
-	r.model = deviceModel(req, contacts)
+	r.model = deviceModel(hs.userAgent, hs.contacts)
 
 	// Expires header, for contacts without an expires parameter.
 	defExpires := s.cfg.DefaultExpires
-	expiresHeader := false
-	if h := req.GetHeader("expires"); h != nil {
-		d, ok := parseDeltaSeconds(h.Value())
+	if hs.expires != nil {
+		d, ok := parseDeltaSeconds(*hs.expires)
 		if !ok {
-			return nil, rejectf(400, "invalid Expires %q", h.Value()), false
+			return nil, rejectf(400, "invalid Expires %q", *hs.expires), false
 		}
-		defExpires, expiresHeader = d, true
+		defExpires = d
 	}
 
-	if len(contacts) == 0 {
+	if len(hs.contacts) == 0 {
 		r.query = true // step 6: no Contact, a query
 		return r, outcome{}, true
 	}
 
-	for _, h := range contacts {
-		c, ok := h.(*sipmsg.ContactHeader)
-		if !ok {
-			return nil, rejectf(400, "invalid Contact"), false
-		}
+	for _, c := range hs.contacts {
 		if c.Address.Wildcard {
 			// Step 6: "*" only alone, with Expires: 0.
-			if len(contacts) != 1 || !expiresHeader || defExpires != 0 || len(c.Params) > 0 {
+			if len(hs.contacts) != 1 || hs.expires == nil || defExpires != 0 || len(c.Params) > 0 {
 				return nil, rejectf(400, "Contact: * needs Expires: 0 and no other Contact"), false
 			}
 			r.wildcard = true
@@ -155,9 +158,8 @@ func (s *Server) validate(req *sipmsg.Request, peer netip.AddrPort, reliable boo
 		}
 	}
 
-	r.contacts = make([]contact, 0, len(contacts))
-	for _, h := range contacts {
-		c := h.(*sipmsg.ContactHeader)
+	r.contacts = make([]contact, 0, len(hs.contacts))
+	for _, c := range hs.contacts {
 		uri, ok := canonicalURI(&c.Address)
 		if !ok {
 			return nil, rejectf(400, "invalid Contact URI %q", c.Address.String()), false
@@ -182,56 +184,100 @@ func (s *Server) validate(req *sipmsg.Request, peer netip.AddrPort, reliable boo
 	return r, outcome{}, true
 }
 
-// answerable reports whether the headers a response copies from req (RFC
-// 3261 8.2.6) are single lines: sipgo's parser lets a bare CR or LF through
-// inside a header value, and echoing it would put lines of the peer's
+// headerScan is what validate needs of a request's headers.
+type headerScan struct {
+	contacts  []*sipmsg.ContactHeader
+	expires   *string // Expires value
+	userAgent string
+	require   []string // option tags of Require
+}
+
+// scanHeaders reads the headers validate needs in one pass. ok is false when
+// a header that a response copies from the request (RFC 3261 8.2.6: Via,
+// From, To, Call-ID, CSeq) holds a CR or LF: sipgo's parser lets a bare one
+// through inside a value, and echoing it would put lines of the peer's
 // choosing into the response.
-func answerable(req *sipmsg.Request) bool {
+func scanHeaders(req *sipmsg.Request) (hs headerScan, ok bool) {
 	for _, h := range req.Headers() {
-		switch h.(type) {
-		case *sipmsg.ViaHeader, *sipmsg.FromHeader, *sipmsg.ToHeader, *sipmsg.CallIDHeader, *sipmsg.CSeqHeader:
-			if strings.ContainsAny(h.Value(), "\r\n") {
-				return false
+		switch h := h.(type) {
+		case *sipmsg.ContactHeader:
+			hs.contacts = append(hs.contacts, h)
+		case *sipmsg.ViaHeader:
+			if !oneLine(h.ProtocolName, h.ProtocolVersion, h.Transport, h.Host) || !oneLineParams(h.Params) {
+				return hs, false
 			}
+		case *sipmsg.FromHeader:
+			if !oneLine(h.DisplayName) || !oneLineURI(&h.Address) || !oneLineParams(h.Params) {
+				return hs, false
+			}
+		case *sipmsg.ToHeader:
+			if !oneLine(h.DisplayName) || !oneLineURI(&h.Address) || !oneLineParams(h.Params) {
+				return hs, false
+			}
+		case *sipmsg.CallIDHeader:
+			if !oneLine(string(*h)) {
+				return hs, false
+			}
+		case *sipmsg.CSeqHeader:
+			if !oneLine(string(h.MethodName)) {
+				return hs, false
+			}
+		default:
+			switch name := h.Name(); {
+			case strings.EqualFold(name, "Expires"):
+				v := h.Value()
+				hs.expires = &v
+			case strings.EqualFold(name, "User-Agent"):
+				hs.userAgent = h.Value()
+			case strings.EqualFold(name, "Require"):
+				for tag := range strings.SplitSeq(h.Value(), ",") {
+					if tag = strings.TrimSpace(tag); tag != "" {
+						hs.require = append(hs.require, tag)
+					}
+				}
+			}
+		}
+	}
+	return hs, true
+}
+
+func oneLine(ss ...string) bool {
+	for _, s := range ss {
+		if strings.ContainsAny(s, "\r\n") {
+			return false
 		}
 	}
 	return true
 }
 
-// requiredOptions lists the option tags of the request's Require headers.
-func requiredOptions(req *sipmsg.Request) []string {
-	var tags []string
-	for _, h := range req.GetHeaders("require") {
-		for tag := range strings.SplitSeq(h.Value(), ",") {
-			if tag = strings.TrimSpace(tag); tag != "" {
-				tags = append(tags, tag)
-			}
+func oneLineParams(p sipmsg.HeaderParams) bool {
+	for _, kv := range p {
+		if !oneLine(kv.K, kv.V) {
+			return false
 		}
 	}
-	return tags
+	return true
+}
+
+func oneLineURI(u *sipmsg.Uri) bool {
+	return oneLine(u.Scheme, u.User, u.Password, u.Host, u.Raw()) && oneLineParams(u.UriParams) && oneLineParams(u.Headers)
 }
 
 // deviceMAC names the device: the MAC in a Contact's +sip.instance (Cisco
 // phones send "<urn:uuid:00000000-0000-0000-0000-001122aabbcc>"), else Cisco's
 // devicename Contact parameter, else a To user SEP<MAC>.
-func deviceMAC(req *sipmsg.Request, contacts []sipmsg.Header) (uint64, bool) {
-	for _, h := range contacts {
-		c, ok := h.(*sipmsg.ContactHeader)
-		if !ok || c.Address.Wildcard {
-			continue
-		}
+func deviceMAC(req *sipmsg.Request, contacts []*sipmsg.ContactHeader) (uint64, bool) {
+	for _, c := range contacts {
 		if v, ok := param(c.Params, "+sip.instance"); ok {
 			if mac, ok := instanceMAC(unquote(v)); ok {
 				return mac, true
 			}
 		}
 	}
-	for _, h := range contacts {
-		if c, ok := h.(*sipmsg.ContactHeader); ok {
-			if v, ok := param(c.Params, ciscoDeviceNameParam); ok {
-				if mac, ok := sepMAC(unquote(v)); ok {
-					return mac, true
-				}
+	for _, c := range contacts {
+		if v, ok := param(c.Params, ciscoDeviceNameParam); ok {
+			if mac, ok := sepMAC(unquote(v)); ok {
+				return mac, true
 			}
 		}
 	}
@@ -263,19 +309,17 @@ func sepMAC(name string) (uint64, bool) {
 // deviceModel reads the model from User-Agent ("Cisco-CP7961G/9.4.2" is a
 // 7961), else from Cisco's model Contact parameter (an SCCP device type
 // code). It returns "" when neither names a catalogue model.
-func deviceModel(req *sipmsg.Request, contacts []sipmsg.Header) string {
-	if h := req.GetHeader("user-agent"); h != nil {
-		if m := domain.ModelFromUserAgent(h.Value()); m != "" {
+func deviceModel(userAgent string, contacts []*sipmsg.ContactHeader) string {
+	if userAgent != "" {
+		if m := domain.ModelFromUserAgent(userAgent); m != "" {
 			return m
 		}
 	}
-	for _, h := range contacts {
-		if c, ok := h.(*sipmsg.ContactHeader); ok {
-			if v, ok := param(c.Params, ciscoModelParam); ok {
-				if code, err := strconv.ParseUint(unquote(v), 10, 32); err == nil {
-					if m, ok := domain.ModelBySCCPType(uint32(code)); ok {
-						return m.Name
-					}
+	for _, c := range contacts {
+		if v, ok := param(c.Params, ciscoModelParam); ok {
+			if code, err := strconv.ParseUint(unquote(v), 10, 32); err == nil {
+				if m, ok := domain.ModelBySCCPType(uint32(code)); ok {
+					return m.Name
 				}
 			}
 		}
@@ -343,7 +387,7 @@ func (s *Server) process(ctx context.Context, dev *device, r *register) (outcome
 	if !ok {
 		// Step 7: same Call-ID, CSeq not higher: out of order, the update is
 		// aborted and the request fails.
-		s.log.Debug().Str("device", r.device).Str("peer", r.peer.String()).
+		s.log.Debug().Str("device", r.device).Stringer("peer", r.peer).
 			Uint32("cseq", r.cseq).Msg("out-of-order REGISTER ignored")
 		return rejectf(500, "out-of-order REGISTER: CSeq %d is not above the binding's", r.cseq), nil
 	}
@@ -361,7 +405,7 @@ func (s *Server) process(ctx context.Context, dev *device, r *register) (outcome
 			Protocol:      domain.SIP,
 			Address:       address,
 			Adapter:       adapterName,
-			Peer:          r.peer.String(),
+			Peer:          r.peerText,
 			CorrelationID: r.callID,
 		})
 		if err != nil {
@@ -375,13 +419,13 @@ func (s *Server) process(ctx context.Context, dev *device, r *register) (outcome
 			Device:        r.device,
 			Reason:        service.UnregisterRequested,
 			Adapter:       adapterName,
-			Peer:          r.peer.String(),
+			Peer:          r.peerText,
 			CorrelationID: r.callID,
 		})
 		if err != nil {
 			return s.failure(err, r, "unregister"), nil
 		}
-		s.log.Info().Str("device", r.device).Str("dn", dn).Str("peer", r.peer.String()).Msg("device unregistered")
+		s.log.Info().Str("device", r.device).Str("dn", dn).Stringer("peer", r.peer).Msg("device unregistered")
 	}
 	peer := netip.AddrPort{}
 	if address != "" {
@@ -425,7 +469,7 @@ func plan(old []binding, r *register, now int64) (next []binding, address string
 			}
 			continue
 		}
-		b := binding{uri: c.uri, callID: r.callID, instance: c.instance, expires: now + int64(c.expires), cseq: r.cseq}
+		b := binding{uri: c.uri, callID: r.callID, instance: c.instance, expires: deadline(now, c.expires), cseq: r.cseq}
 		if i >= 0 {
 			// A refresh keeps the strings it holds rather than the request's.
 			if next[i].uri == b.uri {
@@ -451,15 +495,15 @@ func (s *Server) failure(err error, r *register, op string) outcome {
 	var rejection *domain.Rejection
 	switch {
 	case errors.As(err, &rejection):
-		s.log.Info().Str("device", r.device).Str("peer", r.peer.String()).
+		s.log.Info().Str("device", r.device).Stringer("peer", r.peer).
 			Str("reason", string(rejection.Reason)).Msg("registration rejected")
 		return outcome{status: 403, text: rejection.Error()}
 	case errors.Is(err, eventstore.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		s.log.Warn().Err(err).Str("device", r.device).Str("peer", r.peer.String()).
+		s.log.Warn().Err(err).Str("device", r.device).Stringer("peer", r.peer).
 			Msgf("registrar %s: store unavailable", op)
 		return s.unavailable()
 	default:
-		s.log.Error().Err(err).Str("device", r.device).Str("peer", r.peer.String()).
+		s.log.Error().Err(err).Str("device", r.device).Stringer("peer", r.peer).
 			Msgf("registrar %s failed", op)
 		return outcome{status: 500, text: "registration failed"}
 	}
@@ -483,5 +527,5 @@ func (s *Server) logRegistered(r *register, reg service.Registered) {
 	case reg.Changed:
 		ev, msg = s.log.Info(), "device registered"
 	}
-	ev.Str("device", r.device).Str("dn", reg.DN).Str("peer", r.peer.String()).Str("model", r.model).Msg(msg)
+	ev.Str("device", r.device).Str("dn", reg.DN).Stringer("peer", r.peer).Str("model", r.model).Msg(msg)
 }

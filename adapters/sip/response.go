@@ -47,27 +47,13 @@ func reasonPhrase(status uint16) string {
 // response builds the answer to req for outcome o. bindings are listed, with
 // the seconds each has left, in a 2xx to a REGISTER.
 func (s *Server) response(req *sipmsg.Request, key uint64, peer netip.AddrPort, o outcome, bindings []binding) *sipmsg.Response {
-	res := sipmsg.NewResponseFromRequest(req, int(o.status), reasonPhrase(o.status), nil)
-
-	// The same To tag for every retransmission of the answer.
-	if to := res.To(); to != nil {
-		to.Params.Add("tag", strconv.FormatUint(key, 36))
-	}
-	// RFC 3261 18.2.1: received, when the Via host is not where the request
-	// came from (sipgo adds it only for rport).
-	if via := res.Via(); via != nil && peer.IsValid() {
-		if ip := peer.Addr().Unmap().String(); via.Host != ip && !via.Params.Has("received") {
-			via.Params.Add("received", ip)
-		}
-	}
-
-	now := time.Now()
+	res := newResponse(req, o.status, key, peer)
 	host := s.hostFor(req)
 	switch {
 	case o.status == 200 && req.Method == sipmsg.REGISTER:
-		clock := s.clock()
+		now := deadline(s.clock(), 0)
 		for _, b := range bindings {
-			left := (b.expires - clock + int64(time.Second) - 1) / int64(time.Second)
+			left := int64(b.expires) - int64(now)
 			res.AppendHeader(sipmsg.NewHeader("Contact", "<"+b.uri+">;expires="+strconv.FormatInt(max(left, 0), 10)))
 		}
 		if o.text != "" {
@@ -84,8 +70,86 @@ func (s *Server) response(req *sipmsg.Request, key uint64, peer netip.AddrPort, 
 	case o.text != "":
 		res.AppendHeader(sipmsg.NewHeader("Warning", "399 "+host+" "+quote(o.text)))
 	}
-	res.AppendHeader(sipmsg.NewHeader("Date", now.UTC().Format(dateLayout)))
+	res.AppendHeader(sipmsg.NewHeader("Date", s.date(time.Now())))
 	return res
+}
+
+// newResponse starts a response to req as RFC 3261 8.2.6 says: its Vias,
+// From, To (with a tag), Call-ID and CSeq. It does what
+// sipmsg.NewResponseFromRequest does, without a random To tag (the tag is
+// derived from the transaction, so a retransmitted answer is the same) and
+// without copying headers the response only reads: the request is not used
+// after its answer is written.
+func newResponse(req *sipmsg.Request, status uint16, key uint64, peer netip.AddrPort) *sipmsg.Response {
+	res := sipmsg.NewResponse(int(status), reasonPhrase(status))
+	res.SipVersion = req.SipVersion
+	top := true
+	for _, h := range req.Headers() {
+		via, ok := h.(*sipmsg.ViaHeader)
+		if !ok {
+			continue
+		}
+		if top {
+			via = via.Clone()
+			received(via, peer)
+			top = false
+		}
+		res.AppendHeader(via)
+	}
+	if from := req.From(); from != nil {
+		res.AppendHeader(from)
+	}
+	if to := req.To(); to != nil {
+		if !to.Params.Has("tag") {
+			tagged := *to
+			tagged.Params = append(to.Params.Clone(), sipmsg.HeaderKV{K: "tag", V: strconv.FormatUint(key, 36)})
+			to = &tagged
+		}
+		res.AppendHeader(to)
+	}
+	if id := req.CallID(); id != nil {
+		res.AppendHeader(id)
+	}
+	if cseq := req.CSeq(); cseq != nil {
+		res.AppendHeader(cseq)
+	}
+	res.SetBody(nil) // Content-Length: 0
+	return res
+}
+
+// received adds to the top Via where the request came from: rport and
+// received when the client asked with an empty rport (RFC 3581), received
+// when sent-by is not the source address (RFC 3261 18.2.1).
+func received(via *sipmsg.ViaHeader, peer netip.AddrPort) {
+	if !peer.IsValid() {
+		return
+	}
+	ip := peer.Addr().Unmap().String()
+	if rport, ok := via.Params.Get("rport"); ok && rport == "" {
+		via.Params.Add("rport", strconv.Itoa(int(peer.Port())))
+		via.Params.Add("received", ip)
+		return
+	}
+	if via.Host != ip && !via.Params.Has("received") {
+		via.Params.Add("received", ip)
+	}
+}
+
+// cachedDate is a Date header value, rendered once per second.
+type cachedDate struct {
+	unix int64
+	text string
+}
+
+// date renders now for the Date header.
+func (s *Server) date(now time.Time) string {
+	unix := now.Unix()
+	if d := s.dateCache.Load(); d != nil && d.unix == unix {
+		return d.text
+	}
+	d := &cachedDate{unix: unix, text: now.UTC().Format(dateLayout)}
+	s.dateCache.Store(d)
+	return d.text
 }
 
 // quote makes a quoted-string (RFC 3261 25.1) of text: backslash and double

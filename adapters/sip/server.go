@@ -33,6 +33,7 @@ type Server struct {
 	parser      *sipmsg.Parser
 	table       *table
 	txs         *txTable
+	dateCache   atomic.Pointer[cachedDate]
 	epoch       time.Time
 	host        atomic.Pointer[string]
 
@@ -46,6 +47,10 @@ type Server struct {
 	inFlight  int
 	work      sync.WaitGroup // requests being processed
 	listeners map[*listener]struct{}
+
+	// runs hands a device to an idle worker (unbuffered: a send succeeds
+	// only when a worker waits).
+	runs chan deviceRun
 
 	stopOnce  sync.Once
 	sweepOnce sync.Once
@@ -69,6 +74,7 @@ func NewServer(cfg Config) (*Server, error) {
 		epoch:     time.Now(),
 		listeners: make(map[*listener]struct{}),
 		sweepStop: make(chan struct{}),
+		runs:      make(chan deviceRun),
 		sweepDone: make(chan struct{}),
 	}
 	s.overloadLog = s.log.Sample(&zerolog.BurstSampler{Burst: 5, Period: time.Second})
@@ -152,6 +158,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	go func() {
 		<-s.sweepDone
 		s.work.Wait()
+		close(s.runs) // nothing runs any more: the workers end
 		for _, l := range ls {
 			<-l.done
 		}
@@ -184,7 +191,12 @@ func (s *Server) track(l *listener) error {
 			s.host.Store(&host)
 		}
 	}
-	s.sweepOnce.Do(func() { go s.sweeper() })
+	s.sweepOnce.Do(func() {
+		go s.sweeper()
+		for range s.cfg.Workers {
+			go s.worker()
+		}
+	})
 	return nil
 }
 
@@ -280,7 +292,7 @@ func (s *Server) start(req *sipmsg.Request, peer netip.AddrPort, reliable bool) 
 			return nil, nil
 		}
 		if o.status >= 400 {
-			s.log.Debug().Str("peer", peer.String()).Uint16("status", o.status).Str("warning", o.text).
+			s.log.Debug().Stringer("peer", peer).Uint16("status", o.status).Str("warning", o.text).
 				Msgf("%s refused", req.Method)
 		}
 		return s.response(req, transactionKey(req), peer, o, nil), nil
@@ -292,16 +304,17 @@ func (s *Server) start(req *sipmsg.Request, peer netip.AddrPort, reliable bool) 
 	e, seen, err := s.txs.begin(r.key)
 	switch {
 	case err != nil:
-		s.overloadLog.Warn().Str("device", r.device).Str("peer", peer.String()).Msg("transaction table full: REGISTER refused: 503")
+		s.overloadLog.Warn().Str("device", r.device).Stringer("peer", peer).Msg("transaction table full: REGISTER refused: 503")
 		return s.response(req, r.key, peer, s.unavailable(), nil), nil
 	case seen && e.state == txInFlight:
 		return nil, nil // the answer is on its way
 	case seen:
+		o := e.outcome()
 		var bindings []binding
-		if e.status == 200 {
-			_, bindings = s.table.snapshot(r.mac)
+		if o.status == 200 {
+			o.text, bindings = s.table.snapshot(r.mac)
 		}
-		return s.response(req, r.key, peer, e.outcome, bindings), nil
+		return s.response(req, r.key, peer, o, bindings), nil
 	}
 	return nil, r
 }
@@ -323,14 +336,38 @@ func (s *Server) dispatch(r *register) {
 		return
 	}
 	if dev != nil {
-		go s.run(r.mac, dev, nil)
+		s.startRun(r.mac, dev, nil)
+	}
+}
+
+// deviceRun is a device to run, and its first request (nil: the queue's).
+type deviceRun struct {
+	mac uint64
+	dev *device
+	job *register
+}
+
+// startRun runs a device on an idle worker, or on a goroutine of its own
+// when every worker is busy.
+func (s *Server) startRun(mac uint64, dev *device, job *register) {
+	select {
+	case s.runs <- deviceRun{mac, dev, job}:
+	default:
+		go s.run(mac, dev, job)
+	}
+}
+
+// worker runs the devices it is handed until Shutdown.
+func (s *Server) worker() {
+	for r := range s.runs {
+		s.run(r.mac, r.dev, r.job)
 	}
 }
 
 // refuse answers 503 to a REGISTER that could not be queued, and forgets
 // its transaction: a retransmission will be tried afresh.
 func (s *Server) refuse(r *register, why string) {
-	s.overloadLog.Warn().Str("device", r.device).Str("peer", r.peer.String()).Str("why", why).Msg("REGISTER refused: 503")
+	s.overloadLog.Warn().Str("device", r.device).Stringer("peer", r.peer).Str("why", why).Msg("REGISTER refused: 503")
 	s.txs.abort(r.key)
 	r.send(s.response(r.msg, r.key, r.peer, s.unavailable(), nil))
 	if r.done != nil {
@@ -398,14 +435,14 @@ func (s *Server) expire() {
 		})
 		cancel()
 		if err != nil {
-			s.log.Warn().Err(err).Str("device", device).Str("peer", e.peer.String()).
+			s.log.Warn().Err(err).Str("device", device).Stringer("peer", e.peer).
 				Msg("expired registration: unregister failed, will retry")
 		} else {
-			s.log.Info().Str("device", device).Str("dn", e.dev.dn).Str("peer", e.peer.String()).
+			s.log.Info().Str("device", device).Str("dn", e.dev.dn).Stringer("peer", e.peer).
 				Msg("registration expired")
 		}
 		if job := s.table.expired(e, err == nil); job != nil {
-			go s.run(e.mac, e.dev, job)
+			s.startRun(e.mac, e.dev, job)
 		}
 	}
 }

@@ -82,7 +82,7 @@ func (s *Server) readUDP(l *listener, pc net.PacketConn) error {
 			}
 			releaseBuffer(b)
 			if err != nil {
-				s.log.Debug().Err(err).Str("peer", peer.String()).Msg("UDP write failed")
+				s.log.Debug().Err(err).Stringer("peer", peer).Msg("UDP write failed")
 			}
 		}
 	}
@@ -151,13 +151,16 @@ func (s *Server) parseDatagram(data []byte, peer netip.AddrPort) (*sipmsg.Reques
 func (s *Server) malformed(msg sipmsg.Message, err error, peer netip.AddrPort) *sipmsg.Response {
 	req, ok := msg.(*sipmsg.Request)
 	if !ok || req == nil || req.IsAck() || req.Via() == nil || req.From() == nil || req.To() == nil ||
-		req.CallID() == nil || req.CSeq() == nil || !answerable(req) {
-		s.log.Debug().Err(err).Str("peer", peer.String()).Msg("unparsable SIP message dropped")
+		req.CallID() == nil || req.CSeq() == nil {
+		s.log.Debug().Err(err).Stringer("peer", peer).Msg("unparsable SIP message dropped")
+		return nil
+	}
+	if _, ok := scanHeaders(req); !ok {
 		return nil
 	}
 	req.SetTransport("UDP")
 	req.SetSource(peer.String())
-	s.log.Debug().Err(err).Str("peer", peer.String()).Msg("malformed request: 400")
+	s.log.Debug().Err(err).Stringer("peer", peer).Msg("malformed request: 400")
 	return s.response(req, transactionKey(req), peer, rejectf(400, "malformed request: %v", err), nil)
 }
 
@@ -305,7 +308,7 @@ func (s *Server) serveConn(l *listener, network string, nc net.Conn) {
 			case errors.Is(perr, sipmsg.ErrParseSipPartial):
 				idle = false
 			default:
-				s.log.Debug().Err(perr).Str("peer", peer.String()).Msg("SIP stream framing lost: connection closed")
+				s.log.Debug().Err(perr).Stringer("peer", peer).Msg("SIP stream framing lost: connection closed")
 				return
 			}
 		}

@@ -10,9 +10,7 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 )
 
-// outcome is how a REGISTER transaction ended, kept small enough that the
-// server can remember every recent one and answer a retransmission with the
-// same response without running the request again.
+// outcome is how a request ended: what its response says.
 type outcome struct {
 	status     uint16 // SIP status code
 	retryAfter uint16 // seconds, for 503
@@ -29,9 +27,33 @@ const (
 	txDone                        // the outcome is final
 )
 
+// txEntry is a remembered REGISTER transaction, kept small (16 bytes)
+// enough that the server can remember every recent one and answer a
+// retransmission with the same response without running the request again.
 type txEntry struct {
-	outcome
-	state txState
+	// text is the Warning text of a failure, nil for none. A 2xx keeps no
+	// text: its directory number is the device's.
+	text       *string
+	status     uint16
+	retryAfter uint16
+	state      txState
+}
+
+func entryOf(o outcome) txEntry {
+	e := txEntry{status: o.status, retryAfter: o.retryAfter, state: txDone}
+	if o.status != 200 && o.text != "" {
+		e.text = &o.text
+	}
+	return e
+}
+
+// outcome is the entry's outcome, but for a 2xx's directory number.
+func (e txEntry) outcome() outcome {
+	o := outcome{status: e.status, retryAfter: e.retryAfter}
+	if e.text != nil {
+		o.text = *e.text
+	}
+	return o
 }
 
 // txGenerations is the number of generations of the transaction table. An
@@ -106,9 +128,9 @@ func (t *txTable) finish(key uint64, o outcome, keep bool) {
 		t.count--
 	case !keep:
 	case g >= 0:
-		t.gens[g][key] = txEntry{outcome: o, state: txDone}
+		t.gens[g][key] = entryOf(o)
 	default: // rotated out while in flight (a request slower than the TTL)
-		t.gens[0][key] = txEntry{outcome: o, state: txDone}
+		t.gens[0][key] = entryOf(o)
 		t.count++
 	}
 }
@@ -159,9 +181,13 @@ var txSeed = maphash.MakeSeed()
 // same in a retransmission, and they keep the key unique for RFC 2543
 // clients whose branch is not unique.
 func transactionKey(req *sipmsg.Request) uint64 {
-	var h maphash.Hash
+	var (
+		h   maphash.Hash
+		num [20]byte
+	)
 	h.SetSeed(txSeed)
 	sep := func() { h.WriteByte(0) }
+	writeUint := func(n uint64) { h.Write(strconv.AppendUint(num[:0], n, 10)) }
 	if via := req.Via(); via != nil {
 		if branch, ok := via.Params.Get("branch"); ok {
 			h.WriteString(branch)
@@ -169,7 +195,7 @@ func transactionKey(req *sipmsg.Request) uint64 {
 		sep()
 		h.WriteString(via.Host)
 		sep()
-		h.WriteString(strconv.Itoa(via.Port))
+		writeUint(uint64(via.Port))
 	}
 	sep()
 	if id := req.CallID(); id != nil {
@@ -177,7 +203,7 @@ func transactionKey(req *sipmsg.Request) uint64 {
 	}
 	sep()
 	if cseq := req.CSeq(); cseq != nil {
-		h.WriteString(strconv.FormatUint(uint64(cseq.SeqNo), 10))
+		writeUint(uint64(cseq.SeqNo))
 		h.WriteString(string(cseq.MethodName))
 	}
 	sep()
