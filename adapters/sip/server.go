@@ -401,49 +401,79 @@ func (s *Server) complete(dev *device, r *register) {
 	}
 }
 
-// sweeper removes expired bindings every SweepInterval, unregisters the
-// devices left without any, and ages the transaction table. One goroutine
-// for the whole server.
+// sweeper removes expired bindings every SweepInterval and unregisters the
+// devices left without any; it also ages the transaction table. One
+// goroutine for the whole server (it starts up to expiryParallelism
+// registrar calls at once).
 func (s *Server) sweeper() {
 	defer close(s.sweepDone)
 	tick := time.NewTicker(s.cfg.SweepInterval)
 	defer tick.Stop()
+	rotate := time.NewTicker(max(s.cfg.TransactionTTL/(txGenerations-1)/4, time.Millisecond))
+	defer rotate.Stop()
+	expired := make(chan struct{}, 1) // a sweep's unregistrations are done
+	expired <- struct{}{}
 	for {
 		select {
 		case <-s.sweepStop:
+			<-expired
 			return
-		case now := <-tick.C:
+		case now := <-rotate.C:
 			s.txs.rotate(now)
-			s.expire()
+		case <-tick.C:
+			select {
+			case <-expired: // the previous sweep is over: start one
+				go func() {
+					s.expire()
+					expired <- struct{}{}
+				}()
+			default: // still unregistering: skip this tick
+			}
 		}
 	}
 }
+
+// expiryParallelism bounds the Unregister calls of one sweep running at once.
+const expiryParallelism = 32
 
 // expire runs one sweep of the bindings.
 func (s *Server) expire() {
 	now := s.clock()
 	retry := now + int64(s.cfg.RetryAfterMin)
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, expiryParallelism)
 	for _, e := range s.table.sweep(now, retry) {
-		device := deviceName(e.mac)
-		ctx, cancel := context.WithTimeout(s.base, s.cfg.RequestTimeout)
-		err := s.cfg.Registrar.Unregister(ctx, service.Unregistration{
-			Device:        device,
-			Reason:        service.UnregisterExpired,
-			Adapter:       adapterName,
-			Peer:          e.peer.String(),
-			CorrelationID: e.callID,
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			s.unregisterExpired(e)
 		})
-		cancel()
-		if err != nil {
-			s.log.Warn().Err(err).Str("device", device).Stringer("peer", e.peer).
-				Msg("expired registration: unregister failed, will retry")
-		} else {
-			s.log.Info().Str("device", device).Str("dn", e.dev.dn).Stringer("peer", e.peer).
-				Msg("registration expired")
-		}
-		if job := s.table.expired(e, err == nil); job != nil {
-			s.startRun(e.mac, e.dev, job)
-		}
+	}
+	wg.Wait()
+}
+
+// unregisterExpired tells the registrar that a device's last binding
+// expired, and gives the device back to the requests that queued meanwhile.
+func (s *Server) unregisterExpired(e expiredDevice) {
+	device := deviceName(e.mac)
+	ctx, cancel := context.WithTimeout(s.base, s.cfg.RequestTimeout)
+	err := s.cfg.Registrar.Unregister(ctx, service.Unregistration{
+		Device:        device,
+		Reason:        service.UnregisterExpired,
+		Adapter:       adapterName,
+		Peer:          e.peer.String(),
+		CorrelationID: e.callID,
+	})
+	cancel()
+	if err != nil {
+		s.log.Warn().Err(err).Str("device", device).Stringer("peer", e.peer).
+			Msg("expired registration: unregister failed, will retry")
+	} else {
+		s.log.Info().Str("device", device).Str("dn", e.dev.dn).Stringer("peer", e.peer).
+			Msg("registration expired")
+	}
+	if job := s.table.expired(e, err == nil); job != nil {
+		s.startRun(e.mac, e.dev, job)
 	}
 }
 

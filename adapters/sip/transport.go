@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	sipmsg "github.com/emiago/sipgo/sip"
@@ -108,6 +109,7 @@ func (s *Server) readUDP(l *listener, pc net.PacketConn) error {
 				return nil // stopped
 			case errors.As(err, &ne):
 				s.log.Debug().Err(err).Msg("UDP read error") // e.g. ICMP unreachable
+				time.Sleep(time.Millisecond)
 				continue
 			}
 			return err
@@ -205,11 +207,14 @@ func (s *Server) serveStream(ctx context.Context, network string, ln net.Listene
 		c, e := ln.Accept()
 		if e != nil {
 			var ne net.Error
-			if errors.As(e, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond) // e.g. too many open files
+			switch {
+			case errors.Is(e, net.ErrClosed) || l.stopping.Load():
+			case errors.Is(e, syscall.EMFILE) || errors.Is(e, syscall.ENFILE) ||
+				errors.Is(e, syscall.ECONNABORTED) || errors.As(e, &ne) && ne.Timeout():
+				s.overloadLog.Warn().Err(e).Msg("accept failed: retrying")
+				time.Sleep(10 * time.Millisecond)
 				continue
-			}
-			if !errors.Is(e, net.ErrClosed) {
+			default:
 				err = e
 			}
 			break
