@@ -454,15 +454,22 @@ func plan(old []binding, r *register, now int64) (next []binding, address string
 		}
 		return nil, "", true
 	}
+	// The binding a contact updates: same URI, else same instance.
+	match := func(list []binding, c contact) int {
+		i := slices.IndexFunc(list, func(b binding) bool { return b.uri == c.uri })
+		if i < 0 && c.instance != 0 {
+			i = slices.IndexFunc(list, func(b binding) bool { return b.instance == c.instance })
+		}
+		return i
+	}
 	next = slices.Clone(old)
 	for _, c := range r.contacts {
-		i := slices.IndexFunc(next, func(b binding) bool { return b.uri == c.uri })
-		if i < 0 && c.instance != 0 {
-			i = slices.IndexFunc(next, func(b binding) bool { return b.instance == c.instance })
-		}
-		if i >= 0 && stale(next[i]) {
+		// Ordering is checked against the bindings as they were, not as
+		// this request's earlier contacts left them.
+		if j := match(old, c); j >= 0 && stale(old[j]) {
 			return nil, "", false
 		}
+		i := match(next, c)
 		if c.expires == 0 {
 			if i >= 0 {
 				next = slices.Delete(next, i, i+1)

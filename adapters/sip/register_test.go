@@ -442,6 +442,22 @@ func TestInstanceReplacesBinding(t *testing.T) {
 	}
 }
 
+func TestSameContactTwiceInARequest(t *testing.T) {
+	s, reg := newTestServer(t, nil)
+	r := defaultRaw()
+	r.Contacts = []string{testContact + ";expires=600", testContact + ";expires=1200"}
+	res := do(t, s, r)
+	if res.StatusCode != 200 {
+		t.Fatalf("status %d %s", res.StatusCode, header(res, "Warning"))
+	}
+	if got := contacts(res); len(got) != 1 || !strings.HasSuffix(got[0], ";expires=1200") {
+		t.Errorf("contacts %q: the last one wins", got)
+	}
+	if len(reg.registrations()) != 1 {
+		t.Error("one request, one Register")
+	}
+}
+
 func TestTooManyContacts(t *testing.T) {
 	s, reg := newTestServer(t, func(c *Config) { c.MaxContacts = 2 })
 	r := defaultRaw()

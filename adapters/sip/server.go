@@ -89,12 +89,16 @@ func NewServer(cfg Config) (*Server, error) {
 // clock is the server's monotonic clock, in nanoseconds since NewServer.
 func (s *Server) clock() int64 { return int64(time.Since(s.epoch)) }
 
-// Devices reports how many devices have bindings.
+// Devices reports how many devices the server holds: those with bindings,
+// and briefly those with a request in progress.
 func (s *Server) Devices() int { return s.table.len() }
 
-// ListenAndServe listens on addr and serves until ctx is done or Shutdown is
-// called. network is "udp", "tcp" or "tls" (which needs Config.TLS), with
-// the "4" and "6" variants of the first two.
+// ListenAndServe listens on addr and serves until ctx is done (it returns
+// nil once the answers in flight went out) or Shutdown is called (it returns
+// ErrServerClosed). network is "udp", "tcp" or "tls" (which needs
+// Config.TLS), with the "4" and "6" variants of the first two. To learn the
+// address of a listener on port 0, listen yourself and use ServeUDP,
+// ServeTCP or ServeTLS, or call Addrs.
 func (s *Server) ListenAndServe(ctx context.Context, network, addr string) error {
 	var lc net.ListenConfig
 	switch strings.ToLower(network) {
