@@ -50,7 +50,16 @@ type writer struct {
 	// only when another connection commits, so a change means another
 	// process wrote to the file and head must be reloaded.
 	dv int64
+	// versions caches streams' versions (-1: no stream) as the open
+	// transaction sees them, saving a query of the (stream, version) index
+	// per append. Entries are dropped when what they say may be undone (a
+	// rolled-back append, an aborted group) or changed elsewhere (another
+	// writer's commit), and all of them when there are too many.
+	versions map[string]int64
 }
+
+// maxCachedStreams bounds the writer's cache of stream versions.
+const maxCachedStreams = 1 << 16
 
 func noBind(*lite.Stmt) error { return nil }
 
@@ -60,7 +69,7 @@ func openWriter(path string, o options) (_ *writer, err error) {
 	if err != nil {
 		return nil, classify(path, err)
 	}
-	w := &writer{path: path, conn: c, clock: o.clock}
+	w := &writer{path: path, conn: c, clock: o.clock, versions: make(map[string]int64)}
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -129,6 +138,7 @@ func (w *writer) loadHead() error {
 	if err != nil {
 		return fmt.Errorf("load the last event: %w", classify(w.path, err))
 	}
+	clear(w.versions)
 	if w.dv, err = w.scalar(w.dataVersion); err != nil {
 		return fmt.Errorf("data_version: %w", classify(w.path, err))
 	}
@@ -245,6 +255,7 @@ func (w *writer) commitGroup(group []*request) (wrote bool) {
 	abort := func(err error) bool {
 		w.rollback.Exec() // the transaction may already be gone
 		w.head, w.lastHash = head, hash
+		clear(w.versions)
 		fail(err)
 		return false
 	}
@@ -294,6 +305,9 @@ func (w *writer) appendOne(appends []eventstore.StreamAppend) (res eventstore.Ap
 		return res, nil, nil
 	}
 	w.head, w.lastHash = head, hash
+	for _, a := range appends {
+		delete(w.versions, a.Stream)
+	}
 	if fatal != nil {
 		return eventstore.AppendResult{}, nil, fatal
 	}
@@ -362,6 +376,7 @@ func (w *writer) apply(appends []eventstore.StreamAppend) (res eventstore.Append
 			w.head, w.lastHash = rec.Position, h
 			res.Versions[i]++
 		}
+		w.versions[a.Stream] = res.Versions[i]
 	}
 	res.Position = w.head
 	return res, nil, nil
@@ -401,6 +416,12 @@ func (w *writer) insertEvent(e eventstore.RecordedEvent, nanos int64, hash []byt
 
 // version is a stream's current version (-1: no stream).
 func (w *writer) version(stream string) (int64, error) {
+	if v, ok := w.versions[stream]; ok {
+		return v, nil
+	}
+	if len(w.versions) >= maxCachedStreams {
+		clear(w.versions)
+	}
 	st := w.streamVersion
 	if err := st.BindText(1, stream); err != nil {
 		return 0, err
@@ -412,6 +433,9 @@ func (w *writer) version(stream string) (int64, error) {
 	}
 	if rerr := st.Reset(); err == nil {
 		err = rerr
+	}
+	if err == nil {
+		w.versions[stream] = v
 	}
 	return v, err
 }
