@@ -26,6 +26,7 @@ const (
 	DefaultMaxTransactions    = 1 << 20
 	DefaultMaxDevices         = 1 << 20
 	DefaultMaxContacts        = 8
+	DefaultMaxConnections     = 100000
 	DefaultRetryAfterMin      = 5 * time.Second
 	DefaultRetryAfterMax      = 30 * time.Second
 	defaultUDPReadBufferBytes = 4 << 20
@@ -81,6 +82,9 @@ type Config struct {
 	// MaxContacts bounds the bindings of one device; a REGISTER that would
 	// exceed it is answered 403. Default 8.
 	MaxContacts int
+	// MaxConnections bounds the TCP and TLS connections open at once; one
+	// more is closed as soon as accepted. Default 100,000.
+	MaxConnections int
 	// StreamIdleTimeout closes a TCP/TLS connection that carried nothing
 	// (not even a CRLF keepalive) for this long. Default MaxExpires + 5 min.
 	StreamIdleTimeout time.Duration
@@ -121,6 +125,7 @@ func (c Config) withDefaults() (Config, error) {
 	setInt(&c.MaxTransactions, DefaultMaxTransactions)
 	setInt(&c.MaxDevices, DefaultMaxDevices)
 	setInt(&c.MaxContacts, DefaultMaxContacts)
+	setInt(&c.MaxConnections, DefaultMaxConnections)
 	setInt(&c.UDPReaders, runtime.GOMAXPROCS(0))
 
 	switch {
@@ -132,7 +137,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("sip: Retry-After range %v..%v is invalid", c.RetryAfterMin, c.RetryAfterMax)
 	case c.SweepInterval < 0 || c.RequestTimeout < 0 || c.TransactionTTL < 0 || c.StreamIdleTimeout < 0:
 		return c, errors.New("sip: durations must not be negative")
-	case c.MaxInFlight < 0 || c.Workers < 0 || c.MaxTransactions < 0 || c.MaxDevices < 0 || c.MaxContacts < 0 || c.UDPReaders < 0:
+	case min(c.MaxInFlight, c.Workers, c.MaxTransactions, c.MaxDevices, c.MaxContacts, c.MaxConnections, c.UDPReaders) < 0:
 		return c, errors.New("sip: limits must not be negative")
 	}
 	// The default expiry is a request like any other: keep it in range.

@@ -187,7 +187,7 @@ func (s *Server) hostFor(req *sipmsg.Request) string {
 
 // hostLiteral brackets an IPv6 address for use in a URI or a Warning.
 func hostLiteral(host string) string {
-	if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Is6() && !ip.Is4In6() {
 		return "[" + host + "]"
 	}
 	return host

@@ -45,6 +45,7 @@ type Server struct {
 	mu        sync.Mutex
 	closing   bool
 	inFlight  int
+	conns     atomic.Int64   // TCP and TLS connections open
 	work      sync.WaitGroup // requests being processed
 	listeners map[*listener]struct{}
 

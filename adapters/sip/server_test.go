@@ -566,6 +566,38 @@ func TestTLS(t *testing.T) {
 	}
 }
 
+func TestMaxConnections(t *testing.T) {
+	srv := serve(t, func(c *Config) { c.MaxConnections = 1 })
+	first, err := net.Dial("tcp", srv.tcpAddr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	waitFor(t, func() bool { return srv.conns.Load() == 1 })
+	second, err := net.Dial("tcp", srv.tcpAddr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	_ = second.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := second.Read(make([]byte, 1)); err == nil {
+		t.Error("the connection beyond MaxConnections was served")
+	}
+	first.Close()
+	waitFor(t, func() bool { return srv.conns.Load() == 0 })
+}
+
+func TestHostLiteral(t *testing.T) {
+	for in, want := range map[string]string{
+		"autoreg.test": "autoreg.test", "autoreg.test:5060": "autoreg.test:5060", "192.0.2.1": "192.0.2.1",
+		"2001:db8::1": "[2001:db8::1]", "[2001:db8::1]": "[2001:db8::1]",
+	} {
+		if got := hostLiteral(in); got != want {
+			t.Errorf("hostLiteral(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestNewServerConfig(t *testing.T) {
 	reg := newFakeRegistrar()
 	for name, cfg := range map[string]Config{

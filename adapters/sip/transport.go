@@ -219,9 +219,16 @@ func (s *Server) serveStream(ctx context.Context, network string, ln net.Listene
 			}
 			break
 		}
+		if s.conns.Add(1) > int64(s.cfg.MaxConnections) {
+			s.conns.Add(-1)
+			s.overloadLog.Warn().Str("peer", c.RemoteAddr().String()).Msg("too many connections: closed")
+			c.Close()
+			continue
+		}
 		connsMu.Lock()
 		if stopped {
 			connsMu.Unlock()
+			s.conns.Add(-1)
 			c.Close()
 			continue
 		}
@@ -230,6 +237,7 @@ func (s *Server) serveStream(ctx context.Context, network string, ln net.Listene
 		connsMu.Unlock()
 		go func() {
 			defer wg.Done()
+			defer s.conns.Add(-1)
 			s.serveConn(l, network, c)
 			connsMu.Lock()
 			delete(conns, c)
