@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -171,9 +172,17 @@ func serve(ctx context.Context, cfg config.Config) error {
 	}
 	reg := metrics.Instrument(svc)
 
+	var sipTLS *tls.Config
+	if cfg.SIP.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.SIP.TLSCert, cfg.SIP.TLSKey)
+		if err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("sip.tls_cert/sip.tls_key: %w", err)}
+		}
+		sipTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	sipSrv, err := sip.NewServer(sip.Config{
 		Registrar: reg, Logger: log.With().Str("component", "sip").Logger(), Host: cfg.SIP.Host,
-		MinExpires: cfg.SIP.MinExpires, MaxExpires: cfg.SIP.MaxExpires,
+		MinExpires: cfg.SIP.MinExpires, MaxExpires: cfg.SIP.MaxExpires, TLS: sipTLS,
 	})
 	if err != nil {
 		return &exitError{code: 2, err: err}
@@ -200,6 +209,10 @@ func serve(ctx context.Context, cfg config.Config) error {
 		t := t
 		servers++
 		run("sip "+t, func() error { return sipSrv.ListenAndServe(srvCtx, t, cfg.SIP.Addr) })
+	}
+	if sipTLS != nil {
+		servers++
+		run("sip tls", func() error { return sipSrv.ListenAndServe(srvCtx, "tls", cfg.SIP.TLSAddr) })
 	}
 	servers++
 	run("sccp", func() error { return sccpSrv.ListenAndServe(srvCtx, cfg.SCCP.Addr) })
