@@ -21,7 +21,7 @@ const (
 	DefaultSweepInterval      = time.Second
 	DefaultRequestTimeout     = 10 * time.Second
 	DefaultTransactionTTL     = 32 * time.Second // Timer J = 64*T1 with T1 = 500 ms
-	DefaultMaxInFlight        = 1024
+	DefaultMaxInFlight        = 4096
 	DefaultWorkers            = 128
 	DefaultMaxTransactions    = 1 << 20
 	DefaultMaxDevices         = 1 << 20
@@ -66,7 +66,7 @@ type Config struct {
 	// kept to answer retransmissions (RFC 3261 Timer J = 64*T1). Default 32s.
 	TransactionTTL time.Duration
 	// MaxInFlight bounds the requests being processed at once; beyond it the
-	// server answers 503 with Retry-After. Default 1024.
+	// server answers 503 with Retry-After. Default 4096.
 	MaxInFlight int
 	// Workers is the number of goroutines kept to process REGISTERs; a
 	// burst beyond them gets goroutines of its own (up to MaxInFlight).
