@@ -296,29 +296,50 @@ func (s *Store) check(ctx context.Context) error {
 // process or failing I/O wrap eventstore.ErrUnavailable; the store stays
 // usable and a later Append may succeed.
 func (s *Store) Append(ctx context.Context, appends ...eventstore.StreamAppend) (eventstore.AppendResult, error) {
+	return s.Enqueue(ctx, appends...)()
+}
+
+// Enqueue implements eventstore.Pipeliner: it queues the append for the
+// writer and returns at once; the writer commits queued appends in queue
+// order, so appends enqueued one after the other by one goroutine are
+// committed in that order (an append may count on the one queued before
+// it, for instance by expecting the version it leads to). The returned
+// function waits for the outcome, as Append does.
+func (s *Store) Enqueue(ctx context.Context, appends ...eventstore.StreamAppend) (wait func() (eventstore.AppendResult, error)) {
+	req, err := s.enqueue(ctx, appends)
+	if err != nil {
+		return func() (eventstore.AppendResult, error) { return eventstore.AppendResult{}, err }
+	}
+	return func() (eventstore.AppendResult, error) {
+		select {
+		case <-req.done:
+			return req.res, req.err
+		case <-ctx.Done():
+			return eventstore.AppendResult{}, ctx.Err()
+		}
+	}
+}
+
+var _ eventstore.Pipeliner = (*Store)(nil)
+
+func (s *Store) enqueue(ctx context.Context, appends []eventstore.StreamAppend) (*request, error) {
 	if s.readOnly {
-		return eventstore.AppendResult{}, fmt.Errorf("%s: %w", s.path, ErrReadOnly)
+		return nil, fmt.Errorf("%s: %w", s.path, ErrReadOnly)
 	}
 	if err := ctx.Err(); err != nil {
-		return eventstore.AppendResult{}, err
+		return nil, err
 	}
 	if err := eventstore.ValidateAppends(appends); err != nil {
-		return eventstore.AppendResult{}, err
+		return nil, err
 	}
 	req := &request{ctx: ctx, appends: appends, done: make(chan struct{})}
 	s.mu.RLock()
+	defer s.mu.RUnlock()
 	if s.closing {
-		s.mu.RUnlock()
-		return eventstore.AppendResult{}, eventstore.ErrClosed
+		return nil, eventstore.ErrClosed
 	}
 	s.queue <- req
-	s.mu.RUnlock()
-	select {
-	case <-req.done:
-		return req.res, req.err
-	case <-ctx.Done():
-		return eventstore.AppendResult{}, ctx.Err()
-	}
+	return req, nil
 }
 
 // Close completes the appends already queued, then closes the store:

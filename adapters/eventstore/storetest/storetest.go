@@ -85,6 +85,7 @@ func Run(t *testing.T, f Factory) {
 		{"HashChain", testHashChain},
 		{"Closed", testClosed},
 		{"CanceledContext", testCanceledContext},
+		{"Pipeline", testPipeline},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, f) })
@@ -1133,4 +1134,55 @@ func testCanceledContext(t *testing.T, f Factory) {
 	if err := s.ReadAll(ctx, 1, func(eventstore.RecordedEvent) error { return nil }); !errors.Is(err, context.Canceled) {
 		t.Fatalf("ReadAll with a canceled context = %v, want context.Canceled", err)
 	}
+}
+
+// testPipeline runs for stores that implement eventstore.Pipeliner: appends
+// enqueued one after the other are committed in that order, so each may
+// expect the version the one before leads to.
+func testPipeline(t *testing.T, f Factory) {
+	s, _ := open(t, f)
+	p, ok := s.(eventstore.Pipeliner)
+	if !ok {
+		t.Skip("the store does not implement eventstore.Pipeliner")
+	}
+	a, b := streamName("a"), streamName("b")
+	const n = 50
+	var waits []func() (eventstore.AppendResult, error)
+	var want []eventstore.RecordedEvent
+	for i := range n {
+		stream := a
+		if i%3 == 2 {
+			stream = b
+		}
+		version := int64(-1)
+		for _, e := range want {
+			if e.Stream == stream {
+				version = int64(e.Version)
+			}
+		}
+		ev := newEvent("test.pipeline", i)
+		waits = append(waits, p.Enqueue(t.Context(), eventstore.StreamAppend{Stream: stream, Expected: expect(version), Events: []eventstore.EventData{ev}}))
+		want = append(want, recorded(uint64(i)+1, stream, uint64(version+1), ev))
+	}
+	// One with a stale version fails alone; the next carries on.
+	stale := p.Enqueue(t.Context(), eventstore.StreamAppend{Stream: a, Expected: eventstore.Exact(0), Events: newEvents("test.stale", 1)})
+	last := newEvent("test.pipeline", n)
+	next := p.Enqueue(t.Context(), eventstore.StreamAppend{Stream: b, Expected: eventstore.Exact(uint64(n/3 - 1)), Events: []eventstore.EventData{last}})
+	want = append(want, recorded(n+1, b, n/3, last))
+
+	for i, wait := range waits {
+		res, err := wait()
+		if err != nil {
+			t.Fatalf("enqueued append %d: %v", i, err)
+		}
+		if res.Position != uint64(i)+1 {
+			t.Fatalf("enqueued append %d committed at position %d, want %d", i, res.Position, i+1)
+		}
+	}
+	_, err := stale()
+	wantConflict(t, err, eventstore.ConflictError{Stream: a, Expected: eventstore.Exact(0), Actual: int64(n - n/3 - 1)})
+	if res, err := next(); err != nil || res.Position != n+1 {
+		t.Fatalf("append after the stale one = %+v, %v; want position %d", res, err, n+1)
+	}
+	wantEvents(t, "ReadAll", readAll(t, s, 1), want)
 }
