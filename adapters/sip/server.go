@@ -51,7 +51,8 @@ type Server struct {
 
 	// runs hands a device to an idle worker (unbuffered: a send succeeds
 	// only when a worker waits).
-	runs chan deviceRun
+	runs     chan deviceRun
+	runsOnce sync.Once
 
 	stopOnce  sync.Once
 	sweepOnce sync.Once
@@ -163,7 +164,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	go func() {
 		<-s.sweepDone
 		s.work.Wait()
-		close(s.runs) // nothing runs any more: the workers end
+		s.runsOnce.Do(func() { close(s.runs) }) // nothing runs any more: the workers end
 		for _, l := range ls {
 			<-l.done
 		}

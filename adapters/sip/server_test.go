@@ -478,6 +478,38 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 	if err := s.ServeUDP(context.Background(), pc); err != ErrServerClosed {
 		t.Errorf("Serve after Shutdown: %v", err)
 	}
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Errorf("second Shutdown: %v", err)
+	}
+}
+
+func TestShutdownGivesUp(t *testing.T) {
+	s, reg := newTestServer(t, nil)
+	reg.set(func(f *fakeRegistrar) { f.delay = time.Minute })
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 1)
+	go func() { errs <- s.ServeUDP(context.Background(), pc) }()
+	waitFor(t, func() bool { return len(s.Addrs()) == 1 })
+	c := dialUDP(t, pc.LocalAddr().(*net.UDPAddr))
+	c.send(defaultRaw())
+	waitFor(t, func() bool { return s.txs.len() == 1 })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown: %v, want the deadline", err)
+	}
+	select {
+	case err := <-errs:
+		if err != ErrServerClosed {
+			t.Errorf("Serve: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return")
+	}
 }
 
 func TestServeStopsWithContext(t *testing.T) {
