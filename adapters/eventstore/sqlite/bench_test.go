@@ -162,6 +162,37 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 	b.ReportMetric(float64(st.Appends)/float64(max(st.Groups, 1)), "appends/commit")
 }
 
+// BenchmarkEnqueue is one goroutine pipelining single-event appends
+// (eventstore.Pipeliner, as the registrar's service does) with up to 256 in
+// flight: groups are not limited by the number of waiting goroutines.
+func BenchmarkEnqueue(b *testing.B) {
+	const window = 256
+	s := openBench(b)
+	ctx := context.Background()
+	evs := make([]eventstore.EventData, b.N)
+	for i := range evs {
+		evs[i] = benchEvent(i)
+	}
+	waits := make([]func() (eventstore.AppendResult, error), 0, b.N)
+	report := measure(b)
+	for i := range b.N {
+		if i >= window {
+			if _, err := waits[i-window](); err != nil {
+				b.Fatal(err)
+			}
+		}
+		waits = append(waits, s.Enqueue(ctx, eventstore.StreamAppend{Stream: fmt.Sprintf("device-%d", i%1000), Expected: eventstore.Any, Events: evs[i : i+1]}))
+	}
+	for _, wait := range waits[max(0, b.N-window):] {
+		if _, err := wait(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	report(b.N)
+	st := s.Stats()
+	b.ReportMetric(float64(st.Appends)/float64(max(st.Groups, 1)), "appends/commit")
+}
+
 // readAllEvents is the size of the store BenchmarkReadAll reads.
 const readAllEvents = 200_000
 

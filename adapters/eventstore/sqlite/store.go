@@ -253,8 +253,8 @@ func verifyTail(path string, last []eventstore.RecordedEvent, first int64, readO
 
 // Stats counts the writer's work since Open.
 type Stats struct {
-	Groups  uint64 // transactions committed (one fsync each)
-	Appends uint64 // Append calls they carried, failed ones included
+	Groups  uint64 // commits that wrote events (one fsync each)
+	Appends uint64 // appends those commits carried, failed ones included
 	Events  uint64 // events written
 }
 
