@@ -11,7 +11,19 @@
 //
 // The file is marked as an event store (PRAGMA application_id, user_version).
 // Open refuses, without writing to it, a file that is not one, and fails
-// with eventstore.ErrCorrupt on one that is visibly damaged.
+// with eventstore.ErrCorrupt on one that is visibly damaged: a header that
+// does not add up, a file shorter than its header says, a last event whose
+// hash does not chain to the one before. The whole chain is checked by
+// Verify (eventstore.VerifyChain): that finds any edited, inserted,
+// reordered or deleted event, except deleted events at the very end, which
+// no chain kept in the same file can tell from events never written.
+//
+// Times are stored as Unix nanoseconds (UTC). The store talks to SQLite
+// through its C API (internal/lite) rather than database/sql, which costs
+// several allocations per column and would cap ReadAll at a third of its
+// speed. Read connections map the file into memory (mmap_size): the file
+// only ever grows, but truncating it from outside while a reader has it
+// mapped would crash the reading process rather than fail its read.
 package sqlite
 
 import (

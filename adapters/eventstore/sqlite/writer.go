@@ -213,12 +213,8 @@ func (s *Store) run() {
 					break gather
 				}
 			}
-			if !linger.Stop() {
-				select {
-				case <-linger.C:
-				default:
-				}
-			}
+			linger.Stop() // since Go 1.23 no stale tick survives Stop
+
 		}
 
 		start := time.Now()
