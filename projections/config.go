@@ -105,6 +105,14 @@ func (c *ConfigHistory) Changes(since, until time.Time) []Change {
 // ActorOf returns who made an event: the "actor" of its metadata, else the
 // "by" of its payload (administrative events name who made them), else "".
 func ActorOf(metadata []byte, payload domain.Event) string {
+	// Fast: the registrar writes "actor" as a plain string.
+	key := []byte(`"actor":"`)
+	if i := bytes.Index(metadata, key); i >= 0 {
+		v := metadata[i+len(key):]
+		if j := bytes.IndexByte(v, '"'); j > 0 && bytes.IndexByte(v[:j], '\\') < 0 {
+			return string(v[:j])
+		}
+	}
 	if len(metadata) > 0 {
 		var m struct {
 			Actor string `json:"actor"`
@@ -182,8 +190,12 @@ func byOf(e domain.Event) (string, bool) {
 
 // PayloadData returns a copy of the "data" object of a stored payload (the
 // event's fields without the envelope), compacted; the whole payload when
-// it has no such object.
+// it has no such object, and the payload as a JSON string when it is not
+// JSON at all.
 func PayloadData(payload []byte) json.RawMessage {
+	if d := dataView(payload); d != nil {
+		return slices.Clone(d)
+	}
 	var env struct {
 		Data json.RawMessage `json:"data"`
 	}
@@ -193,7 +205,65 @@ func PayloadData(payload []byte) json.RawMessage {
 	}
 	var b bytes.Buffer
 	if json.Compact(&b, raw) != nil {
-		return slices.Clone(raw)
+		// Not JSON (a damaged store): the bytes as a JSON string.
+		q, _ := json.Marshal(string(raw))
+		return q
 	}
 	return b.Bytes()
+}
+
+// dataView returns the "data" object of a payload written by domain.Encode
+// ({"schema_version":N,"data":{...}} without white space), as a view; nil
+// for any other shape.
+func dataView(payload []byte) []byte {
+	const prefix = `{"schema_version":`
+	if !bytes.HasPrefix(payload, []byte(prefix)) {
+		return nil
+	}
+	rest := payload[len(prefix):]
+	i := 0
+	for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+		i++
+	}
+	if i == 0 || !bytes.HasPrefix(rest[i:], []byte(`,"data":{`)) || !bytes.HasSuffix(rest, []byte("}}")) {
+		return nil
+	}
+	d := rest[i+len(`,"data":`) : len(rest)-1]
+	if !compactObject(d) {
+		return nil
+	}
+	return d
+}
+
+// compactObject reports whether b is exactly one JSON object without white
+// space between its tokens (the checks are those of the shape, not a full
+// validation: the store holds what domain.Encode wrote).
+func compactObject(b []byte) bool {
+	depth, inStr := 0, false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if inStr {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inStr = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inStr = true
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 && i != len(b)-1 {
+				return false
+			}
+		case ' ', '\t', '\n', '\r':
+			return false
+		}
+	}
+	return depth == 0 && !inStr && json.Valid(b)
 }

@@ -1,14 +1,25 @@
 package projections
 
 import (
+	"encoding/binary"
+
 	"github.com/autoreg/autoreg/domain"
 )
 
 // internSlots is the size of the Decoder's cache of strings: a
 // direct-mapped table (a value replaces the one in its slot), so frequent
-// values (models, partitions, pools, window ids, reasons, the devices of the
-// moment) are shared while the memory the cache holds stays bounded.
-const internSlots = 1 << 15
+// values (models, partitions, pools, window ids, reasons) are shared while
+// the memory the cache holds stays bounded. Short values are kept in the
+// slot itself, so that a hit reads one place in memory; the table (160 KiB)
+// stays in the processor's cache.
+const internSlots = 1 << 12
+
+// internSlot is a slot of the cache: the value, and its bytes when short.
+type internSlot struct {
+	n int8 // len(s) when s is in b, else -1
+	b [23]byte
+	s string
+}
 
 // Decoder turns stored payloads into domain events, fast.
 //
@@ -23,12 +34,12 @@ const internSlots = 1 << 15
 //
 // A Decoder is not safe for concurrent use.
 type Decoder struct {
-	strs []string // internSlots
+	strs []internSlot // internSlots
 	f    fields
 }
 
 // NewDecoder returns a Decoder.
-func NewDecoder() *Decoder { return &Decoder{strs: make([]string, internSlots)} }
+func NewDecoder() *Decoder { return &Decoder{strs: make([]internSlot, internSlots)} }
 
 // Decode decodes one stored payload of the given event type.
 func (d *Decoder) Decode(eventType string, payload []byte) (domain.Event, error) {
@@ -43,16 +54,42 @@ func (d *Decoder) intern(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
-	h := uint32(2166136261) // FNV-1a
-	for _, c := range b {
-		h = (h ^ uint32(c)) * 16777619
+	slot := &d.strs[quickHash(b)&(internSlots-1)]
+	if len(b) <= len(slot.b) {
+		if int(slot.n) == len(b) && string(slot.b[:len(b)]) == string(b) { // compared without allocating
+			return slot.s
+		}
+		slot.n = int8(copy(slot.b[:], b))
+	} else {
+		if slot.n < 0 && slot.s == string(b) {
+			return slot.s
+		}
+		slot.n = -1
 	}
-	slot := &d.strs[h&(internSlots-1)]
-	if *slot == string(b) { // compared without allocating
-		return *slot
+	slot.s = string(b)
+	return slot.s
+}
+
+// quickHash hashes a string from its length and its first, middle and
+// last eight bytes: enough to spread the values of a payload's fields
+// (names and addresses that differ in a few digits).
+func quickHash(b []byte) uint64 {
+	n := len(b)
+	var lo, mid, hi uint64
+	if n >= 8 {
+		lo = binary.LittleEndian.Uint64(b)
+		hi = binary.LittleEndian.Uint64(b[n-8:])
+		if n >= 16 {
+			mid = binary.LittleEndian.Uint64(b[n/2-4:])
+		}
+	} else {
+		for i := 0; i < n; i++ {
+			lo |= uint64(b[i]) << (8 * i)
+		}
 	}
-	*slot = string(b)
-	return *slot
+	h := lo*0x9E3779B97F4A7C15 ^ (mid*0xD6E8FEB86659FD93+hi)*0xC2B2AE3D27D4EB4F ^ uint64(n)
+	h *= 0x165667B19E3779F9
+	return h ^ h>>31
 }
 
 // The string fields of the hot events, by JSON key.
@@ -121,7 +158,8 @@ func fieldOf(key []byte) int {
 }
 
 // fields holds the values of one payload's data object (views into the
-// payload) and which keys were present.
+// payload) and which keys were present (v[i] is stale unless bit i of seen
+// is set).
 type fields struct {
 	v    [nFields][]byte
 	seen uint32
@@ -170,7 +208,12 @@ func (d *Decoder) fast(eventType string, payload []byte) domain.Event {
 	if !f.read(payload) || f.seen&^mask != 0 {
 		return nil
 	}
-	s := func(i int) string { return d.intern(f.v[i]) }
+	s := func(i int) string {
+		if f.seen&(1<<i) == 0 {
+			return ""
+		}
+		return d.intern(f.v[i])
+	}
 	switch eventType {
 	case domain.TypeDNAssigned:
 		return domain.DNAssigned{DN: s(fDN), Partition: s(fPartition), Device: s(fDevice), Window: s(fWindow)}
@@ -220,8 +263,7 @@ func (d *Decoder) fast(eventType string, payload []byte) domain.Event {
 // key of data must be a known field holding a plain string. It reports
 // false (and the caller falls back to domain.Decode) on anything else.
 func (f *fields) read(p []byte) bool {
-	f.v = [nFields][]byte{}
-	f.seen = 0
+	f.seen = 0 // f.v[i] is meaningful only when bit i is set
 	s := scanner{b: p}
 	if !s.byte('{') {
 		return false
@@ -314,6 +356,10 @@ func (s *scanner) skipWS() int {
 
 // byte consumes c (after white space) if it is next.
 func (s *scanner) byte(c byte) bool {
+	if s.i < len(s.b) && s.b[s.i] == c { // domain.Encode writes no white space
+		s.i++
+		return true
+	}
 	s.skipWS()
 	if s.i < len(s.b) && s.b[s.i] == c {
 		s.i++
@@ -322,26 +368,31 @@ func (s *scanner) byte(c byte) bool {
 	return false
 }
 
+// plain marks the bytes a string may hold as they are: printable ASCII
+// but the quote and the backslash.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // str reads a string of printable ASCII without escapes and returns its
 // contents (a view into the payload).
 func (s *scanner) str() ([]byte, bool) {
 	if !s.byte('"') {
 		return nil, false
 	}
-	start := s.i
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
-		case c == '"':
-			v := s.b[start:s.i]
-			s.i++
-			return v, true
-		case c == '\\' || c < 0x20 || c >= 0x80:
-			return nil, false
-		}
-		s.i++
+	start, b := s.i, s.b
+	i := start
+	for i < len(b) && plain[b[i]] {
+		i++
 	}
-	return nil, false
+	if i >= len(b) || b[i] != '"' {
+		return nil, false
+	}
+	s.i = i + 1
+	return b[start:i], true
 }
 
 // uint reads a small non-negative integer written without sign, fraction,

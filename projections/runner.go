@@ -33,7 +33,6 @@ type Runner struct {
 	projs []Projection
 	skip  []uint64    // per projection: events at or below are already in it
 	sel   []Selective // per projection: nil when it wants every event
-	want  []bool      // scratch: which projections want the event
 	dec   *Decoder
 	ev    Event // reused for every event
 
@@ -56,10 +55,12 @@ type waiter struct {
 // the lowest checkpoint among them, so projections restored at some
 // position, or fresh ones, can be mixed.
 func NewRunner(src Source, ps ...Projection) *Runner {
+	if len(ps) > 64 {
+		panic("projections: a Runner takes at most 64 projections")
+	}
 	r := &Runner{src: src, projs: ps, dec: NewDecoder(), stopped: make(chan struct{})}
 	r.skip = make([]uint64, len(ps))
 	r.sel = make([]Selective, len(ps))
-	r.want = make([]bool, len(ps))
 	low := uint64(0)
 	for i, p := range ps {
 		r.sel[i], _ = p.(Selective)
@@ -77,36 +78,56 @@ func (r *Runner) Position() uint64 { return r.pos.Load() }
 
 // Apply decodes one stored event and applies it to the projections. Events
 // must come in global order; one at or below Position is ignored. Events of
-// streams that are not the project's are skipped. It is what CatchUp and
-// Run call for each event; tools that read the store themselves (to stop
-// at an instant, say) call it directly. It must not be called concurrently
-// with itself, CatchUp or Run.
+// streams that are not the project's are skipped. It is what Run calls for
+// each live event; tools that read the store themselves (to stop at an
+// instant, say) call it directly. It must not be called concurrently with
+// itself, CatchUp or Run.
 func (r *Runner) Apply(rec eventstore.RecordedEvent) error {
 	if rec.Position <= r.pos.Load() {
 		return nil
 	}
-	if strings.HasPrefix(rec.Stream, domain.StreamPrefix) {
-		wanted := false
-		for i, s := range r.sel {
-			r.want[i] = rec.Position > r.skip[i] && (s == nil || s.Wants(rec.Type))
-			wanted = wanted || r.want[i]
-		}
-		if wanted {
-			payload, err := r.dec.Decode(rec.Type, rec.Data)
-			if err != nil {
-				return fmt.Errorf("projections: event at position %d (stream %s, version %d): %w", rec.Position, rec.Stream, rec.Version, err)
-			}
-			r.ev = Event{RecordedEvent: rec, Payload: payload}
-			for i, p := range r.projs {
-				if r.want[i] {
-					p.Apply(&r.ev)
-				}
-			}
-			r.ev = Event{} // hold on to nothing of the caller's
-		}
+	mask, err := r.decode(&rec, &r.ev)
+	if err != nil {
+		return err
+	}
+	if mask != 0 {
+		r.apply(&r.ev, mask)
+		r.ev = Event{} // hold on to nothing of the caller's
 	}
 	r.advance(rec.Position)
 	return nil
+}
+
+// decode decodes rec into ev if a projection wants it, and returns which
+// projections do (bit i for projection i; 0: none).
+func (r *Runner) decode(rec *eventstore.RecordedEvent, ev *Event) (uint64, error) {
+	if !strings.HasPrefix(rec.Stream, domain.StreamPrefix) {
+		return 0, nil
+	}
+	var mask uint64
+	for i, s := range r.sel {
+		if rec.Position > r.skip[i] && (s == nil || s.Wants(rec.Type)) {
+			mask |= 1 << i
+		}
+	}
+	if mask == 0 {
+		return 0, nil
+	}
+	payload, err := r.dec.Decode(rec.Type, rec.Data)
+	if err != nil {
+		return 0, fmt.Errorf("projections: event at position %d (stream %s, version %d): %w", rec.Position, rec.Stream, rec.Version, err)
+	}
+	*ev = Event{RecordedEvent: *rec, Payload: payload}
+	return mask, nil
+}
+
+// apply applies a decoded event to the projections in mask.
+func (r *Runner) apply(ev *Event, mask uint64) {
+	for i, p := range r.projs {
+		if mask&(1<<i) != 0 {
+			p.Apply(ev)
+		}
+	}
 }
 
 // advance publishes pos and wakes the waiters it satisfies.
@@ -131,13 +152,69 @@ func (r *Runner) advance(pos uint64) {
 }
 
 // CatchUp applies every stored event after Position and returns the new
-// Position.
+// Position. It decodes in the goroutine that reads the store and applies in
+// another, so that a long catch-up uses two cores.
 func (r *Runner) CatchUp(ctx context.Context) (uint64, error) {
-	err := r.src.ReadAll(ctx, r.pos.Load()+1, r.Apply)
+	type item struct {
+		ev   Event
+		mask uint64
+	}
+	const batchSize, inFlight = 256, 4
+	full := make(chan []item, inFlight)
+	free := make(chan []item, inFlight+2)
+	for range inFlight + 2 {
+		free <- make([]item, 0, batchSize)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for b := range full {
+			for i := range b {
+				if b[i].mask != 0 {
+					r.apply(&b[i].ev, b[i].mask)
+				}
+				r.advance(b[i].ev.Position)
+			}
+			clear(b)
+			free <- b[:0]
+		}
+	}()
+	cur := <-free
+	last := r.pos.Load()
+	send := func() {
+		if len(cur) > 0 {
+			full <- cur
+			cur = <-free
+		}
+	}
+	err := r.src.ReadAll(ctx, last+1, func(rec eventstore.RecordedEvent) error {
+		if rec.Position <= last {
+			return nil
+		}
+		cur = append(cur, item{})
+		it := &cur[len(cur)-1]
+		mask, err := r.decode(&rec, &it.ev)
+		if err != nil {
+			cur = cur[:len(cur)-1]
+			return err
+		}
+		if mask == 0 {
+			it.ev.Position = rec.Position // only the position moves
+		}
+		it.mask = mask
+		last = rec.Position
+		if len(cur) == batchSize {
+			send()
+		}
+		return nil
+	})
+	send()
+	close(full)
+	<-done
 	return r.pos.Load(), err
 }
 
-// Run applies the events after Position, then every new one as it is
+// Run catches up (CatchUp), then applies every new event as it is
 // stored, until ctx ends (it returns nil then) or an event cannot be
 // applied or read (it returns the error). After Run returns, WaitFor
 // returns ErrStopped for positions not reached. Run may be called once.
@@ -145,7 +222,10 @@ func (r *Runner) Run(ctx context.Context) error {
 	if !r.running.CompareAndSwap(false, true) {
 		return errors.New("projections: Run called twice")
 	}
-	err := r.src.Subscribe(ctx, r.pos.Load()+1, r.Apply)
+	_, err := r.CatchUp(ctx)
+	if err == nil {
+		err = r.src.Subscribe(ctx, r.pos.Load()+1, r.Apply)
+	}
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		err = nil
 	}

@@ -119,68 +119,11 @@ func Describe(e domain.Event) string {
 }
 
 // dataOf returns the "data" object of a stored payload (the event's fields
-// without the envelope), a view when the payload has the shape
-// domain.Encode writes, else a compacted copy.
-func dataOf(payload []byte) []byte {
-	const prefix = `{"schema_version":`
-	if bytes.HasPrefix(payload, []byte(prefix)) {
-		rest := payload[len(prefix):]
-		i := 0
-		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
-			i++
-		}
-		if i > 0 && bytes.HasPrefix(rest[i:], []byte(`,"data":{`)) && bytes.HasSuffix(rest, []byte("}}")) {
-			d := rest[i+len(`,"data":`) : len(rest)-1]
-			if isCompactObject(d) {
-				return d
-			}
-		}
-	}
-	return projections.PayloadData(payload)
-}
+// without the envelope).
+func dataOf(payload []byte) []byte { return projections.PayloadData(payload) }
 
-// isCompactObject reports whether b is one JSON object with no white space
-// between tokens and nothing after it (then it can be copied as is).
-func isCompactObject(b []byte) bool {
-	depth, inStr := 0, false
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if inStr {
-			switch c {
-			case '\\':
-				i++
-			case '"':
-				inStr = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inStr = true
-		case '{', '[':
-			depth++
-		case '}', ']':
-			depth--
-			if depth == 0 && i != len(b)-1 {
-				return false
-			}
-		case ' ', '\t', '\n', '\r':
-			return false
-		}
-	}
-	return depth == 0 && !inStr
-}
-
-// actorOf reads the actor from an event's metadata, quickly when it is a
-// plain string.
+// actorOf reads the actor from an event's metadata.
 func actorOf(metadata []byte, payload domain.Event) string {
-	key := []byte(`"actor":"`)
-	if i := bytes.Index(metadata, key); i >= 0 {
-		v := metadata[i+len(key):]
-		if j := bytes.IndexByte(v, '"'); j >= 0 && bytes.IndexByte(v[:j], '\\') < 0 {
-			return string(v[:j])
-		}
-	}
 	return projections.ActorOf(metadata, payload)
 }
 
