@@ -39,18 +39,33 @@ var errStop = errors.New("stop")
 // zero): reading stops at the first event recorded after until. It returns
 // the position of the last event applied (0 if none).
 func (e Env) Fold(ctx context.Context, until time.Time, ps ...projections.Projection) (uint64, error) {
-	r := projections.NewRunner(e.Store, ps...)
 	bar := e.progress(ctx, "replay")
 	defer bar.Done()
-	err := e.Store.ReadAll(ctx, 1, func(rec eventstore.RecordedEvent) error {
-		if !until.IsZero() && rec.RecordedAt.After(until) {
+	r := projections.NewRunner(foldSource{store: e.Store, until: until, bar: bar}, ps...)
+	pos, err := r.CatchUp(ctx)
+	if errors.Is(err, errStop) {
+		err = nil
+	}
+	return pos, err
+}
+
+// foldSource reads a store up to an instant, moving a progress bar.
+type foldSource struct {
+	store eventstore.Store
+	until time.Time
+	bar   *Progress
+}
+
+func (s foldSource) ReadAll(ctx context.Context, from uint64, fn func(eventstore.RecordedEvent) error) error {
+	return s.store.ReadAll(ctx, from, func(rec eventstore.RecordedEvent) error {
+		if !s.until.IsZero() && rec.RecordedAt.After(s.until) {
 			return errStop
 		}
-		bar.Update(rec.Position)
-		return r.Apply(rec)
+		s.bar.Update(rec.Position)
+		return fn(rec)
 	})
-	if err != nil && !errors.Is(err, errStop) {
-		return r.Position(), err
-	}
-	return r.Position(), nil
+}
+
+func (s foldSource) Subscribe(context.Context, uint64, func(eventstore.RecordedEvent) error) error {
+	return errors.New("replay: a fold does not follow the store")
 }
