@@ -227,7 +227,7 @@ func (s *Store) readError(err error) error {
 // ReadAll implements eventstore.Store. Position 0 reads from the start.
 // Events appended while ReadAll runs may or may not be included.
 func (s *Store) ReadAll(ctx context.Context, from uint64, fn func(eventstore.RecordedEvent) error) error {
-	_, err := s.readFrom(ctx, max(from, 1), fn)
+	_, err := s.readFrom(ctx, max(from, 1), fn, new([]eventstore.RecordedEvent))
 	return err
 }
 
@@ -240,11 +240,22 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, fn func(eventstore.Rec
 // snapshot agrees with an earlier one on every position both contain, so
 // chunks read from different snapshots still form one consistent prefix,
 // which ends at the first chunk that is not full.
-func (s *Store) readFrom(ctx context.Context, from uint64, fn func(eventstore.RecordedEvent) error) (uint64, error) {
+//
+// *spare is a chunk buffer to use (nil: make one); readFrom leaves one there
+// for the next call (a subscription reads again and again).
+func (s *Store) readFrom(ctx context.Context, from uint64, fn func(eventstore.RecordedEvent) error, spare *[]eventstore.RecordedEvent) (uint64, error) {
 	if err := s.check(ctx); err != nil {
 		return from, err
 	}
-	buf, err := s.readChunk(from, chunkSize, make([]eventstore.RecordedEvent, 0, chunkSize))
+	buf := *spare
+	if buf == nil {
+		buf = make([]eventstore.RecordedEvent, 0, chunkSize)
+	}
+	defer func() {
+		clear(buf) // drop references to delivered events
+		*spare = buf[:0]
+	}()
+	buf, err := s.readChunk(from, chunkSize, buf)
 	if err != nil {
 		return from, err
 	}
@@ -265,7 +276,9 @@ func (s *Store) readFrom(ctx context.Context, from uint64, fn func(eventstore.Re
 			}
 		}
 	}
-	return s.readParallel(ctx, next, fn, buf)
+	spareBuf := buf
+	buf = nil // the parallel reader owns it now
+	return s.readParallel(ctx, next, fn, spareBuf)
 }
 
 // deliver checks that chunk starts at position next and runs without gaps,
@@ -412,6 +425,7 @@ func (s *Store) Head(ctx context.Context) (uint64, error) {
 // error wrapping eventstore.ErrClosed.
 func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(eventstore.RecordedEvent) error) error {
 	next := max(from, 1)
+	var buf []eventstore.RecordedEvent
 	poll := time.NewTicker(s.poll)
 	defer poll.Stop()
 	for {
@@ -420,7 +434,7 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(eventstore.R
 		// the wait.
 		wake := s.changes.wait()
 		var err error
-		if next, err = s.readFrom(ctx, next, fn); err != nil {
+		if next, err = s.readFrom(ctx, next, fn, &buf); err != nil {
 			return err
 		}
 		select {
