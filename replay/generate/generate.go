@@ -574,8 +574,13 @@ func (s *sim) setup() error {
 // phones in a window, the rogue devices, the moves and reconfigurations
 // that follow, and the phones' comings and goings.
 func (s *sim) day() error {
-	// The next working morning.
-	s.now = s.now.Add(time.Duration(14+s.rnd.IntN(26)) * time.Hour).Truncate(time.Hour).Add(time.Duration(s.rnd.IntN(3600)) * time.Second)
+	// The next working morning, between 08:00 and 11:00 (weekends are
+	// mostly quiet).
+	day := s.now.Truncate(24 * time.Hour).Add(24 * time.Hour)
+	for (day.Weekday() == time.Saturday || day.Weekday() == time.Sunday) && s.rnd.IntN(5) > 0 {
+		day = day.Add(24 * time.Hour)
+	}
+	s.now = day.Add(8*time.Hour + time.Duration(s.rnd.Int64N(int64(3*time.Hour))))
 
 	if s.rnd.IntN(12) == 0 {
 		if err := s.configChange(); err != nil {
@@ -917,6 +922,7 @@ func (s *sim) aftercare() error {
 func (s *sim) churn() error {
 	k := len(s.live) / 10
 	k = min(max(k, 10), 1500) + s.rnd.IntN(50)
+	gap := 8 * time.Hour / time.Duration(k) // the day's comings and goings
 	for range k {
 		d, ok := s.pick()
 		if !ok {
@@ -928,7 +934,7 @@ func (s *sim) churn() error {
 		if proto == domain.SIP {
 			actor = "sip"
 		}
-		s.tick(time.Second, 3*time.Minute)
+		s.tick(gap/2, gap*3/2)
 		addr, peer := st.Address, st.Address
 		if proto == domain.SIP {
 			peer = ""
@@ -947,7 +953,7 @@ func (s *sim) churn() error {
 			if _, err := s.exec(domain.Unregister{Device: st.Name, Reason: reason}, origin{actor: actor, peer: peer}); err != nil {
 				return err
 			}
-			s.tick(5*time.Second, 10*time.Minute)
+			s.tick(time.Second, min(gap, 5*time.Minute))
 		} else if st.Address == "" {
 			addr, peer = s.address(st.Name, proto)
 		}
