@@ -17,6 +17,7 @@ func BenchmarkRegisterDatagram(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer s.Shutdown(context.Background())
 	msgs := make([][]byte, b.N)
 	for i := range msgs {
 		r := defaultRaw()

@@ -22,7 +22,7 @@ const (
 	DefaultRequestTimeout     = 10 * time.Second
 	DefaultTransactionTTL     = 32 * time.Second // Timer J = 64*T1 with T1 = 500 ms
 	DefaultMaxInFlight        = 4096
-	DefaultWorkers            = 128
+	DefaultWorkers            = 256
 	DefaultMaxTransactions    = 1 << 20
 	DefaultMaxDevices         = 1 << 20
 	DefaultMaxContacts        = 8
@@ -68,9 +68,9 @@ type Config struct {
 	// MaxInFlight bounds the requests being processed at once; beyond it the
 	// server answers 503 with Retry-After. Default 4096.
 	MaxInFlight int
-	// Workers is the number of goroutines kept to process REGISTERs; a
-	// burst beyond them gets goroutines of its own (up to MaxInFlight).
-	// Default 128.
+	// Workers is the number of goroutines processing REGISTERs, that is
+	// the registrar calls made at once; more requests wait (up to
+	// MaxInFlight). Default 256.
 	Workers int
 	// MaxTransactions bounds the transaction table (in-flight requests plus
 	// completed ones kept for retransmissions); beyond it the server answers

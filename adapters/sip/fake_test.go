@@ -119,6 +119,11 @@ func newTestServer(t testing.TB, adjust func(*Config)) (*Server, *fakeRegistrar)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx) // ends the workers; Shutdown may run twice
+	})
 	return s, reg
 }
 

@@ -21,6 +21,7 @@ func TestMemoryPerDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer s.Shutdown(context.Background())
 	msgs := make([][]byte, n)
 	for i := range msgs {
 		r := defaultRaw()

@@ -49,10 +49,11 @@ type Server struct {
 	work      sync.WaitGroup // requests being processed
 	listeners map[*listener]struct{}
 
-	// runs hands a device to an idle worker (unbuffered: a send succeeds
-	// only when a worker waits).
-	runs     chan deviceRun
-	runsOnce sync.Once
+	// runs hands devices to the workers. A run holds at least one admitted
+	// request, so MaxInFlight places never block.
+	runs        chan deviceRun
+	runsOnce    sync.Once
+	workersOnce sync.Once
 
 	stopOnce  sync.Once
 	sweepOnce sync.Once
@@ -76,7 +77,7 @@ func NewServer(cfg Config) (*Server, error) {
 		epoch:     time.Now(),
 		listeners: make(map[*listener]struct{}),
 		sweepStop: make(chan struct{}),
-		runs:      make(chan deviceRun),
+		runs:      make(chan deviceRun, cfg.MaxInFlight),
 		sweepDone: make(chan struct{}),
 	}
 	s.overloadLog = s.log.Sample(&zerolog.BurstSampler{Burst: 5, Period: time.Second})
@@ -165,6 +166,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-s.sweepDone
 		s.work.Wait()
 		s.runsOnce.Do(func() { close(s.runs) }) // nothing runs any more: the workers end
+
 		for _, l := range ls {
 			<-l.done
 		}
@@ -197,12 +199,7 @@ func (s *Server) track(l *listener) error {
 			s.host.Store(&host)
 		}
 	}
-	s.sweepOnce.Do(func() {
-		go s.sweeper()
-		for range s.cfg.Workers {
-			go s.worker()
-		}
-	})
+	s.sweepOnce.Do(func() { go s.sweeper() })
 	return nil
 }
 
@@ -353,14 +350,17 @@ type deviceRun struct {
 	job *register
 }
 
-// startRun runs a device on an idle worker, or on a goroutine of its own
-// when every worker is busy.
+// startRun queues a device for the workers, starting them the first time.
+// A fixed set of workers, rather than a goroutine per run, bounds the
+// goroutines (and their stacks) when the registrar or the CPU is slow: the
+// requests wait in the device queues, as many as MaxInFlight allows.
 func (s *Server) startRun(mac uint64, dev *device, job *register) {
-	select {
-	case s.runs <- deviceRun{mac, dev, job}:
-	default:
-		go s.run(mac, dev, job)
-	}
+	s.workersOnce.Do(func() {
+		for range s.cfg.Workers {
+			go s.worker()
+		}
+	})
+	s.runs <- deviceRun{mac, dev, job}
 }
 
 // worker runs the devices it is handed until Shutdown.

@@ -130,7 +130,9 @@ func (c *countingRegistrar) Unregister(context.Context, service.Unregistration) 
 
 // TestSippLoad registers AUTOREG_SIPP_LOAD devices (e.g. 100000) at
 // AUTOREG_SIPP_RATE REGISTER/s (default 10000) over UDP and reports the
-// process's resident memory. It is a benchmark, run on demand:
+// process's resident memory. AUTOREG_SIPP_CALLS, when above the number of
+// devices, sends that many REGISTERs: the devices register again (new
+// Call-IDs), as refreshes. It is a benchmark, run on demand:
 //
 //	AUTOREG_SIPP_LOAD=100000 go test -run TestSippLoad -v ./adapters/sip/
 func TestSippLoad(t *testing.T) {
@@ -141,6 +143,10 @@ func TestSippLoad(t *testing.T) {
 	rate := 10000
 	if r, err := strconv.Atoi(os.Getenv("AUTOREG_SIPP_RATE")); err == nil && r > 0 {
 		rate = r
+	}
+	calls := n
+	if c, err := strconv.Atoi(os.Getenv("AUTOREG_SIPP_CALLS")); err == nil && c > n {
+		calls = c
 	}
 	inf := filepath.Join(t.TempDir(), "devices.csv")
 	var b strings.Builder
@@ -158,13 +164,13 @@ func TestSippLoad(t *testing.T) {
 	}
 	runtime.GC()
 	before := rss(t)
-	took, sippErr := sipp(t, s, "u1", inf, "-m", strconv.Itoa(n), "-r", strconv.Itoa(rate), "-rp", "1000", "-l", "20000", "-buff_size", "4194304")
+	took, sippErr := sipp(t, s, "u1", inf, "-m", strconv.Itoa(calls), "-r", strconv.Itoa(rate), "-rp", "1000", "-l", "20000", "-buff_size", "4194304")
 
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	after := rss(t)
 	t.Logf("%d REGISTERs in %v (%.0f/s); %d devices, %d transactions remembered",
-		n, took.Round(time.Millisecond), float64(n)/took.Seconds(), s.Devices(), s.txs.len())
+		calls, took.Round(time.Millisecond), float64(calls)/took.Seconds(), s.Devices(), s.txs.len())
 	t.Logf("RSS %d MB (before %d MB); heap in use %d MB, sys %d MB, GC runs %d",
 		after>>20, before>>20, ms.HeapInuse>>20, ms.Sys>>20, ms.NumGC)
 	debug.FreeOSMemory()
@@ -173,8 +179,8 @@ func TestSippLoad(t *testing.T) {
 	if sippErr != nil {
 		t.Error(sippErr)
 	}
-	if got := reg.registers.Load(); got != int64(n) {
-		t.Errorf("%d Register calls, want %d", got, n)
+	if got := reg.registers.Load(); got != int64(calls) {
+		t.Errorf("%d Register calls, want %d", got, calls)
 	}
 }
 
