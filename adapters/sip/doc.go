@@ -80,12 +80,16 @@
 // MaxDevices and a per-device queue bound every table: beyond them the
 // answer is 503.
 //
-// A device costs about 260 bytes (its record, one binding, the contact URI
+// A device costs about 270 bytes (its record, one binding, the contact URI
 // and Call-ID strings, its map entry) and a remembered transaction about 50:
-// 100,000 registered devices take about 26 MB of heap, plus about 20 MB of
+// 100,000 registered devices take about 27 MB of heap, plus about 20 MB of
 // transactions at 10,000 REGISTER/s. Expired bindings are removed by one
 // sweep every SweepInterval (shards remember their earliest expiry, so idle
-// shards are not scanned), not by a timer per binding.
+// shards are not scanned), not by a timer per binding. REGISTERs that reach
+// the registrar are run by a fixed set of Workers, not a goroutine each;
+// at most MaxInFlight wait. What is left is the garbage of parsing (about
+// 5 KB a request): a process that must stay under a memory budget should
+// set one (GOMEMLIMIT), which keeps the GC from letting the heap double.
 //
 // The UDP transport reads each socket with UDPReaders goroutines and
 // answers to the packet's source address (RFC 3581 symmetric response
