@@ -24,14 +24,20 @@ import (
 // order, each with the simulated time of its decision. The file is created
 // by sqlite.Open and read back through sqlite.OpenReadOnly and Verify.
 type bulkLoader struct {
-	db       *sql.DB
-	rows     chan []eventstore.RecordedEvent
-	done     chan error
-	batch    []eventstore.RecordedEvent
+	db   *sql.DB
+	rows chan [][]any // chunks of rows: the INSERT's arguments
+	done chan error
+	// cur is the chunk being filled (bulkRowsPerInsert rows of 9
+	// arguments at most); batch the chunks to send.
+	cur      []any
+	batch    [][]any
 	head     uint64
 	prev     []byte // the last event's hash
 	versions map[string]int64
 }
+
+// rowArgs is the number of columns of a row.
+const rowArgs = 9
 
 const (
 	bulkRowsPerInsert = 64
@@ -59,8 +65,8 @@ func openBulk(ctx context.Context, path string) (*bulkLoader, error) {
 		db.Close()
 		return nil, usagef("%s already holds %d events: generate writes only into a new store", path, n)
 	}
-	b := &bulkLoader{db: db, rows: make(chan []eventstore.RecordedEvent, 4), done: make(chan error, 1),
-		versions: map[string]int64{}}
+	b := &bulkLoader{db: db, rows: make(chan [][]any, 4), done: make(chan error, 1),
+		versions: map[string]int64{}, cur: make([]any, 0, rowArgs*bulkRowsPerInsert)}
 	go func() { b.done <- b.insert(ctx) }()
 	return b, nil
 }
@@ -86,11 +92,18 @@ func (b *bulkLoader) Write(ctx context.Context, at time.Time, appends []eventsto
 				ID: e.ID, Type: e.Type, Data: e.Data, Metadata: nonNil(e.Metadata), RecordedAt: at}
 			rec.Hash = eventstore.ChainHash(b.prev, rec)
 			b.prev = rec.Hash
-			b.batch = append(b.batch, rec)
+			// The arguments are made here, beside the generator, so that
+			// the loader's goroutine only inserts.
+			b.cur = append(b.cur, int64(rec.Position), rec.Stream, int64(rec.Version), rec.ID, rec.Type, rec.Data,
+				rec.Metadata, at.UnixNano(), rec.Hash)
+			if len(b.cur) == cap(b.cur) {
+				b.batch = append(b.batch, b.cur)
+				b.cur = make([]any, 0, rowArgs*bulkRowsPerInsert)
+			}
 		}
 		b.versions[a.Stream] = cur
 	}
-	if len(b.batch) >= 4096 {
+	if len(b.batch) >= 64 {
 		return b.send()
 	}
 	return nil
@@ -102,7 +115,7 @@ func (b *bulkLoader) send() error {
 	}
 	select {
 	case b.rows <- b.batch:
-		b.batch = make([]eventstore.RecordedEvent, 0, 4096)
+		b.batch = nil
 		return nil
 	case err := <-b.done:
 		b.done <- err
@@ -115,6 +128,10 @@ func (b *bulkLoader) send() error {
 
 // Close writes what is left and waits for the loader.
 func (b *bulkLoader) Close() error {
+	if len(b.cur) > 0 {
+		b.batch = append(b.batch, b.cur)
+		b.cur = nil
+	}
 	err := b.send()
 	close(b.rows)
 	if lerr := <-b.done; err == nil {
@@ -159,26 +176,20 @@ func (b *bulkLoader) insert(ctx context.Context) (err error) {
 		return err
 	}
 	inTx := 0
-	args := make([]any, 0, 9*bulkRowsPerInsert)
 	for batch := range b.rows {
-		for len(batch) > 0 {
-			n := min(len(batch), bulkRowsPerInsert)
-			args = args[:0]
-			for _, e := range batch[:n] {
-				args = append(args, int64(e.Position), e.Stream, int64(e.Version), e.ID, e.Type, e.Data,
-					e.Metadata, e.RecordedAt.UnixNano(), e.Hash)
+		for _, chunk := range batch {
+			if len(chunk) == rowArgs*bulkRowsPerInsert {
+				if _, err := stmtMany.ExecContext(ctx, chunk...); err != nil {
+					return fmt.Errorf("generate: insert at position %v: %w", chunk[0], err)
+				}
+			} else {
+				for i := 0; i < len(chunk); i += rowArgs {
+					if _, err := stmtOne.ExecContext(ctx, chunk[i:i+rowArgs]...); err != nil {
+						return fmt.Errorf("generate: insert at position %v: %w", chunk[i], err)
+					}
+				}
 			}
-			st := stmtMany
-			if n < bulkRowsPerInsert {
-				args = args[:9]
-				st = stmtOne
-				n = 1
-			}
-			if _, err := st.ExecContext(ctx, args...); err != nil {
-				return fmt.Errorf("generate: insert at position %d: %w", batch[0].Position, err)
-			}
-			batch = batch[n:]
-			inTx += n
+			inTx += len(chunk) / rowArgs
 		}
 		if inTx >= bulkRowsPerTx {
 			if err := tx.Commit(); err != nil {

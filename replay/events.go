@@ -110,9 +110,23 @@ func Events(ctx context.Context, env Env, f EventsFilter, fn func(EventReport, d
 			Data: json.RawMessage(dataOf(e.Data))}, payload)
 	}
 	var err error
-	if f.Stream != "" {
+	tr, typed := env.Store.(typedReader)
+	switch {
+	case f.Stream != "":
 		err = env.Store.ReadStream(ctx, f.Stream, 0, each)
-	} else {
+	case typed && len(f.Types) > 0:
+		// Only the events of these types: the store filters them.
+		var types []string
+		for _, t := range domain.EventTypes() {
+			for _, pat := range f.Types {
+				if m, _ := path.Match(pat, t); m {
+					types = append(types, t)
+					break
+				}
+			}
+		}
+		err = tr.ReadTypes(ctx, types, each)
+	default:
 		err = env.Store.ReadAll(ctx, 1, each)
 	}
 	if errors.Is(err, errStop) {

@@ -38,6 +38,27 @@ func (r *rawSQLite) ReadAll(ctx context.Context, from uint64, fn func(eventstore
 	if err != nil {
 		return fmt.Errorf("reading the events table: %w", err)
 	}
+	return scanEvents(rows, fn)
+}
+
+// ReadTypes implements typedReader.
+func (r *rawSQLite) ReadTypes(ctx context.Context, types []string, fn func(eventstore.RecordedEvent) error) error {
+	if len(types) == 0 {
+		return nil
+	}
+	args := make([]any, len(types))
+	for i, t := range types {
+		args[i] = t
+	}
+	rows, err := r.db.QueryContext(ctx, `SELECT position, stream, version, id, type, data, metadata, recorded_at, hash
+		FROM events WHERE type IN (?`+strings.Repeat(",?", len(types)-1)+`) ORDER BY position`, args...)
+	if err != nil {
+		return fmt.Errorf("reading the events table: %w", err)
+	}
+	return scanEvents(rows, fn)
+}
+
+func scanEvents(rows *sql.Rows, fn func(eventstore.RecordedEvent) error) error {
 	defer rows.Close()
 	for rows.Next() {
 		var e eventstore.RecordedEvent
@@ -57,4 +78,30 @@ func (r *rawSQLite) ReadAll(ctx context.Context, from uint64, fn func(eventstore
 		}
 	}
 	return rows.Err()
+}
+
+// typedReader reads the events of some types only, in order: a store that
+// can filter them where they are kept spares the commands that need few of
+// the events (windows, events --type) reading all the others.
+type typedReader interface {
+	ReadTypes(ctx context.Context, types []string, fn func(eventstore.RecordedEvent) error) error
+}
+
+// sqliteStore is a SQLite store opened read-only, with a reader of its
+// table that filters by type.
+type sqliteStore struct {
+	eventstore.Store
+	raw *rawSQLite
+}
+
+func (s sqliteStore) ReadTypes(ctx context.Context, types []string, fn func(eventstore.RecordedEvent) error) error {
+	return s.raw.ReadTypes(ctx, types, fn)
+}
+
+func (s sqliteStore) Close() error {
+	err := s.Store.Close()
+	if rerr := s.raw.Close(); err == nil {
+		err = rerr
+	}
+	return err
 }

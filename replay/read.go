@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/autoreg/autoreg/adapters/eventstore"
+	"github.com/autoreg/autoreg/domain"
 	"github.com/autoreg/autoreg/projections"
 )
 
@@ -41,7 +43,11 @@ var errStop = errors.New("stop")
 func (e Env) Fold(ctx context.Context, until time.Time, ps ...projections.Projection) (uint64, error) {
 	bar := e.progress(ctx, "replay")
 	defer bar.Done()
-	r := projections.NewRunner(foldSource{store: e.Store, until: until, bar: bar}, ps...)
+	src := foldSource{store: e.Store, until: until, bar: bar}
+	if tr, ok := e.Store.(typedReader); ok {
+		src.types, src.typed = wantedTypes(ps), tr
+	}
+	r := projections.NewRunner(src, ps...)
 	pos, err := r.CatchUp(ctx)
 	if errors.Is(err, errStop) {
 		err = nil
@@ -49,21 +55,49 @@ func (e Env) Fold(ctx context.Context, until time.Time, ps ...projections.Projec
 	return pos, err
 }
 
-// foldSource reads a store up to an instant, moving a progress bar.
+// wantedTypes lists the event types some projection wants; nil when one
+// of them wants every event.
+func wantedTypes(ps []projections.Projection) []string {
+	var out []string
+	for _, t := range domain.EventTypes() {
+		for _, p := range ps {
+			s, ok := p.(projections.Selective)
+			if !ok {
+				return nil
+			}
+			if s.Wants(t) {
+				out = append(out, t)
+				break
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// foldSource reads a store up to an instant, moving a progress bar. When
+// the store can filter by type and the projections want few types, only
+// those events are read.
 type foldSource struct {
 	store eventstore.Store
 	until time.Time
 	bar   *Progress
+	typed typedReader
+	types []string // nil: read everything
 }
 
 func (s foldSource) ReadAll(ctx context.Context, from uint64, fn func(eventstore.RecordedEvent) error) error {
-	return s.store.ReadAll(ctx, from, func(rec eventstore.RecordedEvent) error {
+	each := func(rec eventstore.RecordedEvent) error {
 		if !s.until.IsZero() && rec.RecordedAt.After(s.until) {
 			return errStop
 		}
 		s.bar.Update(rec.Position)
 		return fn(rec)
-	})
+	}
+	if s.typed != nil && s.types != nil && len(s.types) < len(domain.EventTypes())/2 && from <= 1 {
+		return s.typed.ReadTypes(ctx, s.types, each)
+	}
+	return s.store.ReadAll(ctx, from, each)
 }
 
 func (s foldSource) Subscribe(context.Context, uint64, func(eventstore.RecordedEvent) error) error {

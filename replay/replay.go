@@ -85,7 +85,11 @@ func OpenSQLite(ctx context.Context, location string) (eventstore.Store, error) 
 	st, err := sqlite.OpenReadOnly(ctx, path)
 	switch {
 	case err == nil:
-		return st, nil
+		raw, rerr := openRaw(path)
+		if rerr != nil {
+			return st, nil
+		}
+		return sqliteStore{Store: st, raw: raw}, nil
 	case errors.Is(err, sqlite.ErrNotEventStore):
 		return nil, &UsageError{Err: fmt.Errorf("%s is not an autoreg event store: %w", path, err)}
 	}

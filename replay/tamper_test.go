@@ -18,6 +18,7 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/autoreg/autoreg/adapters/eventstore"
 	"github.com/autoreg/autoreg/adapters/eventstore/sqlite"
 	"github.com/autoreg/autoreg/domain"
 	"github.com/autoreg/autoreg/internal/service"
@@ -352,5 +353,34 @@ func TestGenerateRefusesAHistory(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
 		t.Error("the store was changed")
+	}
+}
+
+// TestTypedReadsAgree: on a SQLite store, windows and events --type read
+// only the events they need (filtered in SQL); they must say what reading
+// every event through the store says.
+func TestTypedReadsAgree(t *testing.T) {
+	path := generated(t)
+	plain := replay.WithOpener(func(ctx context.Context, loc string) (eventstore.Store, error) {
+		return sqlite.OpenReadOnly(ctx, path)
+	})
+	for _, args := range [][]string{
+		{"windows", "--format", "json"},
+		{"windows", "--format", "json", "--since", "2024-01-10", "--until", "2024-01-12"},
+		{"events", "--format", "json", "--type", "autoregistration.*,cluster.protocol_set"},
+		{"events", "--format", "jsonl", "--type", "device.moved", "--until", "2024-01-15"},
+		{"state", "--format", "json", "--at", "2024-01-12"},
+	} {
+		var a, b, errs bytes.Buffer
+		full := append(args, "--store", path)
+		if code := replay.Main(context.Background(), full, &a, &errs, replay.WithTerminal(false)); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errs.String())
+		}
+		if code := replay.Main(context.Background(), full, &b, &errs, replay.WithTerminal(false), plain); code != 0 {
+			t.Fatalf("%v through the store: exit %d: %s", args, code, errs.String())
+		}
+		if a.String() != b.String() || a.Len() < 10 {
+			t.Errorf("%v: the filtered read differs from the full one (%d and %d bytes)", args, a.Len(), b.Len())
+		}
 	}
 }
