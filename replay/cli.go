@@ -386,48 +386,48 @@ naming the first bad position and what is wrong with it.`,
 			if err != nil {
 				return err
 			}
-			var src eventstore.AllReader
 			st, err := a.cfg.open(ctx, loc)
-			switch {
-			case err == nil:
-				defer st.Close()
-				src = st
-			case errors.Is(err, eventstore.ErrCorrupt):
-				// The store refuses the file: read the table directly to find
-				// the first bad event.
-				path, perr := StorePath(loc)
-				if perr != nil {
-					return err
-				}
-				raw, rerr := openRaw(path)
-				if rerr != nil {
-					return err
-				}
-				defer raw.Close()
-				src = raw
-				st = nil
-			default:
+			if errors.Is(err, eventstore.ErrCorrupt) {
+				return a.verifyRefused(ctx, loc, err)
+			}
+			if err != nil {
 				return err
 			}
-			var env Env
-			if st != nil {
-				env = a.env(st)
-			}
-			s, verr := Verify(ctx, env, src)
-			if verr != nil {
-				if st == nil && !errors.As(verr, new(*VerifyError)) {
-					return fmt.Errorf("%w (and reading the table directly failed: %v)", err, verr)
-				}
-				return verr
-			}
-			if st == nil {
-				return &VerifyError{Problems: []string{err.Error()}}
+			defer st.Close()
+			s, err := Verify(ctx, a.env(st), st)
+			if err != nil {
+				return err
 			}
 			return a.output(func(w io.Writer) error { return WriteVerify(w, f, s) })
 		},
 	}
 	c.Flags().StringVar(&format, "format", "text", "text or json (the summary)")
 	return c
+}
+
+// verifyRefused verifies a store the adapter refused to open as corrupt
+// (openErr): its table is read directly, to name the first bad event rather
+// than the symptom the adapter saw.
+func (a *app) verifyRefused(ctx context.Context, loc string, openErr error) error {
+	path, err := StorePath(loc)
+	if err != nil {
+		return openErr
+	}
+	raw, err := openRaw(path)
+	if err != nil {
+		return openErr
+	}
+	defer raw.Close()
+	_, err = Verify(ctx, Env{}, raw)
+	var verr *VerifyError
+	switch {
+	case errors.As(err, &verr):
+		return err
+	case err != nil:
+		return fmt.Errorf("%w (and reading its table directly failed: %v)", openErr, err)
+	}
+	// Every event checks out, yet the store refused the file.
+	return &VerifyError{Problems: []string{openErr.Error()}}
 }
 
 func (a *app) generateCmd() *cobra.Command {

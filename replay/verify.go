@@ -16,7 +16,8 @@ import (
 )
 
 // VerifyError is the first thing found wrong with a store: the position of
-// the first bad event and what is wrong with it.
+// the first bad event (0 when the store as a whole is refused) and what is
+// wrong with it.
 type VerifyError struct {
 	Position uint64
 	Stream   string // "" when unknown (a missing event)
@@ -24,7 +25,10 @@ type VerifyError struct {
 }
 
 func (e *VerifyError) Error() string {
-	where := fmt.Sprintf("position %d", e.Position)
+	where := "the store"
+	if e.Position > 0 {
+		where = fmt.Sprintf("position %d", e.Position)
+	}
 	if e.Stream != "" {
 		where += fmt.Sprintf(" (stream %s)", e.Stream)
 	}
