@@ -144,9 +144,6 @@ func (w *Windows) Apply(e *Event) {
 		win := &Window{ID: p.Window, OpenedAt: utc(p.At), OpenedBy: p.By, OpenReason: p.Reason,
 			Until: utc(p.Until), MaxRegistrations: p.MaxRegistrations, OpenPosition: e.Position,
 			Open: true, Protocol: p.Protocol}
-		if p.Until.IsZero() {
-			win.Until = time.Time{}
-		}
 		w.windows = append(w.windows, win)
 		w.byID[p.Window] = win
 		w.open = win

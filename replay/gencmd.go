@@ -136,7 +136,7 @@ func WriteGenerate(w io.Writer, path string, r GenerateResult) error {
 	t.row("events", group(uint64(r.Events)))
 	t.row("history", fmt.Sprintf("%s to %s", tsText(r.Start), tsText(r.End)))
 	t.row("windows", itoa(r.Windows))
-	t.row("devices", fmt.Sprintf("%d (%d autoregistrations, %d refusals recorded)", r.Devices, r.Autoregistred, r.Rejections))
+	t.row("devices", fmt.Sprintf("%d (%d autoregistrations, %d refusals recorded)", r.Devices, r.Autoregistered, r.Rejections))
 	t.row("size", fmt.Sprintf("%.1f MB", float64(r.Size)/1e6))
 	rate := float64(r.Events) / max(r.Elapsed.Seconds(), 1e-9)
 	t.row("time", fmt.Sprintf("%s (%s events/s)", r.Elapsed.Round(time.Millisecond), group(uint64(rate))))

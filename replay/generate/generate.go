@@ -59,7 +59,7 @@ type Stats struct {
 	Commands      int // commands that wrote events
 	Windows       int
 	Devices       int // devices that exist at the end
-	Autoregistred int // autoregistrations
+	Autoregistered int // autoregistrations
 	Rejections    int // refusals recorded
 	Start, End    time.Time
 }
@@ -100,7 +100,6 @@ type device struct {
 	st      domain.DeviceState
 	version int64 // -1: no stream
 	live    int   // index in sim.live, -1 when the device does not exist
-	mac     uint64
 }
 
 type sim struct {
@@ -278,7 +277,7 @@ func (s *sim) evolve(e domain.Event, dev *device) {
 		dev.version++
 		switch e.(type) {
 		case domain.DeviceAutoregistered:
-			s.stats.Autoregistred++
+			s.stats.Autoregistered++
 		case domain.RegistrationRejected:
 			s.stats.Rejections++
 		}

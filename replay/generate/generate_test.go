@@ -8,6 +8,7 @@ import (
 	"github.com/autoreg/autoreg/adapters/eventstore"
 	"github.com/autoreg/autoreg/adapters/eventstore/memory"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/service"
 	"github.com/autoreg/autoreg/replay/generate"
 )
 
@@ -78,6 +79,53 @@ func TestGenerateDeterministic(t *testing.T) {
 	for i := range ea {
 		if string(ea[i].Hash) != string(eb[i].Hash) {
 			t.Fatalf("position %d differs", i+1)
+		}
+	}
+}
+
+// pipe is a memory store that takes queued appends (eventstore.Pipeliner),
+// committing each at once, as a store's writer would in queue order.
+type pipe struct{ *memory.Store }
+
+func (p pipe) Enqueue(ctx context.Context, appends ...eventstore.StreamAppend) func() (eventstore.AppendResult, error) {
+	res, err := p.Append(ctx, appends...)
+	return func() (eventstore.AppendResult, error) { return res, err }
+}
+
+// TestStoreWriterPipelined: through a Pipeliner, every command is its own
+// append and gets its own time from the clock's queue.
+func TestStoreWriterPipelined(t *testing.T) {
+	ctx := context.Background()
+	clock := generate.NewClock(time.Time{})
+	store := pipe{memory.New(memory.WithClock(clock.Now))}
+	w := generate.NewStoreWriter(store, clock)
+	w.Window = 16
+	st, err := generate.Generate(ctx, w, generate.Options{Events: 5000, Seed: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The same history as written one merged append at a time, but each
+	// event at its decision's time.
+	ref, _ := gen(t, 5000, 9)
+	var got, want []eventstore.RecordedEvent
+	store.ReadAll(ctx, 1, func(e eventstore.RecordedEvent) error { got = append(got, e); return nil })
+	ref.ReadAll(ctx, 1, func(e eventstore.RecordedEvent) error { want = append(want, e); return nil })
+	if len(got) != st.Events || len(got) != len(want) {
+		t.Fatalf("%d events, %d merged, stats %d", len(got), len(want), st.Events)
+	}
+	for i := range got {
+		if got[i].ID != want[i].ID || string(got[i].Data) != string(want[i].Data) || got[i].Stream != want[i].Stream {
+			t.Fatalf("position %d differs", i+1)
+		}
+		m, err := service.DecodeMetadata(got[i].Metadata)
+		if err != nil || m.EventID != got[i].ID || m.Actor == "" || m.Command == "" {
+			t.Fatalf("position %d: metadata %+v: %v", i+1, m, err)
+		}
+		if !got[i].RecordedAt.Equal(m.DecidedAt) {
+			t.Fatalf("position %d: recorded at %v, decided at %v", i+1, got[i].RecordedAt, m.DecidedAt)
 		}
 	}
 }

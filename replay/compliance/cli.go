@@ -1,0 +1,344 @@
+package compliance
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/autoreg/autoreg/replay"
+)
+
+// Exit statuses of Main.
+const (
+	ExitOK       = 0 // no finding reached --fail-on
+	ExitFindings = 1 // a finding reached --fail-on (the report was written)
+	ExitError    = 2 // a bad command line, policy or store; nothing was written
+)
+
+// Option configures Main.
+type Option func(*config)
+
+type config struct {
+	open     replay.Opener
+	terminal *bool
+	now      func() time.Time
+}
+
+// WithOpener replaces how stores are opened (tests give memory stores).
+func WithOpener(o replay.Opener) Option { return func(c *config) { c.open = o } }
+
+// WithTerminal says whether stderr is a terminal (progress bar), instead
+// of asking it.
+func WithTerminal(b bool) Option { return func(c *config) { c.terminal = &b } }
+
+// WithNow sets the clock: the report's generated_at, and the end of the
+// period without --until.
+func WithNow(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// FindingsError says that findings reached the --fail-on severity.
+type FindingsError struct {
+	Count int
+	Level Severity
+}
+
+func (e *FindingsError) Error() string {
+	return fmt.Sprintf("%d finding(s) at or above %s", e.Count, e.Level)
+}
+
+// Main runs the compliance command line (args without the program's name)
+// and returns the exit status: ExitOK, ExitFindings when a finding reaches
+// --fail-on, ExitError for anything that went wrong (a bad flag, time or
+// policy, a store that is not there or cannot be read), in which case
+// nothing is written on stdout nor to -o.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer, opts ...Option) int {
+	cfg := config{open: replay.OpenSQLite, now: time.Now}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.terminal == nil {
+		t := false
+		if f, ok := stderr.(*os.File); ok {
+			t = replay.IsTerminal(f)
+		}
+		cfg.terminal = &t
+	}
+	a := &app{cfg: cfg, stdout: stdout, stderr: stderr}
+	root := a.command()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var ferr *FindingsError
+	var uerr *replay.UsageError
+	var perr *PolicyError
+	switch {
+	case errors.As(err, &ferr):
+		fmt.Fprintf(stderr, "compliance: %v\n", err)
+		return ExitFindings
+	case errors.As(err, &uerr) || errors.As(err, &perr) || !a.ran:
+		fmt.Fprintf(stderr, "compliance: %v\nRun 'compliance --help' for usage.\n", err)
+		return ExitError
+	}
+	fmt.Fprintf(stderr, "compliance: %v\n", err)
+	return ExitError
+}
+
+type app struct {
+	cfg            config
+	stdout, stderr io.Writer
+	store, data    string
+	ran            bool // a command's own code ran (errors before are usage errors)
+}
+
+func usagef(format string, a ...any) error {
+	return &replay.UsageError{Err: fmt.Errorf(format, a...)}
+}
+
+func noArgs(c *cobra.Command, args []string) error {
+	if len(args) != 0 {
+		return usagef("%s takes no arguments, got %q", c.CommandPath(), args)
+	}
+	return nil
+}
+
+func (a *app) command() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "compliance",
+		Short: "Check the registrar's event log against Cisco's autoregistration advice",
+		Long: `compliance reads the registrar's event store read-only (the registrar may be
+writing it at the same time) and checks what happened over a period against
+the CallManager guide's advice on autoregistration:
+
+  window-too-long                a window open longer than the policy allows (1h)
+  too-many-phones                100 phones or more in a window, or in the period
+  multiple-autoreg-callmanagers  more than one CallManager with autoregistration enabled
+  autoreg-group-mismatch         the autoregistration group's first CallManager is not
+                                 the autoregistration one (or no group while open)
+  no-autoreg-css                 a window open with no autoregistration calling search space
+  autoreg-css-reaches-external   autoregistered phones may dial external numbers
+  not-reconfigured               autoregistered devices left in the default or rogue
+                                 pool more than 7 days (checklist step 8)
+  business-hours                 a window opened during business hours
+  missing-device-default-load    a phone autoregistered with no firmware load in
+                                 Device Defaults for its model and protocol
+  rogue-attempts                 unknown devices refused while closed, per device
+  protocol-mixed-batch           SIP and SCCP batches mixed in one window
+  left-open                      a window still open at the end of the period
+
+Thresholds and severities come from a policy file (YAML; see 'compliance
+policy sample' and docs/compliance.md).
+
+The store is --store (sqlite:///abs/path.db or a path), else --data DIR
+(DIR/autoreg.db), else ./data/autoreg.db. Times are RFC 3339
+(2026-03-02T09:00:00Z), or 2026-03-02T09:00 and 2026-03-02, read as UTC.
+
+Exit status: 0 no finding reaches --fail-on; 1 a finding does (the report
+is written); 2 an error (bad flag, time, policy or store; nothing written).`,
+		Example: `  compliance report --since 2026-03-01 --until 2026-04-01
+  compliance report --data /var/lib/autoreg --format html -o march.html
+  compliance report --policy policy.yaml --fail-on warning --format json
+  compliance policy sample > policy.yaml
+  compliance checks`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&a.store, "store", "", "event store: sqlite:///abs/path.db or a path (default ./data/autoreg.db)")
+	root.PersistentFlags().StringVar(&a.data, "data", "", "the registrar's data directory: the store is DIR/autoreg.db")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &replay.UsageError{Err: err} })
+	root.AddCommand(a.reportCmd(), a.policyCmd(), a.checksCmd())
+	return root
+}
+
+func (a *app) reportCmd() *cobra.Command {
+	var since, until, policyFile, format, output, failOn string
+	c := &cobra.Command{
+		Use:   "report",
+		Short: "Run every check over a period and write the findings",
+		Long: `report replays the log up to --until (the whole log without it) and runs
+every check of the policy over the period [--since, --until]: the windows
+open at some instant of the period, the registrations and refusals recorded
+in it, the configuration at every instant of it, and the devices as they
+are at its end. Each finding has a check id, a severity, a title, a message
+and its evidence: event positions, devices, windows and times.
+
+Without --until the period ends now, and a window still open counts until
+now. Without --policy the defaults apply (compliance policy sample).
+
+--format text: the findings grouped by severity, then the windows.
+--format json: the stable schema of docs/compliance.md.
+--format csv:  one row per finding.
+--format html: one self-contained page (inline CSS and SVG, no script): a
+               timeline of the windows and their registrations, the findings.
+
+The report goes to stdout, or to -o FILE (written whole or not at all).
+--fail-on sets the severity from which findings make the exit status 1
+(default critical).`,
+		Example: `  compliance report
+  compliance report --since 2026-03-01 --until 2026-03-31T23:59 --format json
+  compliance report --store sqlite:///var/lib/autoreg/autoreg.db --format html -o report.html
+  compliance report --policy strict.yaml --fail-on warning --format csv`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a.ran = true
+			f, err := replay.ParseFormat(format, Text, JSON, CSV, HTML)
+			if err != nil {
+				return err
+			}
+			level, err := ParseSeverity(failOn)
+			if err != nil {
+				return usagef("--fail-on: %w", err)
+			}
+			iv, err := replay.ParseInterval(since, until)
+			if err != nil {
+				return err
+			}
+			pol := DefaultPolicy()
+			if policyFile != "" {
+				if pol, err = LoadPolicy(policyFile); err != nil {
+					return err
+				}
+			}
+			loc, err := replay.StoreLocation(a.store, a.data)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			st, err := a.cfg.open(ctx, loc)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			env := replay.Env{Store: st, Progress: a.stderr, Terminal: *a.cfg.terminal}
+			r, err := Build(ctx, env, Options{Since: iv.Since, Until: iv.Until, Now: a.cfg.now, Policy: pol, Store: loc})
+			if err != nil {
+				return err
+			}
+			var buf bytes.Buffer
+			if err := Write(&buf, f, r); err != nil {
+				return fmt.Errorf("writing the report: %w", err)
+			}
+			if err := a.emit(output, buf.Bytes()); err != nil {
+				return err
+			}
+			if n := r.Reached(level); n > 0 {
+				return &FindingsError{Count: n, Level: level}
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&since, "since", "", "the period's start (default: the first event)")
+	c.Flags().StringVar(&until, "until", "", "the period's end (default: now)")
+	c.Flags().StringVar(&policyFile, "policy", "", "policy file (YAML; default: the built-in defaults)")
+	c.Flags().StringVar(&format, "format", "text", "text, json, csv or html")
+	c.Flags().StringVarP(&output, "output", "o", "", "write the report to FILE instead of stdout")
+	c.Flags().StringVar(&failOn, "fail-on", "critical", "exit 1 when a finding is at least this severe: info, warning or critical")
+	return c
+}
+
+// emit writes the report to stdout, or to file (through a temporary file
+// renamed into place, so that a failure leaves nothing half written).
+func (a *app) emit(file string, b []byte) error {
+	if file == "" || file == "-" {
+		_, err := a.stdout.Write(b)
+		return err
+	}
+	dir := filepath.Dir(file)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(file)+".*")
+	if err != nil {
+		return fmt.Errorf("writing the report: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename there is nothing left to remove
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing the report to %s: %w", file, err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing the report to %s: %w", file, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing the report to %s: %w", file, err)
+	}
+	if err := os.Rename(tmp.Name(), file); err != nil {
+		return fmt.Errorf("writing the report to %s: %w", file, err)
+	}
+	return nil
+}
+
+func (a *app) policyCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "policy",
+		Short: "Print the sample policy, or check a policy file",
+		Long: `A policy sets, per check, whether it runs, its severity and its thresholds.
+'policy sample' prints the defaults as a commented YAML file to start from;
+'policy check FILE' reads a policy as 'report --policy FILE' would and says
+what is wrong with it (exit status 2), naming the line and the key.`,
+		Example: `  compliance policy sample > policy.yaml
+  compliance policy check policy.yaml`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return usagef("policy needs a command: sample or check FILE")
+		},
+	}
+	sample := &cobra.Command{
+		Use:     "sample",
+		Short:   "Print the sample policy (the defaults, commented)",
+		Example: `  compliance policy sample > policy.yaml`,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a.ran = true
+			_, err := a.stdout.Write(SamplePolicy)
+			return err
+		},
+	}
+	check := &cobra.Command{
+		Use:     "check FILE",
+		Short:   "Check a policy file",
+		Example: `  compliance policy check policy.yaml`,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usagef("%s takes one file, got %d arguments", c.CommandPath(), len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a.ran = true
+			if _, err := LoadPolicy(args[0]); err != nil {
+				return err
+			}
+			_, err := fmt.Fprintf(a.stdout, "%s: ok\n", args[0])
+			return err
+		},
+	}
+	c.AddCommand(sample, check)
+	return c
+}
+
+func (a *app) checksCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "checks",
+		Short:   "List the checks: id, default severity, title and the advice behind it",
+		Example: `  compliance checks`,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a.ran = true
+			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "CHECK\tSEVERITY\tTITLE")
+			for _, c := range Checks {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", c.ID, c.Severity, c.Title)
+			}
+			return tw.Flush()
+		},
+	}
+}
