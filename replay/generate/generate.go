@@ -55,13 +55,13 @@ type Writer interface {
 
 // Stats sums up a generated history.
 type Stats struct {
-	Events        int
-	Commands      int // commands that wrote events
-	Windows       int
-	Devices       int // devices that exist at the end
+	Events         int
+	Commands       int // commands that wrote events
+	Windows        int
+	Devices        int // devices that exist at the end
 	Autoregistered int // autoregistrations
-	Rejections    int // refusals recorded
-	Start, End    time.Time
+	Rejections     int // refusals recorded
+	Start, End     time.Time
 }
 
 // Generate writes a history to w.
