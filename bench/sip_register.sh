@@ -42,7 +42,7 @@ run_sipp() {
 	local label=$1 port=$2 dir="$OUT/$1"
 	mkdir -p "$dir"
 	(cd "$dir" && sipp -sf "$SCEN" -inf "$OUT/macs.csv" -m "$N" -r "$RATE" -l "$LIMIT" \
-		-i 127.0.0.1 -p ${SIPP_PORT:-5099} -t u1 -nostdin -timeout 300s -max_retrans 5 \
+		-i 127.0.0.1 -p ${SIPP_PORT:-5099} -t u1 -buff_size 4194304 -nostdin -timeout 300s -max_retrans 5 \
 		-trace_stat -stf stat.csv -fd 1 127.0.0.1:"$port" >sipp.out 2>&1) || true
 	# The last line of the statistics: cumulative counters.
 	awk -F';' 'NR==1{for(i=1;i<=NF;i++)h[$i]=i; next} {last=$0} END{

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -219,6 +221,14 @@ func serve(ctx context.Context, cfg config.Config) error {
 	servers++
 	run("admin", func() error { return adm.ListenAndServe(srvCtx) })
 	go func() { _ = svc.Run(srvCtx, time.Second) }()
+	if addr := os.Getenv("AUTOREG_PPROF"); addr != "" {
+		// Profiling for developers, on loopback only: AUTOREG_PPROF=127.0.0.1:6060.
+		if host, _, err := net.SplitHostPort(addr); err != nil || !net.ParseIP(host).IsLoopback() {
+			return &exitError{code: 2, err: fmt.Errorf("AUTOREG_PPROF %q: want a loopback host:port", addr)}
+		}
+		go func() { _ = http.ListenAndServe(addr, nil) }() // net/http/pprof registers on the default mux
+		log.Warn().Str("addr", addr).Msg("pprof enabled (AUTOREG_PPROF)")
+	}
 
 	log.Info().Str("sip", cfg.SIP.Addr).Strs("sip_transports", cfg.SIP.Transports).Str("sccp", cfg.SCCP.Addr).
 		Str("admin", cfg.Admin.Addr).Msg("registrar serving; autoregistration is " + openOrClosed(svc))
