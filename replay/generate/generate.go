@@ -223,7 +223,7 @@ func (s *sim) exec(cmd domain.Command, o origin) ([]domain.Event, error) {
 	name := commandName(cmd)
 	corr := s.uuid()
 	for _, e := range events {
-		typ, data, err := domain.Encode(e)
+		typ, data, err := encode(e)
 		if err != nil {
 			return nil, err
 		}
