@@ -162,9 +162,11 @@ func Build(ctx context.Context, env replay.Env, opt Options) (*Report, error) {
 	var devs *projections.Devices
 	if pol.Enabled(NotReconfigured) {
 		devs = projections.NewDevices()
-		ps = append(ps, devs)
+		ps = append(ps, poolDevices{devs})
 	}
-	last, err := env.Fold(ctx, opt.Until, ps...)
+	// Without --until the period ends now: events recorded later (a clock
+	// ahead, a generated history) are not part of it.
+	last, err := env.Fold(ctx, end, ps...)
 	if err != nil {
 		return nil, fmt.Errorf("reading the store: %w", err)
 	}
@@ -382,15 +384,14 @@ func (c *checker) mixedBatch(w projections.Window, opened string) {
 	if !mixed && len(w.ProtocolChanges) == 0 {
 		return
 	}
-	var ev Evidence
-	ev.Windows = []string{w.ID}
 	var parts []string
+	var stamps []stamp
+	var devices []string
 	if len(w.ProtocolChanges) > 0 {
 		var sw []string
 		for _, pc := range w.ProtocolChanges {
 			sw = append(sw, fmt.Sprintf("to %s by %s %s", pc.Protocol, pc.By, when(pc.At)))
-			ev.Positions = append(ev.Positions, pc.Position)
-			ev.Times = append(ev.Times, replay.Time(pc.At))
+			stamps = append(stamps, stamp{Pos: pc.Position, At: pc.At})
 		}
 		parts = append(parts, "the Auto Registration Phone Protocol was changed while it was open ("+strings.Join(sw, ", ")+")")
 	}
@@ -405,12 +406,17 @@ func (c *checker) mixedBatch(w projections.Window, opened string) {
 		names := [2]domain.Protocol{domain.SCCP, domain.SIP}
 		other := dual[1-batch]
 		for _, g := range other {
-			ev.Devices = append(ev.Devices, g.Device)
-			ev.Positions = append(ev.Positions, g.Position)
-			ev.Times = append(ev.Times, replay.Time(g.At))
+			devices = append(devices, g.Device)
+			stamps = append(stamps, stamp{Pos: g.Position, At: g.At})
 		}
-		parts = append(parts, fmt.Sprintf("dual-protocol phones autoregistered over both protocols: %d over %s, %d over %s (the %s batch) should have been a separate batch with the parameter at %s",
-			len(dual[batch]), names[batch], len(other), names[1-batch], names[1-batch], names[1-batch]))
+		parts = append(parts, fmt.Sprintf("dual-protocol phones autoregistered over both protocols, %d over %s and %d over %s: the %d %s phones should have been a batch of their own, with the parameter at %s",
+			len(dual[batch]), names[batch], len(other), names[1-batch], len(other), names[1-batch], names[1-batch]))
+	}
+	slices.SortFunc(stamps, func(x, y stamp) int { return cmp.Compare(x.Pos, y.Pos) })
+	ev := Evidence{Windows: []string{w.ID}, Devices: devices}
+	for _, s := range stamps {
+		ev.Positions = append(ev.Positions, s.Pos)
+		ev.Times = append(ev.Times, replay.Time(s.At))
 	}
 	c.add(ProtocolMixedBatch, "", fmt.Sprintf("In %s (protocol %s when opened): %s", opened, w.Protocol, strings.Join(parts, "; ")), ev)
 }
@@ -713,4 +719,20 @@ func reasons(m map[domain.RejectReason]int) string {
 		parts[i] = fmt.Sprintf("%s %d", k, m[domain.RejectReason(k)])
 	}
 	return strings.Join(parts, ", ")
+}
+
+// poolDevices is the Devices read model fed only the events that create,
+// reconfigure or delete a device: enough for what not-reconfigured reads
+// (existence, pool, autoregistration time and window), without decoding
+// the registrations and unregistrations that make most of a log. The
+// devices' registration status and addresses are left stale.
+type poolDevices struct{ *projections.Devices }
+
+// Wants implements projections.Selective.
+func (poolDevices) Wants(t string) bool {
+	switch t {
+	case domain.TypeDeviceAutoregistered, domain.TypeDeviceProvisioned, domain.TypeDeviceReconfigured, domain.TypeDeviceDeleted:
+		return true
+	}
+	return false
 }
