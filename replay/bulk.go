@@ -47,9 +47,10 @@ const (
 func openBulk(ctx context.Context, path string) (*bulkLoader, error) {
 	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 	// While the new file is loaded, nobody else has it: no journal, no
-	// syncs, an exclusive lock. Close puts it back in WAL mode and syncs.
+	// syncs, an exclusive lock, and up to 1 GiB of page cache so that the
+	// indexes stay in memory. Close puts it back in WAL mode and syncs.
 	db, err := sql.Open("sqlite", "file:"+esc+"?_pragma=busy_timeout(5000)&_pragma=locking_mode(EXCLUSIVE)"+
-		"&_pragma=journal_mode(OFF)&_pragma=synchronous(OFF)&_pragma=cache_size(-131072)")
+		"&_pragma=journal_mode(OFF)&_pragma=synchronous(OFF)&_pragma=cache_size(-1048576)&_pragma=mmap_size(17179869184)")
 	if err != nil {
 		return nil, err
 	}

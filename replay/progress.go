@@ -52,7 +52,7 @@ func (p *Progress) Update(pos uint64) {
 	if !p.shown && p.total <= progressThreshold && now.Sub(p.start) < time.Second {
 		return
 	}
-	if now.Sub(p.last) < 100*time.Millisecond {
+	if p.shown && now.Sub(p.last) < 100*time.Millisecond {
 		return
 	}
 	p.last, p.shown = now, true
