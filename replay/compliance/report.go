@@ -327,9 +327,11 @@ func (c *checker) window(w projections.Window) {
 	if facts != nil && len(facts.reaches) > 0 {
 		ev := Evidence{Windows: ids}
 		var parts []string
-		for _, rc := range facts.reaches {
-			ev.Positions = append(ev.Positions, rc.Pos)
-			ev.Times = append(ev.Times, replay.Time(rc.At))
+		for i, rc := range facts.reaches {
+			if i == 0 || rc.Pos != facts.reaches[i-1].Pos {
+				ev.Positions = append(ev.Positions, rc.Pos)
+				ev.Times = append(ev.Times, replay.Time(rc.At))
+			}
 			from := "calling search space " + rc.CSS
 			if rc.Pool != "" {
 				from += " (of device pool " + rc.Pool + ")"
@@ -409,8 +411,8 @@ func (c *checker) mixedBatch(w projections.Window, opened string) {
 			devices = append(devices, g.Device)
 			stamps = append(stamps, stamp{Pos: g.Position, At: g.At})
 		}
-		parts = append(parts, fmt.Sprintf("dual-protocol phones autoregistered over both protocols, %d over %s and %d over %s: the %d %s phones should have been a batch of their own, with the parameter at %s",
-			len(dual[batch]), names[batch], len(other), names[1-batch], len(other), names[1-batch], names[1-batch]))
+		parts = append(parts, fmt.Sprintf("dual-protocol phones autoregistered over both protocols, %d over %s and %d over %s: those over %s should have been a batch of their own, with the parameter at %s",
+			len(dual[batch]), names[batch], len(other), names[1-batch], names[1-batch], names[1-batch]))
 	}
 	slices.SortFunc(stamps, func(x, y stamp) int { return cmp.Compare(x.Pos, y.Pos) })
 	ev := Evidence{Windows: []string{w.ID}, Devices: devices}
