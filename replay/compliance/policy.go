@@ -335,6 +335,7 @@ func (d *policyDecoder) decode(n *yaml.Node, v reflect.Value, path string) error
 			return d.fail(n, path, "want a list of %ss, got %s", describeType(v.Type().Elem()), describeNode(n))
 		}
 		for i, item := range n.Content {
+			d.lines[fmt.Sprintf("%s[%d]", path, i)] = item.Line
 			if item.Kind != yaml.ScalarNode || item.Tag == "!!null" {
 				return d.fail(item, fmt.Sprintf("%s[%d]", path, i), "want a %s, got %s", describeType(v.Type().Elem()), describeNode(item))
 			}
