@@ -127,7 +127,7 @@ func TestJSONReport(t *testing.T) {
 				ClosePosition: s.pos(domain.TypeWindowClosed, "", 3), End: at(3, 10, 45), DurationSeconds: 15 * 60,
 				Protocol: domain.SIP, ProtocolChanges: []replay.ProtocolChangeReport{},
 				RegistrationsByProtocol: map[domain.Protocol]int{},
-				AutoregCSS: "Autoreg", Checks: []compliance.CheckID{compliance.BusinessHours}},
+				AutoregCSS:              "Autoreg", Checks: []compliance.CheckID{compliance.BusinessHours}},
 		},
 	}
 	if diff := cmp.Diff(want, got, cmpopts.IgnoreUnexported(compliance.Report{}), cmpopts.EquateComparable(replay.Time{})); diff != "" {
