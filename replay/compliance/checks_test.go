@@ -306,8 +306,7 @@ func TestAutoregCSSReachesExternal(t *testing.T) {
 		fs := count(t, r, compliance.AutoregCSSReachesExternal, 1)
 		wantFinding(t, fs[0], compliance.Critical, compliance.Evidence{Positions: []uint64{p1}, Devices: []string{},
 			Windows: []string{"W1"}, Times: times(t1)},
-			"95551234 matches 9.! in partition Internal of calling search space Autoreg",
-			"914085551234 matches 9.! in partition Internal")
+			"could dial external numbers: 95551234 and 914085551234 match 9.! in partition Internal of calling search space Autoreg")
 		if strings.Contains(fs[0].Message, "9011441234567") {
 			t.Errorf("the blocked number is reported: %s", fs[0].Message)
 		}

@@ -327,16 +327,34 @@ func (c *checker) window(w projections.Window) {
 	if facts != nil && len(facts.reaches) > 0 {
 		ev := Evidence{Windows: ids}
 		var parts []string
-		for i, rc := range facts.reaches {
-			if i == 0 || rc.Pos != facts.reaches[i-1].Pos {
-				ev.Positions = append(ev.Positions, rc.Pos)
-				ev.Times = append(ev.Times, replay.Time(rc.At))
+		// Numbers that matched the same pattern at the same time are told together.
+		for i := 0; i < len(facts.reaches); {
+			rc := facts.reaches[i]
+			ev.Positions = append(ev.Positions, rc.Pos)
+			ev.Times = append(ev.Times, replay.Time(rc.At))
+			nums := []string{rc.Number}
+			j := i + 1
+			for ; j < len(facts.reaches); j++ {
+				n := facts.reaches[j]
+				if n.Pos != rc.Pos || n.CSS != rc.CSS || n.Pool != rc.Pool || n.Pattern != rc.Pattern || n.Partition != rc.Partition {
+					break
+				}
+				nums = append(nums, n.Number)
 			}
+			i = j
 			from := "calling search space " + rc.CSS
 			if rc.Pool != "" {
 				from += " (of device pool " + rc.Pool + ")"
 			}
-			parts = append(parts, fmt.Sprintf("%s matches %s in partition %s of %s (%s)", rc.Number, rc.Pattern, rc.Partition, from, when(rc.At)))
+			verb := "matches"
+			if len(nums) > 1 {
+				verb = "match"
+			}
+			parts = append(parts, fmt.Sprintf("%s %s %s in partition %s of %s (%s)", andList(nums), verb, rc.Pattern, rc.Partition, from, when(rc.At)))
+		}
+		if n := len(ev.Positions); n > 1 {
+			// the same event may have opened several matches
+			ev.Positions, ev.Times = dedupe(ev.Positions, ev.Times)
 		}
 		c.add(AutoregCSSReachesExternal, "", fmt.Sprintf("Phones autoregistered in %s could dial external numbers: %s",
 			opened, strings.Join(parts, "; ")), ev)
@@ -737,4 +755,25 @@ func (poolDevices) Wants(t string) bool {
 		return true
 	}
 	return false
+}
+
+// andList joins words as people do: "a", "a and b", "a, b and c".
+func andList(s []string) string {
+	if len(s) <= 1 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
+}
+
+// dedupe drops the repeated positions (and their times) of a sorted list.
+func dedupe(ps []uint64, ts []replay.Time) ([]uint64, []replay.Time) {
+	var op []uint64
+	var ot []replay.Time
+	for i, p := range ps {
+		if i > 0 && p == ps[i-1] {
+			continue
+		}
+		op, ot = append(op, p), append(ot, ts[i])
+	}
+	return op, ot
 }
