@@ -14,8 +14,10 @@ import (
 const (
 	maxGroupAppends = 512
 	maxGroupEvents  = 8192
-	// maxLinger bounds how long the writer waits for a group to fill.
+	// maxLinger bounds how long the writer waits for a group to fill;
+	// it stops waiting sooner when no append arrived for lingerGap.
 	maxLinger = time.Millisecond
+	lingerGap = 100 * time.Microsecond
 )
 
 // request is one Append waiting for the writer.
@@ -169,9 +171,10 @@ func (w *writer) close() error {
 // until they are answered, so right after a commit the queue is empty while
 // they come back one by one. Taking only the first of them would halve the
 // groups (one tiny group, then one with all the others). So when the last
-// group had several appends, the writer lingers for up to half the time a
-// commit takes (at most maxLinger) for as many to arrive again. A lone
-// sequential appender has groups of one and is never delayed.
+// group had several appends, the writer lingers for as many to arrive again,
+// as long as they keep arriving (lingerGap) and for at most half the time a
+// commit takes (and maxLinger). A lone sequential appender has groups of one
+// and is never delayed.
 func (s *Store) run() {
 	defer close(s.writerDone)
 	group := make([]*request, 0, maxGroupAppends)
@@ -200,9 +203,17 @@ func (s *Store) run() {
 			}
 		}
 		if wait := min(commitTime/2, maxLinger); open && len(group) < target && wait > 0 {
-			linger.Reset(wait)
+			// Wait while they keep coming: give up after a quiet gap
+			// (the stragglers may not come back at all), or at the
+			// deadline.
+			deadline := time.Now().Add(wait)
 		gather:
 			for len(group) < target && !full() {
+				left := time.Until(deadline)
+				if left <= 0 {
+					break
+				}
+				linger.Reset(min(left, lingerGap))
 				select {
 				case r, ok := <-s.queue:
 					if !ok {
@@ -214,7 +225,6 @@ func (s *Store) run() {
 				}
 			}
 			linger.Stop() // since Go 1.23 no stale tick survives Stop
-
 		}
 
 		start := time.Now()
@@ -242,6 +252,11 @@ func (w *writer) commitGroup(group []*request) (wrote bool) {
 		for _, r := range group {
 			r.res, r.err = eventstore.AppendResult{}, err
 		}
+	}
+	if !w.conn.Autocommit() {
+		// A failed ROLLBACK left a transaction open: try again, or BEGIN
+		// would fail from now on.
+		w.rollback.Exec()
 	}
 	if err := w.begin.Exec(); err != nil {
 		fail(fmt.Errorf("append: %w", classify(w.path, err)))
