@@ -209,6 +209,9 @@ The report goes to stdout, or to -o FILE (written whole or not at all).
 					return err
 				}
 			}
+			if err := checkOutput(output); err != nil {
+				return err
+			}
 			loc, err := replay.StoreLocation(a.store, a.data)
 			if err != nil {
 				return err
@@ -246,12 +249,43 @@ The report goes to stdout, or to -o FILE (written whole or not at all).
 	return c
 }
 
+// checkOutput refuses, before any work, an -o that cannot be written: a
+// directory, or a file in a directory that does not exist.
+func checkOutput(file string) error {
+	if file == "" || file == "-" {
+		return nil
+	}
+	if info, err := os.Stat(file); err == nil && info.IsDir() {
+		return usagef("-o %s is a directory: name a file", file)
+	}
+	dir := filepath.Dir(file)
+	if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+		return usagef("-o %s: no directory %s", file, dir)
+	}
+	return nil
+}
+
 // emit writes the report to stdout, or to file (through a temporary file
 // renamed into place, so that a failure leaves nothing half written).
 func (a *app) emit(file string, b []byte) error {
 	if file == "" || file == "-" {
 		_, err := a.stdout.Write(b)
 		return err
+	}
+	if info, err := os.Stat(file); err == nil && !info.Mode().IsRegular() {
+		// /dev/stdout, /dev/null, a pipe: written to, never replaced.
+		if info.IsDir() {
+			return usagef("-o %s is a directory: name a file", file)
+		}
+		f, err := os.OpenFile(file, os.O_WRONLY, 0)
+		if err != nil {
+			return fmt.Errorf("writing the report: %w", err)
+		}
+		if _, err := f.Write(b); err != nil {
+			f.Close()
+			return fmt.Errorf("writing the report to %s: %w", file, err)
+		}
+		return f.Close()
 	}
 	dir := filepath.Dir(file)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(file)+".*")

@@ -318,6 +318,7 @@ func TestBadInput(t *testing.T) {
 		{"an argument", []string{"now"}, "takes no arguments"},
 		{"an unknown flag", []string{"--verbose"}, "unknown flag: --verbose"},
 		{"store and data", []string{"--store", "a.db", "--data", "d"}, "give --store or --data, not both"},
+		{"no directory for -o", []string{"-o", filepath.Join(dir, "no", "r.html")}, "no directory " + filepath.Join(dir, "no")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"report", "-o", out, "--format", "html"}, tc.args...)
@@ -381,6 +382,16 @@ func TestOutputFile(t *testing.T) {
 	entries, _ := os.ReadDir(filepath.Dir(out))
 	if len(entries) != 1 {
 		t.Errorf("left behind: %v", entries)
+	}
+	// A device is written to, not replaced.
+	if code, _, errs := h.run("report", "-o", os.DevNull); code != compliance.ExitFindings {
+		t.Errorf("-o %s: exit %d: %s", os.DevNull, code, errs)
+	}
+	if info, err := os.Stat(os.DevNull); err != nil || info.Mode().IsRegular() {
+		t.Fatalf("%s: %v %v", os.DevNull, info.Mode(), err)
+	}
+	if code, _, errs := h.run("report", "-o", t.TempDir()); code != compliance.ExitError || !strings.Contains(errs, "is a directory") {
+		t.Errorf("-o DIR: exit %d: %s", code, errs)
 	}
 }
 

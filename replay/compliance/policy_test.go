@@ -146,3 +146,20 @@ func TestLoadPolicy(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 }
+
+// docs/compliance.md shows the sample as it is and defines every check.
+func TestDocumentation(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "compliance.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	if !strings.Contains(doc, "```yaml\n"+string(compliance.SamplePolicy)+"```\n") {
+		t.Error("docs/compliance.md does not hold the sample policy as compliance policy sample prints it")
+	}
+	for _, c := range compliance.Checks {
+		if !strings.Contains(doc, "| `"+string(c.ID)+"` | "+string(c.Severity)) || !strings.Contains(doc, "**`"+string(c.ID)+"`**") {
+			t.Errorf("docs/compliance.md does not define %s with its default severity", c.ID)
+		}
+	}
+}
