@@ -203,6 +203,10 @@ The report goes to stdout, or to -o FILE (written whole or not at all).
 			if err != nil {
 				return err
 			}
+			if now := a.cfg.now(); iv.Until.IsZero() && iv.Since.After(now) {
+				return usagef("--since %s is after now (%s), where the period ends without --until",
+					iv.Since.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+			}
 			pol := DefaultPolicy()
 			if policyFile != "" {
 				if pol, err = LoadPolicy(policyFile); err != nil {

@@ -309,6 +309,7 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"since after until", []string{"--since", "2026-03-08", "--until", "2026-03-07"}, "--since 2026-03-08T00:00:00Z is after --until 2026-03-07T00:00:00Z"},
 		{"a bad time", []string{"--since", "yesterday"}, `--since: "yesterday" is not a time`},
+		{"since in the future", []string{"--since", "2099-01-01"}, "--since 2099-01-01T00:00:00Z is after now"},
 		{"a bad date", []string{"--until", "2026-13-01"}, `--until: "2026-13-01" is not a time`},
 		{"a bad format", []string{"--format", "pdf"}, `--format "pdf": use text, json, csv, html`},
 		{"a bad level", []string{"--fail-on", "severe"}, `--fail-on: "severe" is not a severity`},

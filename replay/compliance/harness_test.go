@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -179,18 +178,6 @@ func of(r *compliance.Report, id compliance.CheckID) []compliance.Finding {
 			out = append(out, f)
 		}
 	}
-	return out
-}
-
-// checks lists the checks with findings, sorted, once each.
-func checks(r *compliance.Report) []compliance.CheckID {
-	var out []compliance.CheckID
-	for _, f := range r.Findings {
-		if !slices.Contains(out, f.Check) {
-			out = append(out, f.Check)
-		}
-	}
-	slices.Sort(out)
 	return out
 }
 
