@@ -332,6 +332,9 @@ what is wrong with it (exit status 2), naming the line and the key.`,
 	sample := &cobra.Command{
 		Use:     "sample",
 		Short:   "Print the sample policy (the defaults, commented)",
+		Long: `sample prints the sample policy: every key with its default value and a
+comment saying what it does. Save it, change what differs, and give it to
+'compliance report --policy FILE'; keys left out keep their defaults.`,
 		Example: `  compliance policy sample > policy.yaml`,
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -343,6 +346,10 @@ what is wrong with it (exit status 2), naming the line and the key.`,
 	check := &cobra.Command{
 		Use:     "check FILE",
 		Short:   "Check a policy file",
+		Long: `check reads a policy file as 'compliance report --policy FILE' does and
+prints "FILE: ok", or says what is wrong (not YAML, an unknown key or check
+id, a value of the wrong type or out of range), naming the line and the key,
+and exits 2.`,
 		Example: `  compliance policy check policy.yaml`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) != 1 {
@@ -366,7 +373,10 @@ what is wrong with it (exit status 2), naming the line and the key.`,
 func (a *app) checksCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:     "checks",
-		Short:   "List the checks: id, default severity, title and the advice behind it",
+		Short:   "List the checks: id, default severity and title",
+		Long: `checks lists every check the report runs: its id (as in policies and
+reports), its default severity and its title. docs/compliance.md defines
+each exactly.`,
 		Example: `  compliance checks`,
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
