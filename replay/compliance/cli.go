@@ -330,8 +330,8 @@ what is wrong with it (exit status 2), naming the line and the key.`,
 		},
 	}
 	sample := &cobra.Command{
-		Use:     "sample",
-		Short:   "Print the sample policy (the defaults, commented)",
+		Use:   "sample",
+		Short: "Print the sample policy (the defaults, commented)",
 		Long: `sample prints the sample policy: every key with its default value and a
 comment saying what it does. Save it, change what differs, and give it to
 'compliance report --policy FILE'; keys left out keep their defaults.`,
@@ -344,8 +344,8 @@ comment saying what it does. Save it, change what differs, and give it to
 		},
 	}
 	check := &cobra.Command{
-		Use:     "check FILE",
-		Short:   "Check a policy file",
+		Use:   "check FILE",
+		Short: "Check a policy file",
 		Long: `check reads a policy file as 'compliance report --policy FILE' does and
 prints "FILE: ok", or says what is wrong (not YAML, an unknown key or check
 id, a value of the wrong type or out of range), naming the line and the key,
@@ -372,8 +372,8 @@ and exits 2.`,
 
 func (a *app) checksCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:     "checks",
-		Short:   "List the checks: id, default severity and title",
+		Use:   "checks",
+		Short: "List the checks: id, default severity and title",
 		Long: `checks lists every check the report runs: its id (as in policies and
 reports), its default severity and its title. docs/compliance.md defines
 each exactly.`,
