@@ -128,9 +128,14 @@ func TestWindowEndsAtItsMaximumDuration(t *testing.T) {
 	h.open("timed", 30*time.Minute)
 	opened := h.now()
 	h.step(2 * time.Hour) // the registrar's timer never ran
+	h.admin(domain.SetProtocol{Protocol: domain.SIP, By: "admin:alice"})
 	r := h.build(since, h.now(), nil)
 	count(t, r, compliance.LeftOpen, 0)
 	count(t, r, compliance.WindowTooLong, 0)
+	count(t, r, compliance.ProtocolMixedBatch, 0) // the change came after its time
+	if len(r.Windows[0].ProtocolChanges) != 0 {
+		t.Errorf("changes: %+v", r.Windows[0].ProtocolChanges)
+	}
 	w := r.Windows[0]
 	if w.OpenAtEnd || !time.Time(w.End).Equal(opened.Add(30*time.Minute)) || w.DurationSeconds != 1800 || !time.Time(w.ClosedAt).IsZero() {
 		t.Errorf("window: %+v", w)

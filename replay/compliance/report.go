@@ -262,7 +262,7 @@ func (c *checker) window(w projections.Window) {
 	if facts != nil {
 		rep.AutoregCSS = facts.css
 	}
-	for _, pc := range w.ProtocolChanges {
+	for _, pc := range protocolChanges(w) {
 		rep.ProtocolChanges = append(rep.ProtocolChanges, replay.ProtocolChangeReport{At: replay.Time(pc.At), Protocol: pc.Protocol, By: pc.By})
 	}
 	for _, g := range w.Registrations {
@@ -401,15 +401,16 @@ func (c *checker) mixedBatch(w projections.Window, opened string) {
 		dual[i] = append(dual[i], g)
 	}
 	mixed := len(dual[0]) > 0 && len(dual[1]) > 0
-	if !mixed && len(w.ProtocolChanges) == 0 {
+	changes := protocolChanges(w)
+	if !mixed && len(changes) == 0 {
 		return
 	}
 	var parts []string
 	var stamps []stamp
 	var devices []string
-	if len(w.ProtocolChanges) > 0 {
+	if len(changes) > 0 {
 		var sw []string
-		for _, pc := range w.ProtocolChanges {
+		for _, pc := range changes {
 			sw = append(sw, fmt.Sprintf("to %s by %s %s", pc.Protocol, pc.By, when(pc.At)))
 			stamps = append(stamps, stamp{Pos: pc.Position, At: pc.At})
 		}
@@ -439,6 +440,15 @@ func (c *checker) mixedBatch(w projections.Window, opened string) {
 		ev.Times = append(ev.Times, replay.Time(s.At))
 	}
 	c.add(ProtocolMixedBatch, "", fmt.Sprintf("In %s (protocol %s when opened): %s", opened, w.Protocol, strings.Join(parts, "; ")), ev)
+}
+
+// protocolChanges are the changes of the protocol parameter made while w
+// was open: those recorded after its time was up (its close not recorded
+// yet) were not.
+func protocolChanges(w projections.Window) []projections.ProtocolChange {
+	return slices.DeleteFunc(slices.Clone(w.ProtocolChanges), func(pc projections.ProtocolChange) bool {
+		return !w.Until.IsZero() && !pc.At.Before(w.Until)
+	})
 }
 
 // windowsBetween lists the windows open at some instant of [from, to]
