@@ -84,8 +84,9 @@ type tick struct {
 }
 
 type axisTick struct {
-	X     float64
-	Label string
+	X      float64
+	Label  string
+	Anchor string // text-anchor: middle, or start/end near the edges
 }
 
 // detailRow is one window on its own scale: its span, the policy's maximum
@@ -229,12 +230,16 @@ func axis(sc scale) []axisTick {
 	steps := []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour,
 		3 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour, 2 * 24 * time.Hour, 7 * 24 * time.Hour,
 		14 * 24 * time.Hour, 30 * 24 * time.Hour, 91 * 24 * time.Hour, 182 * 24 * time.Hour, 365 * 24 * time.Hour}
-	step := steps[len(steps)-1]
+	const year = 365 * 24 * time.Hour
+	step := time.Duration(0)
 	for _, s := range steps {
 		if total/s <= 8 {
 			step = s
 			break
 		}
+	}
+	if step == 0 { // decades: whole years
+		step = ((total/8)/year + 1) * year
 	}
 	layout := "2006-01-02"
 	switch {
@@ -248,7 +253,14 @@ func axis(sc scale) []axisTick {
 		if t.Before(sc.from) {
 			continue
 		}
-		out = append(out, axisTick{X: sc.x(t), Label: t.UTC().Format(layout)})
+		x, anchor := sc.x(t), "middle"
+		switch {
+		case x < sc.x0+35:
+			anchor = "start"
+		case x > sc.x0+sc.width-35:
+			anchor = "end"
+		}
+		out = append(out, axisTick{X: x, Label: t.UTC().Format(layout), Anchor: anchor})
 	}
 	return out
 }
