@@ -57,7 +57,7 @@ Autoregistration is off until an administrator opens it:
 	}
 	root.AddCommand(newServeCommand(), newConfigCommand(), newAdminCommand())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &exitError{code: 2, err: fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath())}
+		return &exitError{code: 2, err: fmt.Errorf("%w (run '%s --help' for usage)", err, c.CommandPath())}
 	})
 	return root
 }

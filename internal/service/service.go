@@ -210,7 +210,8 @@ func (s *Service) Execute(ctx context.Context, cmd domain.Command, o Origin) (Ou
 	}
 	var lastErr error
 	for attempt := 0; attempt < MaxAttempts; attempt++ {
-		out, decideErr, wait, gen, streams := s.decide(ctx, cmd, o)
+		d := s.decide(ctx, cmd, o)
+		out, decideErr, wait, gen, streams := d.out, d.err, d.wait, d.gen, d.streams
 		if wait == nil {
 			return out, decideErr
 		}
@@ -257,16 +258,33 @@ func (s *Service) invalidate(ctx context.Context, gen uint64, streams []string) 
 	return nil
 }
 
+// decision is what decide hands back to Execute.
+type decision struct {
+	out  Outcome
+	err  error                                   // the decision's own error (a rejection), or why it could not be made
+	wait func() (eventstore.AppendResult, error) // nil when there is nothing to write
+	gen  uint64                                  // the cache generation the decision was made on
+	// streams lists the streams written, to rebuild if the append fails.
+	streams []string
+}
+
 // decide runs under the lock: build the world, decide, apply the events to
 // the cache, and queue the append. It returns wait == nil when there is
 // nothing to write.
-func (s *Service) decide(ctx context.Context, cmd domain.Command, o Origin) (out Outcome, decideErr error, wait func() (eventstore.AppendResult, error), gen uint64, streams []string) {
+func (s *Service) decide(ctx context.Context, cmd domain.Command, o Origin) decision {
+	var (
+		out       Outcome
+		decideErr error
+		wait      func() (eventstore.AppendResult, error)
+		gen       uint64
+		streams   []string
+	)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.shared {
 		// Other registrars write to the store too: decide on what it holds now.
 		if err := s.catchUp(ctx); err != nil {
-			return Outcome{}, err, nil, 0, nil
+			return decision{err: err}
 		}
 	}
 	now := s.clock().UTC()
@@ -286,7 +304,7 @@ func (s *Service) decide(ctx context.Context, cmd domain.Command, o Origin) (out
 		if dev != nil {
 			out.Device = dev.state
 		}
-		return out, err, nil, 0, nil
+		return decision{out: out, err: err}
 	}
 	decideErr = err
 	out.Events = events
@@ -331,7 +349,7 @@ func (s *Service) decide(ctx context.Context, cmd domain.Command, o Origin) (out
 		}
 		typ, data, encErr := domain.Encode(e)
 		if encErr != nil {
-			return Outcome{}, encErr, nil, 0, nil
+			return decision{err: encErr}
 		}
 		id := uuid.Must(uuid.NewV7()).String()
 		meta, _ := json.Marshal(Metadata{EventID: id, CorrelationID: o.CorrelationID, CausationID: o.CausationID,
@@ -370,7 +388,7 @@ func (s *Service) decide(ctx context.Context, cmd domain.Command, o Origin) (out
 				out.Device = s.device(dev.state.Name).state
 			}
 		}
-		return out, decideErr, func() (eventstore.AppendResult, error) { return res, err }, 0, nil
+		return decision{out: out, err: decideErr, wait: func() (eventstore.AppendResult, error) { return res, err }}
 	}
 
 	// Apply to the cache now (speculatively): the next decision sees these
@@ -406,7 +424,7 @@ func (s *Service) decide(ctx context.Context, cmd domain.Command, o Origin) (out
 		res, err := s.store.Append(bg, appends...)
 		wait = func() (eventstore.AppendResult, error) { return res, err }
 	}
-	return out, decideErr, wait, gen, streams
+	return decision{out: out, err: decideErr, wait: wait, gen: gen, streams: streams}
 }
 
 func lastDot(s string) int {
