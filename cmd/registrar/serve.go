@@ -22,8 +22,6 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/autoreg/autoreg/adapters/admin"
-	"github.com/autoreg/autoreg/adapters/eventstore"
-	"github.com/autoreg/autoreg/adapters/eventstore/sqlite"
 	"github.com/autoreg/autoreg/adapters/sccp"
 	"github.com/autoreg/autoreg/adapters/sip"
 	"github.com/autoreg/autoreg/internal/config"
@@ -102,39 +100,11 @@ func newLogger(cfg config.Log) zerolog.Logger {
 	return log.Level(lvl).With().Timestamp().Logger()
 }
 
-// storePath resolves where the embedded store lives.
-func storePath(cfg config.Config) (string, error) {
-	u := cfg.Store
-	if u == "" {
-		return filepath.Join(cfg.Data, "autoreg.db"), nil
-	}
-	switch {
-	case strings.HasPrefix(u, "sqlite://"):
-		p := strings.TrimPrefix(u, "sqlite://")
-		if p == "" {
-			return "", fmt.Errorf("store URL %q names no file: use sqlite:///path/autoreg.db", u)
-		}
-		return p, nil
-	case strings.HasPrefix(u, "kurrentdb://"), strings.HasPrefix(u, "esdb://"), strings.Contains(u, "+discover://"):
-		return "", fmt.Errorf("store URL %q: the KurrentDB store is not in this build yet; use the embedded store (sqlite:///path)", u)
-	case strings.Contains(u, "://"):
-		return "", fmt.Errorf("store URL %q: unknown scheme; use sqlite:///path/autoreg.db", u)
-	}
-	return u, nil
-}
-
 func serve(ctx context.Context, cfg config.Config) error {
 	log := newLogger(cfg.Log)
-	path, err := storePath(cfg)
+	store, path, err := openStore(ctx, cfg)
 	if err != nil {
-		return &exitError{code: 2, err: err}
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("creating the data directory: %w", err)
-	}
-	store, err := sqlite.Open(ctx, path)
-	if err != nil {
-		return fmt.Errorf("opening the event store: %w", err)
+		return err
 	}
 	defer func() {
 		if err := store.Close(); err != nil {
@@ -305,4 +275,3 @@ func adminTokens(cfg config.Config, log zerolog.Logger) ([]admin.Token, error) {
 	return []admin.Token{{User: "admin", Token: tok, Scope: "admin"}}, nil
 }
 
-var _ eventstore.Store = (*sqlite.Store)(nil)
