@@ -274,4 +274,3 @@ func adminTokens(cfg config.Config, log zerolog.Logger) ([]admin.Token, error) {
 	}
 	return []admin.Token{{User: "admin", Token: tok, Scope: "admin"}}, nil
 }
-
