@@ -2,6 +2,7 @@ package domain_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -180,5 +181,36 @@ func TestExternalMask(t *testing.T) {
 		if got := domain.ApplyMask(c.mask, c.dn); got != c.want {
 			t.Errorf("mask %q dn %s: got %q want %q", c.mask, c.dn, got, c.want)
 		}
+	}
+}
+
+// The next-free hint stays exact after releases and reconfigurations: the
+// lowest free DN is always the one given.
+func TestNextFreeAfterReleaseAndReconfiguration(t *testing.T) {
+	w := given("", configured()...)
+	w = w.Evolve(domain.RangeConfigured{Start: "1000", End: "1009", Partition: "Internal", By: "a"}, t0)
+	claim := func(dn, dev string) {
+		w = w.Evolve(domain.DNClaimed{DN: dn, Partition: "Internal", Device: dev, By: "a"}, t0)
+	}
+	for i, dn := range []string{"1000", "1001", "1002", "1005"} {
+		claim(dn, fmt.Sprintf("SEP00000000000%d", i))
+	}
+	next := func() string { dn, _ := w.Range.NextFree(); return dn }
+	if got := next(); got != "1003" {
+		t.Fatalf("next free %s, want 1003", got)
+	}
+	w = w.Evolve(domain.DNReleased{DN: "1001", Partition: "Internal", Device: "SEP000000000001", By: "a"}, t0)
+	if got := next(); got != "1001" {
+		t.Fatalf("after release: %s, want 1001", got)
+	}
+	claim("1001", "SEP00000000000A")
+	claim("1003", "SEP00000000000B")
+	claim("1004", "SEP00000000000C")
+	if got := next(); got != "1006" {
+		t.Fatalf("after filling the gap: %s, want 1006", got)
+	}
+	w = w.Evolve(domain.RangeConfigured{Start: "1000", End: "1019", Partition: "Internal", By: "a"}, t0)
+	if got := next(); got != "1006" {
+		t.Fatalf("after widening: %s, want 1006", got)
 	}
 }

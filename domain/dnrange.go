@@ -196,6 +196,7 @@ func EvolveDNRange(s DNRangeState, e Event) DNRangeState {
 	case RangeConfigured:
 		s.Range = DNRange{Start: e.Start, End: e.End, Partition: e.Partition, Mask: e.Mask}
 		s.next = 0
+		s.skipUsed()
 	case DNAssigned:
 		s.InUse[DNKey{e.Partition, e.DN}] = e.Device
 		if e.Window != s.Window {
@@ -220,15 +221,35 @@ func EvolveDNRange(s DNRangeState, e Event) DNRangeState {
 	return s
 }
 
-// advance moves the next-free hint past dn when dn was the lowest free one.
+// advance keeps the next-free hint exact: when dn was the lowest free DN,
+// the hint moves past it and past every DN in use after it, so NextFree
+// starts at a free DN (amortised constant time per assignment).
 func (s *DNRangeState) advance(partition, dn string) {
 	if partition != s.Range.Partition || !s.Range.Contains(dn) {
 		return
 	}
 	n, _ := atoi(dn)
 	start, _ := atoi(s.Range.Start)
-	if max(start, s.next) == n {
-		s.next = n + 1
+	if max(start, s.next) != n {
+		return
+	}
+	s.next = n + 1
+	s.skipUsed()
+}
+
+// skipUsed moves the hint past DNs in use.
+func (s *DNRangeState) skipUsed() {
+	if s.Range.Disabled() {
+		return
+	}
+	start, _ := atoi(s.Range.Start)
+	end, _ := atoi(s.Range.End)
+	s.next = max(s.next, start)
+	for s.next <= end {
+		if _, used := s.InUse[DNKey{s.Range.Partition, formatDN(s.next, len(s.Range.Start))}]; !used {
+			return
+		}
+		s.next++
 	}
 }
 
