@@ -314,8 +314,17 @@ func toDevice(d domain.DeviceState, rng domain.DNRange) api.Device {
 	return out
 }
 
-func (s *Server) getStatus(w http.ResponseWriter, _ *http.Request, _ principal) error {
+func (s *Server) getStatus(w http.ResponseWriter, r *http.Request, _ principal) error {
 	st := s.svc.Status()
+	if m := s.cfg.ReadModels; m != nil {
+		if err := m.catchUp(r.Context()); err != nil {
+			return err
+		}
+		st.Devices, st.Registered = m.Set.Devices.Counts()
+		if cur, ok := m.Set.Assignment.Current(); ok {
+			st.DNsLeft = cur.Free
+		}
+	}
 	s.metrics.observeStatus(st)
 	writeJSON(w, http.StatusOK, api.Status{
 		Open: st.Open, Window: toWindow(st.Window), RegistrationsInWindow: st.Registrations,
@@ -368,8 +377,20 @@ func (s *Server) getCluster(w http.ResponseWriter, _ *http.Request, _ principal)
 	return nil
 }
 
-func (s *Server) listDevices(w http.ResponseWriter, _ *http.Request, _ principal) error {
+func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ principal) error {
 	rng := s.svc.Range().Range
+	if m := s.cfg.ReadModels; m != nil {
+		if err := m.catchUp(r.Context()); err != nil {
+			return err
+		}
+		devs := m.Set.Devices.List()
+		out := api.Devices{Devices: make([]api.Device, 0, len(devs))}
+		for _, d := range devs {
+			out.Devices = append(out.Devices, fromProjection(d, rng))
+		}
+		writeJSON(w, http.StatusOK, out)
+		return nil
+	}
 	devs := s.svc.Devices()
 	out := api.Devices{Devices: make([]api.Device, 0, len(devs))}
 	for _, d := range devs {
@@ -383,6 +404,17 @@ func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, _ principal) 
 	name, err := pathName(r, "name")
 	if err != nil {
 		return err
+	}
+	if m := s.cfg.ReadModels; m != nil {
+		if err := m.catchUp(r.Context()); err != nil {
+			return err
+		}
+		d, ok := m.Set.Devices.Get(name)
+		if !ok || !d.Exists {
+			return fmt.Errorf("%w: no device %s (list them with GET /v1/devices)", domain.ErrNotFound, name)
+		}
+		writeJSON(w, http.StatusOK, fromProjection(d, s.svc.Range().Range))
+		return nil
 	}
 	d, ok := s.svc.Device(name)
 	if !ok {

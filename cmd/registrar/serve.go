@@ -26,6 +26,7 @@ import (
 	"github.com/autoreg/autoreg/adapters/sip"
 	"github.com/autoreg/autoreg/internal/config"
 	"github.com/autoreg/autoreg/internal/service"
+	"github.com/autoreg/autoreg/projections"
 )
 
 func newServeCommand() *cobra.Command {
@@ -135,9 +136,15 @@ func serve(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 
+	// The read models, kept live from the store, serve the admin's device
+	// list and status counts.
+	reads := projections.NewSet()
+	runner := projections.NewRunner(store, reads.All()...)
+
 	adm, err := admin.New(admin.Config{
 		Addr: cfg.Admin.Addr, Tokens: tokens, AllowPlainHTTP: cfg.Admin.AllowPlainHTTP,
 		TLSCert: cfg.Admin.TLSCert, TLSKey: cfg.Admin.TLSKey, Metrics: metrics,
+		ReadModels: &admin.ReadModels{Runner: runner, Set: reads, Head: store.Head},
 	}, svc, log.With().Str("component", "admin").Logger())
 	if err != nil {
 		return &exitError{code: 2, err: err}
@@ -191,6 +198,11 @@ func serve(ctx context.Context, cfg config.Config) error {
 	servers++
 	run("admin", func() error { return adm.ListenAndServe(srvCtx) })
 	go func() { _ = svc.Run(srvCtx, time.Second) }()
+	go func() {
+		if err := runner.Run(srvCtx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error().Err(err).Msg("read models stopped following the store")
+		}
+	}()
 	if addr := os.Getenv("AUTOREG_PPROF"); addr != "" {
 		// Profiling for developers, on loopback only: AUTOREG_PPROF=127.0.0.1:6060.
 		if host, _, err := net.SplitHostPort(addr); err != nil || !net.ParseIP(host).IsLoopback() {
