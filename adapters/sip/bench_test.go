@@ -13,7 +13,7 @@ import (
 // registrar, response, encoding), without the socket.
 func BenchmarkRegisterDatagram(b *testing.B) {
 	s, err := NewServer(Config{Registrar: &countingRegistrar{}, Host: "autoreg.test", Logger: zerolog.Nop(),
-		MaxDevices: 1 << 24, MaxTransactions: 1 << 24})
+		MaxDevices: 1 << 24, MaxTransactions: 1 << 24, SourceRate: -1})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -254,6 +254,15 @@ func (t *table) expired(e expiredDevice, ok bool) *register {
 }
 
 // len reports the number of devices held.
+// boundFrom reports whether the device holds a binding written from addr.
+func (t *table) boundFrom(mac uint64, addr netip.Addr) bool {
+	sh := t.shard(mac)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	d := sh.devices[mac]
+	return d != nil && len(d.bindings) > 0 && d.peer.Addr() == addr
+}
+
 func (t *table) len() int { return int(t.count.Load()) }
 
 // macKey parses the 12 hex digits of a MAC (any case) into a table key.

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net/netip"
 	"runtime"
 	"time"
 
@@ -29,6 +30,9 @@ const (
 	DefaultMaxConnections     = 100000
 	DefaultRetryAfterMin      = 5 * time.Second
 	DefaultRetryAfterMax      = 30 * time.Second
+	DefaultSourceRate         = 50
+	DefaultSourceBurst        = 200
+	DefaultRefusalLogInterval = 10 * time.Second
 	defaultUDPReadBufferBytes = 4 << 20
 )
 
@@ -94,6 +98,30 @@ type Config struct {
 	// RetryAfterMin and RetryAfterMax bound the random Retry-After sent with
 	// 503 responses. Defaults 5s and 30s.
 	RetryAfterMin, RetryAfterMax time.Duration
+
+	// SourceRate is how many REGISTERs a second one source IP address may
+	// have reach the registrar, on average, for devices that are not known
+	// (see Known); SourceBurst how many at once. Beyond them the answer is
+	// 503 with Retry-After, before the registrar is called. Known devices
+	// (a binding made from the same IP address, or Known true) are never
+	// refused for their source's sake. Defaults 50/s and 200; a negative
+	// SourceRate turns the limit off.
+	SourceRate  float64
+	SourceBurst int
+	// TrustedSources are addresses not rate limited (a local SBC, say).
+	// Default none.
+	TrustedSources []netip.Prefix
+	// Known reports whether the registrar knows a device (SEP<MAC>): its
+	// REGISTERs pass the per-source limit. Called only for requests the
+	// limit would refuse. Nil: only devices with a binding count as known.
+	Known func(device string) bool
+	// Refused, when set, is called for every REGISTER answered 503 before
+	// reaching the registrar, with the reason: "rate_limited",
+	// "transactions", "in_flight", "devices", "device_queue". For metrics.
+	Refused func(reason string)
+	// RefusalLogInterval is how often a burst of refusals (503s, and 403s
+	// of the registrar) is summed up in one log line. Default 10s.
+	RefusalLogInterval time.Duration
 }
 
 // withDefaults returns c with its zero fields set and checks it.
@@ -120,6 +148,11 @@ func (c Config) withDefaults() (Config, error) {
 	setDur(&c.StreamIdleTimeout, c.MaxExpires+5*time.Minute)
 	setDur(&c.RetryAfterMin, DefaultRetryAfterMin)
 	setDur(&c.RetryAfterMax, DefaultRetryAfterMax)
+	setDur(&c.RefusalLogInterval, DefaultRefusalLogInterval)
+	if c.SourceRate == 0 {
+		c.SourceRate = DefaultSourceRate
+	}
+	setInt(&c.SourceBurst, DefaultSourceBurst)
 	setInt(&c.MaxInFlight, DefaultMaxInFlight)
 	setInt(&c.Workers, DefaultWorkers)
 	setInt(&c.MaxTransactions, DefaultMaxTransactions)
@@ -137,7 +170,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("sip: Retry-After range %v..%v is invalid", c.RetryAfterMin, c.RetryAfterMax)
 	case c.SweepInterval < 0 || c.RequestTimeout < 0 || c.TransactionTTL < 0 || c.StreamIdleTimeout < 0:
 		return c, errors.New("sip: durations must not be negative")
-	case min(c.MaxInFlight, c.Workers, c.MaxTransactions, c.MaxDevices, c.MaxContacts, c.MaxConnections, c.UDPReaders) < 0:
+	case min(c.MaxInFlight, c.Workers, c.MaxTransactions, c.MaxDevices, c.MaxContacts, c.MaxConnections, c.UDPReaders, c.SourceBurst) < 0:
 		return c, errors.New("sip: limits must not be negative")
 	}
 	// The default expiry is a request like any other: keep it in range.

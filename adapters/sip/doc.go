@@ -91,6 +91,23 @@
 // 5 KB a request): a process that must stay under a memory budget should
 // set one (GOMEMLIMIT), which keeps the GC from letting the heap double.
 //
+// # Floods
+//
+// Each source IP address has a token bucket (Config.SourceRate a second,
+// SourceBurst at once; 50/s and 200 by default) for the REGISTERs that would
+// reach the registrar. Beyond it the answer is 503 with Retry-After at once,
+// before the registrar is called: the cost of a refused request is its
+// parsing. Known devices are exempt: a device holding a binding made from
+// the same IP address (a refresh), or one Config.Known says the registrar
+// knows. So rogue devices behind a site's SBC or NAT cannot lock out the
+// known phones that share its address; the price is that a flood naming
+// known devices is not limited per source (it is by MaxInFlight, and the
+// registrar writes no event for a refresh). TrustedSources are not limited.
+// Refusals (503s the server answers itself, and the registrar's 403s) are
+// logged once per burst: the first as it happens, then one line every
+// RefusalLogInterval with counts by reason and source, and one when the
+// burst is over.
+//
 // The UDP transport reads each socket with UDPReaders goroutines and
 // answers to the packet's source address (RFC 3581 symmetric response
 // routing, which is what sipgo does too); sipgo's UDP transport would also

@@ -17,7 +17,7 @@ func TestMemoryPerDevice(t *testing.T) {
 		t.Skip("registers 20000 devices")
 	}
 	const n = 20000
-	s, err := NewServer(Config{Registrar: &countingRegistrar{}, Host: "autoreg.test", Logger: zerolog.Nop()})
+	s, err := NewServer(Config{Registrar: &countingRegistrar{}, Host: "autoreg.test", Logger: zerolog.Nop(), SourceRate: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -502,8 +502,9 @@ func (s *Server) failure(err error, r *register, op string) outcome {
 	var rejection *domain.Rejection
 	switch {
 	case errors.As(err, &rejection):
-		s.log.Info().Str("device", r.device).Stringer("peer", r.peer).
+		s.log.Debug().Str("device", r.device).Stringer("peer", r.peer).
 			Str("reason", string(rejection.Reason)).Msg("registration rejected")
+		s.rejections.add(time.Now(), string(rejection.Reason), r.device, r.peer)
 		return outcome{status: 403, text: rejection.Error()}
 	case errors.Is(err, eventstore.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		s.log.Warn().Err(err).Str("device", r.device).Stringer("peer", r.peer).

@@ -28,8 +28,13 @@ var ErrServerClosed = errors.New("sip: server closed")
 type Server struct {
 	cfg Config
 	log zerolog.Logger
-	// overloadLog is log sampled: refusals come in bursts.
+	// overloadLog is log sampled: accept failures come in bursts.
 	overloadLog zerolog.Logger
+	// refusals and rejections log the 503s the server answers itself and
+	// the registrar's rejections once per burst.
+	refusals   *burstLog
+	rejections *burstLog
+	limiter    *sourceLimiter
 	parser      *sipmsg.Parser
 	table       *table
 	txs         *txTable
@@ -81,6 +86,9 @@ func NewServer(cfg Config) (*Server, error) {
 		sweepDone: make(chan struct{}),
 	}
 	s.overloadLog = s.log.Sample(&zerolog.BurstSampler{Burst: 5, Period: time.Second})
+	s.refusals = newBurstLog(s.log, zerolog.WarnLevel, "REGISTERs refused: 503", cfg.RefusalLogInterval)
+	s.rejections = newBurstLog(s.log, zerolog.InfoLevel, "registrations rejected", cfg.RefusalLogInterval)
+	s.limiter = newSourceLimiter(cfg.SourceRate, cfg.SourceBurst, cfg.TrustedSources)
 	if cfg.Host != "" {
 		host := hostLiteral(cfg.Host)
 		s.host.Store(&host)
@@ -307,7 +315,7 @@ func (s *Server) start(req *sipmsg.Request, peer netip.AddrPort, reliable bool) 
 	e, seen, err := s.txs.begin(r.key)
 	switch {
 	case err != nil:
-		s.overloadLog.Warn().Str("device", r.device).Stringer("peer", peer).Msg("transaction table full: REGISTER refused: 503")
+		s.refused(refusedTransactions, r)
 		return s.response(req, r.key, peer, s.unavailable(), nil), nil
 	case seen && e.state == txInFlight:
 		return nil, nil // the answer is on its way
@@ -319,7 +327,42 @@ func (s *Server) start(req *sipmsg.Request, peer netip.AddrPort, reliable bool) 
 		}
 		return s.response(req, r.key, peer, o, bindings), nil
 	}
+	if !s.admit(r) {
+		s.txs.abort(r.key) // a retransmission is judged afresh
+		s.refused(refusedRateLimited, r)
+		return s.response(req, r.key, peer, s.unavailable(), nil), nil
+	}
 	return nil, r
+}
+
+// Reasons of the 503s the server answers without calling the registrar
+// (Config.Refused).
+const (
+	refusedRateLimited  = "rate_limited"
+	refusedTransactions = "transactions"
+	refusedInFlight     = "in_flight"
+	refusedDevices      = "devices"
+	refusedDeviceQueue  = "device_queue"
+)
+
+// admit applies the per-source rate limit to a REGISTER about to be
+// processed: a token from its source's bucket, else a known device.
+func (s *Server) admit(r *register) bool {
+	addr := r.peer.Addr()
+	if s.limiter.allow(addr, s.clock()) || s.table.boundFrom(r.mac, addr) {
+		return true
+	}
+	return s.cfg.Known != nil && s.cfg.Known(r.device)
+}
+
+// refused counts and logs (once per burst) a REGISTER answered 503 without
+// the registrar.
+func (s *Server) refused(reason string, r *register) {
+	if s.cfg.Refused != nil {
+		s.cfg.Refused(reason)
+	}
+	s.log.Debug().Str("device", r.device).Stringer("peer", r.peer).Str("reason", reason).Msg("REGISTER refused: 503")
+	s.refusals.add(time.Now(), reason, r.device, r.peer)
 }
 
 // dispatch admits a REGISTER that start returned and queues it for its
@@ -329,13 +372,17 @@ func (s *Server) start(req *sipmsg.Request, peer netip.AddrPort, reliable bool) 
 // for different devices run in parallel, one goroutine per busy device.
 func (s *Server) dispatch(r *register) {
 	if !s.beginWork(r.listener) {
-		s.refuse(r, "server busy or shutting down")
+		s.refuse(r, refusedInFlight)
 		return
 	}
 	dev, err := s.table.enqueue(r)
 	if err != nil {
 		s.endWork(r.listener)
-		s.refuse(r, err.Error())
+		reason := refusedDevices
+		if errors.Is(err, errQueueFull) {
+			reason = refusedDeviceQueue
+		}
+		s.refuse(r, reason)
 		return
 	}
 	if dev != nil {
@@ -372,8 +419,8 @@ func (s *Server) worker() {
 
 // refuse answers 503 to a REGISTER that could not be queued, and forgets
 // its transaction: a retransmission will be tried afresh.
-func (s *Server) refuse(r *register, why string) {
-	s.overloadLog.Warn().Str("device", r.device).Stringer("peer", r.peer).Str("why", why).Msg("REGISTER refused: 503")
+func (s *Server) refuse(r *register, reason string) {
+	s.refused(reason, r)
 	s.txs.abort(r.key)
 	r.send(s.response(r.msg, r.key, r.peer, s.unavailable(), nil))
 	if r.done != nil {
@@ -426,7 +473,10 @@ func (s *Server) sweeper() {
 			return
 		case now := <-rotate.C:
 			s.txs.rotate(now)
-		case <-tick.C:
+		case now := <-tick.C:
+			s.refusals.flush(now)
+			s.rejections.flush(now)
+			s.limiter.prune(s.clock())
 			select {
 			case <-expired: // the previous sweep is over: start one
 				go func() {
