@@ -35,12 +35,12 @@ type Server struct {
 	refusals   *burstLog
 	rejections *burstLog
 	limiter    *sourceLimiter
-	parser      *sipmsg.Parser
-	table       *table
-	txs         *txTable
-	dateCache   atomic.Pointer[cachedDate]
-	epoch       time.Time
-	host        atomic.Pointer[string]
+	parser     *sipmsg.Parser
+	table      *table
+	txs        *txTable
+	dateCache  atomic.Pointer[cachedDate]
+	epoch      time.Time
+	host       atomic.Pointer[string]
 
 	// base is the context of request processing and expiry; cancelled when
 	// Shutdown gives up waiting.
