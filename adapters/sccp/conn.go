@@ -293,6 +293,13 @@ func (c *conn) register(ctx context.Context, m skinny.Register) (end, bool) {
 		CorrelationID: c.id,
 	}
 
+	if !c.registered && !c.s.admitRegistration(name, sourceOf(c.nc.RemoteAddr())) {
+		c.s.refuse(refusedRateLimited, name, sourceOf(c.nc.RemoteAddr()))
+		if e, done := c.send(skinny.RegisterReject{Text: rejectBusy}); done {
+			return e, true
+		}
+		return end{level: zerolog.DebugLevel, msg: "registration refused: rate limited", linger: true}, true
+	}
 	unlock, err := c.s.lockDevice(ctx, name)
 	if err != nil {
 		return end{level: zerolog.DebugLevel, msg: "server stopped", err: err}, true

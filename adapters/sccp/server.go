@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -31,13 +32,17 @@ import (
 
 // Defaults for the zero values of Config.
 const (
-	DefaultKeepAlive        = 30 * time.Second
-	DefaultMissedKeepAlives = 3
-	DefaultIdleTimeout      = 30 * time.Second
-	DefaultMaxConns         = 20000
-	DefaultDateTemplate     = "M/D/YA"
-	DefaultWriteTimeout     = 10 * time.Second
-	DefaultRegistrarTimeout = 10 * time.Second
+	DefaultKeepAlive          = 30 * time.Second
+	DefaultMissedKeepAlives   = 3
+	DefaultIdleTimeout        = 30 * time.Second
+	DefaultMaxConns           = 20000
+	DefaultDateTemplate       = "M/D/YA"
+	DefaultWriteTimeout       = 10 * time.Second
+	DefaultRegistrarTimeout   = 10 * time.Second
+	DefaultMaxConnsPerSource  = 200
+	DefaultSourceRate         = 10
+	DefaultSourceBurst        = 100
+	DefaultRefusalLogInterval = 10 * time.Second
 )
 
 // MaxProtocolVersion is the highest Skinny protocol version the server
@@ -78,7 +83,42 @@ type Config struct {
 	WriteTimeout time.Duration
 	// RegistrarTimeout bounds each Registrar call; default 10s.
 	RegistrarTimeout time.Duration
+
+	// MaxConnsPerSource bounds the connections open at once from one
+	// source IP address; more are closed as soon as accepted. Default 200
+	// (phones have an address each; SCCP seldom crosses a NAT); negative:
+	// no bound.
+	MaxConnsPerSource int
+	// SourceRate is how many registrations a second one source IP address
+	// may have reach the registrar, on average, for devices that are not
+	// known (see Known); SourceBurst how many at once. Beyond them the phone
+	// gets a RegisterReject "Registrar busy, try again" at once, before the
+	// registrar is called. A re-registration on a registered connection, and
+	// a device Known says the registrar knows, are never refused for their
+	// source's sake. Defaults 10/s and 100; a negative SourceRate turns the
+	// limit off.
+	SourceRate  float64
+	SourceBurst int
+	// TrustedSources are addresses neither limit applies to. Default none.
+	TrustedSources []netip.Prefix
+	// Known reports whether the registrar knows a device (SEP<MAC>). Called
+	// only for registrations the rate limit would refuse.
+	Known func(device string) bool
+	// Refused, when set, is called for every connection or registration
+	// refused by a limit, with the reason: "connections" (MaxConns),
+	// "connections_per_source", "rate_limited". For metrics.
+	Refused func(reason string)
+	// RefusalLogInterval is how often a burst of refusals is summed up in
+	// one log line. Default 10s.
+	RefusalLogInterval time.Duration
 }
+
+// Reasons given to Config.Refused.
+const (
+	refusedConns          = "connections"
+	refusedConnsPerSource = "connections_per_source"
+	refusedRateLimited    = "rate_limited"
+)
 
 // ErrServerClosed is returned by Serve and ListenAndServe after Shutdown.
 var ErrServerClosed = errors.New("sccp: server closed")
@@ -87,9 +127,13 @@ var ErrServerClosed = errors.New("sccp: server closed")
 type Server struct {
 	cfg      Config
 	log      zerolog.Logger
-	warnLog  zerolog.Logger // sampled, for floods (connection limit)
+	warnLog  zerolog.Logger // sampled, for accept failures
+	refusals *burstLog      // connections and registrations refused by a limit
+	limiter  *sourceLimiter // registrations per source address
 	idPrefix string
+	epoch    time.Time     // the limiter's clock starts here
 	sem      chan struct{} // connection slots
+	ticker   sync.Once     // starts the refusal log's and limiter's upkeep
 
 	// ctx is the parent of every connection's context; cancel is called
 	// when the server stops hard (Serve's context ends, or Shutdown's
@@ -104,6 +148,7 @@ type Server struct {
 	addr      net.Addr
 	conns     map[*conn]struct{}
 	devices   map[string]*deviceSlot
+	perSource map[netip.Addr]int // connections open, by source address
 	shutdown  bool
 }
 
@@ -141,6 +186,18 @@ func NewServer(cfg Config) *Server {
 	if cfg.RegistrarTimeout <= 0 {
 		cfg.RegistrarTimeout = DefaultRegistrarTimeout
 	}
+	if cfg.MaxConnsPerSource == 0 {
+		cfg.MaxConnsPerSource = DefaultMaxConnsPerSource
+	}
+	if cfg.SourceRate == 0 {
+		cfg.SourceRate = DefaultSourceRate
+	}
+	if cfg.SourceBurst <= 0 {
+		cfg.SourceBurst = DefaultSourceBurst
+	}
+	if cfg.RefusalLogInterval <= 0 {
+		cfg.RefusalLogInterval = DefaultRefusalLogInterval
+	}
 	var prefix [4]byte
 	_, _ = rand.Read(prefix[:])
 	ctx, cancel := context.WithCancel(context.Background())
@@ -149,7 +206,11 @@ func NewServer(cfg Config) *Server {
 		cfg:       cfg,
 		log:       log,
 		warnLog:   log.Sample(&zerolog.BurstSampler{Burst: 5, Period: time.Second}),
+		refusals:  newBurstLog(log, zerolog.WarnLevel, "SCCP connections or registrations refused", cfg.RefusalLogInterval),
+		limiter:   newSourceLimiter(cfg.SourceRate, cfg.SourceBurst, cfg.TrustedSources),
+		perSource: map[netip.Addr]int{},
 		idPrefix:  "sccp-" + hex.EncodeToString(prefix[:]) + "-",
+		epoch:     time.Now(),
 		sem:       make(chan struct{}, cfg.MaxConns),
 		ctx:       ctx,
 		cancel:    cancel,
@@ -203,6 +264,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 	stop := context.AfterFunc(ctx, s.stopHard)
 	defer stop()
+	s.ticker.Do(func() { go s.upkeep() })
 
 	s.log.Info().Str("listen", ln.Addr().String()).Msg("sccp server listening")
 	var backoff time.Duration
@@ -236,11 +298,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // startConn serves nc on a new goroutine, or closes it when the server is at
 // its connection limit or shutting down.
 func (s *Server) startConn(nc net.Conn) {
+	src := sourceOf(nc.RemoteAddr())
 	select {
 	case s.sem <- struct{}{}:
 	default:
-		s.warnLog.Warn().Str("peer", nc.RemoteAddr().String()).Int("max_conns", s.cfg.MaxConns).
-			Msg("connection limit reached: closing new connection")
+		s.refuse(refusedConns, "", src)
 		nc.Close()
 		return
 	}
@@ -251,6 +313,17 @@ func (s *Server) startConn(nc net.Conn) {
 		nc.Close()
 		return
 	}
+	limited := s.cfg.MaxConnsPerSource > 0 && !s.limiter.isTrusted(src.Addr())
+	if limited && s.perSource[src.Addr()] >= s.cfg.MaxConnsPerSource {
+		s.mu.Unlock()
+		<-s.sem
+		s.refuse(refusedConnsPerSource, "", src)
+		nc.Close()
+		return
+	}
+	if limited {
+		s.perSource[src.Addr()]++
+	}
 	s.nextID++
 	c := newConn(s, nc, fmt.Sprintf("%s%d", s.idPrefix, s.nextID))
 	s.conns[c] = struct{}{}
@@ -259,8 +332,60 @@ func (s *Server) startConn(nc net.Conn) {
 	go func() {
 		defer s.wg.Done()
 		defer func() { <-s.sem }()
+		if limited {
+			defer s.leaveSource(src.Addr())
+		}
 		c.serve()
 	}()
+}
+
+// sourceOf is a connection's peer as an address and port (IPv4 unmapped).
+func sourceOf(a net.Addr) netip.AddrPort {
+	ap, _ := netip.ParseAddrPort(a.String())
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+func (s *Server) leaveSource(a netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perSource[a]--; s.perSource[a] <= 0 {
+		delete(s.perSource, a)
+	}
+}
+
+// refuse counts and logs (once per burst) a connection or registration a
+// limit refused.
+func (s *Server) refuse(reason, device string, peer netip.AddrPort) {
+	if s.cfg.Refused != nil {
+		s.cfg.Refused(reason)
+	}
+	s.log.Debug().Str("reason", reason).Str("device", device).Stringer("peer", peer).Msg("refused by a limit")
+	s.refusals.add(time.Now(), reason, device, peer)
+}
+
+// admitRegistration applies the per-source rate limit to a registration
+// about to reach the registrar.
+func (s *Server) admitRegistration(device string, peer netip.AddrPort) bool {
+	if s.limiter.allow(peer.Addr(), int64(time.Since(s.epoch))) {
+		return true
+	}
+	return s.cfg.Known != nil && s.cfg.Known(device)
+}
+
+// upkeep writes the refusal log's summaries and forgets refilled buckets,
+// every second until the server stops.
+func (s *Server) upkeep() {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case now := <-tick.C:
+			s.refusals.flush(now)
+			s.limiter.prune(int64(time.Since(s.epoch)))
+		}
+	}
 }
 
 // Addr is the address of the first listener Serve was given, nil before.

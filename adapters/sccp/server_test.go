@@ -607,7 +607,7 @@ func TestSecondRegistrationWins(t *testing.T) {
 
 func TestConcurrentPhones(t *testing.T) {
 	const n = 200
-	ts := startServer(t, sccp.Config{})
+	ts := startServer(t, sccp.Config{SourceRate: -1}) // 200 phones from one address
 	ctx := testCtx(t)
 	var wg sync.WaitGroup
 	dns := make([]string, n)
