@@ -313,7 +313,7 @@ func (s *Server) startConn(nc net.Conn) {
 		nc.Close()
 		return
 	}
-	limited := s.cfg.MaxConnsPerSource > 0 && !s.limiter.isTrusted(src.Addr())
+	limited := s.cfg.MaxConnsPerSource > 0 && !trusted(s.cfg.TrustedSources, src.Addr())
 	if limited && s.perSource[src.Addr()] >= s.cfg.MaxConnsPerSource {
 		s.mu.Unlock()
 		<-s.sem

@@ -75,7 +75,12 @@ func (l *sourceLimiter) shard(a netip.Addr) *limiterShard {
 }
 
 func (l *sourceLimiter) isTrusted(a netip.Addr) bool {
-	for _, p := range l.trusted {
+	return trusted(l.trusted, a)
+}
+
+// trusted reports whether a is in one of the prefixes.
+func trusted(prefixes []netip.Prefix, a netip.Addr) bool {
+	for _, p := range prefixes {
 		if p.Contains(a) {
 			return true
 		}
