@@ -39,6 +39,7 @@ const (
 //	autoreg_store_append_duration_seconds            histogram (until durable)
 //	autoreg_store_append_errors_total{error}         counter
 //	autoreg_admin_auth_failures_total{reason}        counter (missing, invalid, read_only, throttled)
+//	autoreg_refused_total{adapter,reason}            counter (refused by a limit before the registrar)
 //	autoreg_admin_requests_total{method,route,code}  counter
 //	autoreg_admin_request_duration_seconds{route}    histogram
 //
@@ -55,6 +56,7 @@ type Metrics struct {
 	StoreAppend       prometheus.Histogram
 	StoreAppendErrors *prometheus.CounterVec
 	AuthFailures      *prometheus.CounterVec
+	Refused           *prometheus.CounterVec
 	Requests          *prometheus.CounterVec
 	RequestDuration   *prometheus.HistogramVec
 }
@@ -97,6 +99,10 @@ func NewMetrics() *Metrics {
 			Namespace: "autoreg", Name: "admin_auth_failures_total",
 			Help: "Admin API requests refused: no token (missing), a wrong one (invalid), a read-only token asking for a change (read_only), an address slowed down after failures (throttled).",
 		}, []string{"reason"}),
+		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "autoreg", Name: "refused_total",
+			Help: "Requests and connections the SIP and SCCP adapters refused by a limit, before the registrar: by adapter and reason (rate_limited: the per-source rate; connections, connections_per_source; in_flight, transactions, devices, device_queue: the SIP tables).",
+		}, []string{"adapter", "reason"}),
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "autoreg", Name: "admin_requests_total",
 			Help: "Admin API requests, by method, route pattern and status code.",
@@ -108,7 +114,7 @@ func NewMetrics() *Metrics {
 		}, []string{"route"}),
 	}
 	reg.MustRegister(m.Registrations, m.Rejections, m.WindowOpen, m.DNsLeft, m.Devices, m.StoreAppend,
-		m.StoreAppendErrors, m.AuthFailures, m.Requests, m.RequestDuration,
+		m.StoreAppendErrors, m.AuthFailures, m.Refused, m.Requests, m.RequestDuration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Make the labelled series visible at zero before anything happens, so
 	// rate() and alerts work from the first scrape.
@@ -123,7 +129,15 @@ func NewMetrics() *Metrics {
 	for _, r := range []string{authMissing, authInvalid, authReadOnly, authThrottled} {
 		m.AuthFailures.WithLabelValues(r)
 	}
+	m.Refused.WithLabelValues("sip", "rate_limited")
+	m.Refused.WithLabelValues("sccp", "rate_limited")
 	return m
+}
+
+// CountRefused returns the function to give an adapter's Config.Refused:
+// it counts autoreg_refused_total{adapter, reason}.
+func (m *Metrics) CountRefused(adapter string) func(reason string) {
+	return func(reason string) { m.Refused.WithLabelValues(adapter, reason).Inc() }
 }
 
 // observeStatus sets the gauges that mirror the service's state.

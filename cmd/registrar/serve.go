@@ -73,9 +73,11 @@ store, exit 0.`,
 	f.String("admin-addr", "127.0.0.1:8080", "admin API address (loopback unless a token and TLS are set)")
 	f.String("log-format", "json", "log format: json or console")
 	f.String("log-level", "info", "log level: debug, info, warn, error")
+	f.Bool("admin-allow-plain-http", false, "serve the admin API in plain HTTP on a non-loopback address (tokens cross the network in clear: only behind a TLS proxy)")
 	bind(v, c, map[string]string{
 		"data": "data", "store": "store", "sip.addr": "sip-addr", "sccp.addr": "sccp-addr",
 		"admin.addr": "admin-addr", "log.format": "log-format", "log.level": "log-level",
+		"admin.allow_plain_http": "admin-allow-plain-http",
 	})
 	return c
 }
@@ -159,9 +161,14 @@ func serve(ctx context.Context, cfg config.Config) error {
 		}
 		sipTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	known := func(device string) bool { _, ok := svc.Device(device); return ok }
+	sipTrusted, _ := config.Prefixes(cfg.SIP.TrustedSources) // checked by Load
+	sccpTrusted, _ := config.Prefixes(cfg.SCCP.TrustedSources)
 	sipSrv, err := sip.NewServer(sip.Config{
 		Registrar: reg, Logger: log.With().Str("component", "sip").Logger(), Host: cfg.SIP.Host,
 		MinExpires: cfg.SIP.MinExpires, MaxExpires: cfg.SIP.MaxExpires, TLS: sipTLS,
+		SourceRate: cfg.SIP.SourceRate, SourceBurst: cfg.SIP.SourceBurst, TrustedSources: sipTrusted,
+		Known: known, Refused: metrics.CountRefused("sip"),
 	})
 	if err != nil {
 		return &exitError{code: 2, err: err}
@@ -169,6 +176,9 @@ func serve(ctx context.Context, cfg config.Config) error {
 	sccpSrv := sccp.NewServer(sccp.Config{
 		Registrar: reg, Logger: log.With().Str("component", "sccp").Logger(),
 		KeepAlive: cfg.SCCP.KeepAlive, MissedKeepAlives: cfg.SCCP.MissedKeepAlives,
+		IdleTimeout: cfg.SCCP.IdleTimeout, MaxConns: cfg.SCCP.MaxConns, MaxConnsPerSource: cfg.SCCP.MaxConnsPerSource,
+		SourceRate: cfg.SCCP.SourceRate, SourceBurst: cfg.SCCP.SourceBurst, TrustedSources: sccpTrusted,
+		Known: known, Refused: metrics.CountRefused("sccp"),
 	})
 
 	errc := make(chan error, 8)

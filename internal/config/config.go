@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -51,12 +52,44 @@ type SIP struct {
 	TLSKey     string        `mapstructure:"tls_key"`
 	MinExpires time.Duration `mapstructure:"min_expires"`
 	MaxExpires time.Duration `mapstructure:"max_expires"`
+	// SourceRate and SourceBurst: REGISTERs a second (and at once) from one
+	// IP address for unknown devices; 0 the adapter's default, negative off.
+	SourceRate     float64  `mapstructure:"source_rate"`
+	SourceBurst    int      `mapstructure:"source_burst"`
+	TrustedSources []string `mapstructure:"trusted_sources"`
 }
 
 type SCCP struct {
 	Addr             string        `mapstructure:"addr"`
 	KeepAlive        time.Duration `mapstructure:"keepalive"`
 	MissedKeepAlives int           `mapstructure:"missed_keepalives"`
+	// IdleTimeout: how long a connection may stay without registering, and
+	// a frame take to arrive; 0 the adapter's default.
+	IdleTimeout       time.Duration `mapstructure:"idle_timeout"`
+	MaxConns          int           `mapstructure:"max_conns"`
+	MaxConnsPerSource int           `mapstructure:"max_conns_per_source"`
+	SourceRate        float64       `mapstructure:"source_rate"`
+	SourceBurst       int           `mapstructure:"source_burst"`
+	TrustedSources    []string      `mapstructure:"trusted_sources"`
+}
+
+// Prefixes parses a trusted_sources list: CIDR prefixes or single
+// addresses.
+func Prefixes(list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a prefix", s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 type Token struct {
@@ -220,6 +253,17 @@ func (c Config) Validate() error {
 	}
 	if c.SCCP.KeepAlive <= 0 || c.SCCP.MissedKeepAlives <= 0 {
 		add("sccp.keepalive and sccp.missed_keepalives must be positive")
+	}
+	if c.SCCP.IdleTimeout < 0 || c.SCCP.MaxConns < 0 || c.SIP.SourceBurst < 0 || c.SCCP.SourceBurst < 0 {
+		add("sccp.idle_timeout, sccp.max_conns, sip.source_burst and sccp.source_burst must not be negative")
+	}
+	for _, ts := range []struct {
+		key  string
+		list []string
+	}{{"sip.trusted_sources", c.SIP.TrustedSources}, {"sccp.trusted_sources", c.SCCP.TrustedSources}} {
+		if _, err := Prefixes(ts.list); err != nil {
+			add("%s: %v", ts.key, err)
+		}
 	}
 	for _, a := range []struct{ key, addr string }{{"sip.addr", c.SIP.Addr}, {"sccp.addr", c.SCCP.Addr}, {"admin.addr", c.Admin.Addr}} {
 		if a.addr == "" {
