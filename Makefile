@@ -38,11 +38,12 @@ lint:
 	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$$($(GO) env GOPATH)/bin/staticcheck $(PKGS)
 
-## fuzz: fuzz every target for FUZZTIME each
+## fuzz: fuzz every target (each package's Fuzz* functions) for FUZZTIME each
 fuzz:
 	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  list=$$($(GO) test -list '^Fuzz' $$pkg) || { echo "fuzz: $$pkg does not build" >&2; exit 1; }; \
+	  for f in $$(echo "$$list" | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f ($(FUZZTIME))"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; \
 	done
 
