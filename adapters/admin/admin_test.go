@@ -894,6 +894,8 @@ func TestDevices(t *testing.T) {
 		})
 	}
 	e.expectError(e.do("GET", "/v1/devices/SEP00112233AABB/may-dial", bobToken, ""), 400, api.CodeBadRequest)
+	// A number longer than any dial string is refused before matching.
+	e.expectError(e.do("GET", "/v1/devices/SEP00112233AABB/may-dial?number="+strings.Repeat("1", admin.MaxDialString+1), bobToken, ""), 400, api.CodeBadRequest)
 
 	// May the autoregistered phone dial? Its CSS is Autoreg: internal and emergency.
 	dials := []struct {

@@ -424,6 +424,10 @@ func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, _ principal) 
 	return nil
 }
 
+// MaxDialString is the longest number may-dial accepts: E.164 numbers have
+// at most 15 digits; access codes, prefixes and feature codes add a few.
+const MaxDialString = 64
+
 func (s *Server) mayDial(w http.ResponseWriter, r *http.Request, _ principal) error {
 	name, err := pathName(r, "name")
 	if err != nil {
@@ -432,6 +436,11 @@ func (s *Server) mayDial(w http.ResponseWriter, r *http.Request, _ principal) er
 	number := r.URL.Query().Get("number")
 	if number == "" {
 		return badRequest("say which number: GET /v1/devices/%s/may-dial?number=N", name)
+	}
+	if len(number) > MaxDialString {
+		// Matching costs grow with the number's length: keep it to what a
+		// phone can dial.
+		return badRequest("number of %d characters: a dial string has at most %d", len(number), MaxDialString)
 	}
 	res, err := s.svc.MayDial(name, number)
 	if err != nil {
