@@ -9,8 +9,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	kdb "github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 	"github.com/google/uuid"
+	kdb "github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 
 	"github.com/autoreg/autoreg/adapters/eventstore"
 )

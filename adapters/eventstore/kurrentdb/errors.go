@@ -88,7 +88,7 @@ func mapError(err error) error {
 	case kdb.ErrorCodeStreamDeleted, kdb.ErrorCodeStreamTombstoned:
 		return fmt.Errorf("%w: kurrentdb: a stream of the store was deleted: %v", eventstore.ErrCorrupt, err)
 	case kdb.ErrorCodeUnauthenticated, kdb.ErrorCodeAccessDenied:
-		return fmt.Errorf("kurrentdb: %w (check the user name, password or certificate in the store URL)", err)
+		return fmt.Errorf("kurrentdb: %w (check the credentials in the store URL: user name and password, or client certificate)", err)
 	}
 	return fmt.Errorf("kurrentdb: %w", err)
 }
