@@ -69,9 +69,16 @@ type Config struct {
 	// TransactionTTL is how long a completed UDP transaction's outcome is
 	// kept to answer retransmissions (RFC 3261 Timer J = 64*T1). Default 32s.
 	TransactionTTL time.Duration
-	// MaxInFlight bounds the requests being processed at once; beyond it the
-	// server answers 503 with Retry-After. Default 4096.
+	// MaxInFlight bounds the requests being processed at once; beyond it a
+	// new request waits up to QueueWait for a place (the reader stops
+	// reading meanwhile), then gets 503 with Retry-After. Default 4096.
 	MaxInFlight int
+	// QueueWait is how long a request may wait for a MaxInFlight place
+	// before 503 (0, the default: answer 503 at once). Waiting stops the
+	// reader, so the backlog stays in the socket buffer; under a sustained
+	// overload over UDP that makes the phones' retransmissions crowd out
+	// new requests, so an immediate 503 with Retry-After is the default.
+	QueueWait time.Duration
 	// Workers is the number of goroutines processing REGISTERs, that is
 	// the registrar calls made at once; more requests wait (up to
 	// MaxInFlight). Default 256.

@@ -128,6 +128,15 @@ func FuzzRegister(f *testing.F) {
 		c.RequestTimeout = time.Second
 		c.SourceRate = -1 // one peer sends everything: reach the registrar
 	})
+	// A server with no Host writes the Request-URI's host into Warning and
+	// P-Associated-URI: the input reaches the response there too.
+	bare, bareReg := newTestServer(f, func(c *Config) {
+		c.Logger = zerolog.Nop()
+		c.Host = ""
+		c.MaxDevices, c.MaxTransactions, c.MaxContacts = 1<<12, 1<<14, 4
+		c.RequestTimeout = time.Second
+		c.SourceRate = -1
+	})
 	errs := []error{
 		nil, nil, nil,
 		&domain.Rejection{Device: testDevice, Reason: domain.RejectRangeExhausted, Detail: "no \"DN\" left\r\n"},
@@ -139,6 +148,10 @@ func FuzzRegister(f *testing.F) {
 		reg.set(func(f *fakeRegistrar) { f.regErr, f.unregErr = err, err })
 
 		if res := exchange(s, data, false); res != nil {
+			checkResponse(t, res)
+		}
+		bareReg.set(func(f *fakeRegistrar) { f.regErr, f.unregErr = err, err })
+		if res := exchange(bare, data, false); res != nil {
 			checkResponse(t, res)
 		}
 

@@ -108,7 +108,14 @@ func (s *Server) validate(req *sipmsg.Request, peer netip.AddrPort, reliable boo
 	default:
 		return nil, outcome{status: 405}, false
 	}
-	// Step 2: this registrar supports no extension.
+	// Step 2: this registrar supports no extension. The option tags are
+	// echoed in Unsupported: only tokens are (sipgo lets a bare LF through
+	// inside a value, which would start a header of the peer's choosing).
+	for _, tag := range hs.require {
+		if !isToken(tag) {
+			return nil, rejectf(400, "invalid Require option tag"), false
+		}
+	}
 	if len(hs.require) > 0 {
 		return nil, outcome{status: 420, text: strings.Join(hs.require, ", ")}, false
 	}
@@ -161,7 +168,7 @@ func (s *Server) validate(req *sipmsg.Request, peer netip.AddrPort, reliable boo
 	r.contacts = make([]contact, 0, len(hs.contacts))
 	for _, c := range hs.contacts {
 		uri, ok := canonicalURI(&c.Address)
-		if !ok {
+		if !ok || !oneLine(uri) {
 			return nil, rejectf(400, "invalid Contact URI %q", c.Address.String()), false
 		}
 		expires := defExpires
@@ -239,6 +246,24 @@ func scanHeaders(req *sipmsg.Request) (hs headerScan, ok bool) {
 		}
 	}
 	return hs, true
+}
+
+// isToken reports whether s is an RFC 3261 token (25.1): alphanumerics and
+// -.!%*_+`'~.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("-.!%*_+`'~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func oneLine(ss ...string) bool {

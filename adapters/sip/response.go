@@ -179,10 +179,29 @@ func (s *Server) hostFor(req *sipmsg.Request) string {
 	if h := s.host.Load(); h != nil {
 		return *h
 	}
-	if req.Recipient.Host != "" {
-		return hostLiteral(req.Recipient.Host)
+	if h := req.Recipient.Host; h != "" && validHost(h) {
+		return hostLiteral(h)
 	}
 	return "localhost"
+}
+
+// validHost reports whether a Request-URI host may be written into a
+// response (Warning, P-Associated-URI): an IP address or a DNS name, nothing
+// that could end a header or a quoted string.
+func validHost(h string) bool {
+	if _, err := netip.ParseAddr(strings.Trim(h, "[]")); err == nil {
+		return true
+	}
+	if len(h) > 253 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // hostLiteral brackets an IPv6 address for use in a URI or a Warning.

@@ -48,6 +48,7 @@ type Server struct {
 	cancelBase context.CancelFunc
 
 	mu        sync.Mutex
+	slots     *sync.Cond // signalled when a MaxInFlight place frees or closing is set
 	closing   bool
 	inFlight  int
 	conns     atomic.Int64   // TCP and TLS connections open
@@ -85,6 +86,7 @@ func NewServer(cfg Config) (*Server, error) {
 		runs:      make(chan deviceRun, cfg.MaxInFlight),
 		sweepDone: make(chan struct{}),
 	}
+	s.slots = sync.NewCond(&s.mu)
 	s.overloadLog = s.log.Sample(&zerolog.BurstSampler{Burst: 5, Period: time.Second})
 	s.refusals = newBurstLog(s.log, zerolog.WarnLevel, "REGISTERs refused: 503", cfg.RefusalLogInterval)
 	s.rejections = newBurstLog(s.log, zerolog.InfoLevel, "registrations rejected", cfg.RefusalLogInterval)
@@ -157,6 +159,7 @@ func (s *Server) Addrs() []net.Addr {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
+	s.slots.Broadcast()
 	ls := make([]*listener, 0, len(s.listeners))
 	for l := range s.listeners {
 		ls = append(ls, l)
@@ -225,10 +228,27 @@ func (s *Server) closed() bool {
 }
 
 // beginWork admits one more request for processing, unless the server is
-// shutting down or MaxInFlight requests are admitted already.
+// shutting down or MaxInFlight requests stay admitted for longer than
+// QueueWait. Waiting holds up the reading goroutine, so the backlog stays in
+// the kernel's socket buffer (a datagram costs a few hundred bytes there,
+// a parsed request several kilobytes here) and the phones' retransmissions
+// are absorbed when their turn comes, as a busy Kamailio does; only a
+// backlog that does not clear in QueueWait is refused with 503.
 func (s *Server) beginWork(l *listener) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.inFlight >= s.cfg.MaxInFlight && s.cfg.QueueWait > 0 && !s.closing {
+		deadline := time.Now().Add(s.cfg.QueueWait)
+		timer := time.AfterFunc(s.cfg.QueueWait, func() {
+			s.mu.Lock()
+			s.slots.Broadcast()
+			s.mu.Unlock()
+		})
+		for s.inFlight >= s.cfg.MaxInFlight && !s.closing && time.Now().Before(deadline) {
+			s.slots.Wait()
+		}
+		timer.Stop()
+	}
 	if s.closing || s.inFlight >= s.cfg.MaxInFlight {
 		return false
 	}
@@ -243,6 +263,7 @@ func (s *Server) beginWork(l *listener) bool {
 func (s *Server) endWork(l *listener) {
 	s.mu.Lock()
 	s.inFlight--
+	s.slots.Signal()
 	s.mu.Unlock()
 	if l != nil {
 		l.work.Done()

@@ -401,7 +401,7 @@ func TestSocketMalformed(t *testing.T) {
 }
 
 func TestSocketOverload(t *testing.T) {
-	srv := serve(t, func(c *Config) { c.MaxInFlight = 1 })
+	srv := serve(t, func(c *Config) { c.MaxInFlight, c.QueueWait = 1, -1 })
 	srv.reg.set(func(f *fakeRegistrar) { f.delay = 300 * time.Millisecond })
 	c := dialUDP(t, srv.udpAddr)
 	r := defaultRaw()
@@ -421,6 +421,25 @@ func TestSocketOverload(t *testing.T) {
 	c.send(other)                     // not remembered: processed now
 	if res := c.read(time.Second); res == nil || res.StatusCode != 200 {
 		t.Fatalf("retry answer %v", res)
+	}
+}
+
+// With a QueueWait, a request beyond MaxInFlight waits for a place
+// instead of 503.
+func TestSocketOverloadWaits(t *testing.T) {
+	srv := serve(t, func(c *Config) { c.MaxInFlight, c.QueueWait = 1, 2*time.Second })
+	srv.reg.set(func(f *fakeRegistrar) { f.delay = 200 * time.Millisecond })
+	c := dialUDP(t, srv.udpAddr)
+	r := defaultRaw()
+	c.send(r)
+	time.Sleep(20 * time.Millisecond)
+	other := r
+	other.To, other.Contacts, other.CallID, other.Branch = "sip:SEP00AABBCCDDEE@autoreg.test", []string{"<sip:x@127.0.0.1>"}, "other", "z9hG4bKother"
+	c.send(other)
+	for i := 0; i < 2; i++ {
+		if res := c.read(2 * time.Second); res == nil || res.StatusCode != 200 {
+			t.Fatalf("answer %d: %v, want 200 for both", i, res)
+		}
 	}
 }
 
