@@ -67,7 +67,8 @@ store, exit 0.`,
 	f := c.Flags()
 	f.StringVar(&file, "config", "", "YAML configuration file (default: the compiled-in sample)")
 	f.String("data", "./data", "directory of the embedded store and the generated admin token")
-	f.String("store", "", "event store URL: sqlite:///path/autoreg.db (default: sqlite under --data)")
+	f.String("store", "", "event store URL: sqlite:///path/autoreg.db (default: sqlite under --data) or kurrentdb://host:2113")
+	f.Bool("shared-store", false, "other registrars write to the same store: fold their events before each decision")
 	f.String("sip-addr", ":5060", "SIP address (UDP and TCP)")
 	f.String("sccp-addr", ":2000", "SCCP (Skinny) TCP address")
 	f.String("admin-addr", "127.0.0.1:8080", "admin API address (loopback unless a token and TLS are set)")
@@ -75,7 +76,7 @@ store, exit 0.`,
 	f.String("log-level", "info", "log level: debug, info, warn, error")
 	f.Bool("admin-allow-plain-http", false, "serve the admin API in plain HTTP on a non-loopback address (tokens cross the network in clear: only behind a TLS proxy)")
 	bind(v, c, map[string]string{
-		"data": "data", "store": "store", "sip.addr": "sip-addr", "sccp.addr": "sccp-addr",
+		"data": "data", "store": "store", "store_shared": "shared-store", "sip.addr": "sip-addr", "sccp.addr": "sccp-addr",
 		"admin.addr": "admin-addr", "log.format": "log-format", "log.level": "log-level",
 		"admin.allow_plain_http": "admin-allow-plain-http",
 	})
@@ -121,6 +122,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	started := time.Now()
 	metrics := admin.NewMetrics()
 	svc, err := service.New(ctx, metrics.Store(store), service.Options{
+		Shared:  cfg.StoreShared,
 		OnError: func(err error) { log.Error().Err(err).Msg("background work failed; retrying") },
 	})
 	if err != nil {

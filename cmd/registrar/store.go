@@ -5,37 +5,52 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/autoreg/autoreg/adapters/eventstore"
+	"github.com/autoreg/autoreg/adapters/eventstore/kurrentdb"
 	"github.com/autoreg/autoreg/adapters/eventstore/sqlite"
 	"github.com/autoreg/autoreg/internal/config"
 )
 
-// storePath resolves where the embedded store lives.
+// storePath resolves where the embedded store lives: DATA/autoreg.db by
+// default, else the file a sqlite URL (sqlite:///abs/path.db,
+// sqlite:rel/path.db) or a bare path names. It refuses a KurrentDB URL
+// (use openStore) and any other scheme.
 func storePath(cfg config.Config) (string, error) {
 	u := cfg.Store
 	if u == "" {
 		return filepath.Join(cfg.Data, "autoreg.db"), nil
 	}
-	switch {
-	case strings.HasPrefix(u, "sqlite://"):
-		p := strings.TrimPrefix(u, "sqlite://")
-		if p == "" {
-			return "", fmt.Errorf("store URL %q names no file: use sqlite:///path/autoreg.db", u)
-		}
-		return p, nil
-	case strings.HasPrefix(u, "kurrentdb://"), strings.HasPrefix(u, "esdb://"), strings.Contains(u, "+discover://"):
-		return "", fmt.Errorf("store URL %q: the KurrentDB store is not in this build yet; use the embedded store (sqlite:///path)", u)
-	case strings.Contains(u, "://"):
-		return "", fmt.Errorf("store URL %q: unknown scheme; use sqlite:///path/autoreg.db", u)
+	if kurrentdb.IsURL(u) {
+		return "", fmt.Errorf("store URL %q names a KurrentDB server, not a file", u)
 	}
-	return u, nil
+	loc, err := eventstore.ParseURL(u)
+	if err != nil {
+		return "", fmt.Errorf("store URL %q: %w (use sqlite:///path/autoreg.db or kurrentdb://host:2113)", u, err)
+	}
+	if loc.Scheme != "sqlite" {
+		return "", fmt.Errorf("store URL %q: unknown scheme %q; use sqlite:///path/autoreg.db, or kurrentdb://host:2113 (also esdb://, and their +discover forms for a cluster)", u, loc.Scheme)
+	}
+	return loc.Path, nil
 }
 
 // openStore opens the event store the configuration names and says where it
-// is, for logs and errors.
+// is, for logs and errors: the embedded SQLite file (the default), or a
+// KurrentDB server for a kurrentdb://, kurrentdb+discover://, esdb:// or
+// esdb+discover:// URL (see kurrentdb.ParseURL for its settings: TLS,
+// credentials, a namespace).
 func openStore(ctx context.Context, cfg config.Config) (eventstore.Store, string, error) {
+	if kurrentdb.IsURL(cfg.Store) {
+		kc, err := kurrentdb.ParseURL(cfg.Store)
+		if err != nil {
+			return nil, "", &exitError{code: 2, err: err}
+		}
+		store, err := kurrentdb.Open(ctx, kc)
+		if err != nil {
+			return nil, "", fmt.Errorf("opening the event store: %w", err)
+		}
+		return store, store.Location(), nil
+	}
 	path, err := storePath(cfg)
 	if err != nil {
 		return nil, "", &exitError{code: 2, err: err}

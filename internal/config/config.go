@@ -36,6 +36,8 @@ type Config struct {
 	SCCP    SCCP    `mapstructure:"sccp"`
 	Admin   Admin   `mapstructure:"admin"`
 	Cluster Cluster `mapstructure:"cluster"`
+	// StoreShared: other registrars write to the same store (service.Options.Shared).
+	StoreShared bool `mapstructure:"store_shared"`
 }
 
 type Log struct {

@@ -114,6 +114,10 @@ func ParseURL(s string) (Config, error) {
 	if ns != "" && strings.ContainsAny(ns, "$ /") {
 		return Config{}, fmt.Errorf("KurrentDB connection string %q: namespace %q may not contain '$', '/' or spaces", redact(s), ns)
 	}
+	// The client logs to stderr in its own format, even at debug level;
+	// the store reports what matters through its errors. Set
+	// Config.Client.Logger to see the client's logs.
+	cc.Logger = func(kdb.LogLevel, string, ...any) {}
 	return Config{Client: cc, Namespace: ns, Location: redact(s)}, nil
 }
 
