@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +35,13 @@ import (
 // count calls at rate a second, the MACs of csv cycled. It returns sipp's
 // exit error and its statistics' last row (column name to value).
 func sippRun(t *testing.T, scenario string, macs []string, ip string, port, count, rate int, target string, extra ...string) (map[string]string, error) {
+	stats, _, err := sippTimed(t, scenario, macs, ip, port, count, rate, target, extra...)
+	return stats, err
+}
+
+// sippTimed is sippRun that also returns the response times (ms) of the
+// scenario's timed exchanges (start_rtd/rtd), from sipp's -trace_rtt.
+func sippTimed(t *testing.T, scenario string, macs []string, ip string, port, count, rate int, target string, extra ...string) (map[string]string, []float64, error) {
 	t.Helper()
 	sippBin := need(t, "sipp", "sip-tester")
 	dir := t.TempDir()
@@ -49,9 +57,9 @@ func sippRun(t *testing.T, scenario string, macs []string, ip string, port, coun
 	sf, _ := filepath.Abs(filepath.Join("testdata", "sipp", scenario))
 	args := append([]string{"-sf", sf, "-inf", csv, "-m", fmt.Sprint(count), "-r", fmt.Sprint(rate), "-l", "500",
 		"-i", ip, "-p", fmt.Sprint(port), "-t", "u1", "-timeout", "60s", "-nostdin", "-max_retrans", "3",
-		"-trace_stat", "-stf", "stat.csv", "-fd", "1", "-trace_err"}, extra...)
+		"-trace_stat", "-stf", "stat.csv", "-fd", "1", "-trace_err", "-trace_rtt", "-rtt_freq", "1"}, extra...)
 	args = append(args, target)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(count/max(rate, 1))*time.Second+90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, sippBin, args...)
 	cmd.Dir = dir
@@ -74,15 +82,41 @@ func sippRun(t *testing.T, scenario string, macs []string, ip string, port, coun
 			stats[head[i]] = last[i]
 		}
 	}
+	// The response times: "date_ms;response_time_ms;rtd_no" a line.
+	var rtts []float64
+	files, _ := filepath.Glob(filepath.Join(dir, "*_rtt.csv"))
+	for _, f := range files {
+		body, _ := os.ReadFile(f)
+		for line := range strings.SplitSeq(string(body), "\n") {
+			fields := strings.Split(line, ";")
+			if len(fields) < 2 {
+				continue
+			}
+			if v, perr := strconv.ParseFloat(strings.TrimSpace(fields[1]), 64); perr == nil {
+				rtts = append(rtts, v)
+			}
+		}
+	}
 	if err != nil {
 		errs, _ := filepath.Glob(filepath.Join(dir, "*_errors.log"))
 		for _, f := range errs {
 			body, _ := os.ReadFile(f)
 			out = append(out, body...)
 		}
-		return stats, fmt.Errorf("sipp %s from %s: %v\n%s", scenario, ip, err, tail(string(out), 3000))
+		return stats, rtts, fmt.Errorf("sipp %s from %s: %v\n%s", scenario, ip, err, tail(string(out), 3000))
 	}
-	return stats, nil
+	return stats, rtts, nil
+}
+
+// percentiles are p50, p90, p99 and the maximum of ms, in a sentence.
+func percentiles(ms []float64) string {
+	if len(ms) == 0 {
+		return "no samples"
+	}
+	s := slices.Clone(ms)
+	slices.Sort(s)
+	at := func(p float64) float64 { return s[min(int(p*float64(len(s))), len(s)-1)] }
+	return fmt.Sprintf("p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms (%d samples)", at(.5), at(.9), at(.99), s[len(s)-1], len(s))
 }
 
 // canBind reports whether this machine lets a socket bind ip (the whole
@@ -134,111 +168,226 @@ func (r *Registrar) eventsSince(t *testing.T, from uint64) []eventstore.Recorded
 	return out
 }
 
-// checkRejectionsBounded checks the events written during a flood: only
-// rejections, at most one per device and reason in any minute.
-func checkRejectionsBounded(t *testing.T, evs []eventstore.RecordedEvent) int {
+// checkRejectionsBounded checks the events written during a flood: for
+// the flooding devices only rejections, at most one per device and reason
+// in any minute. It returns the rejections, the devices rejected, and the
+// events of other devices.
+func checkRejectionsBounded(t *testing.T, evs []eventstore.RecordedEvent, flooders map[string]bool) (rejections, devices, other int) {
 	t.Helper()
 	last := map[string]time.Time{}
+	seen := map[string]bool{}
 	for _, e := range evs {
-		if e.Type != domain.TypeRegistrationRejected {
-			t.Errorf("the flood wrote a %s event (position %d)", e.Type, e.Position)
-			continue
-		}
 		ev, err := domain.Decode(e.Type, e.Data)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rej := ev.(domain.RegistrationRejected)
+		rej, ok := ev.(domain.RegistrationRejected)
+		switch {
+		case ok && !flooders[rej.Device]:
+			t.Errorf("known device %s rejected during the flood: %s", rej.Device, rej.Reason)
+			other++
+			continue
+		case !ok:
+			if name, isDev := domain.DeviceFromStream(e.Stream); isDev && flooders[name] {
+				t.Errorf("the flood wrote a %s event on %s (position %d)", e.Type, e.Stream, e.Position)
+			}
+			other++
+			continue
+		}
+		rejections++
+		seen[rej.Device] = true
 		key := rej.Device + "/" + string(rej.Reason)
 		if prev, ok := last[key]; ok && rej.At.Sub(prev) < domain.RejectionInterval {
 			t.Errorf("%s rejected twice within a minute (%v, %v)", key, prev, rej.At)
 		}
 		last[key] = rej.At
 	}
-	return len(last)
+	return rejections, len(seen), other
+}
+
+// envInt reads a size of the flood from the environment (bench/flood.sh
+// sets them for the full run).
+func envInt(t *testing.T, name string, def int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		t.Fatalf("%s=%q: want a positive integer", name, v)
+	}
+	return n
+}
+
+// figure logs one of the figures bench/flood.sh prints.
+func figure(t *testing.T, format string, args ...any) {
+	t.Helper()
+	t.Logf("FIGURE "+format, args...)
+}
+
+// phonesimRun registers the phones of seed over SIP and returns phonesim's
+// JSON summary.
+type phonesimSummary struct {
+	Registered int                `json:"registered"`
+	Errors     int                `json:"errors"`
+	Rejected   map[string]int     `json:"rejected"`
+	Latency    map[string]float64 `json:"latency_ms"`
+}
+
+func (r *Registrar) phonesimSIP(t *testing.T, phones, seed int, rate float64) (phonesimSummary, error) {
+	t.Helper()
+	args := []string{"--protocol", "sip", "--sip", r.SIP, "--phones", fmt.Sprint(phones), "--seed", fmt.Sprint(seed),
+		"--format", "json", "--summary", "--timeout", "10s", "--concurrency", "64"}
+	if rate > 0 {
+		args = append(args, "--rate", fmt.Sprintf("%g", rate))
+	}
+	out, err := exec.Command(bin(t, "phonesim"), args...).Output()
+	var sum phonesimSummary
+	if jerr := json.Unmarshal(out, &sum); jerr != nil && err == nil {
+		err = fmt.Errorf("phonesim JSON: %v\n%s", jerr, out)
+	}
+	return sum, err
 }
 
 // A flood of REGISTERs from unknown devices while the window is closed:
 // known devices sharing the flood's source address are still served, the
 // event log grows by at most one rejection per device and reason, the
 // per-source limit answers the excess with 503 before the registrar, and
-// the refusals are logged once per burst.
+// the refusals are logged once per burst. The known devices' latency,
+// unloaded and loaded, is logged (bench/flood.sh prints it), not checked.
+//
+// Short by default (200/s for 5 s); AUTOREG_FLOOD_RATE, _SECONDS, _DEVICES
+// (unknown MACs, cycled) and _KNOWN (known devices per group) size it.
 func TestSIPFloodFromUnknownDevices(t *testing.T) {
 	need(t, "sipp", "sip-tester")
 	const floodIP = "127.0.0.2" // not trusted (the sample trusts 127.0.0.1 only)
 	canBind(t, floodIP)
+	rate := envInt(t, "AUTOREG_FLOOD_RATE", 200)
+	secs := envInt(t, "AUTOREG_FLOOD_SECONDS", 5)
+	nUnknown := envInt(t, "AUTOREG_FLOOD_DEVICES", 600)
+	nKnown := envInt(t, "AUTOREG_FLOOD_KNOWN", 20)
+	const seed = 4242
+
 	r := startRegistrar(t, "")
+	r.MustAdmin("partition", "add", "Flood")
+	r.MustAdmin("range", "set", "--start", "100000", "--end", "199999", "--partition", "Flood")
 	r.MustAdmin("autoreg", "protocol", "sip")
 	r.MustAdmin("autoreg", "open", "--reason", "known phones")
-	known := macs("00D100", 20)
+	// Known devices of two groups: A registers from the flood's address
+	// (sipp), B from another (phonesim, which measures latency).
+	known := macs("00D100", nKnown)
 	knownPort := freePort(t)
-	if _, err := sippRun(t, "register.xml", known, floodIP, knownPort, len(known), 100, r.SIP); err != nil {
+	if _, err := sippRun(t, "register.xml", known, floodIP, knownPort, len(known), 200, r.SIP); err != nil {
 		t.Fatal(err)
 	}
+	if sum, err := r.phonesimSIP(t, nKnown, seed, 0); err != nil || sum.Registered != nKnown {
+		t.Fatalf("phonesim registering group B: %+v %v", sum, err)
+	}
 	r.MustAdmin("autoreg", "close", "--reason", "flood test")
-	before := r.events(t)
 
-	// 1,000 REGISTERs at 200/s from 600 unknown devices (some come twice),
-	// and meanwhile the known phones refresh three times each from the same
-	// address.
-	unknown := macs("00F100", 600)
+	span := float64(max(secs-2, 1)) // the known devices' runs fit in the flood
+	refreshRate := max(int(3*float64(len(known))/span), 1)
+	_, quietRTT, err := sippTimed(t, "refresh.xml", known, floodIP, knownPort, 3*len(known), refreshRate, r.SIP,
+		"-base_cseq", "10")
+	if err != nil {
+		t.Fatalf("known devices refreshing, unloaded: %v", err)
+	}
+	unloaded, err := r.phonesimSIP(t, nKnown, seed, float64(nKnown)/span)
+	if err != nil || unloaded.Registered != nKnown {
+		t.Fatalf("known devices, unloaded: %+v %v", unloaded, err)
+	}
+	before := r.events(t)
+	refusedBefore := r.metric(t, `autoreg_refused_total{adapter="sip",reason="rate_limited"}`)
+	rejectedBefore := r.metric(t, `autoreg_registration_rejections_total{reason="window_closed"}`)
+
+	unknown := macs("00F100", nUnknown)
+	total := rate * secs
 	var wg sync.WaitGroup
 	var floodStats, refreshStats map[string]string
-	var floodErr, refreshErr error
+	var loadedRTT []float64
+	var floodErr, refreshErr, loadedErr error
+	var loaded phonesimSummary
+	started := time.Now()
 	wg.Go(func() {
-		floodStats, floodErr = sippRun(t, "flood.xml", unknown, floodIP, freePort(t), 1000, 200, r.SIP)
+		floodStats, floodErr = sippRun(t, "flood.xml", unknown, floodIP, freePort(t), total, rate, r.SIP)
 	})
 	wg.Go(func() {
 		time.Sleep(time.Second) // into the flood
-		refreshStats, refreshErr = sippRun(t, "register.xml", known, floodIP, knownPort, 3*len(known), 20, r.SIP,
-			"-base_cseq", "100")
+		refreshStats, loadedRTT, refreshErr = sippTimed(t, "refresh.xml", known, floodIP, knownPort, 3*len(known),
+			refreshRate, r.SIP, "-base_cseq", "100")
+	})
+	wg.Go(func() {
+		time.Sleep(time.Second)
+		loaded, loadedErr = r.phonesimSIP(t, nKnown, seed, float64(nKnown)/span)
 	})
 	wg.Wait()
+	elapsed := time.Since(started)
 	if floodErr != nil {
 		t.Errorf("flood: every REGISTER must get 403 or 503: %v", floodErr)
 	}
 	if refreshErr != nil {
-		t.Fatalf("known devices were not all served during the flood: %v", refreshErr)
+		t.Errorf("known devices (from the flood's address) were not all served during the flood: %v", refreshErr)
 	}
-	t.Logf("flood: %s calls ok, %s failed, %s retransmissions; known refreshes: %s ok, %s failed",
-		floodStats["SuccessfulCall(C)"], floodStats["FailedCall(C)"], floodStats["Retransmissions(C)"],
-		refreshStats["SuccessfulCall(C)"], refreshStats["FailedCall(C)"])
+	if loadedErr != nil || loaded.Registered != nKnown {
+		t.Errorf("known devices (another address) during the flood: %+v %v", loaded, loadedErr)
+	}
 
-	refused := r.metric(t, `autoreg_refused_total{adapter="sip",reason="rate_limited"}`)
-	rejected := r.metric(t, `autoreg_registration_rejections_total{reason="window_closed"}`)
+	refused := r.metric(t, `autoreg_refused_total{adapter="sip",reason="rate_limited"}`) - refusedBefore
+	rejected := r.metric(t, `autoreg_registration_rejections_total{reason="window_closed"}`) - rejectedBefore
 	evs := r.eventsSince(t, before)
-	devices := checkRejectionsBounded(t, evs)
-	t.Logf("503 rate_limited: %.0f, 403 window_closed: %.0f, events written: %d (%d devices)", refused, rejected, len(evs), devices)
+	flooders := map[string]bool{}
+	for _, m := range unknown {
+		flooders["SEP"+m] = true
+	}
+	rejections, devices, other := checkRejectionsBounded(t, evs, flooders)
+
+	figure(t, "flood: %d REGISTERs offered at %d/s from %s (%d unknown MACs, cycled) in %v; sipp: %s answered, %s failed, %s retransmissions",
+		total, rate, floodIP, nUnknown, elapsed.Round(time.Millisecond),
+		floodStats["SuccessfulCall(C)"], floodStats["FailedCall(C)"], floodStats["Retransmissions(C)"])
+	figure(t, "503 (per-source limit, before the registrar): %.0f; 403 window_closed (registrar): %.0f", refused, rejected)
+	figure(t, "events written during the flood: %d rejections for %d devices (at most one per device and reason a minute), %d others (known devices)", rejections, devices, other)
+	figure(t, "known devices from the flood's address: %s of %d refreshes answered 200, %s failed",
+		refreshStats["SuccessfulCall(C)"], 3*len(known), refreshStats["FailedCall(C)"])
+	figure(t, "known devices refreshing from the flood's address (sipp, same contact), unloaded: %s", percentiles(quietRTT))
+	figure(t, "known devices refreshing from the flood's address (sipp, same contact), loaded:   %s", percentiles(loadedRTT))
+	figure(t, "known devices re-registering from another address and port (phonesim: a move, written durably), unloaded: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms (%d phones)",
+		unloaded.Latency["p50"], unloaded.Latency["p90"], unloaded.Latency["p99"], unloaded.Latency["max"], nKnown)
+	figure(t, "known devices re-registering from another address and port (phonesim: a move, written durably), loaded:   p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms (%d phones)",
+		loaded.Latency["p50"], loaded.Latency["p90"], loaded.Latency["p99"], loaded.Latency["max"], loaded.Registered)
+	figure(t, "registrar RSS after the flood: %.1f MB", r.metric(t, "process_resident_memory_bytes")/1e6)
+
 	if refused == 0 {
 		t.Error("the per-source limit refused nothing")
 	}
-	if refused+rejected < 1000 {
-		t.Errorf("503s (%.0f) and 403s (%.0f) do not account for the 1,000 REGISTERs", refused, rejected)
+	if refused+rejected < float64(total) {
+		t.Errorf("503s (%.0f) and 403s (%.0f) do not account for the %d REGISTERs", refused, rejected, total)
 	}
-	if len(evs) > len(unknown) {
-		t.Errorf("%d events for %d devices", len(evs), len(unknown))
+	minutes := int(elapsed/domain.RejectionInterval) + 1
+	if rejections > devices*minutes || devices > nUnknown {
+		t.Errorf("%d rejection events for %d devices in %d minute(s)", rejections, devices, minutes)
 	}
-	if len(evs) > int(rejected) {
-		t.Errorf("%d events for %.0f rejections", len(evs), rejected)
+	if rejections > int(rejected) {
+		t.Errorf("%d events for %.0f rejections", rejections, rejected)
 	}
 
-	// Known devices still registered, with their DNs.
+	// Known devices still registered, with their DNs; no flooder is a device.
 	devs := r.Devices()
 	for _, m := range known {
 		if d := devs["SEP"+m]; !d.Registered || d.DN == "" {
 			t.Errorf("known device %s after the flood: %+v", m, d)
 		}
 	}
-	if len(devs) != len(known) {
-		t.Errorf("%d devices after the flood, want the %d known", len(devs), len(known))
+	if len(devs) != 2*nKnown {
+		t.Errorf("%d devices after the flood, want the %d known", len(devs), 2*nKnown)
 	}
 
 	// One log line per burst (and per summary interval), not one per refusal.
 	logs := r.logs.String()
 	lines503 := strings.Count(logs, "REGISTERs refused: 503")
 	lines403 := strings.Count(logs, "registrations rejected")
-	t.Logf("log lines: %d about 503s, %d about 403s", lines503, lines403)
-	if lines503 == 0 || lines503 > 4 || lines403 > 4 {
+	figure(t, "log lines about refusals: %d for the 503s, %d for the 403s", lines503, lines403)
+	if maxLines := 3 + secs/10; lines503 == 0 || lines503 > maxLines || lines403 > maxLines {
 		t.Errorf("refusals logged %d times, rejections %d times, for %.0f and %.0f", lines503, lines403, refused, rejected)
 	}
 }
