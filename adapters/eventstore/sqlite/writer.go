@@ -87,7 +87,7 @@ func openWriter(path string, o options) (_ *writer, err error) {
 		PRAGMA synchronous = FULL;
 		PRAGMA foreign_keys = OFF;
 		PRAGMA temp_store = MEMORY;
-		PRAGMA cache_size = -32768;
+		PRAGMA cache_size = -8192;
 		PRAGMA journal_size_limit = 67108864;
 	`); err != nil {
 		return nil, classify(path, err)
