@@ -434,6 +434,12 @@ func (c *conn) finish(ctx context.Context, e end) {
 	if c.superseded.Load() && e.reason != "" {
 		e.reason = ""
 	}
+	// A connection that never registered unregisters nothing: when they
+	// come in floods (idle, stalled, rejected), most are only counted.
+	if !c.registered && e.level >= zerolog.InfoLevel && !c.s.ends.admit(time.Now(), e.msg) {
+		c.log.Debug().AnErr("error", e.err).Msg(e.msg)
+		return
+	}
 	ev := c.log.WithLevel(e.level)
 	if e.err != nil {
 		ev = ev.Err(e.err)

@@ -113,6 +113,10 @@ type Config struct {
 	RefusalLogInterval time.Duration
 }
 
+// maxEndLinesPerInterval is how many connections that never registered get
+// a log line of their own each RefusalLogInterval; the rest are counted.
+const maxEndLinesPerInterval = 20
+
 // Reasons given to Config.Refused.
 const (
 	refusedConns          = "connections"
@@ -129,6 +133,7 @@ type Server struct {
 	log      zerolog.Logger
 	warnLog  zerolog.Logger // sampled, for accept failures
 	refusals *burstLog      // connections and registrations refused by a limit
+	ends     *sampledLog    // ends of connections that never registered
 	limiter  *sourceLimiter // registrations per source address
 	idPrefix string
 	epoch    time.Time     // the limiter's clock starts here
@@ -203,11 +208,13 @@ func NewServer(cfg Config) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	log := cfg.Logger.With().Str("adapter", "sccp").Logger()
 	return &Server{
-		cfg:       cfg,
-		log:       log,
-		warnLog:   log.Sample(&zerolog.BurstSampler{Burst: 5, Period: time.Second}),
-		refusals:  newBurstLog(log, zerolog.WarnLevel, "SCCP connections or registrations refused", cfg.RefusalLogInterval),
-		limiter:   newSourceLimiter(cfg.SourceRate, cfg.SourceBurst, cfg.TrustedSources),
+		cfg:      cfg,
+		log:      log,
+		warnLog:  log.Sample(&zerolog.BurstSampler{Burst: 5, Period: time.Second}),
+		refusals: newBurstLog(log, zerolog.WarnLevel, "SCCP connections or registrations refused", cfg.RefusalLogInterval),
+		limiter:  newSourceLimiter(cfg.SourceRate, cfg.SourceBurst, cfg.TrustedSources),
+		ends: newSampledLog(log, "connections that never registered closed (not logged one by one)",
+			maxEndLinesPerInterval, cfg.RefusalLogInterval),
 		perSource: map[netip.Addr]int{},
 		idPrefix:  "sccp-" + hex.EncodeToString(prefix[:]) + "-",
 		epoch:     time.Now(),
@@ -383,6 +390,7 @@ func (s *Server) upkeep() {
 			return
 		case now := <-tick.C:
 			s.refusals.flush(now)
+			s.ends.flush(now)
 			s.limiter.prune(int64(time.Since(s.epoch)))
 		}
 	}

@@ -423,15 +423,27 @@ func raiseNoFile(t *testing.T, want uint64) {
 	}
 }
 
-// 500 idle TCP connections to the SCCP port from several addresses, 100 of
-// them stalled half way through a frame: the registrar's memory stays
-// bounded, other phones register meanwhile, and every idle or stalled
-// connection is closed after sccp.idle_timeout.
+// Idle TCP connections to the SCCP port from several addresses (500 by
+// default, AUTOREG_FLOOD_IDLE for the bench's 10,000), a fifth of them
+// stalled half way through a frame: the registrar's memory stays bounded,
+// other phones register meanwhile, and every idle or stalled connection is
+// closed after sccp.idle_timeout (AUTOREG_FLOOD_IDLE_TIMEOUT, default 3s).
 func TestSCCPIdleAndStalledConnections(t *testing.T) {
-	const idle, stalled, hosts = 400, 100, 5
-	raiseNoFile(t, 2*(idle+stalled)+512)
+	total := envInt(t, "AUTOREG_FLOOD_IDLE", 500)
+	stalled := total / 5
+	idle := total - stalled
+	hosts := total/150 + 1 // the sample allows 200 connections per address
+	timeout := 3 * time.Second
+	if v := os.Getenv("AUTOREG_FLOOD_IDLE_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		timeout = d
+	}
+	raiseNoFile(t, uint64(2*total+1024))
 	canBind(t, "127.0.1.1")
-	t.Setenv("AUTOREG_SCCP_IDLE_TIMEOUT", "3s")
+	t.Setenv("AUTOREG_SCCP_IDLE_TIMEOUT", timeout.String())
 	r := startRegistrar(t, "")
 	pid := r.cmd.Process.Pid
 	base := rss(t, pid)
@@ -443,6 +455,7 @@ func TestSCCPIdleAndStalledConnections(t *testing.T) {
 		}
 	}()
 	half := []byte{0x04, 0x00, 0x00, 0x00, 0x00, 0x00} // 6 of a KeepAlive's 12 bytes
+	opening := time.Now()
 	for i := range idle + stalled {
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(fmt.Sprintf("127.0.1.%d", 1+i%hosts))}}
 		c, err := d.Dial("tcp", r.SCCP)
@@ -456,10 +469,13 @@ func TestSCCPIdleAndStalledConnections(t *testing.T) {
 		}
 		conns = append(conns, c)
 	}
+	opened := time.Since(opening)
 	time.Sleep(300 * time.Millisecond)
 	loaded := rss(t, pid)
-	t.Logf("registrar RSS: %d KiB at rest, %d KiB with %d idle connections (%.1f KiB each)",
-		base, loaded, len(conns), float64(loaded-base)/float64(len(conns)))
+	figure(t, "SCCP: %d connections (%d idle, %d stalled mid-frame) from %d addresses opened in %v",
+		len(conns), idle, stalled, hosts, opened.Round(time.Millisecond))
+	figure(t, "registrar RSS: %.1f MB at rest, %.1f MB with them (%.1f KiB a connection)",
+		float64(base)/1024, float64(loaded)/1024, float64(loaded-base)/float64(len(conns)))
 	if per := (loaded - base) / len(conns); per > 100 {
 		t.Errorf("%d KiB per idle connection", per)
 	}
@@ -471,20 +487,21 @@ func TestSCCPIdleAndStalledConnections(t *testing.T) {
 	if err != nil {
 		t.Fatalf("phonesim beside %d idle connections: %v\n%s", len(conns), err, out)
 	}
-	var res struct {
-		Registered int `json:"registered"`
-	}
+	var res phonesimSummary
 	if err := json.Unmarshal(out, &res); err != nil || res.Registered != 20 {
 		t.Fatalf("phonesim: %v\n%s", err, out)
 	}
+	figure(t, "20 SCCP phones registering beside them: p50 %.2f ms, p99 %.2f ms, max %.2f ms",
+		res.Latency["p50"], res.Latency["p99"], res.Latency["max"])
 
 	// The registrar closes every one after the idle timeout.
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	open := 0
+	wait := timeout + 10*time.Second
 	for _, c := range conns {
 		wg.Go(func() {
-			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_ = c.SetReadDeadline(opening.Add(wait))
 			_, err := io.Copy(io.Discard, c)
 			var ne net.Error
 			if err != nil && errors.As(err, &ne) && ne.Timeout() {
@@ -495,9 +512,14 @@ func TestSCCPIdleAndStalledConnections(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	closedBy := time.Since(opening)
+	figure(t, "all closed by the registrar %v after the first was opened (idle timeout %v); %d left open",
+		closedBy.Round(time.Millisecond), timeout, open)
 	if open > 0 {
-		t.Errorf("%d connections still open 10 s after a 3 s idle timeout", open)
+		t.Errorf("%d connections still open %v after the first was opened, with a %v idle timeout", open, wait, timeout)
 	}
+	after := rss(t, pid)
+	figure(t, "registrar RSS once they are closed: %.1f MB", float64(after)/1024)
 	// A stalled connection's frame deadline and its registration deadline
 	// are a few microseconds apart: it ends by either.
 	logs := r.logs.String()
