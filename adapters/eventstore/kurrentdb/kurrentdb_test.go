@@ -489,3 +489,66 @@ func TestCorrupt(t *testing.T) {
 		t.Fatalf("ReadAll over a foreign event: %v, want ErrCorrupt", err)
 	}
 }
+
+// TestImport copies one store's history into another as it is, in
+// appends that respect what MultiStreamAppend can say, and refuses events
+// that do not continue it.
+func TestImport(t *testing.T) {
+	src := newStore(fakeBackend{newFakeServer()}, Config{Namespace: "src-"})
+	for i := range 40 {
+		evs := make([]eventstore.EventData, 1+i%3)
+		for j := range evs {
+			evs[j] = eventstore.EventData{ID: uuid.NewString(), Type: "t", Data: []byte(`{"i":1}`), Metadata: []byte(`{"a":"b"}`)}
+		}
+		if _, err := src.Append(t.Context(), eventstore.StreamAppend{Stream: fmt.Sprintf("s%d", i%4), Expected: eventstore.Any, Events: evs},
+			eventstore.StreamAppend{Stream: fmt.Sprintf("s%d", (i+1)%4), Expected: eventstore.Any, Events: []eventstore.EventData{{ID: uuid.NewString(), Type: "u"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var all []eventstore.RecordedEvent
+	if err := src.ReadAll(t.Context(), 1, func(e eventstore.RecordedEvent) error { all = append(all, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	srv := newFakeServer()
+	srv.reverse = true
+	dst := newStore(fakeBackend{srv}, Config{Namespace: "dst-"})
+	if err := dst.Import(t.Context(), all[:33]); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Import(t.Context(), all[40:]); !errors.Is(err, ErrImport) {
+		t.Fatalf("Import with a gap: %v, want ErrImport", err)
+	}
+	bad := slices.Clone(all[33:])
+	bad[2].Data = []byte(`{"i":2}`)
+	if err := dst.Import(t.Context(), bad); !errors.Is(err, ErrImport) {
+		t.Fatalf("Import of an altered event: %v, want ErrImport", err)
+	}
+	if err := dst.Import(t.Context(), all[33:35]); err != nil {
+		t.Fatalf("Import after the refused chunk: %v", err)
+	}
+	if err := dst.Import(t.Context(), all[35:]); err != nil {
+		t.Fatal(err)
+	}
+	var got []eventstore.RecordedEvent
+	if err := dst.ReadAll(t.Context(), 1, func(e eventstore.RecordedEvent) error { got = append(got, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(all, got); diff != "" {
+		t.Fatalf("imported history differs (-source +copy):\n%s", diff)
+	}
+	// The copy goes on as a store of its own.
+	fresh := newStore(fakeBackend{srv}, Config{Namespace: "dst-"})
+	var v uint64
+	for _, e := range all {
+		if e.Stream == "s0" {
+			v = e.Version
+		}
+	}
+	res, err := fresh.Append(t.Context(), eventstore.StreamAppend{Stream: "s0", Expected: eventstore.Exact(v), Events: []eventstore.EventData{{ID: uuid.NewString(), Type: "t"}}})
+	if err != nil || res.Position != uint64(len(all))+1 {
+		t.Fatalf("append after the import: %+v, %v", res, err)
+	}
+	if n, err := fresh.Verify(t.Context(), nil); err != nil || n != uint64(len(all))+1 {
+		t.Fatalf("Verify = %d, %v", n, err)
+	}
+}
