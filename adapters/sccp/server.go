@@ -9,6 +9,17 @@
 // drops; the server reports each to the registrar with the matching
 // service.UnregisterReason.
 //
+// Floods are bounded per source IP address: at most MaxConnsPerSource
+// connections (MaxConns in all), and a token bucket (SourceRate,
+// SourceBurst) for the registrations that reach the registrar, beyond which
+// a phone gets RegisterReject "Registrar busy, try again" before the
+// registrar is called; devices Config.Known says the registrar knows are
+// exempt, so rogue devices sharing a known phone's address cannot lock it
+// out. A connection that has not registered within IdleTimeout, or stalls
+// that long in the middle of a frame, is closed. Refusals are logged once
+// per burst with counts, and the ends of connections that never registered
+// one by one only for the first few of each interval.
+//
 // The wire codec is package skinny; package phone is the phone's side, for
 // simulators and tests.
 package sccp
