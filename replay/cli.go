@@ -46,7 +46,7 @@ func WithNow(now func() time.Time) Option { return func(c *config) { c.now = now
 // or the store cannot be read; ExitUsage for a bad command line or a store
 // that is not there, in which case nothing is written on stdout.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer, opts ...Option) int {
-	cfg := config{open: OpenSQLite, now: time.Now}
+	cfg := config{open: OpenStore, now: time.Now}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -118,10 +118,10 @@ Exit status: 0 ok; 1 verify found a problem, or the store could not be read;
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().StringVar(&a.store, "store", "", "event store: sqlite:///abs/path.db or a path (default ./data/autoreg.db)")
+	root.PersistentFlags().StringVar(&a.store, "store", "", "event store: sqlite:///abs/path.db, a path, or kurrentdb://host:2113 (default ./data/autoreg.db)")
 	root.PersistentFlags().StringVar(&a.data, "data", "", "the registrar's data directory: the store is DIR/autoreg.db")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &UsageError{Err: err} })
-	root.AddCommand(a.windowsCmd(), a.deviceCmd(), a.stateCmd(), a.eventsCmd(), a.verifyCmd(), a.generateCmd())
+	root.AddCommand(a.windowsCmd(), a.deviceCmd(), a.stateCmd(), a.eventsCmd(), a.verifyCmd(), a.generateCmd(), a.copyCmd())
 	return root
 }
 

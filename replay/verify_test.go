@@ -346,7 +346,7 @@ func TestBadInput(t *testing.T) {
 		{"a directory", real, []string{"events", "--store", dir}, "is a directory"},
 		{"not a store", real, []string{"verify", "--store", notStore}, "is not an autoreg event store"},
 		{"another program's database", real, []string{"windows", "--store", otherDB}, "is not an autoreg event store"},
-		{"unsupported scheme", real, []string{"windows", "--store", "kurrentdb://localhost:2113"}, "not supported"},
+		{"unsupported scheme", real, []string{"windows", "--store", "mysql://localhost:3306/autoreg"}, "not supported"},
 		{"generate without out", real, []string{"generate", "--events", "10"}, "--out FILE is required"},
 		{"generate without events", real, []string{"generate", "--out", filepath.Join(dir, "new.db")}, "--events N is required"},
 		{"generate over a file", real, []string{"generate", "--events", "10", "--out", notStore}, "is not an empty event store"},
