@@ -287,7 +287,7 @@ func (c *conn) register(ctx context.Context, m skinny.Register) (end, bool) {
 		Device:        name,
 		Model:         model,
 		Protocol:      domain.SCCP,
-		Address:       c.peer,
+		Address:       stationAddress(c.peer),
 		Adapter:       "sccp",
 		Peer:          c.peer,
 		CorrelationID: c.id,
@@ -485,4 +485,14 @@ func negotiate(phone uint8) uint8 {
 		return MaxProtocolVersion
 	}
 	return phone
+}
+
+// stationAddress is where an SCCP phone is: its IP address. The TCP source
+// port changes with every connection (a reboot, a network blip), so it is
+// not part of the address: a phone back from the same IP has not moved.
+func stationAddress(peer string) string {
+	if host, _, err := net.SplitHostPort(peer); err == nil {
+		return host
+	}
+	return peer
 }
