@@ -24,6 +24,7 @@ import (
 	"github.com/autoreg/autoreg/adapters/admin"
 	"github.com/autoreg/autoreg/adapters/sccp"
 	"github.com/autoreg/autoreg/adapters/sip"
+	"github.com/autoreg/autoreg/domain"
 	"github.com/autoreg/autoreg/internal/config"
 	"github.com/autoreg/autoreg/internal/service"
 	"github.com/autoreg/autoreg/projections"
@@ -183,6 +184,23 @@ func serve(ctx context.Context, cfg config.Config) error {
 		Known: known, Refused: metrics.CountRefused("sccp"),
 	})
 
+	// Registrations the previous process left in the store: SIP bindings
+	// lived in its memory, SCCP phones on its TCP connections.
+	var sipBack []sip.Restored
+	var sccpBack []string
+	for _, d := range svc.Devices() {
+		switch {
+		case !d.Registered:
+		case d.Protocol == domain.SIP:
+			sipBack = append(sipBack, sip.Restored{Device: d.Name, Contact: d.Address, DN: d.DN})
+		case d.Protocol == domain.SCCP:
+			sccpBack = append(sccpBack, d.Name)
+		}
+	}
+	if n := sipSrv.Restore(sipBack); n > 0 {
+		log.Info().Int("devices", n).Dur("until", cfg.SIP.MaxExpires).Msg("SIP bindings restored; they expire unless refreshed")
+	}
+
 	errc := make(chan error, 8)
 	run := func(name string, fn func() error) {
 		go func() {
@@ -207,6 +225,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	}
 	servers++
 	run("sccp", func() error { return sccpSrv.ListenAndServe(srvCtx, cfg.SCCP.Addr) })
+	sccpSrv.ExpectBack(srvCtx, sccpBack, cfg.SCCP.KeepAlive*time.Duration(cfg.SCCP.MissedKeepAlives))
 	servers++
 	run("admin", func() error { return adm.ListenAndServe(srvCtx) })
 	go func() { _ = svc.Run(srvCtx, time.Second) }()
