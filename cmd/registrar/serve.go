@@ -123,8 +123,9 @@ func serve(ctx context.Context, cfg config.Config) error {
 	started := time.Now()
 	metrics := admin.NewMetrics()
 	svc, err := service.New(ctx, metrics.Store(store), service.Options{
-		Shared:  cfg.StoreShared,
-		OnError: func(err error) { log.Error().Err(err).Msg("background work failed; retrying") },
+		Shared:      cfg.StoreShared,
+		VerifyChain: true, // refuse a store altered on disk rather than serve it
+		OnError:     func(err error) { log.Error().Err(err).Msg("background work failed; retrying") },
 	})
 	if err != nil {
 		return fmt.Errorf("loading state from %s: %w", path, err)

@@ -4,6 +4,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -73,6 +74,13 @@ type Options struct {
 	// OnError hears about failures of background work (closing a window
 	// whose time is up); they are retried.
 	OnError func(error)
+	// VerifyChain checks, while New loads the state, that positions run
+	// from 1 without a gap and that every event chains to the one before
+	// it (eventstore.ChainHash): an event altered on disk, which the store
+	// itself may read without complaint, then fails New with an error
+	// wrapping eventstore.ErrCorrupt that names its position, rather than
+	// being served. It costs a SHA-256 of each event at start.
+	VerifyChain bool
 }
 
 type devEntry struct {
@@ -86,6 +94,7 @@ type Service struct {
 	onError  func(error)
 	pipe     eventstore.Pipeliner // nil when the store cannot pipeline or the store is shared
 	shared   bool
+	verify   bool
 	clock    func() time.Time
 	mu       sync.Mutex
 	cluster  domain.ClusterState
@@ -102,7 +111,7 @@ type Service struct {
 
 // New loads the aggregates' state from the store and returns the service.
 func New(ctx context.Context, store eventstore.Store, opt Options) (*Service, error) {
-	s := &Service{store: store, clock: opt.Clock, onError: opt.OnError, shared: opt.Shared}
+	s := &Service{store: store, clock: opt.Clock, onError: opt.OnError, shared: opt.Shared, verify: opt.VerifyChain}
 	if s.clock == nil {
 		s.clock = time.Now
 	}
@@ -119,7 +128,19 @@ func (s *Service) loadAll(ctx context.Context) error {
 	s.cluster, s.cVersion = domain.NewCluster(), -1
 	s.rng, s.rVersion = domain.NewDNRange(), -1
 	s.devices = map[string]*devEntry{}
+	var prev []byte // the hash of the event before
 	return s.store.ReadAll(ctx, 1, func(r eventstore.RecordedEvent) error {
+		if s.verify {
+			if r.Position != s.head+1 {
+				return fmt.Errorf("%w: expected the event at position %d, found position %d (stream %s, type %s)",
+					eventstore.ErrCorrupt, s.head+1, r.Position, r.Stream, r.Type)
+			}
+			if !bytes.Equal(r.Hash, eventstore.ChainHash(prev, r)) {
+				return fmt.Errorf("%w: event at position %d (stream %s, version %d, type %s): its hash does not chain to the event before it: it, or the one before it, was altered",
+					eventstore.ErrCorrupt, r.Position, r.Stream, r.Version, r.Type)
+			}
+			prev = append(prev[:0], r.Hash...)
+		}
 		if err := s.applyRecorded(r); err != nil {
 			return err
 		}
