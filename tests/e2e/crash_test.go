@@ -295,6 +295,9 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 		p.start()
 		p.waitHealthy(15 * time.Second)
 		reg := probe()
+		if p.healthy > time.Second {
+			t.Logf("slow start:\n%s", head(p.logs.String(), 3000))
+		}
 		healthz = append(healthz, p.healthy)
 		firstReg = append(firstReg, reg)
 		t.Logf("kill %d: healthz 200 after %v, a phone registered after %v", k+1, p.healthy.Round(time.Millisecond), reg.Round(time.Millisecond))
@@ -405,4 +408,11 @@ func bigRangeConfig(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+func head(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
 }
