@@ -29,7 +29,8 @@ type backend interface {
 	// just after position (nil: from the start), calling fn for each
 	// event and caughtUp when the subscription has caught up with the end,
 	// until ctx ends, fn fails or the subscription drops (an error).
-	subscribeAll(ctx context.Context, after *kdb.Position, prefix string, fn func(rawEvent) error, caughtUp func() error) error
+	// leader asks for the leader node.
+	subscribeAll(ctx context.Context, after *kdb.Position, prefix string, leader bool, fn func(rawEvent) error, caughtUp func() error) error
 	close() error
 }
 
@@ -88,10 +89,11 @@ func (c client) readStream(ctx context.Context, stream string, from uint64, back
 	}
 }
 
-func (c client) subscribeAll(ctx context.Context, after *kdb.Position, prefix string, fn func(rawEvent) error, caughtUp func() error) error {
+func (c client) subscribeAll(ctx context.Context, after *kdb.Position, prefix string, leader bool, fn func(rawEvent) error, caughtUp func() error) error {
 	opts := kdb.SubscribeToAllOptions{
-		From:   kdb.Start{},
-		Filter: &kdb.SubscriptionFilter{Type: kdb.StreamFilterType, Prefixes: []string{prefix}},
+		From:           kdb.Start{},
+		Filter:         &kdb.SubscriptionFilter{Type: kdb.StreamFilterType, Prefixes: []string{prefix}},
+		RequiresLeader: leader,
 	}
 	if after != nil {
 		opts.From = *after

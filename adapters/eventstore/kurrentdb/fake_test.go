@@ -146,7 +146,7 @@ func (f fakeBackend) readStream(ctx context.Context, stream string, from uint64,
 	return nil
 }
 
-func (f fakeBackend) subscribeAll(ctx context.Context, after *kdb.Position, prefix string, fn func(rawEvent) error, caughtUp func() error) error {
+func (f fakeBackend) subscribeAll(ctx context.Context, after *kdb.Position, prefix string, _ bool, fn func(rawEvent) error, caughtUp func() error) error {
 	i := 0
 	f.srv.mu.Lock()
 	if after != nil {

@@ -103,7 +103,9 @@ func (s *Store) follow(ctx context.Context, after *kdb.Position, from, end uint6
 	backoff := minBackoff
 	for {
 		progressed := false
-		err := s.b.subscribeAll(ctx, after, s.prefix, func(raw rawEvent) error {
+		// A bounded read asks the leader, which holds everything up to
+		// end: caught up before end means events are missing.
+		err := s.b.subscribeAll(ctx, after, s.prefix, end > 0, func(raw rawEvent) error {
 			pos := raw.Pos
 			after = &pos
 			progressed = true
