@@ -16,8 +16,12 @@ import (
 // ErrImport: events given to Import do not continue the store's history.
 var ErrImport = errors.New("imported events do not continue the store")
 
-// maxImportAppend bounds the events of one MultiStreamAppend of Import.
-const maxImportAppend = 512
+// Bounds of one MultiStreamAppend of Import: events, and bytes (the
+// server's default largest append is 1 MiB).
+const (
+	maxImportAppend      = 512
+	maxImportAppendBytes = 512 << 10
+)
 
 // Import writes events recorded by another store as they are (positions,
 // stream versions, IDs, metadata, times, hashes), for copying a history
@@ -75,11 +79,14 @@ func importAppends(events []eventstore.RecordedEvent) []eventstore.StreamAppend 
 }
 
 // importChunk is how many of the first events one append can take: up to
-// maxImportAppend, as long as no stream comes back after another.
+// maxImportAppend events and about maxImportAppendBytes, as long as no
+// stream comes back after another.
 func importChunk(events []eventstore.RecordedEvent) int {
 	seen := map[string]bool{}
+	size := 0
 	for i, e := range events {
-		if i == maxImportAppend {
+		size += len(e.Data) + 2*len(e.Metadata) + 256 // the metadata goes in escaped, beside the store's
+		if i == maxImportAppend || (i > 0 && size > maxImportAppendBytes) {
 			return i
 		}
 		if seen[e.Stream] && events[i-1].Stream != e.Stream {
