@@ -98,6 +98,8 @@ func (c client) subscribeAll(ctx context.Context, after *kdb.Position, prefix st
 	if after != nil {
 		opts.From = *after
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the goroutine below
 	sub, err := c.c.SubscribeToAll(ctx, opts)
 	if err != nil {
 		return mapError(err)
