@@ -86,6 +86,9 @@ type Options struct {
 type devEntry struct {
 	state   domain.DeviceState
 	version int64 // -1: no stream
+	// reloaded is the value of Service.gen when the entry was last
+	// rebuilt from the store (0: never).
+	reloaded uint64
 }
 
 // Service is the registrar's command side. It is safe for concurrent use.
@@ -102,9 +105,15 @@ type Service struct {
 	rng      domain.DNRangeState
 	rVersion int64
 	devices  map[string]*devEntry
-	// gen counts cache reloads of each kind, so that a failed append reloads
-	// a stream once, not once per waiter.
+	// gen counts the streams rebuilt from the store. A decision remembers
+	// it; when its append fails, each stream it wrote is rebuilt unless that
+	// stream was rebuilt since the decision (which dropped the decision's
+	// events from the cache already): once per stream, not once per waiter,
+	// and never skipping a stream nobody rebuilt.
 	gen uint64
+	// cReloaded and rReloaded are gen when the cluster and the range were
+	// last rebuilt (devices keep theirs in devEntry).
+	cReloaded, rReloaded uint64
 	// head is the global position the cache has seen from the store.
 	head uint64
 }
@@ -199,19 +208,34 @@ func (s *Service) device(name string) *devEntry {
 
 // reloadStream rebuilds one stream's cache from the store.
 func (s *Service) reloadStream(ctx context.Context, stream string) error {
+	s.gen++
 	switch stream {
 	case domain.ClusterStream:
-		s.cluster, s.cVersion = domain.NewCluster(), -1
+		s.cluster, s.cVersion, s.cReloaded = domain.NewCluster(), -1, s.gen
 	case domain.RangeStream:
-		s.rng, s.rVersion = domain.NewDNRange(), -1
+		s.rng, s.rVersion, s.rReloaded = domain.NewDNRange(), -1, s.gen
 	default:
 		name, ok := domain.DeviceFromStream(stream)
 		if !ok {
 			return nil
 		}
-		s.devices[name] = &devEntry{state: domain.NewDevice(name), version: -1}
+		s.devices[name] = &devEntry{state: domain.NewDevice(name), version: -1, reloaded: s.gen}
 	}
-	return s.store.ReadStream(ctx, stream, 0, s.applyRecorded)
+	if err := s.store.ReadStream(ctx, stream, 0, s.applyRecorded); err != nil {
+		// Half rebuilt: let the next failure rebuild it again.
+		switch stream {
+		case domain.ClusterStream:
+			s.cReloaded = 0
+		case domain.RangeStream:
+			s.rReloaded = 0
+		default:
+			if name, ok := domain.DeviceFromStream(stream); ok {
+				s.device(name).reloaded = 0
+			}
+		}
+		return err
+	}
+	return nil
 }
 
 // Outcome is what a command did.
@@ -267,16 +291,31 @@ func (s *Service) Execute(ctx context.Context, cmd domain.Command, o Origin) (Ou
 func (s *Service) invalidate(ctx context.Context, gen uint64, streams []string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.gen != gen {
-		return nil // someone already rebuilt the cache since this decision
-	}
-	s.gen++
 	for _, st := range streams {
+		if s.reloadedAt(st) > gen {
+			continue // rebuilt since this decision: its events are gone already
+		}
 		if err := s.reloadStream(ctx, st); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// reloadedAt is gen when the stream's cache was last rebuilt from the store.
+func (s *Service) reloadedAt(stream string) uint64 {
+	switch stream {
+	case domain.ClusterStream:
+		return s.cReloaded
+	case domain.RangeStream:
+		return s.rReloaded
+	}
+	if name, ok := domain.DeviceFromStream(stream); ok {
+		if d, ok := s.devices[name]; ok {
+			return d.reloaded
+		}
+	}
+	return 0
 }
 
 // decision is what decide hands back to Execute.
