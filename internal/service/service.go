@@ -275,7 +275,7 @@ func (s *Service) Execute(ctx context.Context, cmd domain.Command, o Origin) (Ou
 		}
 		// The append failed: the cache holds events that are not in the
 		// store. Rebuild the streams it touched (once, whoever fails first).
-		if rerr := s.invalidate(ctx, gen, streams); rerr != nil {
+		if rerr := s.invalidate(context.WithoutCancel(ctx), gen, streams); rerr != nil {
 			return Outcome{}, fmt.Errorf("%w (and reloading the state failed: %v)", err, rerr)
 		}
 		if !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
@@ -561,10 +561,23 @@ type Status struct {
 	Problem string
 }
 
+// fresh, under the lock, folds in what other registrars wrote when the
+// store is shared, so reads are as current as the store. A failure is
+// reported to OnError and the read answers from the cache.
+func (s *Service) fresh() {
+	if !s.shared {
+		return
+	}
+	if err := s.catchUp(context.Background()); err != nil && s.onError != nil {
+		s.onError(fmt.Errorf("reading what other registrars wrote: %w", err))
+	}
+}
+
 // Status reads the current state from the cache.
 func (s *Service) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.fresh()
 	st := Status{Protocol: s.cluster.Protocol, Security: s.cluster.Security, Range: s.rng.Range, DNsLeft: s.rng.Free()}
 	if w := s.cluster.Window; w != nil {
 		cp := *w
@@ -594,6 +607,7 @@ func (s *Service) Status() Status {
 func (s *Service) Devices() []domain.DeviceState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.fresh()
 	out := make([]domain.DeviceState, 0, len(s.devices))
 	for _, d := range s.devices {
 		if d.state.Exists {
@@ -608,6 +622,7 @@ func (s *Service) Devices() []domain.DeviceState {
 func (s *Service) Device(name string) (domain.DeviceState, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.fresh()
 	d, ok := s.devices[name]
 	if !ok || !d.state.Exists {
 		return domain.DeviceState{}, false
@@ -619,6 +634,7 @@ func (s *Service) Device(name string) (domain.DeviceState, bool) {
 func (s *Service) Cluster() domain.ClusterState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.fresh()
 	return s.cluster.Clone()
 }
 
@@ -626,6 +642,7 @@ func (s *Service) Cluster() domain.ClusterState {
 func (s *Service) Range() domain.DNRangeState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.fresh()
 	return s.rng.Clone()
 }
 
@@ -633,6 +650,7 @@ func (s *Service) Range() domain.DNRangeState {
 func (s *Service) MayDial(device, number string) (domain.DialResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.fresh()
 	d, ok := s.devices[device]
 	if !ok {
 		return domain.DialResult{}, fmt.Errorf("%w: no device %s", domain.ErrNotFound, device)
@@ -692,6 +710,7 @@ func (s *Service) Run(ctx context.Context, tick time.Duration) error {
 			lastPrune = now
 		}
 		s.mu.Lock()
+		s.fresh()
 		w := s.cluster.Window
 		due := w != nil && !w.Until.IsZero() && !s.clock().Before(w.Until)
 		s.mu.Unlock()
