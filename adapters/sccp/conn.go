@@ -349,10 +349,12 @@ func (c *conn) register(ctx context.Context, m skinny.Register) (end, bool) {
 	case errors.Is(err, eventstore.ErrUnavailable), ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
 		// The store cannot take the write now, or the registrar did not
 		// answer in time: the phone comes back later.
+		// Logged once per burst: a store that is down fails every write.
+		c.s.storeDown.add(time.Now(), err.Error(), name, sourceOf(c.nc.RemoteAddr()))
 		if e, done := c.send(skinny.RegisterReject{Text: rejectBusy}); done {
 			return e, true
 		}
-		return end{level: zerolog.WarnLevel, msg: "registration refused: registrar busy",
+		return end{level: zerolog.DebugLevel, msg: "registration refused: registrar busy",
 			err: err, reason: c.reasonIfRegistered(), linger: true}, true
 	case ctx.Err() != nil:
 		return end{level: zerolog.DebugLevel, msg: "server stopped", err: err}, true

@@ -144,12 +144,15 @@ type Server struct {
 	log      zerolog.Logger
 	warnLog  zerolog.Logger // sampled, for accept failures
 	refusals *burstLog      // connections and registrations refused by a limit
-	ends     *sampledLog    // ends of connections that never registered
-	limiter  *sourceLimiter // registrations per source address
-	idPrefix string
-	epoch    time.Time     // the limiter's clock starts here
-	sem      chan struct{} // connection slots
-	ticker   sync.Once     // starts the refusal log's and limiter's upkeep
+	// storeDown logs, once per burst, the registrations refused because the
+	// event store could not take the write (full, locked, failing).
+	storeDown *burstLog
+	ends      *sampledLog    // ends of connections that never registered
+	limiter   *sourceLimiter // registrations per source address
+	idPrefix  string
+	epoch     time.Time     // the limiter's clock starts here
+	sem       chan struct{} // connection slots
+	ticker    sync.Once     // starts the refusal log's and limiter's upkeep
 
 	// ctx is the parent of every connection's context; cancel is called
 	// when the server stops hard (Serve's context ends, or Shutdown's
@@ -223,7 +226,9 @@ func NewServer(cfg Config) *Server {
 		log:      log,
 		warnLog:  log.Sample(&zerolog.BurstSampler{Burst: 5, Period: time.Second}),
 		refusals: newBurstLog(log, zerolog.WarnLevel, "SCCP connections or registrations refused", cfg.RefusalLogInterval),
-		limiter:  newSourceLimiter(cfg.SourceRate, cfg.SourceBurst, cfg.TrustedSources),
+		storeDown: newBurstLog(log, zerolog.ErrorLevel, "event store unavailable: registrations refused (registrar busy)",
+			cfg.RefusalLogInterval),
+		limiter: newSourceLimiter(cfg.SourceRate, cfg.SourceBurst, cfg.TrustedSources),
 		ends: newSampledLog(log, "connections that never registered closed (not logged one by one)",
 			maxEndLinesPerInterval, cfg.RefusalLogInterval),
 		perSource: map[netip.Addr]int{},
@@ -401,6 +406,7 @@ func (s *Server) upkeep() {
 			return
 		case now := <-tick.C:
 			s.refusals.flush(now)
+			s.storeDown.flush(now)
 			s.ends.flush(now)
 			s.limiter.prune(int64(time.Since(s.epoch)))
 		}

@@ -532,8 +532,10 @@ func (s *Server) failure(err error, r *register, op string) outcome {
 		s.rejections.add(time.Now(), string(rejection.Reason), r.device, r.peer)
 		return outcome{status: 403, text: rejection.Error()}
 	case errors.Is(err, eventstore.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		s.log.Warn().Err(err).Str("device", r.device).Stringer("peer", r.peer).
+		// Logged once per burst: a store that is down fails every write.
+		s.log.Debug().Err(err).Str("device", r.device).Stringer("peer", r.peer).
 			Msgf("registrar %s: store unavailable", op)
+		s.storeDown.add(time.Now(), err.Error(), r.device, r.peer)
 		return s.unavailable()
 	default:
 		s.log.Error().Err(err).Str("device", r.device).Stringer("peer", r.peer).

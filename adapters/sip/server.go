@@ -34,13 +34,16 @@ type Server struct {
 	// the registrar's rejections once per burst.
 	refusals   *burstLog
 	rejections *burstLog
-	limiter    *sourceLimiter
-	parser     *sipmsg.Parser
-	table      *table
-	txs        *txTable
-	dateCache  atomic.Pointer[cachedDate]
-	epoch      time.Time
-	host       atomic.Pointer[string]
+	// storeDown logs, once per burst, the REGISTERs answered 503 because
+	// the event store could not take the write (full, locked, failing).
+	storeDown *burstLog
+	limiter   *sourceLimiter
+	parser    *sipmsg.Parser
+	table     *table
+	txs       *txTable
+	dateCache atomic.Pointer[cachedDate]
+	epoch     time.Time
+	host      atomic.Pointer[string]
 
 	// base is the context of request processing and expiry; cancelled when
 	// Shutdown gives up waiting.
@@ -90,6 +93,7 @@ func NewServer(cfg Config) (*Server, error) {
 	s.overloadLog = s.log.Sample(&zerolog.BurstSampler{Burst: 5, Period: time.Second})
 	s.refusals = newBurstLog(s.log, zerolog.WarnLevel, "REGISTERs refused: 503", cfg.RefusalLogInterval)
 	s.rejections = newBurstLog(s.log, zerolog.InfoLevel, "registrations rejected", cfg.RefusalLogInterval)
+	s.storeDown = newBurstLog(s.log, zerolog.ErrorLevel, "event store unavailable: REGISTERs answered 503", cfg.RefusalLogInterval)
 	s.limiter = newSourceLimiter(cfg.SourceRate, cfg.SourceBurst, cfg.TrustedSources)
 	if cfg.Host != "" {
 		host := hostLiteral(cfg.Host)
@@ -497,6 +501,7 @@ func (s *Server) sweeper() {
 		case now := <-tick.C:
 			s.refusals.flush(now)
 			s.rejections.flush(now)
+			s.storeDown.flush(now)
 			s.limiter.prune(s.clock())
 			select {
 			case <-expired: // the previous sweep is over: start one
