@@ -49,6 +49,7 @@ run() { # name test env...
 		grep -E -- '--- FAIL|_test.go:[0-9]+:' "$OUT/$name.log" | grep -v FIGURE | head -20 || true
 	fi
 	echo "## $name"
+	grep -B1 -- '--- SKIP' "$OUT/$name.log" | sed 's/^/  /' || true
 	sed -n 's/.*FIGURE /  /p' "$OUT/$name.log"
 }
 run sip-flood TestSIPFloodFromUnknownDevices AUTOREG_FLOOD_RATE="$RATE" AUTOREG_FLOOD_SECONDS="$SECONDS_" \
