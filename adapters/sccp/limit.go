@@ -122,20 +122,6 @@ func (l *sourceLimiter) prune(now int64) {
 	}
 }
 
-func (l *sourceLimiter) size() int {
-	if l == nil {
-		return 0
-	}
-	n := 0
-	for i := range l.shards {
-		sh := &l.shards[i]
-		sh.mu.Lock()
-		n += len(sh.buckets)
-		sh.mu.Unlock()
-	}
-	return n
-}
-
 // burstLog logs refusals once per burst rather than once per request: the
 // first refusal after a quiet period is logged as it happens (with its
 // device, if known, and peer); those that follow are counted, by reason and by source

@@ -97,11 +97,12 @@ func TestSourceRateRefills(t *testing.T) {
 	l := newSourceLimiter(10, 2, nil)
 	a := netip.MustParseAddr("192.0.2.1")
 	now := int64(0)
-	if !l.allow(a, now) || !l.allow(a, now) || l.allow(a, now) {
+	first, second, third := l.allow(a, now), l.allow(a, now), l.allow(a, now)
+	if !first || !second || third {
 		t.Fatal("burst of 2 not applied")
 	}
 	now += int64(100 * time.Millisecond) // one token
-	if !l.allow(a, now) || l.allow(a, now) {
+	if first, second := l.allow(a, now), l.allow(a, now); !first || second {
 		t.Fatal("refill of one token not applied")
 	}
 	now += int64(time.Hour)
