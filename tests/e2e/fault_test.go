@@ -331,8 +331,12 @@ func TestStoreFaultsWhileServing(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			fmt.Fprintln(in, "BEGIN EXCLUSIVE; SELECT 'locked';")
-			for deadline := time.Now().Add(5 * time.Second); !strings.Contains(out.String(), "locked"); {
+			// .timeout waits for the registrar's writer to let go; the marker
+			// is printed only once the lock is held ("database is locked", the
+			// error, must not pass for it).
+			fmt.Fprintln(in, ".timeout 10000")
+			fmt.Fprintln(in, "BEGIN EXCLUSIVE; SELECT 'exclusive-lock-held';")
+			for deadline := time.Now().Add(15 * time.Second); !strings.Contains(out.String(), "exclusive-lock-held"); {
 				if time.Now().After(deadline) {
 					t.Fatalf("sqlite3 did not take the lock: %s", out.String())
 				}
