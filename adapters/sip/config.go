@@ -19,21 +19,23 @@ const (
 	DefaultMaxExpires     = 3600 * time.Second
 	DefaultDefaultExpires = 3600 * time.Second
 
-	DefaultSweepInterval      = time.Second
-	DefaultRequestTimeout     = 10 * time.Second
-	DefaultTransactionTTL     = 32 * time.Second // Timer J = 64*T1 with T1 = 500 ms
-	DefaultMaxInFlight        = 4096
-	DefaultWorkers            = 256
-	DefaultMaxTransactions    = 1 << 20
-	DefaultMaxDevices         = 1 << 20
-	DefaultMaxContacts        = 8
-	DefaultMaxConnections     = 100000
-	DefaultRetryAfterMin      = 5 * time.Second
-	DefaultRetryAfterMax      = 30 * time.Second
-	DefaultSourceRate         = 50
-	DefaultSourceBurst        = 200
-	DefaultRefusalLogInterval = 10 * time.Second
-	defaultUDPReadBufferBytes = 4 << 20
+	DefaultSweepInterval       = time.Second
+	DefaultRequestTimeout      = 10 * time.Second
+	DefaultTransactionTTL      = 32 * time.Second // Timer J = 64*T1 with T1 = 500 ms
+	DefaultMaxInFlight         = 4096
+	DefaultWorkers             = 256
+	DefaultMaxTransactions     = 1 << 20
+	DefaultMaxDevices          = 1 << 20
+	DefaultMaxContacts         = 8
+	DefaultMaxConnections      = 100000
+	DefaultRetryAfterMin       = 5 * time.Second
+	DefaultRetryAfterMax       = 30 * time.Second
+	DefaultSourceRate          = 50
+	DefaultSourceBurst         = 200
+	DefaultRefusalLogInterval  = 10 * time.Second
+	DefaultMaxConnsPerSource   = 200
+	DefaultFirstRequestTimeout = 30 * time.Second
+	defaultUDPReadBufferBytes  = 4 << 20
 )
 
 // Config configures a Server. Only Registrar is required.
@@ -96,6 +98,14 @@ type Config struct {
 	// MaxConnections bounds the TCP and TLS connections open at once; one
 	// more is closed as soon as accepted. Default 100,000.
 	MaxConnections int
+	// MaxConnectionsPerSource bounds the TCP and TLS connections open at
+	// once from one source IP address (TrustedSources excepted); one more is
+	// closed as soon as accepted. Default 200; negative: no bound.
+	MaxConnectionsPerSource int
+	// FirstRequestTimeout closes a TCP/TLS connection that has not sent a
+	// whole request this long after it was accepted (idle, or trickling a
+	// partial one). Default 30s.
+	FirstRequestTimeout time.Duration
 	// StreamIdleTimeout closes a TCP/TLS connection that carried nothing
 	// (not even a CRLF keepalive) for this long. Default MaxExpires + 5 min.
 	StreamIdleTimeout time.Duration
@@ -124,7 +134,9 @@ type Config struct {
 	Known func(device string) bool
 	// Refused, when set, is called for every REGISTER answered 503 before
 	// reaching the registrar, with the reason: "rate_limited",
-	// "transactions", "in_flight", "devices", "device_queue". For metrics.
+	// "transactions", "in_flight", "devices", "device_queue"; and for every
+	// TCP or TLS connection closed at accept: "connections",
+	// "connections_per_source". For metrics.
 	Refused func(reason string)
 	// RefusalLogInterval is how often a burst of refusals (503s, and 403s
 	// of the registrar) is summed up in one log line. Default 10s.
@@ -166,6 +178,8 @@ func (c Config) withDefaults() (Config, error) {
 	setInt(&c.MaxDevices, DefaultMaxDevices)
 	setInt(&c.MaxContacts, DefaultMaxContacts)
 	setInt(&c.MaxConnections, DefaultMaxConnections)
+	setInt(&c.MaxConnectionsPerSource, DefaultMaxConnsPerSource)
+	setDur(&c.FirstRequestTimeout, DefaultFirstRequestTimeout)
 	setInt(&c.UDPReaders, runtime.GOMAXPROCS(0))
 
 	switch {
@@ -175,7 +189,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("sip: MinExpires %v is above MaxExpires %v", c.MinExpires, c.MaxExpires)
 	case c.RetryAfterMin < time.Second || c.RetryAfterMax < c.RetryAfterMin:
 		return c, fmt.Errorf("sip: Retry-After range %v..%v is invalid", c.RetryAfterMin, c.RetryAfterMax)
-	case c.SweepInterval < 0 || c.RequestTimeout < 0 || c.TransactionTTL < 0 || c.StreamIdleTimeout < 0:
+	case c.SweepInterval < 0 || c.RequestTimeout < 0 || c.TransactionTTL < 0 || c.StreamIdleTimeout < 0 || c.FirstRequestTimeout < 0:
 		return c, errors.New("sip: durations must not be negative")
 	case min(c.MaxInFlight, c.Workers, c.MaxTransactions, c.MaxDevices, c.MaxContacts, c.MaxConnections, c.UDPReaders, c.SourceBurst) < 0:
 		return c, errors.New("sip: limits must not be negative")

@@ -103,6 +103,10 @@
 // known phones that share its address; the price is that a flood naming
 // known devices is not limited per source (it is by MaxInFlight, and the
 // registrar writes no event for a refresh). TrustedSources are not limited.
+// A source address may hold MaxConnectionsPerSource TCP/TLS connections
+// (200), and a connection that has not sent a whole request (or finished its
+// TLS handshake) FirstRequestTimeout (30 s) after its accept is closed,
+// however it trickles bytes.
 // Refusals (503s the server answers itself, and the registrar's 403s) are
 // logged once per burst: the first as it happens, then one line every
 // RefusalLogInterval with counts by reason and source, and one when the

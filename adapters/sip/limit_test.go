@@ -3,7 +3,10 @@ package sip
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -158,5 +161,93 @@ func TestRefusalsLoggedOncePerBurst(t *testing.T) {
 	b.add(t0.Add(time.Minute), refusedInFlight, "SEP001122334455", netip.MustParseAddrPort("192.0.2.1:5060"))
 	if n := strings.Count(buf.String(), "first of a burst"); n != 2 {
 		t.Fatalf("new burst:\n%s", buf.String())
+	}
+}
+
+// dialFrom opens a TCP connection from a loopback address of its own.
+func dialFrom(t *testing.T, ip string, to *net.TCPAddr) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	c, err := d.Dial("tcp", to.String())
+	if err != nil {
+		t.Skipf("cannot dial from %s: %v", ip, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// closedWithin reports whether the server closes c within d.
+func closedWithin(c net.Conn, d time.Duration) bool {
+	_ = c.SetReadDeadline(time.Now().Add(d))
+	_, err := io.Copy(io.Discard, c)
+	var ne net.Error
+	return !(errors.As(err, &ne) && ne.Timeout())
+}
+
+func TestConnectionsPerSource(t *testing.T) {
+	var mu sync.Mutex
+	refused := map[string]int{}
+	srv := serve(t, func(c *Config) {
+		c.MaxConnectionsPerSource = 2
+		c.TrustedSources = []netip.Prefix{netip.MustParsePrefix("127.0.0.9/32")}
+		c.Refused = func(reason string) { mu.Lock(); refused[reason]++; mu.Unlock() }
+	})
+	a, b := dialFrom(t, "127.0.0.2", srv.tcpAddr), dialFrom(t, "127.0.0.2", srv.tcpAddr)
+	time.Sleep(50 * time.Millisecond)
+	if !closedWithin(dialFrom(t, "127.0.0.2", srv.tcpAddr), 2*time.Second) {
+		t.Fatal("a third connection from one address stayed open")
+	}
+	for range 4 { // trusted: not bounded
+		if closedWithin(dialFrom(t, "127.0.0.9", srv.tcpAddr), 100*time.Millisecond) {
+			t.Fatal("a trusted address was bounded")
+		}
+	}
+	if closedWithin(dialFrom(t, "127.0.0.3", srv.tcpAddr), 100*time.Millisecond) {
+		t.Fatal("another address was refused")
+	}
+	a.Close()
+	b.Close()
+	time.Sleep(50 * time.Millisecond)
+	if closedWithin(dialFrom(t, "127.0.0.2", srv.tcpAddr), 100*time.Millisecond) {
+		t.Fatal("closed connections did not give their places back")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if refused[refusedConnsPerSource] != 1 {
+		t.Errorf("refusals %v", refused)
+	}
+}
+
+// A TCP connection that sends no whole request within FirstRequestTimeout
+// is closed, however it trickles bytes; one that did is kept.
+func TestFirstRequestTimeout(t *testing.T) {
+	srv := serve(t, func(c *Config) { c.FirstRequestTimeout = 500 * time.Millisecond })
+	idle := dialFrom(t, "127.0.0.1", srv.tcpAddr)
+	trickle := dialFrom(t, "127.0.0.1", srv.tcpAddr)
+	go func() {
+		for _, b := range []byte("REGISTER sip:autoreg.test SIP/2.0\r\nVia: SIP/2.0/TCP") {
+			if _, err := trickle.Write([]byte{b}); err != nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	start := time.Now()
+	if !closedWithin(idle, 3*time.Second) || !closedWithin(trickle, 3*time.Second) {
+		t.Fatal("a connection without a request stayed open")
+	}
+	if d := time.Since(start); d < 400*time.Millisecond {
+		t.Fatalf("closed after %v", d)
+	}
+	// A phone that registered keeps its connection past the first timeout.
+	c := dialFrom(t, "127.0.0.1", srv.tcpAddr)
+	r := defaultRaw()
+	r.Transport = "TCP"
+	if _, err := c.Write([]byte(r.String())); err != nil {
+		t.Fatal(err)
+	}
+	if closedWithin(c, time.Second) {
+		// closedWithin drained the answer; the connection must still be open.
+		t.Fatal("a connection that sent a request was closed")
 	}
 }

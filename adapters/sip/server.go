@@ -57,6 +57,7 @@ type Server struct {
 	conns     atomic.Int64   // TCP and TLS connections open
 	work      sync.WaitGroup // requests being processed
 	listeners map[*listener]struct{}
+	perSource map[netip.Addr]int // TCP and TLS connections open, by source address
 
 	// runs hands devices to the workers. A run holds at least one admitted
 	// request, so MaxInFlight places never block.
@@ -85,6 +86,7 @@ func NewServer(cfg Config) (*Server, error) {
 		txs:       newTxTable(cfg.TransactionTTL, cfg.MaxTransactions),
 		epoch:     time.Now(),
 		listeners: make(map[*listener]struct{}),
+		perSource: make(map[netip.Addr]int),
 		sweepStop: make(chan struct{}),
 		runs:      make(chan deviceRun, cfg.MaxInFlight),
 		sweepDone: make(chan struct{}),
@@ -368,7 +370,43 @@ const (
 	refusedInFlight     = "in_flight"
 	refusedDevices      = "devices"
 	refusedDeviceQueue  = "device_queue"
+	// Connections refused (TCP, TLS).
+	refusedConnections    = "connections"
+	refusedConnsPerSource = "connections_per_source"
 )
+
+func (s *Server) countRefused(reason string) {
+	if s.cfg.Refused != nil {
+		s.cfg.Refused(reason)
+	}
+}
+
+// enterSource counts a connection from a; false when a has
+// MaxConnectionsPerSource open already.
+func (s *Server) enterSource(a netip.Addr) bool {
+	if s.cfg.MaxConnectionsPerSource < 0 || trusted(s.cfg.TrustedSources, a) {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perSource[a] >= s.cfg.MaxConnectionsPerSource {
+		return false
+	}
+	s.perSource[a]++
+	return true
+}
+
+// leaveSource forgets a connection enterSource counted.
+func (s *Server) leaveSource(a netip.Addr) {
+	if s.cfg.MaxConnectionsPerSource < 0 || trusted(s.cfg.TrustedSources, a) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perSource[a]--; s.perSource[a] <= 0 {
+		delete(s.perSource, a)
+	}
+}
 
 // admit applies the per-source rate limit to a REGISTER about to be
 // processed: a token from its source's bucket, else a known device.
@@ -383,9 +421,7 @@ func (s *Server) admit(r *register) bool {
 // refused counts and logs (once per burst) a REGISTER answered 503 without
 // the registrar.
 func (s *Server) refused(reason string, r *register) {
-	if s.cfg.Refused != nil {
-		s.cfg.Refused(reason)
-	}
+	s.countRefused(reason)
 	s.log.Debug().Str("device", r.device).Stringer("peer", r.peer).Str("reason", reason).Msg("REGISTER refused: 503")
 	s.refusals.add(time.Now(), reason, r.device, r.peer)
 }

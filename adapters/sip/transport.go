@@ -219,9 +219,19 @@ func (s *Server) serveStream(ctx context.Context, network string, ln net.Listene
 			}
 			break
 		}
+		peer, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+		peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
 		if s.conns.Add(1) > int64(s.cfg.MaxConnections) {
 			s.conns.Add(-1)
-			s.overloadLog.Warn().Str("peer", c.RemoteAddr().String()).Msg("too many connections: closed")
+			s.refusals.add(time.Now(), refusedConnections, "", peer)
+			s.countRefused(refusedConnections)
+			c.Close()
+			continue
+		}
+		if !s.enterSource(peer.Addr()) {
+			s.conns.Add(-1)
+			s.refusals.add(time.Now(), refusedConnsPerSource, "", peer)
+			s.countRefused(refusedConnsPerSource)
 			c.Close()
 			continue
 		}
@@ -229,6 +239,7 @@ func (s *Server) serveStream(ctx context.Context, network string, ln net.Listene
 		if stopped {
 			connsMu.Unlock()
 			s.conns.Add(-1)
+			s.leaveSource(peer.Addr())
 			c.Close()
 			continue
 		}
@@ -238,6 +249,7 @@ func (s *Server) serveStream(ctx context.Context, network string, ln net.Listene
 		go func() {
 			defer wg.Done()
 			defer s.conns.Add(-1)
+			defer s.leaveSource(peer.Addr())
 			s.serveConn(l, network, c)
 			connsMu.Lock()
 			delete(conns, c)
@@ -286,10 +298,18 @@ func (s *Server) serveConn(l *listener, network string, nc net.Conn) {
 	defer par.Close()
 	buf := make([]byte, 4096)
 	idle := true // between messages: a CRLF pair there is a keepalive
+	// Until its first whole request, a connection has FirstRequestTimeout
+	// from its accept, however it trickles bytes.
+	firstBy := time.Now().Add(s.cfg.FirstRequestTimeout)
+	requests := 0
 	for {
+		deadline := time.Now().Add(s.cfg.StreamIdleTimeout)
+		if requests == 0 && firstBy.Before(deadline) {
+			deadline = firstBy
+		}
 		// stop sets the flag, then a past deadline: either this deadline is
 		// overwritten by stop's, or the flag is seen.
-		if err := c.SetReadDeadline(time.Now().Add(s.cfg.StreamIdleTimeout)); err != nil || l.stopping.Load() {
+		if err := c.SetReadDeadline(deadline); err != nil || l.stopping.Load() {
 			return
 		}
 		n, err := c.Read(buf)
@@ -312,6 +332,7 @@ func (s *Server) serveConn(l *listener, network string, nc net.Conn) {
 				}
 				req.SetTransport(network)
 				req.SetSource(peer.String())
+				requests++
 				c.work.Add(1)
 				s.receive(l, req, peer, c.send, c.work.Done)
 			})

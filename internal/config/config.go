@@ -59,6 +59,9 @@ type SIP struct {
 	SourceRate     float64  `mapstructure:"source_rate"`
 	SourceBurst    int      `mapstructure:"source_burst"`
 	TrustedSources []string `mapstructure:"trusted_sources"`
+	// MaxConnsPerSource bounds the TCP/TLS connections from one IP address;
+	// 0 the adapter's default (200), negative no bound.
+	MaxConnsPerSource int `mapstructure:"max_conns_per_source"`
 }
 
 type SCCP struct {
