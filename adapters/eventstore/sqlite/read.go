@@ -43,7 +43,7 @@ func openReadConn(path string, busy time.Duration) (_ *readConn, err error) {
 	if err := c.BusyTimeout(busy); err != nil {
 		return nil, classify(path, err)
 	}
-	if err := c.Exec(`PRAGMA query_only = 1; PRAGMA cache_size = -2048; PRAGMA mmap_size = 17179869184;`); err != nil {
+	if err := c.Exec(`PRAGMA query_only = 1; PRAGMA cache_size = -8192; PRAGMA mmap_size = 17179869184;`); err != nil {
 		return nil, classify(path, err)
 	}
 	rc := &readConn{conn: c}
