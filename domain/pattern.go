@@ -142,30 +142,25 @@ func (p Pattern) Match(number string) bool {
 	return matchElems(p.elems, number)
 }
 
-// matchElems is a dynamic programme over (element, position): linear in
-// the pattern and the number, whatever the repetitions.
+// matchElems is a dynamic programme over (element, position), one
+// left-to-right pass per element: linear in the number for each element,
+// whatever the repetitions.
 func matchElems(elems []patElem, s string) bool {
 	// ok[j] reports whether s[:j] can be matched by the elements seen so far.
 	ok := make([]bool, len(s)+1)
 	next := make([]bool, len(s)+1)
 	ok[0] = true
 	for _, e := range elems {
-		clear(next)
 		for j := 0; j <= len(s); j++ {
-			if !ok[j] {
-				continue
-			}
-			if e.min == 0 {
-				next[j] = true
-			}
-			// consume one or more (if many) symbols of the set
-			for k := j; k < len(s) && e.set[symIndex(s[k])]; k++ {
-				if k+1-j >= max(e.min, 1) {
-					next[k+1] = true
-				}
-				if !e.many {
-					break
-				}
+			in := j > 0 && e.set[symIndex(s[j-1])]
+			switch {
+			case e.many:
+				// next[j]: zero repetitions allowed and ok[j], or s[j-1] is in
+				// the set and ends one or more repetitions that started after
+				// a matched prefix (ok[j-1]) or continue one (next[j-1]).
+				next[j] = (e.min == 0 && ok[j]) || (in && (ok[j-1] || next[j-1]))
+			default:
+				next[j] = in && ok[j-1]
 			}
 		}
 		ok, next = next, ok
