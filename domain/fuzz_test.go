@@ -102,8 +102,42 @@ func patternRegexp(p Pattern) *regexp.Regexp {
 
 // FuzzPattern compiles any pattern and matches it against any number: no
 // panic, errors are ErrInvalid, and Match agrees with the reference
-// regular expression. Numbers are capped at maxFuzzNumber digits: Match is
-// quadratic in the number's length for repeated elements (see
+// regular expression. Numbers are capped at maxFuzzNumber digits, to keep
+// each run short (Match is linear: see BenchmarkPatternMatch).
+func FuzzPattern(f *testing.F) {
+	for _, s := range [][2]string{
+		{"911", "911"}, {"0", "0"}, {"9.[2-9]XXXXXX", "95551234"}, {"9.!", "9011441234567"},
+		{"[^0-1]XXX", "2345"}, {"1?2+3", "12223"}, {"X?", ""}, {"*#", "*#"}, {"[2-", "2"},
+		{"[]", "1"}, {"!?", "1"}, {"?", ""}, {"[1-0]", "1"}, {"X+X+X+X+", "55555555"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, text, number string) {
+		p, err := CompilePattern(text)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("CompilePattern(%q): %v is not ErrInvalid", text, err)
+			}
+			return
+		}
+		if p.String() != text || len(p.elems) == 0 || len(p.elems) > 48 {
+			t.Fatalf("CompilePattern(%q): %d elements, text %q", text, len(p.elems), p.String())
+		}
+		if len(number) > maxFuzzNumber {
+			number = number[:maxFuzzNumber]
+		}
+		got := p.Match(number)
+		want := patternRegexp(p).MatchString(number)
+		if got != want {
+			t.Fatalf("%q.Match(%q) = %v, the reference says %v", text, number, got, want)
+		}
+		_ = p.Matches()
+	})
+}
+
+// maxFuzzNumber bounds the numbers FuzzPattern matches.
+const maxFuzzNumber = 256
+
 // BenchmarkPatternMatch shows matching stays linear in the number's length
 // whatever the pattern: compare ns/op across the sizes (x4 digits should
 // cost about x4). Speed is measured here, never asserted in a test.
