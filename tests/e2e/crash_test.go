@@ -50,7 +50,7 @@ type proc struct {
 	exited                bool
 	exitErr               error
 	started               time.Time
-	healthy, firstPhoneOK time.Duration // since start
+	healthy               time.Duration // since start
 }
 
 func newProc(t *testing.T, data string, extra ...string) *proc {
