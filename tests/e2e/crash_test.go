@@ -39,18 +39,18 @@ func (l *lockedBuffer) String() string {
 // proc is a registrar process on fixed addresses, so that it can be killed
 // and started again where the phones look for it.
 type proc struct {
-	t                     *testing.T
-	data                  string
-	sip, sccp, admin      string
-	adminURL              string
-	extra                 []string
-	cmd                   *exec.Cmd
-	logs                  *lockedBuffer
-	done                  chan error
-	exited                bool
-	exitErr               error
-	started               time.Time
-	healthy               time.Duration // since start
+	t                *testing.T
+	data             string
+	sip, sccp, admin string
+	adminURL         string
+	extra            []string
+	cmd              *exec.Cmd
+	logs             *lockedBuffer
+	done             chan error
+	exited           bool
+	exitErr          error
+	started          time.Time
+	healthy          time.Duration // since start
 }
 
 func newProc(t *testing.T, data string, extra ...string) *proc {
