@@ -350,7 +350,7 @@ func (c *conn) register(ctx context.Context, m skinny.Register) (end, bool) {
 		// The store cannot take the write now, or the registrar did not
 		// answer in time: the phone comes back later.
 		// Logged once per burst: a store that is down fails every write.
-		c.s.storeDown.add(time.Now(), err.Error(), name, sourceOf(c.nc.RemoteAddr()))
+		c.s.storeDown.Add(time.Now(), err.Error(), name, sourceOf(c.nc.RemoteAddr()))
 		if e, done := c.send(skinny.RegisterReject{Text: rejectBusy}); done {
 			return e, true
 		}

@@ -30,6 +30,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/autoreg/autoreg/adapters/internal/limit"
 	"net"
 	"net/netip"
 	"sync"
@@ -142,13 +143,13 @@ var ErrServerClosed = errors.New("sccp: server closed")
 type Server struct {
 	cfg      Config
 	log      zerolog.Logger
-	warnLog  zerolog.Logger // sampled, for accept failures
-	refusals *burstLog      // connections and registrations refused by a limit
+	warnLog  zerolog.Logger  // sampled, for accept failures
+	refusals *limit.BurstLog // connections and registrations refused by a limit
 	// storeDown logs, once per burst, the registrations refused because the
 	// event store could not take the write (full, locked, failing).
-	storeDown *burstLog
-	ends      *sampledLog    // ends of connections that never registered
-	limiter   *sourceLimiter // registrations per source address
+	storeDown *limit.BurstLog
+	ends      *sampledLog          // ends of connections that never registered
+	limiter   *limit.SourceLimiter // registrations per source address
 	idPrefix  string
 	epoch     time.Time     // the limiter's clock starts here
 	sem       chan struct{} // connection slots
@@ -225,10 +226,10 @@ func NewServer(cfg Config) *Server {
 		cfg:      cfg,
 		log:      log,
 		warnLog:  log.Sample(&zerolog.BurstSampler{Burst: 5, Period: time.Second}),
-		refusals: newBurstLog(log, zerolog.WarnLevel, "SCCP connections or registrations refused", cfg.RefusalLogInterval),
-		storeDown: newBurstLog(log, zerolog.ErrorLevel, "event store unavailable: registrations refused (registrar busy)",
+		refusals: limit.NewBurstLog(log, zerolog.WarnLevel, "SCCP connections or registrations refused", cfg.RefusalLogInterval),
+		storeDown: limit.NewBurstLog(log, zerolog.ErrorLevel, "event store unavailable: registrations refused (registrar busy)",
 			cfg.RefusalLogInterval),
-		limiter: newSourceLimiter(cfg.SourceRate, cfg.SourceBurst, cfg.TrustedSources),
+		limiter: limit.NewSourceLimiter(cfg.SourceRate, cfg.SourceBurst, cfg.TrustedSources),
 		ends: newSampledLog(log, "connections that never registered closed (not logged one by one)",
 			maxEndLinesPerInterval, cfg.RefusalLogInterval),
 		perSource: map[netip.Addr]int{},
@@ -336,7 +337,7 @@ func (s *Server) startConn(nc net.Conn) {
 		nc.Close()
 		return
 	}
-	limited := s.cfg.MaxConnsPerSource > 0 && !trusted(s.cfg.TrustedSources, src.Addr())
+	limited := s.cfg.MaxConnsPerSource > 0 && !limit.Trusted(s.cfg.TrustedSources, src.Addr())
 	if limited && s.perSource[src.Addr()] >= s.cfg.MaxConnsPerSource {
 		s.mu.Unlock()
 		<-s.sem
@@ -383,13 +384,13 @@ func (s *Server) refuse(reason, device string, peer netip.AddrPort) {
 		s.cfg.Refused(reason)
 	}
 	s.log.Debug().Str("reason", reason).Str("device", device).Stringer("peer", peer).Msg("refused by a limit")
-	s.refusals.add(time.Now(), reason, device, peer)
+	s.refusals.Add(time.Now(), reason, device, peer)
 }
 
 // admitRegistration applies the per-source rate limit to a registration
 // about to reach the registrar.
 func (s *Server) admitRegistration(device string, peer netip.AddrPort) bool {
-	if s.limiter.allow(peer.Addr(), int64(time.Since(s.epoch))) {
+	if s.limiter.Allow(peer.Addr(), int64(time.Since(s.epoch))) {
 		return true
 	}
 	return s.cfg.Known != nil && s.cfg.Known(device)
@@ -405,10 +406,10 @@ func (s *Server) upkeep() {
 		case <-s.ctx.Done():
 			return
 		case now := <-tick.C:
-			s.refusals.flush(now)
-			s.storeDown.flush(now)
+			s.refusals.Flush(now)
+			s.storeDown.Flush(now)
 			s.ends.flush(now)
-			s.limiter.prune(int64(time.Since(s.epoch)))
+			s.limiter.Prune(int64(time.Since(s.epoch)))
 		}
 	}
 }

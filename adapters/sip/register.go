@@ -529,13 +529,13 @@ func (s *Server) failure(err error, r *register, op string) outcome {
 	case errors.As(err, &rejection):
 		s.log.Debug().Str("device", r.device).Stringer("peer", r.peer).
 			Str("reason", string(rejection.Reason)).Msg("registration rejected")
-		s.rejections.add(time.Now(), string(rejection.Reason), r.device, r.peer)
+		s.rejections.Add(time.Now(), string(rejection.Reason), r.device, r.peer)
 		return outcome{status: 403, text: rejection.Error()}
 	case errors.Is(err, eventstore.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		// Logged once per burst: a store that is down fails every write.
 		s.log.Debug().Err(err).Str("device", r.device).Stringer("peer", r.peer).
 			Msgf("registrar %s: store unavailable", op)
-		s.storeDown.add(time.Now(), err.Error(), r.device, r.peer)
+		s.storeDown.Add(time.Now(), err.Error(), r.device, r.peer)
 		return s.unavailable()
 	default:
 		s.log.Error().Err(err).Str("device", r.device).Stringer("peer", r.peer).

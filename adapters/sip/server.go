@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/autoreg/autoreg/adapters/internal/limit"
 	"net"
 	"net/netip"
 	"strings"
@@ -32,12 +33,12 @@ type Server struct {
 	overloadLog zerolog.Logger
 	// refusals and rejections log the 503s the server answers itself and
 	// the registrar's rejections once per burst.
-	refusals   *burstLog
-	rejections *burstLog
+	refusals   *limit.BurstLog
+	rejections *limit.BurstLog
 	// storeDown logs, once per burst, the REGISTERs answered 503 because
 	// the event store could not take the write (full, locked, failing).
-	storeDown *burstLog
-	limiter   *sourceLimiter
+	storeDown *limit.BurstLog
+	limiter   *limit.SourceLimiter
 	parser    *sipmsg.Parser
 	table     *table
 	txs       *txTable
@@ -93,10 +94,10 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	s.slots = sync.NewCond(&s.mu)
 	s.overloadLog = s.log.Sample(&zerolog.BurstSampler{Burst: 5, Period: time.Second})
-	s.refusals = newBurstLog(s.log, zerolog.WarnLevel, "REGISTERs refused: 503", cfg.RefusalLogInterval)
-	s.rejections = newBurstLog(s.log, zerolog.InfoLevel, "registrations rejected", cfg.RefusalLogInterval)
-	s.storeDown = newBurstLog(s.log, zerolog.ErrorLevel, "event store unavailable: REGISTERs answered 503", cfg.RefusalLogInterval)
-	s.limiter = newSourceLimiter(cfg.SourceRate, cfg.SourceBurst, cfg.TrustedSources)
+	s.refusals = limit.NewBurstLog(s.log, zerolog.WarnLevel, "REGISTERs refused: 503", cfg.RefusalLogInterval)
+	s.rejections = limit.NewBurstLog(s.log, zerolog.InfoLevel, "registrations rejected", cfg.RefusalLogInterval)
+	s.storeDown = limit.NewBurstLog(s.log, zerolog.ErrorLevel, "event store unavailable: REGISTERs answered 503", cfg.RefusalLogInterval)
+	s.limiter = limit.NewSourceLimiter(cfg.SourceRate, cfg.SourceBurst, cfg.TrustedSources)
 	if cfg.Host != "" {
 		host := hostLiteral(cfg.Host)
 		s.host.Store(&host)
@@ -384,7 +385,7 @@ func (s *Server) countRefused(reason string) {
 // enterSource counts a connection from a; false when a has
 // MaxConnectionsPerSource open already.
 func (s *Server) enterSource(a netip.Addr) bool {
-	if s.cfg.MaxConnectionsPerSource < 0 || trusted(s.cfg.TrustedSources, a) {
+	if s.cfg.MaxConnectionsPerSource < 0 || limit.Trusted(s.cfg.TrustedSources, a) {
 		return true
 	}
 	s.mu.Lock()
@@ -398,7 +399,7 @@ func (s *Server) enterSource(a netip.Addr) bool {
 
 // leaveSource forgets a connection enterSource counted.
 func (s *Server) leaveSource(a netip.Addr) {
-	if s.cfg.MaxConnectionsPerSource < 0 || trusted(s.cfg.TrustedSources, a) {
+	if s.cfg.MaxConnectionsPerSource < 0 || limit.Trusted(s.cfg.TrustedSources, a) {
 		return
 	}
 	s.mu.Lock()
@@ -412,7 +413,7 @@ func (s *Server) leaveSource(a netip.Addr) {
 // processed: a token from its source's bucket, else a known device.
 func (s *Server) admit(r *register) bool {
 	addr := r.peer.Addr()
-	if s.limiter.allow(addr, s.clock()) || s.table.boundFrom(r.mac, addr) {
+	if s.limiter.Allow(addr, s.clock()) || s.table.boundFrom(r.mac, addr) {
 		return true
 	}
 	return s.cfg.Known != nil && s.cfg.Known(r.device)
@@ -423,7 +424,7 @@ func (s *Server) admit(r *register) bool {
 func (s *Server) refused(reason string, r *register) {
 	s.countRefused(reason)
 	s.log.Debug().Str("device", r.device).Stringer("peer", r.peer).Str("reason", reason).Msg("REGISTER refused: 503")
-	s.refusals.add(time.Now(), reason, r.device, r.peer)
+	s.refusals.Add(time.Now(), reason, r.device, r.peer)
 }
 
 // dispatch admits a REGISTER that start returned and queues it for its
@@ -535,10 +536,10 @@ func (s *Server) sweeper() {
 		case now := <-rotate.C:
 			s.txs.rotate(now)
 		case now := <-tick.C:
-			s.refusals.flush(now)
-			s.rejections.flush(now)
-			s.storeDown.flush(now)
-			s.limiter.prune(s.clock())
+			s.refusals.Flush(now)
+			s.rejections.Flush(now)
+			s.storeDown.Flush(now)
+			s.limiter.Prune(s.clock())
 			select {
 			case <-expired: // the previous sweep is over: start one
 				go func() {

@@ -223,14 +223,14 @@ func (s *Server) serveStream(ctx context.Context, network string, ln net.Listene
 		peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
 		if s.conns.Add(1) > int64(s.cfg.MaxConnections) {
 			s.conns.Add(-1)
-			s.refusals.add(time.Now(), refusedConnections, "", peer)
+			s.refusals.Add(time.Now(), refusedConnections, "", peer)
 			s.countRefused(refusedConnections)
 			c.Close()
 			continue
 		}
 		if !s.enterSource(peer.Addr()) {
 			s.conns.Add(-1)
-			s.refusals.add(time.Now(), refusedConnsPerSource, "", peer)
+			s.refusals.Add(time.Now(), refusedConnsPerSource, "", peer)
 			s.countRefused(refusedConnsPerSource)
 			c.Close()
 			continue
