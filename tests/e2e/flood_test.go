@@ -38,16 +38,7 @@ func sippRun(t *testing.T, scenario string, macs []string, ip string, port, coun
 	t.Helper()
 	sippBin := need(t, "sipp", "sip-tester")
 	dir := t.TempDir()
-	csv := filepath.Join(dir, "macs.csv")
-	var b strings.Builder
-	b.WriteString("SEQUENTIAL\n")
-	for _, m := range macs {
-		b.WriteString(m + "\n")
-	}
-	if err := os.WriteFile(csv, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	sf, _ := filepath.Abs(filepath.Join("testdata", "sipp", scenario))
+	csv, sf := sippInputs(t, dir, scenario, macs)
 	args := append([]string{"-sf", sf, "-inf", csv, "-m", fmt.Sprint(count), "-r", fmt.Sprint(rate), "-l", "500",
 		"-i", ip, "-p", fmt.Sprint(port), "-t", "u1", "-timeout", fmt.Sprintf("%ds", count/max(rate, 1)+60), "-nostdin", "-max_retrans", "3",
 		"-trace_stat", "-stf", "stat.csv", "-fd", "1", "-trace_err"}, extra...)

@@ -233,16 +233,7 @@ func (r *Registrar) sipp(t *testing.T, scenario string, macs []string, extra ...
 	t.Helper()
 	sippBin := need(t, "sipp", "sip-tester")
 	dir := t.TempDir()
-	csv := filepath.Join(dir, "macs.csv")
-	var b strings.Builder
-	b.WriteString("SEQUENTIAL\n")
-	for _, m := range macs {
-		b.WriteString(m + "\n")
-	}
-	if err := os.WriteFile(csv, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	sf, _ := filepath.Abs(filepath.Join("testdata", "sipp", scenario))
+	csv, sf := sippInputs(t, dir, scenario, macs)
 	args := append([]string{"-sf", sf, "-inf", csv, "-m", fmt.Sprint(len(macs)), "-l", "1", "-r", "200",
 		"-i", "127.0.0.1", "-p", fmt.Sprint(r.sippPort), "-t", "u1", "-timeout", "20s", "-timeout_error",
 		"-nostdin", "-trace_msg", "-trace_err", "-max_retrans", "3"}, extra...)
@@ -298,4 +289,24 @@ func macs(prefix string, n int) []string {
 		out[i] = fmt.Sprintf("%s%06X", prefix, i+1)
 	}
 	return out
+}
+
+// sippInputs writes the MACs as sipp's injection file (SEQUENTIAL, one a
+// line) in dir and returns its path and the scenario's absolute path.
+func sippInputs(t *testing.T, dir, scenario string, macs []string) (csv, sf string) {
+	t.Helper()
+	csv = filepath.Join(dir, "macs.csv")
+	var b strings.Builder
+	b.WriteString("SEQUENTIAL\n")
+	for _, m := range macs {
+		b.WriteString(m + "\n")
+	}
+	if err := os.WriteFile(csv, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sf, err := filepath.Abs(filepath.Join("testdata", "sipp", scenario))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return csv, sf
 }
