@@ -59,7 +59,7 @@ func (e *FindingsError) Error() string {
 // policy, a store that is not there or cannot be read), in which case
 // nothing is written on stdout nor to -o.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer, opts ...Option) int {
-	cfg := config{open: replay.OpenSQLite, now: time.Now}
+	cfg := config{open: replay.OpenStore, now: time.Now}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -139,7 +139,7 @@ the CallManager guide's advice on autoregistration:
 Thresholds and severities come from a policy file (YAML; see 'compliance
 policy sample' and docs/compliance.md).
 
-The store is --store (sqlite:///abs/path.db or a path), else --data DIR
+The store is --store (sqlite:///abs/path.db, a path, or kurrentdb://...), else --data DIR
 (DIR/autoreg.db), else ./data/autoreg.db. Times are RFC 3339
 (2026-03-02T09:00:00Z), or 2026-03-02T09:00 and 2026-03-02, read as UTC.
 
@@ -153,7 +153,7 @@ is written); 2 an error (bad flag, time, policy or store; nothing written).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().StringVar(&a.store, "store", "", "event store: sqlite:///abs/path.db or a path (default ./data/autoreg.db)")
+	root.PersistentFlags().StringVar(&a.store, "store", "", "event store: sqlite:///abs/path.db, a path, or kurrentdb://host:2113 (default ./data/autoreg.db)")
 	root.PersistentFlags().StringVar(&a.data, "data", "", "the registrar's data directory: the store is DIR/autoreg.db")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &replay.UsageError{Err: err} })
 	root.AddCommand(a.reportCmd(), a.policyCmd(), a.checksCmd())

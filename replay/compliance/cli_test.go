@@ -353,7 +353,8 @@ func TestBadStores(t *testing.T) {
 		{"a directory", []string{"--store", dir}, "is a directory, not an event store"},
 		{"no store in --data", []string{"--data", dir}, "no event store at " + filepath.Join(dir, "autoreg.db")},
 		{"not a store", []string{"--store", text}, "notes.txt"},
-		{"another scheme", []string{"--store", "kurrentdb://localhost:2113"}, "not supported by this build"},
+		{"another scheme", []string{"--store", "mysql://localhost/autoreg"}, "mysql"},
+		{"no KurrentDB server there", []string{"--store", "kurrentdb://127.0.0.1:1?tls=false"}, "kurrentdb://127.0.0.1:1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb strings.Builder
