@@ -1,12 +1,14 @@
 package projections
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/strtab"
 )
 
 // Device is what the Devices read model knows of one device.
@@ -49,22 +51,94 @@ type Device struct {
 
 // Devices is the read model of every device ever seen: those that exist,
 // those deleted, and rogue devices that were only ever refused.
+//
+// It is the registrar's largest read model (one record per device), so it
+// keeps compact records rather than Devices: the strings that repeat across
+// devices (model, partition, pool, ...) as numbers in a string table, times
+// as Unix nanoseconds. A record is 136 bytes plus its name, DN and address
+// (a Device is 350 bytes plus its strings).
 type Devices struct {
 	mu      sync.RWMutex
 	pos     uint64
-	devices map[string]*Device
+	devices map[string]*rec
+	strs    strtab.Table
 	exist   int
 	regd    int
 }
 
+// rec is one device as Devices keeps it; see Device for the fields. The
+// device's name is its key in Devices.devices.
+type rec struct {
+	dn, address, description                                           string
+	model, protocol, partition, pool, css, load, window, provisionedBy strtab.ID
+	lastRejection                                                      strtab.ID
+	flags                                                              recFlags
+	rejections                                                         int32
+	autoregisteredAt, firstSeen, lastSeen, lastRejectedAt              int64 // see nanos
+	position                                                           uint64
+}
+
+type recFlags uint8
+
+const (
+	fExists recFlags = 1 << iota
+	fDeleted
+	fRegistered
+	fAutoregistered
+)
+
+func (r *rec) is(f recFlags) bool { return r.flags&f != 0 }
+
+func (r *rec) set(f recFlags, on bool) {
+	if on {
+		r.flags |= f
+	} else {
+		r.flags &^= f
+	}
+}
+
+// noTime stands for the zero time.Time in a rec.
+const noTime = math.MinInt64
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return noTime
+	}
+	return t.UnixNano()
+}
+
+func timeOf(n int64) time.Time {
+	if n == noTime {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// device is r as a Device.
+func (d *Devices) device(name string, r *rec) Device {
+	return Device{
+		Name: name, Exists: r.is(fExists), Deleted: r.is(fDeleted),
+		Model: d.strs.String(r.model), Protocol: domain.Protocol(d.strs.String(r.protocol)),
+		DN: r.dn, Partition: d.strs.String(r.partition), Pool: d.strs.String(r.pool), CSS: d.strs.String(r.css),
+		Description: r.description, Load: d.strs.String(r.load),
+		Registered: r.is(fRegistered), Address: r.address,
+		Autoregistered: r.is(fAutoregistered), Window: d.strs.String(r.window), AutoregisteredAt: timeOf(r.autoregisteredAt),
+		ProvisionedBy: d.strs.String(r.provisionedBy),
+		FirstSeen:     timeOf(r.firstSeen), LastSeen: timeOf(r.lastSeen),
+		Rejections: int(r.rejections), LastRejection: domain.RejectReason(d.strs.String(r.lastRejection)),
+		LastRejectedAt: timeOf(r.lastRejectedAt),
+		Position:       r.position,
+	}
+}
+
 // NewDevices returns an empty Devices.
-func NewDevices() *Devices { return &Devices{devices: make(map[string]*Device)} }
+func NewDevices() *Devices { return &Devices{devices: make(map[string]*rec)} }
 
 // Reset implements Projection.
 func (d *Devices) Reset() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.pos, d.devices, d.exist, d.regd = 0, make(map[string]*Device), 0, 0
+	d.pos, d.devices, d.strs, d.exist, d.regd = 0, make(map[string]*rec), strtab.Table{}, 0, 0
 }
 
 // Checkpoint implements Projection.
@@ -74,10 +148,11 @@ func (d *Devices) Checkpoint() uint64 {
 	return d.pos
 }
 
-func (d *Devices) get(name string) *Device {
+// get returns name's record, a new one (never seen) if there is none.
+func (d *Devices) get(name string) *rec {
 	v, ok := d.devices[name]
 	if !ok {
-		v = &Device{Name: name}
+		v = &rec{autoregisteredAt: noTime, firstSeen: noTime, lastSeen: noTime, lastRejectedAt: noTime}
 		d.devices[name] = v
 	}
 	return v
@@ -93,91 +168,103 @@ func (d *Devices) Apply(e *Event) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.pos = e.Position
-	var v *Device
+	var v *rec
 	seen := true
+	id := d.strs.ID
+	// fresh keeps of v only what outlives a new configuration: its name,
+	// when it was seen and its rejections.
+	fresh := func(v *rec, flags recFlags) {
+		*v = rec{flags: flags, firstSeen: v.firstSeen, lastSeen: v.lastSeen,
+			rejections: v.rejections, lastRejection: v.lastRejection, lastRejectedAt: v.lastRejectedAt,
+			autoregisteredAt: noTime}
+	}
 	switch p := e.Payload.(type) {
 	case domain.DeviceAutoregistered:
 		v = d.get(p.Device)
 		d.count(v, -1)
-		*v = Device{Name: v.Name, Exists: true, Model: p.Model, Protocol: p.Protocol, DN: p.DN,
-			Partition: p.Partition, Pool: p.Pool, CSS: p.CSS, Load: p.Load, Registered: true, Address: p.Address,
-			Autoregistered: true, Window: p.Window, AutoregisteredAt: utc(e.RecordedAt),
-			FirstSeen: v.FirstSeen, Rejections: v.Rejections, LastRejection: v.LastRejection, LastRejectedAt: v.LastRejectedAt}
+		fresh(v, fExists|fRegistered|fAutoregistered)
+		v.model, v.protocol, v.dn = id(p.Model), id(string(p.Protocol)), p.DN
+		v.partition, v.pool, v.css, v.load, v.address = id(p.Partition), id(p.Pool), id(p.CSS), id(p.Load), p.Address
+		v.window, v.autoregisteredAt = id(p.Window), nanos(utc(e.RecordedAt))
+		v.lastSeen = noTime // set below, as for every event of the device itself
 	case domain.DeviceProvisioned:
 		v = d.get(p.Device)
 		d.count(v, -1)
-		*v = Device{Name: v.Name, Exists: true, Model: p.Model, Protocol: p.Protocol, DN: p.DN,
-			Partition: p.Partition, Pool: p.Pool, CSS: p.CSS, Description: p.Description, ProvisionedBy: p.By,
-			Address: v.Address, FirstSeen: v.FirstSeen, LastSeen: v.LastSeen,
-			Rejections: v.Rejections, LastRejection: v.LastRejection, LastRejectedAt: v.LastRejectedAt}
+		address := v.address
+		fresh(v, fExists)
+		v.model, v.protocol, v.dn = id(p.Model), id(string(p.Protocol)), p.DN
+		v.partition, v.pool, v.css, v.description = id(p.Partition), id(p.Pool), id(p.CSS), p.Description
+		v.provisionedBy, v.address = id(p.By), address
 		seen = false
 	case domain.DeviceRegistered:
 		v = d.get(p.Device)
 		d.count(v, -1)
-		v.Registered, v.Address = true, p.Address
+		v.set(fRegistered, true)
+		v.address = p.Address
 	case domain.DeviceMoved:
 		v = d.get(p.Device)
 		d.count(v, -1)
-		v.Registered, v.Address = true, p.To
+		v.set(fRegistered, true)
+		v.address = p.To
 	case domain.DeviceUnregistered:
 		v = d.get(p.Device)
 		d.count(v, -1)
-		v.Registered = false
+		v.set(fRegistered, false)
 	case domain.RegistrationRejected:
 		v = d.get(p.Device)
 		d.count(v, -1)
-		v.Rejections++
-		v.LastRejection, v.LastRejectedAt = p.Reason, utc(e.RecordedAt)
-		if !v.Exists && p.Address != "" {
-			v.Address = p.Address
+		v.rejections++
+		v.lastRejection, v.lastRejectedAt = id(string(p.Reason)), nanos(utc(e.RecordedAt))
+		if !v.is(fExists) && p.Address != "" {
+			v.address = p.Address
 		}
-		if !v.Exists && p.Model != "" {
-			v.Model = p.Model
+		if !v.is(fExists) && p.Model != "" {
+			v.model = id(p.Model)
 		}
 	case domain.DeviceReconfigured:
 		v = d.get(p.Device)
 		d.count(v, -1)
 		if p.Pool != "" {
-			v.Pool, v.CSS = p.Pool, p.CSS
+			v.pool, v.css = id(p.Pool), id(p.CSS)
 		} else if p.CSS != "" {
-			v.CSS = p.CSS
+			v.css = id(p.CSS)
 		}
 		if p.DN != "" {
-			v.DN = p.DN
+			v.dn = p.DN
 		}
 		if p.Partition != "" {
-			v.Partition = p.Partition
+			v.partition = id(p.Partition)
 		}
 		if p.Description != "" {
-			v.Description = p.Description
+			v.description = p.Description
 		}
 		seen = false
 	case domain.DeviceDeleted:
 		v = d.get(p.Device)
 		d.count(v, -1)
-		*v = Device{Name: v.Name, Deleted: true, Model: v.Model, Address: v.Address,
-			FirstSeen: v.FirstSeen, LastSeen: v.LastSeen,
-			Rejections: v.Rejections, LastRejection: v.LastRejection, LastRejectedAt: v.LastRejectedAt}
+		model, address := v.model, v.address
+		fresh(v, fDeleted)
+		v.model, v.address = model, address
 		seen = false
 	default:
 		return
 	}
 	if seen {
-		at := utc(e.RecordedAt)
-		if v.FirstSeen.IsZero() {
-			v.FirstSeen = at
+		at := nanos(utc(e.RecordedAt))
+		if v.firstSeen == noTime {
+			v.firstSeen = at
 		}
-		v.LastSeen = at
+		v.lastSeen = at
 	}
-	v.Position = e.Position
+	v.position = e.Position
 	d.count(v, +1)
 }
 
 // count adds v's contribution to the totals.
-func (d *Devices) count(v *Device, sign int) {
-	if v.Exists {
+func (d *Devices) count(v *rec, sign int) {
+	if v.is(fExists) {
 		d.exist += sign
-		if v.Registered {
+		if v.is(fRegistered) {
 			d.regd += sign
 		}
 	}
@@ -191,25 +278,25 @@ func (d *Devices) Get(name string) (Device, bool) {
 	if !ok {
 		return Device{}, false
 	}
-	return *v, true
+	return d.device(name, v), true
 }
 
 // List returns the devices that exist, sorted by name.
 func (d *Devices) List() []Device {
-	return d.filter(func(v *Device) bool { return v.Exists })
+	return d.filter(func(v *rec) bool { return v.is(fExists) })
 }
 
 // All returns every device ever seen (deleted and refused ones too), sorted by name.
 func (d *Devices) All() []Device {
-	return d.filter(func(*Device) bool { return true })
+	return d.filter(func(*rec) bool { return true })
 }
 
-func (d *Devices) filter(keep func(*Device) bool) []Device {
+func (d *Devices) filter(keep func(*rec) bool) []Device {
 	d.mu.RLock()
 	out := make([]Device, 0, d.exist)
-	for _, v := range d.devices {
+	for name, v := range d.devices {
 		if keep(v) {
-			out = append(out, *v)
+			out = append(out, d.device(name, v))
 		}
 	}
 	d.mu.RUnlock()

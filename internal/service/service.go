@@ -83,14 +83,6 @@ type Options struct {
 	VerifyChain bool
 }
 
-type devEntry struct {
-	state   domain.DeviceState
-	version int64 // -1: no stream
-	// reloaded is the value of Service.gen when the entry was last
-	// rebuilt from the store (0: never).
-	reloaded uint64
-}
-
 // Service is the registrar's command side. It is safe for concurrent use.
 type Service struct {
 	store    eventstore.Store
@@ -104,7 +96,7 @@ type Service struct {
 	cVersion int64
 	rng      domain.DNRangeState
 	rVersion int64
-	devices  map[string]*devEntry
+	devs     *devCache
 	// gen counts the streams rebuilt from the store. A decision remembers
 	// it; when its append fails, each stream it wrote is rebuilt unless that
 	// stream was rebuilt since the decision (which dropped the decision's
@@ -136,7 +128,7 @@ func New(ctx context.Context, store eventstore.Store, opt Options) (*Service, er
 func (s *Service) loadAll(ctx context.Context) error {
 	s.cluster, s.cVersion = domain.NewCluster(), -1
 	s.rng, s.rVersion = domain.NewDNRange(), -1
-	s.devices = map[string]*devEntry{}
+	s.devs = newDevCache()
 	var prev []byte // the hash of the event before
 	return s.store.ReadAll(ctx, 1, func(r eventstore.RecordedEvent) error {
 		if s.verify {
@@ -190,20 +182,12 @@ func (s *Service) applyRecorded(r eventstore.RecordedEvent) error {
 		if !ok {
 			return nil
 		}
-		d := s.device(name)
+		d := s.devs.getOrNew(name)
 		d.state = domain.EvolveDevice(d.state, e, r.RecordedAt)
 		d.version = int64(r.Version)
+		s.devs.put(d)
 	}
 	return nil
-}
-
-func (s *Service) device(name string) *devEntry {
-	d, ok := s.devices[name]
-	if !ok {
-		d = &devEntry{state: domain.NewDevice(name), version: -1}
-		s.devices[name] = d
-	}
-	return d
 }
 
 // reloadStream rebuilds one stream's cache from the store.
@@ -219,7 +203,9 @@ func (s *Service) reloadStream(ctx context.Context, stream string) error {
 		if !ok {
 			return nil
 		}
-		s.devices[name] = &devEntry{state: domain.NewDevice(name), version: -1, reloaded: s.gen}
+		d := newEntry(name)
+		d.reloaded = s.gen
+		s.devs.put(d)
 	}
 	if err := s.store.ReadStream(ctx, stream, 0, s.applyRecorded); err != nil {
 		// Half rebuilt: let the next failure rebuild it again.
@@ -230,7 +216,7 @@ func (s *Service) reloadStream(ctx context.Context, stream string) error {
 			s.rReloaded = 0
 		default:
 			if name, ok := domain.DeviceFromStream(stream); ok {
-				s.device(name).reloaded = 0
+				s.devs.setReloaded(name, 0)
 			}
 		}
 		return err
@@ -311,7 +297,7 @@ func (s *Service) reloadedAt(stream string) uint64 {
 		return s.rReloaded
 	}
 	if name, ok := domain.DeviceFromStream(stream); ok {
-		if d, ok := s.devices[name]; ok {
+		if d, ok := s.devs.get(name); ok {
 			return d.reloaded
 		}
 	}
@@ -350,13 +336,10 @@ func (s *Service) decide(ctx context.Context, cmd domain.Command, o Origin) deci
 	now := s.clock().UTC()
 	needs := cmd.Needs()
 	w := domain.World{Cluster: s.cluster, Range: s.rng}
-	var dev *devEntry
+	var dev *devEntry // nil when the command needs no device
 	if needs.Device != "" {
-		if d, ok := s.devices[needs.Device]; ok {
-			dev = d
-		} else {
-			dev = &devEntry{state: domain.NewDevice(needs.Device), version: -1}
-		}
+		d := s.devs.getOrNew(needs.Device)
+		dev = &d
 		w.Device = dev.state
 	}
 	events, err := domain.Decide(w, cmd, now)
@@ -445,7 +428,7 @@ func (s *Service) decide(ctx context.Context, cmd domain.Command, o Origin) deci
 		if err == nil {
 			err = s.catchUp(ctx)
 			if dev != nil {
-				out.Device = s.device(dev.state.Name).state
+				out.Device = s.devs.getOrNew(dev.state.Name).state
 			}
 		}
 		return decision{out: out, err: decideErr, wait: func() (eventstore.AppendResult, error) { return res, err }}
@@ -471,7 +454,7 @@ func (s *Service) decide(ctx context.Context, cmd domain.Command, o Origin) deci
 		}
 	}
 	if dev != nil {
-		s.devices[dev.state.Name] = dev
+		s.devs.put(*dev)
 		out.Device = dev.state
 	}
 	gen = s.gen
@@ -587,10 +570,10 @@ func (s *Service) Status() Status {
 		}
 		st.Registrations = s.rng.WindowRegistrations(w.ID)
 	}
-	for _, d := range s.devices {
-		if d.state.Exists {
+	for _, r := range s.devs.recs {
+		if r.is(dExists) {
 			st.Devices++
-			if d.state.Registered {
+			if r.is(dRegistered) {
 				st.Registered++
 			}
 		}
@@ -608,10 +591,10 @@ func (s *Service) Devices() []domain.DeviceState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fresh()
-	out := make([]domain.DeviceState, 0, len(s.devices))
-	for _, d := range s.devices {
-		if d.state.Exists {
-			out = append(out, d.state.Clone())
+	out := make([]domain.DeviceState, 0, len(s.devs.recs))
+	for name, r := range s.devs.recs {
+		if r.is(dExists) {
+			out = append(out, s.devs.entry(name, r).state.Clone())
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -623,7 +606,7 @@ func (s *Service) Device(name string) (domain.DeviceState, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fresh()
-	d, ok := s.devices[name]
+	d, ok := s.devs.get(name)
 	if !ok || !d.state.Exists {
 		return domain.DeviceState{}, false
 	}
@@ -651,7 +634,7 @@ func (s *Service) MayDial(device, number string) (domain.DialResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fresh()
-	d, ok := s.devices[device]
+	d, ok := s.devs.get(device)
 	if !ok {
 		return domain.DialResult{}, fmt.Errorf("%w: no device %s", domain.ErrNotFound, device)
 	}
@@ -671,18 +654,18 @@ func (s *Service) pruneStrangers(now time.Time) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
-	for name, d := range s.devices {
-		if d.state.Exists || d.state.Deleted {
+	for name, r := range s.devs.recs {
+		if r.is(dExists) || r.is(dDeleted) {
 			continue
 		}
 		recent := false
-		for _, at := range d.state.LastRejected {
+		for _, at := range r.lastRejected {
 			if now.Sub(at) < domain.RejectionInterval {
 				recent = true
 			}
 		}
 		if !recent {
-			delete(s.devices, name)
+			s.devs.delete(name)
 			n++
 		}
 	}

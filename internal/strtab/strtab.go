@@ -1,0 +1,48 @@
+// Package strtab keeps low-cardinality strings (models, pools, partitions,
+// calling search spaces, window ids, ...) once per table and hands out small
+// numbers for them, so that a record of which a process holds one per device
+// stores 4 bytes per such field instead of a 16-byte string header.
+//
+// A Table is not safe for concurrent use: its owner guards it with the lock
+// that guards the records holding its numbers. Strings are never removed:
+// keep only values that repeat across many records in a table.
+package strtab
+
+// ID is a string's number in its Table; 0 is the empty string.
+type ID uint32
+
+// Table maps strings to IDs and back.
+type Table struct {
+	ids  map[string]ID
+	strs []string
+}
+
+// ID returns s's number, adding s to the table if it is new.
+func (t *Table) ID(s string) ID {
+	if s == "" {
+		return 0
+	}
+	if id, ok := t.ids[s]; ok {
+		return id
+	}
+	if t.ids == nil {
+		t.ids = make(map[string]ID)
+		t.strs = append(t.strs, "")
+	}
+	id := ID(len(t.strs))
+	t.strs = append(t.strs, s)
+	t.ids[s] = id
+	return id
+}
+
+// String returns the string numbered id ("" for 0 or a number the table
+// never gave).
+func (t *Table) String(id ID) string {
+	if int(id) >= len(t.strs) {
+		return ""
+	}
+	return t.strs[id]
+}
+
+// Len is the number of distinct non-empty strings in the table.
+func (t *Table) Len() int { return len(t.ids) }

@@ -1,0 +1,14 @@
+package projections
+
+import (
+	"testing"
+	"unsafe"
+)
+
+// TestRecSize keeps the devices read model's record within the size its
+// comment promises: the registrar holds one per device.
+func TestRecSize(t *testing.T) {
+	if n := unsafe.Sizeof(rec{}); n > 144 {
+		t.Fatalf("rec is %d bytes, want <= 144", n)
+	}
+}
