@@ -7,12 +7,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -75,11 +77,12 @@ store, exit 0.`,
 	f.String("admin-addr", "127.0.0.1:8080", "admin API address (loopback unless a token and TLS are set)")
 	f.String("log-format", "json", "log format: json or console")
 	f.String("log-level", "info", "log level: debug, info, warn, error")
+	f.String("memory-limit", "", "soft memory limit of the Go runtime, e.g. 160MiB (default: none, or GOMEMLIMIT)")
 	f.Bool("admin-allow-plain-http", false, "serve the admin API in plain HTTP on a non-loopback address (tokens cross the network in clear: only behind a TLS proxy)")
 	bind(v, c, map[string]string{
 		"data": "data", "store": "store", "store_shared": "shared-store", "sip.addr": "sip-addr", "sccp.addr": "sccp-addr",
 		"admin.addr": "admin-addr", "log.format": "log-format", "log.level": "log-level",
-		"admin.allow_plain_http": "admin-allow-plain-http",
+		"admin.allow_plain_http": "admin-allow-plain-http", "memory_limit": "memory-limit",
 	})
 	return c
 }
@@ -107,6 +110,12 @@ func newLogger(cfg config.Log) zerolog.Logger {
 
 func serve(ctx context.Context, cfg config.Config) error {
 	log := newLogger(cfg.Log)
+	if n, _ := config.ParseMemoryLimit(cfg.MemoryLimit); n > 0 { // validated by Load
+		debug.SetMemoryLimit(n)
+	}
+	if n := debug.SetMemoryLimit(-1); n < math.MaxInt64 {
+		log.Info().Int64("bytes", n).Msg("soft memory limit")
+	}
 	store, path, err := openStore(ctx, cfg)
 	if err != nil {
 		return err

@@ -9,9 +9,11 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,6 +40,35 @@ type Config struct {
 	Cluster Cluster `mapstructure:"cluster"`
 	// StoreShared: other registrars write to the same store (service.Options.Shared).
 	StoreShared bool `mapstructure:"store_shared"`
+	// MemoryLimit is the Go runtime's soft memory limit ("" or "0": none;
+	// GOMEMLIMIT's syntax: 160MiB, 1GiB, or bytes). See ParseMemoryLimit.
+	MemoryLimit string `mapstructure:"memory_limit"`
+}
+
+// ParseMemoryLimit reads a memory limit as GOMEMLIMIT writes it: a number of
+// bytes with an optional unit B, KiB, MiB, GiB or TiB. "" and "0" are no
+// limit (0).
+func ParseMemoryLimit(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "0" {
+		return 0, nil
+	}
+	units := []struct {
+		suffix string
+		shift  uint
+	}{{"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}, {"B", 0}}
+	num, shift := s, uint(0)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			num, shift = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.shift
+			break
+		}
+	}
+	n, err := strconv.ParseUint(num, 10, 64)
+	if err != nil || n == 0 || n > math.MaxInt64>>shift {
+		return 0, fmt.Errorf("memory_limit %q: want a size such as 160MiB or 1GiB (units B, KiB, MiB, GiB, TiB), or 0 for none", s)
+	}
+	return int64(n << shift), nil
 }
 
 type Log struct {
@@ -203,7 +234,7 @@ func Load(v *viper.Viper, file string) (Config, error) {
 		return Config{}, fmt.Errorf("%s is not valid YAML: %w", name, err)
 	}
 	// Environment variables for keys that are not in the file still count.
-	for _, k := range []string{"admin.token", "store", "data", "sip.addr", "sccp.addr", "admin.addr", "log.format", "log.level"} {
+	for _, k := range []string{"admin.token", "store", "data", "sip.addr", "sccp.addr", "admin.addr", "log.format", "log.level", "memory_limit"} {
 		_ = v.BindEnv(k)
 	}
 	var c Config
@@ -293,6 +324,11 @@ func (c Config) Validate() error {
 	}
 	if s := c.Cluster.Security; s != "" && s != "mixed" && s != "nonsecure" {
 		add("cluster.security %q: use nonsecure or mixed", s)
+	}
+	if n, err := ParseMemoryLimit(c.MemoryLimit); err != nil {
+		add("%v", err)
+	} else if n > 0 && n < 16<<20 {
+		add("memory_limit %q: below 16MiB the registrar cannot hold its own code and buffers", c.MemoryLimit)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%s: %w", strings.Join(errs, "; "), ErrInvalidConfig)
