@@ -3,6 +3,7 @@ package domain
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"reflect"
 	"time"
 )
@@ -457,10 +458,14 @@ func Encode(e Event) (string, []byte, error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("encode %s: %w", e.EventType(), err)
 	}
-	b, err := json.Marshal(envelope{SchemaVersion: SchemaVersion, Data: data})
-	if err != nil {
-		return "", nil, fmt.Errorf("encode %s: %w", e.EventType(), err)
-	}
+	// The envelope, as json.Marshal(envelope{...}) writes it, without
+	// compacting data again (json.Marshal's output is compact already).
+	b := make([]byte, 0, len(data)+40)
+	b = append(b, `{"schema_version":`...)
+	b = strconv.AppendInt(b, SchemaVersion, 10)
+	b = append(b, `,"data":`...)
+	b = append(b, data...)
+	b = append(b, '}')
 	return e.EventType(), b, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"sync"
 	"time"
@@ -374,10 +375,7 @@ func (s *Service) decide(ctx context.Context, cmd domain.Command, o Origin) deci
 		}
 		return eventstore.Exact(uint64(v))
 	}
-	cmdName := fmt.Sprintf("%T", cmd)
-	if i := lastDot(cmdName); i >= 0 {
-		cmdName = cmdName[i+1:]
-	}
+	cmdName := commandName(cmd)
 	autoreg := false
 	for _, e := range events {
 		if _, ok := e.(domain.DNAssigned); ok {
@@ -395,8 +393,11 @@ func (s *Service) decide(ctx context.Context, cmd domain.Command, o Origin) deci
 			return decision{err: encErr}
 		}
 		id := uuid.Must(uuid.NewV7()).String()
-		meta, _ := json.Marshal(Metadata{EventID: id, CorrelationID: o.CorrelationID, CausationID: o.CausationID,
+		meta, err := encodeMetadata(Metadata{EventID: id, CorrelationID: o.CorrelationID, CausationID: o.CausationID,
 			Actor: o.Actor, Peer: o.Peer, Command: cmdName, DecidedAt: now})
+		if err != nil {
+			return decision{err: fmt.Errorf("encode the metadata of %s: %w", typ, err)}
+		}
 		appends[i].Events = append(appends[i].Events, eventstore.EventData{ID: id, Type: typ, Data: data, Metadata: meta})
 	}
 	// The decision read streams it does not write: make the append fail if
@@ -468,6 +469,18 @@ func (s *Service) decide(ctx context.Context, cmd domain.Command, o Origin) deci
 		wait = func() (eventstore.AppendResult, error) { return res, err }
 	}
 	return decision{out: out, err: decideErr, wait: wait, gen: gen, streams: streams}
+}
+
+// commandName is the command's type name without its package: "Register".
+func commandName(cmd domain.Command) string {
+	if t := reflect.TypeOf(cmd); t.Name() != "" {
+		return t.Name()
+	}
+	name := fmt.Sprintf("%T", cmd) // a pointer or an unnamed type
+	if i := lastDot(name); i >= 0 {
+		name = name[i+1:]
+	}
+	return name
 }
 
 func lastDot(s string) int {
