@@ -8,6 +8,7 @@
 #
 #   bench/sip_register.sh                 # N=100000 phones offered at RATE=20000/s
 #   N=20000 RATE=10000 bench/sip_register.sh
+#   MEMORY_LIMIT=140MiB bench/sip_register.sh   # the registrar with --memory-limit
 #
 # Needs: sipp (sip-tester), kamailio (Debian's package), the built binaries
 # (make build; BIN=dir to use others). Everything listens on 127.0.0.1 only.
@@ -18,6 +19,7 @@ N=${N:-100000}
 RATE=${RATE:-20000}
 LIMIT=${LIMIT:-5000}
 KAM_CHILDREN=${KAM_CHILDREN:-4}
+MEMORY_LIMIT=${MEMORY_LIMIT:-}
 KAM_PORT=${KAM_PORT:-5070}
 REG_SIP=${REG_SIP:-5080}
 REG_SCCP=${REG_SCCP:-2080}
@@ -52,7 +54,7 @@ run_sipp() {
 		printf "%.0f %d %d %d %.2f\n", (secs>0?ok/secs:0), rt, bad, ok, secs }' "$dir/stat.csv"
 }
 
-echo "# $(date -u +%FT%TZ) $(nproc) cores, N=$N phones offered at $RATE/s, sipp -l $LIMIT"
+echo "# $(date -u +%FT%TZ) $(nproc) cores, N=$N phones offered at $RATE/s, sipp -l $LIMIT, registrar memory limit: ${MEMORY_LIMIT:-none}"
 
 # --- Kamailio ----------------------------------------------------------------
 sed -e "s/!BENCH_PORT!5070!/!BENCH_PORT!$KAM_PORT!/" -e "s/!BENCH_CHILDREN!4!/!BENCH_CHILDREN!$KAM_CHILDREN!/" \
@@ -67,7 +69,7 @@ kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
 # --- autoreg -----------------------------------------------------------------
 mkdir -p "$OUT/data"
 "$BIN/registrar" serve --data "$OUT/data" --sip-addr 127.0.0.1:$REG_SIP --sccp-addr 127.0.0.1:$REG_SCCP \
-	--admin-addr 127.0.0.1:$REG_ADMIN --log-level warn >"$OUT/registrar.log" 2>&1 &
+	--admin-addr 127.0.0.1:$REG_ADMIN --log-level warn ${MEMORY_LIMIT:+--memory-limit "$MEMORY_LIMIT"} >"$OUT/registrar.log" 2>&1 &
 rpid=$!
 pids+=($rpid)
 for _ in $(seq 100); do curl -sf http://127.0.0.1:$REG_ADMIN/healthz >/dev/null 2>&1 && break; sleep 0.1; done
@@ -76,9 +78,14 @@ A=("$BIN/registrar" admin --addr http://127.0.0.1:$REG_ADMIN --token-file "$OUT/
 "${A[@]}" range set --start 100000 --end 299999 --partition Bench >/dev/null
 "${A[@]}" autoreg protocol sip >/dev/null
 "${A[@]}" autoreg open --reason "benchmark" >/dev/null
+# cpu_ms: the registrar's CPU time so far (user + system), in ms.
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{printf "%d\n", ($14+$15)*1000/hz}' /proc/$rpid/stat; }
+c0=$(cpu_ms)
 read -r a_new a_new_rt a_new_bad a_new_ok a_new_s < <(run_sipp reg-new "$REG_SIP")
+c1=$(cpu_ms)
 rss_kb=$(awk '/VmRSS/{print $2}' /proc/$rpid/status)
 read -r a_ref a_ref_rt a_ref_bad a_ref_ok a_ref_s < <(run_sipp reg-refresh "$REG_SIP")
+c2=$(cpu_ms)
 rss2_kb=$(awk '/VmRSS/{print $2}' /proc/$rpid/status)
 devices=$("${A[@]}" status --format json | sed -n 's/.*"devices": *\([0-9]*\).*/\1/p')
 
@@ -90,6 +97,7 @@ printf '%-34s %12s %12s\n' "retransmissions new / refresh" "$k_new_rt/$k_ref_rt"
 printf '%-34s %12s %12s\n' "failed calls new / refresh" "$k_new_bad/$k_ref_bad" "$a_new_bad/$a_ref_bad"
 printf '%-34s %12s %12s\n' "successful new / refresh" "$k_new_ok/$k_ref_ok" "$a_new_ok/$a_ref_ok"
 printf '%-34s %12s %12s\n' "autoreg devices registered" "" "$devices"
+printf '%-34s %12s %12s\n' "autoreg CPU ms per 1000 new / refresh" "" "$(((c1 - c0) * 1000 / (N > 0 ? N : 1)))/$(((c2 - c1) * 1000 / (N > 0 ? N : 1)))"
 printf '%-34s %12s %12s\n' "autoreg resident MB after new" "" "$((rss_kb / 1024))"
 printf '%-34s %12s %12s\n' "autoreg resident MB after refresh" "" "$((rss2_kb / 1024))"
 echo "targets: refresh >= 1.0x, new >= 0.8x, resident <= 150 MB at 100,000 devices"
