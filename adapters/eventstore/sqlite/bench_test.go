@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -290,6 +291,73 @@ func BenchmarkReadAll(b *testing.B) {
 				}
 			}
 			report(b.N * readAllEvents)
+		})
+	}
+}
+
+// BenchmarkReadStream reads one 20-event stream of a store of 20,000 (1,000
+// streams), with every event indexed, and with the last 1,000 (one in
+// each stream) in the tail: each read of a stream scans the tail, which
+// the writer keeps under a batch (1,024 events).
+func BenchmarkReadStream(b *testing.B) {
+	dir := benchDir(b)
+	path := filepath.Join(dir, "events.db")
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const streams, perStream = 1000, 20
+	n := 0
+	fill := func(s *sqlite.Store, rounds int) {
+		for range rounds {
+			appends := make([]eventstore.StreamAppend, streams)
+			for i := range appends {
+				appends[i] = eventstore.StreamAppend{Stream: fmt.Sprintf("device-%d", i), Expected: eventstore.Any, Events: []eventstore.EventData{benchEvent(n)}}
+				n++
+			}
+			if _, err := s.Append(ctx, appends...); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	fill(s, perStream-1)
+	if err := s.Close(); err != nil { // indexes everything
+		b.Fatal(err)
+	}
+	s, err = sqlite.Open(ctx, path, sqlite.WithIndexUpkeep(math.MaxUint64, 0, false))
+	if err != nil {
+		b.Fatal(err)
+	}
+	fill(s, 1)
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	for _, tail := range []bool{true, false} {
+		b.Run(fmt.Sprintf("tail=%d", map[bool]int{true: streams}[tail]), func(b *testing.B) {
+			opt := sqlite.WithIndexUpkeep(math.MaxUint64, 0, false)
+			if !tail {
+				opt = sqlite.WithIndexUpkeep(1, 0, true) // indexes at Open
+			}
+			s, err := sqlite.Open(ctx, path, opt)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			report := measure(b)
+			for i := range b.N {
+				got := 0
+				if err := s.ReadStream(ctx, fmt.Sprintf("device-%d", i*7919%streams), 0, func(eventstore.RecordedEvent) error {
+					got++
+					return nil
+				}); err != nil {
+					b.Fatal(err)
+				}
+				if got != perStream {
+					b.Fatalf("read %d events, want %d", got, perStream)
+				}
+			}
+			report(b.N * perStream)
 		})
 	}
 }

@@ -18,9 +18,17 @@ const (
 	// applicationID marks a SQLite file as an autoreg event store
 	// (PRAGMA application_id, header offset 68): "AREG".
 	applicationID = 0x41524547
-	// schemaVersion is the layout this package writes and reads
-	// (PRAGMA user_version, header offset 60).
-	schemaVersion = 1
+	// schemaVersion is the layout this package creates (PRAGMA
+	// user_version, header offset 60). It reads and writes every layout
+	// from 1 to schemaVersion:
+	//
+	//   - 1: the events table with an inline UNIQUE (stream, version),
+	//     which every append maintains;
+	//   - 2: the events table without it, and a stream index the writer
+	//     maintains in batches (see index.go).
+	//
+	// Files of layout 1 keep layout 1: nothing migrates them.
+	schemaVersion = 2
 	// pageSize is the page size of new files.
 	pageSize = 4096
 )
@@ -28,6 +36,12 @@ const (
 // schema creates a new store. It runs on a fresh file in rollback-journal
 // mode, so that the application ID and the schema are in the main file
 // before it is switched to WAL and moved into place.
+//
+// events is the log: the source of truth, and the only table an append
+// writes to. stream_index is derived from it: a row per event at positions
+// 1 to stream_index_state.indexed_through (the watermark), written in the
+// same transaction as the watermark; the events above the watermark are
+// the tail, which readers of a stream scan (see index.go).
 var schema = fmt.Sprintf(`
 PRAGMA page_size = %d;
 PRAGMA journal_mode = DELETE;
@@ -42,9 +56,19 @@ CREATE TABLE events (
 	data        BLOB    NOT NULL,
 	metadata    BLOB    NOT NULL,
 	recorded_at INTEGER NOT NULL,                         -- Unix nanoseconds, UTC
-	hash        BLOB    NOT NULL,                         -- eventstore.ChainHash
-	UNIQUE (stream, version)
+	hash        BLOB    NOT NULL                          -- eventstore.ChainHash
 ) STRICT;
+CREATE TABLE stream_index (
+	stream   TEXT    NOT NULL,
+	version  INTEGER NOT NULL,
+	position INTEGER NOT NULL,                            -- the event's, in events
+	PRIMARY KEY (stream, version)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE stream_index_state (
+	one             INTEGER PRIMARY KEY CHECK (one = 1),  -- a single row
+	indexed_through INTEGER NOT NULL CHECK (indexed_through >= 0)
+) STRICT;
+INSERT INTO stream_index_state (one, indexed_through) VALUES (1, 0);
 PRAGMA application_id = %d;
 PRAGMA user_version = %d;
 COMMIT;

@@ -28,7 +28,9 @@ var ErrImport = errors.New("imported events do not continue the store")
 // The events are written in one transaction on a connection of their own,
 // which waits for the store's writer like another process would; the
 // writer picks up the new head before its next commit, and subscribers are
-// woken. Import returns once the events are durable.
+// woken. Import returns once the events are durable. In layout 2 the same
+// transaction indexes the tail first, then indexes the imported events as
+// it writes them: it leaves no tail behind.
 func (s *Store) Import(ctx context.Context, events []eventstore.RecordedEvent) error {
 	if s.readOnly {
 		return fmt.Errorf("%s: %w", s.path, ErrReadOnly)
@@ -50,7 +52,7 @@ func (s *Store) Import(ctx context.Context, events []eventstore.RecordedEvent) e
 	if err := c.Exec(`PRAGMA synchronous = FULL; BEGIN IMMEDIATE`); err != nil {
 		return fmt.Errorf("import: %w", classify(s.path, err))
 	}
-	err = importTx(ctx, c, events)
+	err = importTx(ctx, c, s.path, events)
 	if err == nil {
 		err = c.Exec(`COMMIT`)
 		if err != nil {
@@ -66,7 +68,11 @@ func (s *Store) Import(ctx context.Context, events []eventstore.RecordedEvent) e
 }
 
 // importTx checks and inserts the events inside the open transaction.
-func importTx(ctx context.Context, c *lite.Conn, events []eventstore.RecordedEvent) error {
+func importTx(ctx context.Context, c *lite.Conn, path string, events []eventstore.RecordedEvent) error {
+	l, err := readLayout(c, path)
+	if err != nil {
+		return err
+	}
 	last, err := c.Prepare(`SELECT position, hash FROM events ORDER BY position DESC LIMIT 1`)
 	if err != nil {
 		return err
@@ -83,7 +89,35 @@ func importTx(ctx context.Context, c *lite.Conn, events []eventstore.RecordedEve
 	if err != nil {
 		return err
 	}
-	streamVersion, err := c.Prepare(`SELECT max(version) FROM events WHERE stream = ?1`)
+	// A stream's version before the import. In layout 2, the index is
+	// first brought up to date, so that it alone has them (scanning the
+	// tail for each stream would cost a long import dearly), and the
+	// imported events are indexed as they are written.
+	versionSQL := streamVersionSQL(l)
+	var ix *indexer
+	var indexRow *lite.Stmt
+	if l == layoutDeferred {
+		if ix, err = newIndexer(c, path); err != nil {
+			return err
+		}
+		for {
+			from, err := ix.read(head)
+			if err != nil {
+				return err
+			}
+			if from == head {
+				break
+			}
+			if _, err := ix.index(from, head); err != nil {
+				return err
+			}
+		}
+		versionSQL = `SELECT max(version) FROM stream_index WHERE stream = ?1`
+		if indexRow, err = c.Prepare(`INSERT INTO stream_index (stream, version, position) VALUES (?1, ?2, ?3)`); err != nil {
+			return err
+		}
+	}
+	streamVersion, err := c.Prepare(versionSQL)
 	if err != nil {
 		return err
 	}
@@ -136,10 +170,35 @@ func importTx(ctx context.Context, c *lite.Conn, events []eventstore.RecordedEve
 			}
 			return err
 		}
+		if indexRow != nil {
+			if err := bindIndexRow(indexRow, e); err != nil {
+				return err
+			}
+			if err := indexRow.Exec(); err != nil {
+				if lite.Code(err) == lite.CodeConstraint {
+					return fmt.Errorf("%w: position %d: stream %q version %d is indexed already: %v", ErrImport, e.Position, e.Stream, e.Version, err)
+				}
+				return err
+			}
+		}
 		next[e.Stream] = v + 1
 		head, prev = e.Position, e.Hash
 	}
+	if ix != nil {
+		return ix.set(head)
+	}
 	return nil
+}
+
+// bindIndexRow binds an event's stream index row to st.
+func bindIndexRow(st *lite.Stmt, e eventstore.RecordedEvent) error {
+	if err := st.BindText(1, e.Stream); err != nil {
+		return err
+	}
+	if err := st.BindInt64(2, int64(e.Version)); err != nil {
+		return err
+	}
+	return st.BindInt64(3, int64(e.Position))
 }
 
 // bindEvent binds an event's columns (eventColumns) to st.

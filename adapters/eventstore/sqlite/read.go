@@ -22,11 +22,16 @@ const eventColumns = `position, stream, version, id, type, data, metadata, recor
 // readConn is a read-only connection with its prepared statements.
 type readConn struct {
 	conn     *lite.Conn
+	layout   layout
 	all      *lite.Stmt // events from a position
-	stream   *lite.Stmt // a stream's events from a version
+	stream   *lite.Stmt // a stream's events from a version (layout 2: the indexed ones)
+	tail     *lite.Stmt // layout 2: a stream's events above the watermark
+	begin    *lite.Stmt // layout 2: a read transaction around stream and tail
+	commit   *lite.Stmt
 	head     *lite.Stmt // the last position
 	lastTwo  *lite.Stmt // the last two events, newest first
 	firstPos *lite.Stmt // the first position
+	marks    *lite.Stmt // layout 2: the watermark and the last position, in one snapshot
 	broken   bool       // an error left it in doubt: close it
 }
 
@@ -47,16 +52,31 @@ func openReadConn(path string, busy time.Duration) (_ *readConn, err error) {
 		return nil, classify(path, err)
 	}
 	rc := &readConn{conn: c}
-	for _, p := range []struct {
+	if rc.layout, err = readLayout(c, path); err != nil {
+		return nil, err
+	}
+	stmts := []struct {
 		stmt **lite.Stmt
 		sql  string
 	}{
 		{&rc.all, `SELECT ` + eventColumns + ` FROM events WHERE position >= ?1 ORDER BY position LIMIT ?2`},
-		{&rc.stream, `SELECT ` + eventColumns + ` FROM events WHERE stream = ?1 AND version >= ?2 ORDER BY version LIMIT ?3`},
+		{&rc.stream, streamSQL(rc.layout)},
 		{&rc.head, `SELECT max(position) FROM events`},
 		{&rc.lastTwo, `SELECT ` + eventColumns + ` FROM events ORDER BY position DESC LIMIT 2`},
 		{&rc.firstPos, `SELECT min(position) FROM events`},
-	} {
+	}
+	if rc.layout == layoutDeferred {
+		stmts = append(stmts, []struct {
+			stmt **lite.Stmt
+			sql  string
+		}{
+			{&rc.tail, streamTailSQL},
+			{&rc.begin, `BEGIN`},
+			{&rc.commit, `COMMIT`},
+			{&rc.marks, `SELECT ` + watermarkSQL + `, (SELECT count(*) FROM stream_index_state), (SELECT max(position) FROM events)`},
+		}...)
+	}
+	for _, p := range stmts {
 		if *p.stmt, err = c.Prepare(p.sql); err != nil {
 			return nil, schemaError(path, err)
 		}
@@ -362,7 +382,9 @@ func (s *Store) readParallel(ctx context.Context, base uint64, fn func(eventstor
 	}
 }
 
-// ReadStream implements eventstore.Store.
+// ReadStream implements eventstore.Store. Each chunk of the stream is read
+// in one read transaction: in layout 2, the indexed events and then the
+// tail's (see index.go).
 func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, fn func(eventstore.RecordedEvent) error) error {
 	buf := make([]eventstore.RecordedEvent, 0, 64)
 	for next := from; ; {
@@ -373,15 +395,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, fn f
 		if err != nil {
 			return err
 		}
-		buf, err = rc.query(rc.stream, buf[:0], func(st *lite.Stmt) error {
-			if err := st.BindText(1, stream); err != nil {
-				return err
-			}
-			if err := st.BindInt64(2, int64(next)); err != nil {
-				return err
-			}
-			return st.BindInt64(3, chunkSize)
-		})
+		buf, err = rc.readStream(stream, next, chunkSize, buf[:0])
 		s.pool.put(rc)
 		if err != nil {
 			return s.readError(err)
@@ -399,6 +413,43 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, fn f
 			return nil
 		}
 	}
+}
+
+// readStream appends to buf up to limit events of a stream from version
+// from on, in version order, as one snapshot of the file has them.
+func (rc *readConn) readStream(stream string, from uint64, limit int, buf []eventstore.RecordedEvent) ([]eventstore.RecordedEvent, error) {
+	bind := func(limit int) func(*lite.Stmt) error {
+		return func(st *lite.Stmt) error {
+			if err := st.BindText(1, stream); err != nil {
+				return err
+			}
+			if err := st.BindInt64(2, int64(from)); err != nil {
+				return err
+			}
+			return st.BindInt64(3, int64(limit))
+		}
+	}
+	if rc.layout == layoutInline {
+		return rc.query(rc.stream, buf, bind(limit))
+	}
+	if err := rc.begin.Exec(); err != nil {
+		rc.broken = true
+		return buf, err
+	}
+	n := len(buf)
+	buf, err := rc.query(rc.stream, buf, bind(limit))
+	if got := len(buf) - n; err == nil && got < limit {
+		// Within a stream, versions grow with positions: the tail's
+		// events all come after the indexed ones.
+		buf, err = rc.query(rc.tail, buf, bind(limit-got))
+	}
+	if cerr := rc.commit.Exec(); cerr != nil {
+		rc.broken = true
+		if err == nil {
+			err = cerr
+		}
+	}
+	return buf, err
 }
 
 // Head implements eventstore.Store.

@@ -9,6 +9,13 @@
 // connections, beside the writer (WAL), and another process may read the
 // file while the registrar writes it (OpenReadOnly).
 //
+// Appends write the events table only. The index that finds a stream's
+// events by version is a derived table the writer brings up to date in
+// batches, up to a watermark; reads of a stream take the indexed events and
+// scan the few above the watermark, in one read transaction (index.go).
+// Files made before it (schema version 1) keep their inline UNIQUE
+// (stream, version) index and are used as before.
+//
 // The file is marked as an event store (PRAGMA application_id, user_version).
 // Open refuses, without writing to it, a file that is not one, and fails
 // with eventstore.ErrCorrupt on one that is visibly damaged: a header that
@@ -55,6 +62,7 @@ type options struct {
 	busy    time.Duration
 	poll    time.Duration
 	readers int
+	upkeep  upkeep
 }
 
 // WithClock sets the clock that stamps RecordedAt (default time.Now). The
@@ -89,6 +97,7 @@ type Store struct {
 	readOnly bool
 	poll     time.Duration
 	readers  int
+	upkeep   upkeep
 
 	pool    *pool
 	changes *broadcaster
@@ -116,6 +125,7 @@ func newOptions(opts []Option) options {
 		busy:    DefaultBusyTimeout,
 		poll:    DefaultPollInterval,
 		readers: min(runtime.GOMAXPROCS(0), 4),
+		upkeep:  defaultUpkeep,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -133,7 +143,10 @@ func newOptions(opts []Option) options {
 // ErrNotEventStore for any other file, and with one wrapping
 // eventstore.ErrCorrupt (naming the file and, where known, the position) if
 // the file is truncated, its last event does not chain to the one before,
-// or SQLite finds it malformed.
+// its stream index covers events that are gone, or SQLite finds it
+// malformed. If many events are not indexed yet (a file another program
+// loaded), Open indexes them before it returns, and fails with
+// eventstore.ErrCorrupt if two of them have the same stream and version.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -160,8 +173,17 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	if err := s.checkTail(ctx, w.head, w.lastHash); err != nil {
 		s.pool.close()
-		w.close()
+		w.conn.Close()
 		return nil, err
+	}
+	// A long tail (a file loaded by another program, or a writer that
+	// did not get to index): index it now.
+	if w.head-w.indexed >= o.upkeep.batch {
+		if err := w.catchUp(); err != nil {
+			s.pool.close()
+			w.conn.Close()
+			return nil, fmt.Errorf("open: %w", err)
+		}
 	}
 	s.w = w
 	s.queue = make(chan *request, 1024)
@@ -172,8 +194,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 // OpenReadOnly opens an existing store for reading only, for instance for
 // the audit tool while the registrar writes to the same file. It never
 // creates, migrates or writes the database (SQLite may create the -wal and
-// -shm files beside it, which readers of a WAL database need). Subscribe on
-// it sees the writer's appends by polling. The same checks as Open apply.
+// -shm files beside it, which readers of a WAL database need), and so
+// never indexes: reads of a stream scan whatever events the writers have
+// not indexed yet. Subscribe on it sees the writer's appends by polling.
+// The same checks as Open apply.
 func OpenReadOnly(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -201,6 +225,7 @@ func newStore(path string, readOnly bool, o options) *Store {
 		readOnly:   readOnly,
 		poll:       o.poll,
 		readers:    o.readers,
+		upkeep:     o.upkeep,
 		pool:       &pool{path: path, busy: o.busy, maxIdle: 2 * o.readers},
 		changes:    newBroadcaster(),
 		writerDone: make(chan struct{}),
@@ -229,7 +254,36 @@ func (s *Store) checkTail(ctx context.Context, head uint64, hash []byte) error {
 	if err != nil {
 		return fmt.Errorf("open: %w", classify(s.path, err))
 	}
-	return verifyTail(s.path, last, first, s.readOnly, head, hash)
+	if err := verifyTail(s.path, last, first, s.readOnly, head, hash); err != nil {
+		return err
+	}
+	if rc.layout == layoutDeferred {
+		return rc.checkWatermark(s.path)
+	}
+	return nil
+}
+
+// checkWatermark checks the stream index's watermark (layout 2): one, and
+// not past the last event.
+func (rc *readConn) checkWatermark(path string) error {
+	st := rc.marks
+	row, err := st.Step()
+	var w, rows, head int64
+	if row {
+		w, rows, head = st.Int64(0), st.Int64(1), st.Int64(2)
+	}
+	if rerr := st.Reset(); err == nil {
+		err = rerr
+	}
+	if err != nil {
+		rc.broken = true
+		return fmt.Errorf("open: %w", classify(path, err))
+	}
+	if rows != 1 {
+		return fmt.Errorf("%w: %s: the stream index's watermark is missing", eventstore.ErrCorrupt, path)
+	}
+	_, err = checkWatermark(path, w, uint64(max(head, 0)))
+	return err
 }
 
 // verifyTail checks the last two events (newest first) and the first
@@ -306,7 +360,10 @@ func (s *Store) check(ctx context.Context) error {
 // without waiting: the append may still be committed, and retrying it with
 // the same event IDs is safe. Errors from a full disk, a lock held by another
 // process or failing I/O wrap eventstore.ErrUnavailable; the store stays
-// usable and a later Append may succeed.
+// usable and a later Append may succeed. If the commit that indexes the
+// events finds two with the same stream and version (the table was edited
+// behind the store's back), the appends of that group fail with
+// eventstore.ErrCorrupt.
 func (s *Store) Append(ctx context.Context, appends ...eventstore.StreamAppend) (eventstore.AppendResult, error) {
 	return s.Enqueue(ctx, appends...)()
 }
@@ -356,7 +413,9 @@ func (s *Store) enqueue(ctx context.Context, appends []eventstore.StreamAppend) 
 
 // Close completes the appends already queued, then closes the store:
 // later appends fail with eventstore.ErrClosed, and so do running reads and
-// subscriptions. Closing again returns the first Close's result.
+// subscriptions. It indexes the events not indexed yet (if that fails,
+// they stay for the next writer to index). Closing again returns the first
+// Close's result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/autoreg/autoreg/adapters/eventstore"
@@ -30,11 +31,15 @@ type request struct {
 }
 
 // writer owns the write connection. Only the writer goroutine uses it
-// (after openWriter returns).
+// (after openWriter returns, and until it is done: then Close).
 type writer struct {
-	path  string
-	conn  *lite.Conn
-	clock func() time.Time
+	path   string
+	conn   *lite.Conn
+	clock  func() time.Time
+	layout layout
+	upkeep upkeep
+	// ix keeps the stream index of a layout-2 file (nil in layout 1).
+	ix *indexer
 
 	begin, commit, rollback        *lite.Stmt
 	savepoint, release, rollbackTo *lite.Stmt
@@ -48,15 +53,19 @@ type writer struct {
 	// transaction, inside one).
 	head     uint64
 	lastHash []byte
+	// indexed is the stream index's watermark as of head (layout 2). It
+	// only decides when to index: the indexer reads the watermark itself.
+	indexed uint64
 	// dv is PRAGMA data_version after our last transaction: it changes
 	// only when another connection commits, so a change means another
 	// process wrote to the file and head must be reloaded.
 	dv int64
 	// versions caches streams' versions (-1: no stream) as the open
-	// transaction sees them, saving a query of the (stream, version) index
-	// per append. Entries are dropped when what they say may be undone (a
-	// rolled-back append, an aborted group) or changed elsewhere (another
-	// writer's commit), and all of them when there are too many.
+	// transaction sees them, saving a lookup of the (stream, version)
+	// index (and in layout 2 a scan of the tail) per append. Entries are
+	// dropped when what they say may be undone (a rolled-back append, an
+	// aborted group) or changed elsewhere (another writer's commit), and
+	// all of them when there are too many.
 	versions map[string]int64
 }
 
@@ -71,7 +80,7 @@ func openWriter(path string, o options) (_ *writer, err error) {
 	if err != nil {
 		return nil, classify(path, err)
 	}
-	w := &writer{path: path, conn: c, clock: o.clock, versions: make(map[string]int64)}
+	w := &writer{path: path, conn: c, clock: o.clock, upkeep: o.upkeep, versions: make(map[string]int64)}
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -79,6 +88,9 @@ func openWriter(path string, o options) (_ *writer, err error) {
 	}()
 	if err := c.BusyTimeout(o.busy); err != nil {
 		return nil, classify(path, err)
+	}
+	if w.layout, err = readLayout(c, path); err != nil {
+		return nil, err
 	}
 	// journal_mode is persistent (set at creation); setting it again
 	// is a no-op unless someone switched the file back.
@@ -102,7 +114,7 @@ func openWriter(path string, o options) (_ *writer, err error) {
 		{&w.savepoint, `SAVEPOINT append`},
 		{&w.release, `RELEASE append`},
 		{&w.rollbackTo, `ROLLBACK TO append`},
-		{&w.streamVersion, `SELECT max(version) FROM events WHERE stream = ?1`},
+		{&w.streamVersion, streamVersionSQL(w.layout)},
 		{&w.insert, `INSERT INTO events (` + eventColumns + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)`},
 		{&w.byID, `SELECT ` + eventColumns + ` FROM events WHERE id = ?1`},
 		{&w.last, `SELECT position, hash FROM events ORDER BY position DESC LIMIT 1`},
@@ -110,6 +122,11 @@ func openWriter(path string, o options) (_ *writer, err error) {
 	} {
 		if *p.stmt, err = c.Prepare(p.sql); err != nil {
 			return nil, schemaError(path, err)
+		}
+	}
+	if w.layout == layoutDeferred {
+		if w.ix, err = newIndexer(c, path); err != nil {
+			return nil, err
 		}
 	}
 	if err := w.begin.Exec(); err != nil {
@@ -125,7 +142,8 @@ func openWriter(path string, o options) (_ *writer, err error) {
 	return w, nil
 }
 
-// loadHead reads the last event's position and hash, and data_version.
+// loadHead reads the last event's position and hash, the index's
+// watermark, and data_version.
 func (w *writer) loadHead() error {
 	row, err := w.last.Step()
 	if err == nil && row {
@@ -139,6 +157,11 @@ func (w *writer) loadHead() error {
 	}
 	if err != nil {
 		return fmt.Errorf("load the last event: %w", classify(w.path, err))
+	}
+	if w.ix != nil {
+		if w.indexed, err = w.ix.read(w.head); err != nil {
+			return err
+		}
 	}
 	clear(w.versions)
 	if w.dv, err = w.scalar(w.dataVersion); err != nil {
@@ -159,8 +182,86 @@ func (w *writer) scalar(st *lite.Stmt) (int64, error) {
 	return v, err
 }
 
+// close closes the connection, once the writer goroutine is done. It
+// indexes the tail first (when the upkeep says so), so that a store closed
+// cleanly has no tail; failing that only leaves the tail for later.
 func (w *writer) close() error {
+	if w.upkeep.atClose {
+		w.catchUp()
+	}
 	return w.conn.Close()
+}
+
+// lagging reports whether the stream index may lag behind the events (as
+// of the last transaction).
+func (w *writer) lagging() bool {
+	return w.ix != nil && w.indexed < w.head
+}
+
+// catchUp indexes the tail up to the head, in transactions of their own.
+func (w *writer) catchUp() error {
+	if w.ix == nil {
+		return nil
+	}
+	target := w.head
+	for w.indexed < target {
+		before := w.indexed
+		if err := w.indexStep(target); err != nil {
+			return err
+		}
+		if w.indexed <= before {
+			return nil // no progress: do not spin
+		}
+	}
+	return nil
+}
+
+// indexStep indexes the tail up to position target (at most maxIndexBatch
+// events) in a transaction of its own. The events are durable already:
+// the transaction's commit makes the index rows durable with them or not
+// at all.
+func (w *writer) indexStep(target uint64) error {
+	if !w.conn.Autocommit() {
+		w.rollback.Exec()
+	}
+	if err := w.begin.Exec(); err != nil {
+		return fmt.Errorf("index: %w", classify(w.path, err))
+	}
+	indexed := w.indexed
+	fail := func(err error) error {
+		w.rollback.Exec()
+		w.indexed = indexed
+		return fmt.Errorf("index: %w", err)
+	}
+	dv, err := w.scalar(w.dataVersion)
+	if err != nil {
+		return fail(classify(w.path, err))
+	}
+	if dv != w.dv {
+		// Another connection committed: our head is stale.
+		if err := w.loadHead(); err != nil {
+			return fail(err)
+		}
+		indexed = w.indexed
+	}
+	if err := w.index(min(target, w.head)); err != nil {
+		return fail(err)
+	}
+	if err := w.commit.Exec(); err != nil {
+		return fail(classify(w.path, err))
+	}
+	return nil
+}
+
+// index indexes the tail up to position to (at most maxIndexBatch events)
+// inside the open transaction, and sets w.indexed.
+func (w *writer) index(to uint64) error {
+	from, err := w.ix.read(w.head)
+	if err != nil {
+		return err
+	}
+	w.indexed, err = w.ix.index(from, to)
+	return err
 }
 
 // run is the writer goroutine: it takes whatever is queued, up to the group
@@ -170,19 +271,30 @@ func (w *writer) close() error {
 // Appenders that wait for their commit cannot queue their next append
 // until they are answered, so right after a commit the queue is empty while
 // they come back one by one. Taking only the first of them would halve the
-// groups (one tiny group, then one with all the others). So when the last
-// group had several appends, the writer lingers for as many to arrive again,
-// as long as they keep arriving (lingerGap) and for at most half the time a
-// commit takes (and maxLinger). A lone sequential appender has groups of one
-// and is never delayed.
+// groups (one tiny group, then one with all the others). So when the
+// recent groups had several appends, the writer lingers for as many as the
+// largest of the last eight had (one group cut short by a straggler does
+// not shrink the next), as long as they keep arriving (lingerGap) and for
+// at most half the time a commit takes (and maxLinger). A lone sequential
+// appender has groups of one and is never delayed.
+//
+// Between groups, it keeps the stream index (see receive and commitGroup).
 func (s *Store) run() {
 	defer close(s.writerDone)
 	group := make([]*request, 0, maxGroupAppends)
-	target := 1                        // appends in the last group
+	var recent [8]int // sizes of the last groups, in a ring
+	next := 0
+	target := 1                        // the largest of them
 	var commitTime time.Duration       // how long the last commit took
 	linger := time.NewTimer(time.Hour) // reused
 	linger.Stop()
-	for req := range s.queue {
+	idle := time.NewTimer(time.Hour)
+	idle.Stop()
+	for {
+		req, ok := s.receive(idle)
+		if !ok {
+			return
+		}
 		group = append(group[:0], req)
 		events := eventstore.CountEvents(req.appends)
 		full := func() bool { return len(group) >= maxGroupAppends || events >= maxGroupEvents }
@@ -236,7 +348,9 @@ func (s *Store) run() {
 			s.changes.broadcast()
 		}
 		commitTime = time.Since(start)
-		target = len(group)
+		recent[next] = len(group)
+		next = (next + 1) % len(recent)
+		target = slices.Max(recent[:])
 		for _, r := range group {
 			close(r.done)
 		}
@@ -244,9 +358,31 @@ func (s *Store) run() {
 	}
 }
 
+// receive waits for the next request; ok is false once the queue is closed
+// and drained. While the stream index lags behind, a writer that got no
+// request for upkeep.idle indexes the tail (a transaction at a time) in the
+// meantime.
+func (s *Store) receive(idle *time.Timer) (req *request, ok bool) {
+	for s.upkeep.idle > 0 && s.w.lagging() {
+		idle.Reset(s.upkeep.idle)
+		select {
+		case req, ok = <-s.queue:
+			idle.Stop()
+			return req, ok
+		case <-idle.C:
+		}
+		if s.w.indexStep(s.w.head) != nil {
+			break // the next group, or the next idle time, tries again
+		}
+	}
+	req, ok = <-s.queue
+	return req, ok
+}
+
 // commitGroup writes the group's appends in one transaction, one savepoint
 // each, and commits once. It sets each request's result and reports whether
-// anything was committed.
+// anything was committed. Once the tail is upkeep.batch events long, the
+// same transaction indexes it; if that fails, the whole group fails.
 func (w *writer) commitGroup(group []*request) (wrote bool) {
 	fail := func(err error) {
 		for _, r := range group {
@@ -262,10 +398,10 @@ func (w *writer) commitGroup(group []*request) (wrote bool) {
 		fail(fmt.Errorf("append: %w", classify(w.path, err)))
 		return false
 	}
-	head, hash := w.head, w.lastHash
+	head, hash, indexed := w.head, w.lastHash, w.indexed
 	abort := func(err error) bool {
 		w.rollback.Exec() // the transaction may already be gone
-		w.head, w.lastHash = head, hash
+		w.head, w.lastHash, w.indexed = head, hash, indexed
 		clear(w.versions)
 		fail(err)
 		return false
@@ -279,7 +415,7 @@ func (w *writer) commitGroup(group []*request) (wrote bool) {
 		if err := w.loadHead(); err != nil {
 			return abort(fmt.Errorf("append: %w", err))
 		}
-		head, hash = w.head, w.lastHash
+		head, hash, indexed = w.head, w.lastHash, w.indexed
 	}
 
 	for _, r := range group {
@@ -291,6 +427,14 @@ func (w *writer) commitGroup(group []*request) (wrote bool) {
 		r.res, r.err, fatal = w.appendOne(r.appends)
 		if fatal != nil {
 			return abort(fmt.Errorf("append: %w", classify(w.path, fatal)))
+		}
+	}
+
+	// Index the tail with the group's events, once it is long enough:
+	// the index rows and the watermark commit with them.
+	if w.ix != nil && w.head-w.indexed >= w.upkeep.batch {
+		if err := w.index(w.head); err != nil {
+			return abort(fmt.Errorf("append: %w", err))
 		}
 	}
 

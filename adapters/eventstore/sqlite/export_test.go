@@ -1,0 +1,13 @@
+package sqlite
+
+import "time"
+
+// WithIndexUpkeep sets when the writer indexes the tail (tests only):
+// in a group's transaction (and at Open) once the tail has batch events,
+// after idle without appends (0: never), and at Close if atClose.
+func WithIndexUpkeep(batch uint64, idle time.Duration, atClose bool) Option {
+	return func(o *options) { o.upkeep = upkeep{batch: batch, idle: idle, atClose: atClose} }
+}
+
+// SchemaVersion is the layout new files get.
+const SchemaVersion = schemaVersion
