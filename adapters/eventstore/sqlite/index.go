@@ -19,26 +19,27 @@ import (
 // derived table stream_index up to date in batches (see upkeep): when the
 // tail (the events above the watermark stream_index_state.indexed_through)
 // reaches upkeep.batch events, inside a group's transaction; when it has
-// been idle for a while; at Open and at Close. A batch writes the index rows of
-// the events from the watermark up and moves the watermark, in one
-// transaction, so the file always holds index rows for exactly the
-// positions 1 to the watermark, whatever the moment of a crash; any state
-// of the index reads the same.
+// been idle for a while; at Open (a long tail) and at Close. Import indexes
+// what it writes. A batch writes the index rows of the events above the
+// watermark and moves the watermark, in one transaction, so the file
+// always holds index rows for exactly the positions 1 to the watermark,
+// whatever the moment of a crash; any state of the index reads the same.
 //
 // So every lookup by stream reads the index and scans the tail, in one
-// read transaction: a stream's events below the watermark come from the
+// read transaction: a stream's events up to the watermark come from the
 // index (in version order), those above it from the tail (in position
 // order, which is version order within a stream). The tail stays short
-// (under indexBatch, plus one group), except in a file that a program other
-// than this package loaded (replay generate fills the events table only):
-// Open indexes it (read-only opens cannot, and scan a long tail).
+// (under upkeep.batch, plus a group), except in a file that a program
+// other than this package loaded (replay generate fills the events table
+// only): Open indexes it; read-only opens cannot, and scan the long tail.
 //
 // The writer's check of expected versions reads the index and the tail
 // within its write transaction (or its cache of stream versions), so
 // versions stay unique within each stream with any number of writers on the
 // file (the database's write lock orders them); the index's primary key
 // turns a duplicate that got into the events table some other way into
-// eventstore.ErrCorrupt when it is indexed.
+// eventstore.ErrCorrupt when it is indexed. A watermark past the last event
+// (events deleted from the end) is eventstore.ErrCorrupt at open.
 
 // layout is a file's schema version (PRAGMA user_version).
 type layout int64

@@ -435,13 +435,24 @@ func TestStreamIndexIdle(t *testing.T) {
 	checkReads(t, s, readAll(t, s, 1))
 }
 
-// TestStreamIndexTwoWriters has two stores append to one file, one of them
-// indexing in small batches and the other never: neither duplicates a
+// TestStreamIndexTwoWriters has two stores append to one file, as two
+// registrars sharing a store do, one of them indexing in small batches and
+// the other never, or both in batches of their own: neither duplicates a
 // version, and each sees the other's appends in its expected versions.
 func TestStreamIndexTwoWriters(t *testing.T) {
+	for name, opt := range map[string]sqlite.Option{
+		"one indexes":  neverIndex,
+		"both index":   sqlite.WithIndexUpkeep(5, 0, false),
+		"idle indexes": sqlite.WithIndexUpkeep(math.MaxUint64, time.Millisecond, false),
+	} {
+		t.Run(name, func(t *testing.T) { testTwoWriters(t, opt) })
+	}
+}
+
+func testTwoWriters(t *testing.T, opt sqlite.Option) {
 	path := filepath.Join(t.TempDir(), "events.db")
 	a := openStore(t, path, sqlite.WithIndexUpkeep(4, 0, false))
-	b := openStore(t, path, neverIndex)
+	b := openStore(t, path, opt)
 	version := map[string]int64{}
 	for i := range 60 {
 		s, other := a, b
