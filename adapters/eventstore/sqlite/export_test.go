@@ -11,3 +11,7 @@ func WithIndexUpkeep(batch uint64, idle time.Duration, atClose bool) Option {
 
 // SchemaVersion is the layout new files get.
 const SchemaVersion = schemaVersion
+
+// TailScans is how many times the writer scanned the tail for the streams
+// in it.
+func (s *Store) TailScans() uint64 { return s.w.tailScans.Load() }

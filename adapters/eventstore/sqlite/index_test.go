@@ -735,3 +735,50 @@ func TestNewFileLayout(t *testing.T) {
 	}
 	wantIndex(t, path, 0)
 }
+
+// TestNewStreamsDoNotScanTheTail: appends that each start a new stream (an
+// autoregistration starts a device's) look the stream up in the index with
+// one seek; the tail's streams are scanned once, not once per new stream.
+// A rolled-back append and another connection's commit make the writer
+// rescan it, and versions in the tail are still seen after both.
+func TestNewStreamsDoNotScanTheTail(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	s := openStore(t, path, neverIndex)
+	// More new streams than the writer caches versions of, in one append
+	// (one commit), then some one by one.
+	const n = 5000
+	batch := make([]eventstore.StreamAppend, n)
+	for i := range batch {
+		batch[i] = eventstore.StreamAppend{Stream: fmt.Sprint("device-", i), Expected: eventstore.NoStream, Events: []eventstore.EventData{newEvent()}}
+	}
+	if _, err := s.Append(t.Context(), batch...); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		appendOne(t, s, fmt.Sprint("phone-", i), -1, uint64(n+i)+1)
+	}
+	if got := s.TailScans(); got > 1 {
+		t.Fatalf("%d scans of the tail for %d new streams, want at most 1", got, n+50)
+	}
+	// device-1 fell out of the version cache: its version comes from the tail.
+	_, err := s.Append(t.Context(), eventstore.StreamAppend{Stream: "device-1", Expected: eventstore.NoStream, Events: []eventstore.EventData{newEvent()}})
+	wantConflict(t, err, "device-1", 0)
+	before := s.TailScans()
+	_, err = s.Append(t.Context(), eventstore.StreamAppend{Stream: "device-2", Expected: eventstore.NoStream, Events: []eventstore.EventData{newEvent()}})
+	wantConflict(t, err, "device-2", 0) // after the rollback: rescanned, not taken from the index alone
+	if s.TailScans() == before {
+		t.Fatal("no rescan of the tail after a rolled-back append")
+	}
+
+	other := openStore(t, path, neverIndex)
+	appendOne(t, other, "device-new", -1, n+51)
+	_, err = s.Append(t.Context(), eventstore.StreamAppend{Stream: "device-new", Expected: eventstore.NoStream, Events: []eventstore.EventData{newEvent()}})
+	wantConflict(t, err, "device-new", 0)
+	appendOne(t, s, "device-new", 0, n+52)
+	appendOne(t, s, "device-3", 0, n+53)
+	for _, stream := range []string{"device-new", "device-3"} {
+		if got := readStream(t, s, stream, 0); len(got) != 2 || got[1].Version != 1 {
+			t.Fatalf("%s: %d events, want versions 0 and 1", stream, len(got))
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/autoreg/autoreg/adapters/eventstore"
@@ -44,6 +45,7 @@ type writer struct {
 	begin, commit, rollback        *lite.Stmt
 	savepoint, release, rollbackTo *lite.Stmt
 	streamVersion                  *lite.Stmt
+	indexVersion, tailScan         *lite.Stmt // layout 2
 	insert                         *lite.Stmt
 	byID                           *lite.Stmt
 	last                           *lite.Stmt
@@ -67,10 +69,23 @@ type writer struct {
 	// aborted group) or changed elsewhere (another writer's commit), and
 	// all of them when there are too many.
 	versions map[string]int64
+	// tail (layout 2) holds, when tailKnown, every stream with events above
+	// the watermark and its last version there, as the open transaction
+	// sees them: a stream not in it is looked up in the index alone (one
+	// seek), not by scanning the tail, which matters when every
+	// autoregistration starts a new stream. Whatever may make it wrong (a
+	// rollback, another connection's commit, a partial indexing) sets
+	// tailKnown false, and the next lookup rebuilds it with one scan of the
+	// tail.
+	tail      map[string]int64
+	tailKnown bool
+	tailScans atomic.Uint64 // loadTail calls, for tests
 }
 
-// maxCachedStreams bounds the writer's cache of stream versions.
-const maxCachedStreams = 1 << 16
+// maxCachedStreams bounds the writer's cache of stream versions. A miss
+// costs one index seek; the cache saves it for the streams appended to
+// again and again (the cluster's, the range's).
+const maxCachedStreams = 1 << 12
 
 func noBind(*lite.Stmt) error { return nil }
 
@@ -80,7 +95,7 @@ func openWriter(path string, o options) (_ *writer, err error) {
 	if err != nil {
 		return nil, classify(path, err)
 	}
-	w := &writer{path: path, conn: c, clock: o.clock, upkeep: o.upkeep, versions: make(map[string]int64)}
+	w := &writer{path: path, conn: c, clock: o.clock, upkeep: o.upkeep, versions: make(map[string]int64), tail: make(map[string]int64)}
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -128,6 +143,17 @@ func openWriter(path string, o options) (_ *writer, err error) {
 		if w.ix, err = newIndexer(c, path); err != nil {
 			return nil, err
 		}
+		for _, p := range []struct {
+			stmt **lite.Stmt
+			sql  string
+		}{
+			{&w.indexVersion, `SELECT max(version) FROM stream_index WHERE stream = ?1`},
+			{&w.tailScan, `SELECT stream, max(version) FROM events WHERE position > ` + watermarkSQL + ` GROUP BY stream`},
+		} {
+			if *p.stmt, err = c.Prepare(p.sql); err != nil {
+				return nil, schemaError(path, err)
+			}
+		}
 	}
 	if err := w.begin.Exec(); err != nil {
 		return nil, classify(path, err)
@@ -164,6 +190,7 @@ func (w *writer) loadHead() error {
 		}
 	}
 	clear(w.versions)
+	w.forgetTail()
 	if w.dv, err = w.scalar(w.dataVersion); err != nil {
 		return fmt.Errorf("data_version: %w", classify(w.path, err))
 	}
@@ -231,6 +258,7 @@ func (w *writer) indexStep(target uint64) error {
 	fail := func(err error) error {
 		w.rollback.Exec()
 		w.indexed = indexed
+		w.forgetTail()
 		return fmt.Errorf("index: %w", err)
 	}
 	dv, err := w.scalar(w.dataVersion)
@@ -261,7 +289,43 @@ func (w *writer) index(to uint64) error {
 		return err
 	}
 	w.indexed, err = w.ix.index(from, to)
+	if err == nil && w.indexed == w.head {
+		clear(w.tail) // no tail left
+		w.tailKnown = true
+	} else {
+		w.forgetTail()
+	}
 	return err
+}
+
+// forgetTail marks the tail's streams unknown: the next lookup rescans it.
+func (w *writer) forgetTail() {
+	clear(w.tail)
+	w.tailKnown = false
+}
+
+// loadTail rebuilds tail with one scan of the events above the watermark,
+// inside the open transaction.
+func (w *writer) loadTail() error {
+	w.tailScans.Add(1)
+	clear(w.tail)
+	st := w.tailScan
+	for {
+		row, err := st.Step()
+		if err != nil {
+			st.Reset()
+			return err
+		}
+		if !row {
+			break
+		}
+		w.tail[string(st.Text(0))] = st.Int64(1)
+	}
+	if err := st.Reset(); err != nil {
+		return err
+	}
+	w.tailKnown = true
+	return nil
 }
 
 // run is the writer goroutine: it takes whatever is queued, up to the group
@@ -403,6 +467,7 @@ func (w *writer) commitGroup(group []*request) (wrote bool) {
 		w.rollback.Exec() // the transaction may already be gone
 		w.head, w.lastHash, w.indexed = head, hash, indexed
 		clear(w.versions)
+		w.forgetTail()
 		fail(err)
 		return false
 	}
@@ -463,6 +528,7 @@ func (w *writer) appendOne(appends []eventstore.StreamAppend) (res eventstore.Ap
 	for _, a := range appends {
 		delete(w.versions, a.Stream)
 	}
+	w.forgetTail()
 	if fatal != nil {
 		return eventstore.AppendResult{}, nil, fatal
 	}
@@ -532,6 +598,9 @@ func (w *writer) apply(appends []eventstore.StreamAppend) (res eventstore.Append
 			res.Versions[i]++
 		}
 		w.versions[a.Stream] = res.Versions[i]
+		if w.tailKnown && len(a.Events) > 0 {
+			w.tail[a.Stream] = res.Versions[i]
+		}
 	}
 	res.Position = w.head
 	return res, nil, nil
@@ -578,6 +647,18 @@ func (w *writer) version(stream string) (int64, error) {
 		clear(w.versions)
 	}
 	st := w.streamVersion
+	if w.ix != nil {
+		if !w.tailKnown {
+			if err := w.loadTail(); err != nil {
+				return 0, err
+			}
+		}
+		if v, ok := w.tail[stream]; ok {
+			w.versions[stream] = v
+			return v, nil
+		}
+		st = w.indexVersion // not in the tail: the index has it all
+	}
 	if err := st.BindText(1, stream); err != nil {
 		return 0, err
 	}
