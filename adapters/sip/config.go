@@ -22,7 +22,7 @@ const (
 	DefaultSweepInterval       = time.Second
 	DefaultRequestTimeout      = 10 * time.Second
 	DefaultTransactionTTL      = 32 * time.Second // Timer J = 64*T1 with T1 = 500 ms
-	DefaultMaxInFlight         = 4096
+	DefaultMaxInFlight         = 8192
 	DefaultWorkers             = 256
 	DefaultMaxTransactions     = 1 << 20
 	DefaultMaxDevices          = 1 << 20

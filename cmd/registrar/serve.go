@@ -183,8 +183,8 @@ func serve(ctx context.Context, cfg config.Config) error {
 		Registrar: reg, Logger: log.With().Str("component", "sip").Logger(), Host: cfg.SIP.Host,
 		MinExpires: cfg.SIP.MinExpires, MaxExpires: cfg.SIP.MaxExpires, TLS: sipTLS,
 		SourceRate: cfg.SIP.SourceRate, SourceBurst: cfg.SIP.SourceBurst, TrustedSources: sipTrusted,
-		MaxConnectionsPerSource: cfg.SIP.MaxConnsPerSource,
-		Known:                   known, Refused: metrics.CountRefused("sip"),
+		MaxConnectionsPerSource: cfg.SIP.MaxConnsPerSource, MaxInFlight: cfg.SIP.MaxInFlight,
+		Known: known, Refused: metrics.CountRefused("sip"),
 	})
 	if err != nil {
 		return &exitError{code: 2, err: err}

@@ -93,6 +93,9 @@ type SIP struct {
 	// MaxConnsPerSource bounds the TCP/TLS connections from one IP address;
 	// 0 the adapter's default (200), negative no bound.
 	MaxConnsPerSource int `mapstructure:"max_conns_per_source"`
+	// MaxInFlight bounds the REGISTERs being processed at once (beyond: 503
+	// with Retry-After); 0 the adapter's default (sip.DefaultMaxInFlight).
+	MaxInFlight int `mapstructure:"max_in_flight"`
 }
 
 type SCCP struct {
@@ -289,6 +292,9 @@ func (c Config) Validate() error {
 	}
 	if c.SCCP.KeepAlive <= 0 || c.SCCP.MissedKeepAlives <= 0 {
 		add("sccp.keepalive and sccp.missed_keepalives must be positive")
+	}
+	if c.SIP.MaxInFlight < 0 {
+		add("sip.max_in_flight must not be negative (0: the default)")
 	}
 	if c.SCCP.IdleTimeout < 0 || c.SCCP.MaxConns < 0 || c.SIP.SourceBurst < 0 || c.SCCP.SourceBurst < 0 {
 		add("sccp.idle_timeout, sccp.max_conns, sip.source_burst and sccp.source_burst must not be negative")
