@@ -30,11 +30,14 @@ import (
 // index (in version order), those above it from the tail (in position
 // order, which is version order within a stream). The tail stays short
 // (under upkeep.batch, plus a group), except in a file that a program
-// other than this package loaded (replay generate fills the events table
-// only): Open indexes it; read-only opens cannot, and scan the long tail.
+// other than this package loaded without indexing it (replay generate
+// indexes what it loads): Open indexes it; read-only opens cannot, and scan
+// the long tail.
 //
-// The writer's check of expected versions reads the index and the tail
-// within its write transaction (or its cache of stream versions), so
+// The writer's check of expected versions reads, within its write
+// transaction, its cache of stream versions, else the streams of the tail
+// (which it knows, having written them, or rescans once when another
+// connection committed or a rollback undid some), else the index alone, so
 // versions stay unique within each stream with any number of writers on the
 // file (the database's write lock orders them); the index's primary key
 // turns a duplicate that got into the events table some other way into
