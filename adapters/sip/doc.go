@@ -89,7 +89,8 @@
 // the registrar are run by a fixed set of Workers, not a goroutine each;
 // at most MaxInFlight wait. What is left is the garbage of parsing (about
 // 5 KB a request): a process that must stay under a memory budget should
-// set one (GOMEMLIMIT), which keeps the GC from letting the heap double.
+// set one (GOMEMLIMIT, or the registrar's memory_limit), which keeps the GC
+// from letting the heap double.
 //
 // # Floods
 //
