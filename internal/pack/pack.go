@@ -1,0 +1,245 @@
+// Package pack stores the per-device strings that the registrar holds once
+// per device (device names, directory numbers, addresses) as numbers, so
+// that the records holding them are free of pointers: smaller, and nothing
+// for the garbage collector to scan.
+//
+// Every form has a fallback for a value that does not pack exactly (a
+// device name that is not SEP + 12 upper-case hex digits, a DN that is not
+// a digit string, an address that is not an IPv4 address and port as
+// netip writes them): the value is kept as a string on the side, and reads
+// give back exactly what was stored.
+package pack
+
+import (
+	"net/netip"
+)
+
+// Spilled is the packed value of a field whose string is kept on the side
+// (see Field). No packed form uses bit 63.
+const Spilled uint64 = 1 << 63
+
+// ---- Device names ----------------------------------------------------------
+
+// MAC reads the 48-bit MAC of a device name of the canonical form: SEP
+// followed by 12 upper-case hex digits.
+func MAC(name string) (uint64, bool) {
+	if len(name) != 15 || name[:3] != "SEP" {
+		return 0, false
+	}
+	var v uint64
+	for i := 3; i < 15; i++ {
+		c := name[i]
+		switch {
+		case c >= '0' && c <= '9':
+			v = v<<4 | uint64(c-'0')
+		case c >= 'A' && c <= 'F':
+			v = v<<4 | uint64(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return v, true
+}
+
+// DeviceName is the name of the device with MAC mac: SEP + 12 upper-case
+// hex digits.
+func DeviceName(mac uint64) string {
+	const digits = "0123456789ABCDEF"
+	var b [15]byte
+	copy(b[:], "SEP")
+	for i := 14; i >= 3; i-- {
+		b[i] = digits[mac&0xF]
+		mac >>= 4
+	}
+	return string(b[:])
+}
+
+// Names numbers device names: a canonical name (see MAC) is its MAC; any
+// other name gets a number of its own, with bit 63 set, kept for the life
+// of the Names (such names are not valid device names, so few ever reach
+// a read model). The zero Names is ready to use; it is not safe for
+// concurrent use.
+type Names struct {
+	ids   map[string]uint64
+	names []string
+}
+
+// Key returns name's number, numbering name if it is new.
+func (n *Names) Key(name string) uint64 {
+	if mac, ok := MAC(name); ok {
+		return mac
+	}
+	if k, ok := n.ids[name]; ok {
+		return k
+	}
+	if n.ids == nil {
+		n.ids = make(map[string]uint64)
+	}
+	k := Spilled | uint64(len(n.names))
+	n.names = append(n.names, name)
+	n.ids[name] = k
+	return k
+}
+
+// Lookup returns name's number if it has one.
+func (n *Names) Lookup(name string) (uint64, bool) {
+	if mac, ok := MAC(name); ok {
+		return mac, true
+	}
+	k, ok := n.ids[name]
+	return k, ok
+}
+
+// Name returns the name numbered k.
+func (n *Names) Name(k uint64) string {
+	if k&Spilled == 0 {
+		return DeviceName(k)
+	}
+	if i := k &^ Spilled; i < uint64(len(n.names)) {
+		return n.names[i]
+	}
+	return ""
+}
+
+// ---- Directory numbers -----------------------------------------------------
+
+// maxDigits is the longest digit string DN packs: "1" followed by 18
+// digits is below 2^61.
+const maxDigits = 18
+
+// DN packs a digit string of at most 18 digits (leading zeros kept) as the
+// number written "1" followed by its digits; "" is 0.
+func DN(s string) (uint64, bool) {
+	if s == "" {
+		return 0, true
+	}
+	if len(s) > maxDigits {
+		return 0, false
+	}
+	v := uint64(1)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + uint64(c-'0')
+	}
+	return v, true
+}
+
+// DNString is the digit string DN packed as v.
+func DNString(v uint64) string {
+	if v == 0 {
+		return ""
+	}
+	var b [maxDigits + 1]byte
+	i := len(b)
+	for ; v >= 10; v /= 10 { // every digit but the leading 1
+		i--
+		b[i] = byte('0' + v%10)
+	}
+	return string(b[i:])
+}
+
+// ---- Addresses -------------------------------------------------------------
+
+// addrV4 marks a packed IPv4 address and port (bits 0-15 the port, 16-47
+// the address).
+const addrV4 uint64 = 1 << 48
+
+// Addr packs an IPv4 address and port written as netip writes them
+// ("10.0.0.1:5060"); "" is 0.
+func Addr(s string) (uint64, bool) {
+	if s == "" {
+		return 0, true
+	}
+	if len(s) > len("255.255.255.255:65535") {
+		return 0, false
+	}
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil || !ap.Addr().Is4() {
+		return 0, false
+	}
+	var buf [32]byte
+	if string(ap.AppendTo(buf[:0])) != s {
+		return 0, false
+	}
+	a := ap.Addr().As4()
+	ip := uint64(a[0])<<24 | uint64(a[1])<<16 | uint64(a[2])<<8 | uint64(a[3])
+	return addrV4 | ip<<16 | uint64(ap.Port()), true
+}
+
+// AddrString is the address Addr packed as v.
+func AddrString(v uint64) string {
+	if v&addrV4 == 0 {
+		return ""
+	}
+	ip := uint32(v >> 16)
+	a := netip.AddrFrom4([4]byte{byte(ip >> 24), byte(ip >> 16), byte(ip >> 8), byte(ip)})
+	return netip.AddrPortFrom(a, uint16(v)).String()
+}
+
+// ---- Fields ----------------------------------------------------------------
+
+// Kind is a packed form of strings.
+type Kind struct {
+	pack   func(string) (uint64, bool)
+	unpack func(uint64) string
+}
+
+var (
+	// DNs are directory numbers (see DN).
+	DNs = Kind{DN, DNString}
+	// Addrs are addresses (see Addr).
+	Addrs = Kind{Addr, AddrString}
+	// Rare are strings usually empty (descriptions, ...): only "" packs.
+	Rare = Kind{
+		func(s string) (uint64, bool) { return 0, s == "" },
+		func(uint64) string { return "" },
+	}
+)
+
+// Field is one string field of records keyed by a uint64, of a Kind: a
+// record holds the packed value Set returns, and the strings that do not
+// pack are kept here, by record key. The zero Field packs nothing: use
+// NewField. It is not safe for concurrent use.
+type Field struct {
+	kind  Kind
+	spill map[uint64]string
+}
+
+// NewField returns a Field of kind k.
+func NewField(k Kind) Field { return Field{kind: k} }
+
+// Set returns the value a record keyed key holds for s.
+func (f *Field) Set(key uint64, s string) uint64 {
+	if v, ok := f.kind.pack(s); ok {
+		if len(f.spill) > 0 {
+			delete(f.spill, key)
+		}
+		return v
+	}
+	if f.spill == nil {
+		f.spill = make(map[uint64]string)
+	}
+	f.spill[key] = s
+	return Spilled
+}
+
+// Get returns the string of the record keyed key holding v.
+func (f *Field) Get(key, v uint64) string {
+	if v == Spilled {
+		return f.spill[key]
+	}
+	return f.kind.unpack(v)
+}
+
+// Drop forgets the spilled string of a record dropped.
+func (f *Field) Drop(key uint64) {
+	if len(f.spill) > 0 {
+		delete(f.spill, key)
+	}
+}
+
+// Len is the number of strings kept on the side.
+func (f *Field) Len() int { return len(f.spill) }

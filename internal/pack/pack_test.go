@@ -1,0 +1,119 @@
+package pack
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestMACRoundTrip(t *testing.T) {
+	for _, name := range []string{"SEP000000000000", "SEP001122AABBCC", "SEPFFFFFFFFFFFF", "SEP00BE00000001"} {
+		mac, ok := MAC(name)
+		if !ok || mac >= 1<<48 {
+			t.Fatalf("MAC(%q) = %x, %v", name, mac, ok)
+		}
+		if got := DeviceName(mac); got != name {
+			t.Fatalf("DeviceName(MAC(%q)) = %q", name, got)
+		}
+	}
+	for _, name := range []string{"", "SEP", "SEP001122aabbcc", "SEP001122AABBC", "SEP001122AABBCCD", "XEP001122AABBCC", "SEP00112-AABBCC", "SEP00112GAABBCC", "sep001122AABBCC"} {
+		if mac, ok := MAC(name); ok {
+			t.Fatalf("MAC(%q) = %x, want no MAC", name, mac)
+		}
+	}
+}
+
+func TestNames(t *testing.T) {
+	var n Names
+	names := []string{"SEP001122AABBCC", "SEP001122aabbcc", "rogue", "", "SEP0011", "SEP001122AABBCC"}
+	keys := map[uint64]string{}
+	for _, name := range names {
+		k := n.Key(name)
+		if other, dup := keys[k]; dup && other != name {
+			t.Fatalf("%q and %q share key %x", name, other, k)
+		}
+		keys[k] = name
+		if got := n.Name(k); got != name {
+			t.Fatalf("Name(Key(%q)) = %q", name, got)
+		}
+		if k2, ok := n.Lookup(name); !ok || k2 != k {
+			t.Fatalf("Lookup(%q) = %x, %v; Key gave %x", name, k2, ok, k)
+		}
+	}
+	if _, ok := n.Lookup("never"); ok {
+		t.Fatal("Lookup found a name never numbered")
+	}
+	if k, ok := n.Lookup("SEP0000000000FF"); !ok || k != 0xFF {
+		t.Fatalf("a canonical name is its MAC without numbering: %x, %v", k, ok)
+	}
+}
+
+func TestDNRoundTrip(t *testing.T) {
+	for _, s := range []string{"", "0", "00", "007", "1000", "100000", "299999", "9", strings.Repeat("9", 18), strings.Repeat("0", 18), "1" + strings.Repeat("0", 17)} {
+		v, ok := DN(s)
+		if !ok || v&Spilled != 0 {
+			t.Fatalf("DN(%q) = %x, %v", s, v, ok)
+		}
+		if got := DNString(v); got != s {
+			t.Fatalf("DNString(DN(%q)) = %q", s, got)
+		}
+	}
+	for _, s := range []string{strings.Repeat("1", 19), "12a", "+1000", " 1000", "1000 ", "\u0661"} {
+		if v, ok := DN(s); ok {
+			t.Fatalf("DN(%q) = %x, want no packing", s, v)
+		}
+	}
+}
+
+func TestAddrRoundTrip(t *testing.T) {
+	for _, s := range []string{"", "127.0.0.1:5098", "10.0.0.1:5060", "0.0.0.0:0", "255.255.255.255:65535", "192.168.1.20:2000"} {
+		v, ok := Addr(s)
+		if !ok || v&Spilled != 0 {
+			t.Fatalf("Addr(%q) = %x, %v", s, v, ok)
+		}
+		if got := AddrString(v); got != s {
+			t.Fatalf("AddrString(Addr(%q)) = %q", s, got)
+		}
+	}
+	for _, s := range []string{"[::1]:5060", "[::ffff:10.0.0.1]:5060", "010.0.0.1:5060", "10.0.0.1:05060", "10.0.0.1", "host:5060", "10.0.0.1:65536", "sip:10.0.0.1:5060"} {
+		if v, ok := Addr(s); ok {
+			t.Fatalf("Addr(%q) = %x, want no packing", s, v)
+		}
+	}
+}
+
+func TestFieldFallsBack(t *testing.T) {
+	for _, c := range []struct {
+		kind   Kind
+		packs  []string
+		spills []string
+	}{
+		{DNs, []string{"", "1000", "0001"}, []string{"10a", strings.Repeat("7", 19)}},
+		{Addrs, []string{"", "10.0.0.1:5060"}, []string{"[::1]:5060", "host:1"}},
+		{Rare, []string{""}, []string{"lobby", " "}},
+	} {
+		f := NewField(c.kind)
+		for _, s := range c.spills {
+			v := f.Set(1, s)
+			if v != Spilled || f.Get(1, v) != s || f.Len() != 1 {
+				t.Fatalf("Set(%q) = %x, Get = %q, Len = %d", s, v, f.Get(1, v), f.Len())
+			}
+			if got := f.Get(2, f.Set(2, "")); got != "" {
+				t.Fatalf("another key's empty value reads %q", got)
+			}
+			if got := f.Get(1, v); got != s {
+				t.Fatalf("spilled %q reads %q after another key's Set", s, got)
+			}
+		}
+		for _, s := range c.packs {
+			v := f.Set(1, s)
+			if v == Spilled || f.Get(1, v) != s || f.Len() != 0 {
+				t.Fatalf("Set(%q) = %x, Get = %q, Len = %d: a packed value drops the spilled one", s, v, f.Get(1, v), f.Len())
+			}
+		}
+		f.Set(3, c.spills[0])
+		f.Drop(3)
+		if f.Len() != 0 {
+			t.Fatal("Drop kept the spilled string")
+		}
+	}
+}
