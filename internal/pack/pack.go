@@ -12,6 +12,7 @@ package pack
 
 import (
 	"net/netip"
+	"strings"
 )
 
 // Spilled is the packed value of a field whose string is kept on the side
@@ -44,13 +45,8 @@ func MAC(name string) (uint64, bool) {
 // DeviceName is the name of the device with MAC mac: SEP + 12 upper-case
 // hex digits.
 func DeviceName(mac uint64) string {
-	const digits = "0123456789ABCDEF"
 	var b [15]byte
-	copy(b[:], "SEP")
-	for i := 14; i >= 3; i-- {
-		b[i] = digits[mac&0xF]
-		mac >>= 4
-	}
+	macName(&b, mac)
 	return string(b[:])
 }
 
@@ -174,46 +170,58 @@ func AddrString(v uint64) string {
 	if v&addrV4 == 0 {
 		return ""
 	}
+	return addrPort(v).String()
+}
+
+func addrPort(v uint64) netip.AddrPort {
 	ip := uint32(v >> 16)
 	a := netip.AddrFrom4([4]byte{byte(ip >> 24), byte(ip >> 16), byte(ip >> 8), byte(ip)})
-	return netip.AddrPortFrom(a, uint16(v)).String()
+	return netip.AddrPortFrom(a, uint16(v))
 }
 
 // ---- Fields ----------------------------------------------------------------
 
 // Kind is a packed form of strings.
-type Kind struct {
-	pack   func(string) (uint64, bool)
-	unpack func(uint64) string
-}
+type Kind uint8
 
-var (
+const (
 	// DNs are directory numbers (see DN).
-	DNs = Kind{DN, DNString}
-	// Addrs are addresses (see Addr).
-	Addrs = Kind{Addr, AddrString}
+	DNs Kind = iota + 1
+	// Addrs are device addresses: an IPv4 address and port (see Addr) with
+	// whatever comes before and after it, such as a contact URI
+	// "sip:00BE00000001@10.0.0.1:5060;transport=UDP" (see Field.address).
+	Addrs
 	// Rare are strings usually empty (descriptions, ...): only "" packs.
-	Rare = Kind{
-		func(s string) (uint64, bool) { return 0, s == "" },
-		func(uint64) string { return "" },
-	}
+	Rare
 )
 
-// Field is one string field of records keyed by a uint64, of a Kind: a
-// record holds the packed value Set returns, and the strings that do not
-// pack are kept here, by record key. The zero Field packs nothing: use
-// NewField. It is not safe for concurrent use.
+// Field is one string field of records keyed as Names keys them, of a
+// Kind: a record holds the packed value Set returns, and the strings that
+// do not pack are kept here, by record key. It is not safe for concurrent
+// use.
 type Field struct {
 	kind  Kind
 	spill map[uint64]string
+	// Addrs: the forms of address met, numbered from 1 (see form).
+	forms   []form
+	formIDs map[form]uint64
 }
 
 // NewField returns a Field of kind k.
-func NewField(k Kind) Field { return Field{kind: k} }
+func NewField(k Kind) Field { return Field{kind: k, forms: []form{{}}} }
 
 // Set returns the value a record keyed key holds for s.
 func (f *Field) Set(key uint64, s string) uint64 {
-	if v, ok := f.kind.pack(s); ok {
+	v, ok := uint64(0), s == ""
+	if !ok {
+		switch f.kind {
+		case DNs:
+			v, ok = DN(s)
+		case Addrs:
+			v, ok = f.address(key, s)
+		}
+	}
+	if ok {
 		if len(f.spill) > 0 {
 			delete(f.spill, key)
 		}
@@ -228,10 +236,17 @@ func (f *Field) Set(key uint64, s string) uint64 {
 
 // Get returns the string of the record keyed key holding v.
 func (f *Field) Get(key, v uint64) string {
-	if v == Spilled {
+	switch {
+	case v == 0:
+		return ""
+	case v == Spilled:
 		return f.spill[key]
+	case f.kind == DNs:
+		return DNString(v)
+	case f.kind == Addrs:
+		return f.addressString(key, v)
 	}
-	return f.kind.unpack(v)
+	return ""
 }
 
 // Drop forgets the spilled string of a record dropped.
@@ -243,3 +258,101 @@ func (f *Field) Drop(key uint64) {
 
 // Len is the number of strings kept on the side.
 func (f *Field) Len() int { return len(f.spill) }
+
+// A form is what an address holds around its IPv4 address and port:
+// pre + user + address + suf, where user is "" or the device's name or
+// MAC followed by "@". Forms repeat across devices; at most maxForms are
+// kept, any other address is spilled.
+type form struct {
+	pre, suf string
+	user     uint8 // 0: none; userMAC: the 12 hex digits; userName: SEP + them
+}
+
+const (
+	userMAC = 1 + iota
+	userName
+
+	formShift = 48 // an address's form number is in bits 48-62
+	maxForms  = 1<<15 - 1
+)
+
+// address packs s for the record keyed key: its form's number, its IPv4
+// address and port (see Addr).
+func (f *Field) address(key uint64, s string) (uint64, bool) {
+	var fm form
+	start := 0
+	if at := strings.IndexByte(s, '@'); at >= 0 {
+		if key&Spilled != 0 {
+			return 0, false // no MAC to stand for the user
+		}
+		head := s[:at]
+		var name [15]byte
+		macName(&name, key)
+		switch {
+		case len(head) >= 15 && head[len(head)-15:] == string(name[:]):
+			fm.pre, fm.user = head[:len(head)-15], userName
+		case len(head) >= 12 && head[len(head)-12:] == string(name[3:]):
+			fm.pre, fm.user = head[:len(head)-12], userMAC
+		default:
+			return 0, false
+		}
+		start = at + 1
+	} else if s[0] < '0' || s[0] > '9' {
+		start = strings.IndexByte(s, ':') + 1 // after the scheme
+		fm.pre = s[:start]
+	}
+	end := start
+	for end < len(s) && (s[end] >= '0' && s[end] <= '9' || s[end] == '.' || s[end] == ':') {
+		end++
+	}
+	ap, ok := Addr(s[start:end])
+	if !ok || ap == 0 {
+		return 0, false
+	}
+	fm.suf = s[end:]
+	id, ok := f.formIDs[fm]
+	if !ok {
+		if len(f.forms) > maxForms {
+			return 0, false
+		}
+		if f.formIDs == nil {
+			f.formIDs = make(map[form]uint64)
+		}
+		id = uint64(len(f.forms))
+		f.forms = append(f.forms, fm)
+		f.formIDs[fm] = id
+	}
+	return id<<formShift | ap&(1<<formShift-1), true
+}
+
+// addressString is the address packed as v for the record keyed key.
+func (f *Field) addressString(key, v uint64) string {
+	id := v >> formShift
+	if id == 0 || id >= uint64(len(f.forms)) {
+		return ""
+	}
+	fm := f.forms[id]
+	b := make([]byte, 0, 64)
+	b = append(b, fm.pre...)
+	var name [15]byte
+	macName(&name, key)
+	switch fm.user {
+	case userName:
+		b = append(append(b, name[:]...), '@')
+	case userMAC:
+		b = append(append(b, name[3:]...), '@')
+	}
+	b = addrPort(v).AppendTo(b)
+	b = append(b, fm.suf...)
+	return string(b)
+}
+
+// macName writes the device name of mac into b.
+func macName(b *[15]byte, mac uint64) {
+	const digits = "0123456789ABCDEF"
+	copy(b[:], "SEP")
+	for i := 14; i >= 3; i-- {
+		b[i] = digits[mac&0xF]
+		mac >>= 4
+	}
+}
