@@ -8,20 +8,130 @@ import (
 	"time"
 
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/pack"
+	"github.com/autoreg/autoreg/internal/strtab"
 )
 
 // Assignment is the read model of directory numbers: which device holds
 // each DN (in any partition), and for every autoregistration range ever
 // configured its size, how many of its DNs are in use, how many are free
 // and the next one autoregistration would hand out.
+//
+// It holds one entry per DN in use, so the DNs are kept compact and free of
+// pointers: the partition as a number in a string table, the DN packed in a
+// number (see pack.DN), the holder as its key (see pack.Names); a DN that
+// does not pack is kept with its strings in odd.
 type Assignment struct {
 	mu      sync.RWMutex
 	pos     uint64
-	inUse   map[domain.DNKey]string
+	inUse   map[heldDN]uint64 // DN -> holder's key in names
+	odd     map[domain.DNKey]string
+	parts   strtab.Table
+	names   pack.Names
 	ranges  []*rangeStats // in the order they were first configured
 	current int           // index in ranges of the range in force, -1 when none
 	history []RangeChange
 }
+
+// heldDN is a DN that packs, in its partition.
+type heldDN struct {
+	partition strtab.ID
+	dn        uint64 // see pack.DN
+}
+
+// key returns the compact key of dn in partition, numbering the partition
+// if add is set; ok is false when dn does not pack, or when the partition
+// has no number and add is not set.
+func (a *Assignment) key(partition, dn string, add bool) (k heldDN, ok bool) {
+	if k.dn, ok = pack.DN(dn); !ok {
+		return k, false
+	}
+	if add {
+		k.partition = a.parts.ID(partition)
+		return k, true
+	}
+	k.partition, ok = a.parts.Lookup(partition)
+	return k, ok
+}
+
+// holder returns the device holding dn in partition.
+func (a *Assignment) holder(partition, dn string) (string, bool) {
+	if _, packs := pack.DN(dn); !packs {
+		d, ok := a.odd[domain.DNKey{Partition: partition, DN: dn}]
+		return d, ok
+	}
+	k, ok := a.key(partition, dn, false)
+	if !ok {
+		return "", false
+	}
+	d, ok := a.inUse[k]
+	if !ok {
+		return "", false
+	}
+	return a.names.Name(d), true
+}
+
+// heldBy reports whether device holds dn in partition, without spelling
+// out the holder's name.
+func (a *Assignment) heldBy(partition, dn, device string) bool {
+	if k, ok := a.key(partition, dn, false); ok {
+		d, held := a.inUse[k]
+		if !held {
+			return false
+		}
+		want, ok := a.names.Lookup(device)
+		return ok && d == want
+	}
+	if _, packs := pack.DN(dn); packs {
+		return false // a partition never numbered holds nothing
+	}
+	d, held := a.odd[domain.DNKey{Partition: partition, DN: dn}]
+	return held && d == device
+}
+
+// isHeld reports whether a device holds dn in partition.
+func (a *Assignment) isHeld(partition, dn string) bool {
+	if k, ok := a.key(partition, dn, false); ok {
+		_, held := a.inUse[k]
+		return held
+	}
+	if _, packs := pack.DN(dn); packs {
+		return false
+	}
+	_, held := a.odd[domain.DNKey{Partition: partition, DN: dn}]
+	return held
+}
+
+// setHolder records that device holds dn in partition.
+func (a *Assignment) setHolder(partition, dn, device string) {
+	if k, ok := a.key(partition, dn, true); ok {
+		a.inUse[k] = a.names.Key(device)
+		return
+	}
+	a.odd[domain.DNKey{Partition: partition, DN: dn}] = device
+}
+
+// release frees dn in partition.
+func (a *Assignment) release(partition, dn string) {
+	if k, ok := a.key(partition, dn, false); ok {
+		delete(a.inUse, k)
+		return
+	}
+	delete(a.odd, domain.DNKey{Partition: partition, DN: dn})
+}
+
+// each calls f for every DN in use, in no order.
+func (a *Assignment) each(f func(partition, dn, device string)) {
+	for k, d := range a.inUse {
+		f(a.parts.String(k.partition), pack.DNString(k.dn), a.names.Name(d))
+	}
+	for k, d := range a.odd {
+		f(k.Partition, k.DN, d)
+	}
+}
+
+// held is the number of DNs in use.
+func (a *Assignment) held() int { return len(a.inUse) + len(a.odd) }
 
 // rangeStats is one range and its usage, kept as events arrive.
 type rangeStats struct {
@@ -80,14 +190,21 @@ type Holding struct {
 
 // NewAssignment returns an empty Assignment.
 func NewAssignment() *Assignment {
-	return &Assignment{inUse: make(map[domain.DNKey]string), current: -1}
+	a := &Assignment{}
+	a.reset()
+	return a
+}
+
+func (a *Assignment) reset() {
+	a.pos, a.ranges, a.current, a.history = 0, nil, -1, nil
+	a.inUse, a.odd, a.parts, a.names = make(map[heldDN]uint64), make(map[domain.DNKey]string), strtab.Table{}, pack.Names{}
 }
 
 // Reset implements Projection.
 func (a *Assignment) Reset() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.pos, a.inUse, a.ranges, a.current, a.history = 0, make(map[domain.DNKey]string), nil, -1, nil
+	a.reset()
 }
 
 // Checkpoint implements Projection.
@@ -119,9 +236,8 @@ func (a *Assignment) Apply(e *Event) {
 	case domain.DNClaimed:
 		a.hold(p.Partition, p.DN, p.Device)
 	case domain.DNReleased:
-		k := domain.DNKey{Partition: p.Partition, DN: p.DN}
-		if holder, ok := a.inUse[k]; ok && holder == p.Device {
-			delete(a.inUse, k)
+		if a.heldBy(p.Partition, p.DN, p.Device) {
+			a.release(p.Partition, p.DN)
 			a.count(p.Partition, p.DN, -1)
 		}
 	}
@@ -146,14 +262,14 @@ func (a *Assignment) configure(e *Event, p domain.RangeConfigured) {
 		if hi-lo < maxBitmap {
 			r.bitmap = make([]uint64, (hi-lo)/64+1)
 		}
-		for k := range a.inUse {
-			if r.contains(k.Partition, k.DN) {
-				n, _ := parseDN(k.DN)
+		a.each(func(partition, dn, _ string) {
+			if r.contains(partition, dn) {
+				n, _ := parseDN(dn)
 				r.mark(n, true)
 				r.used++
 			}
-		}
-		r.advance(a.inUse)
+		})
+		r.advance(a.isHeld)
 	} else {
 		r.width = -1 // holds nothing
 	}
@@ -163,11 +279,10 @@ func (a *Assignment) configure(e *Event, p domain.RangeConfigured) {
 
 // hold records that device holds dn in partition.
 func (a *Assignment) hold(partition, dn, device string) {
-	k := domain.DNKey{Partition: partition, DN: dn}
-	if _, held := a.inUse[k]; !held {
+	if !a.isHeld(partition, dn) {
 		a.count(partition, dn, +1)
 	}
-	a.inUse[k] = device
+	a.setHolder(partition, dn, device)
 }
 
 // count adds delta to the usage of every range holding dn.
@@ -182,7 +297,7 @@ func (a *Assignment) count(partition, dn string, delta int) {
 		switch {
 		case delta > 0 && n == r.next:
 			r.next++
-			r.advance(a.inUse)
+			r.advance(a.isHeld)
 		case delta < 0 && n < r.next:
 			r.next = n
 		}
@@ -215,7 +330,7 @@ func (r *rangeStats) contains(partition, dn string) bool {
 }
 
 // advance moves the next-free hint past the DNs in use.
-func (r *rangeStats) advance(inUse map[domain.DNKey]string) {
+func (r *rangeStats) advance(isHeld func(partition, dn string) bool) {
 	if r.used >= int(r.hi-r.lo+1) {
 		r.next = r.hi + 1
 		return
@@ -235,7 +350,7 @@ func (r *rangeStats) advance(inUse map[domain.DNKey]string) {
 		return
 	}
 	for r.next <= r.hi {
-		if _, used := inUse[domain.DNKey{Partition: r.Partition, DN: formatDN(r.next, r.width)}]; !used {
+		if !isHeld(r.Partition, formatDN(r.next, r.width)) {
 			return
 		}
 		r.next++
@@ -290,8 +405,7 @@ func (a *Assignment) History() []RangeChange {
 func (a *Assignment) Holder(partition, dn string) (string, bool) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	d, ok := a.inUse[domain.DNKey{Partition: partition, DN: dn}]
-	return d, ok
+	return a.holder(partition, dn)
 }
 
 // InRange returns, for the DNs of range r (as returned by Ranges) held by a
@@ -304,11 +418,11 @@ func (a *Assignment) InRange(r Range) map[string]string {
 		if s.Start != r.Start || s.End != r.End || s.Partition != r.Partition {
 			continue
 		}
-		for k, d := range a.inUse {
-			if s.contains(k.Partition, k.DN) {
-				out[k.DN] = d
+		a.each(func(partition, dn, device string) {
+			if s.contains(partition, dn) {
+				out[dn] = device
 			}
-		}
+		})
 	}
 	return out
 }
@@ -316,10 +430,10 @@ func (a *Assignment) InRange(r Range) map[string]string {
 // Holdings lists every DN held by a device, sorted by partition then DN.
 func (a *Assignment) Holdings() []Holding {
 	a.mu.RLock()
-	out := make([]Holding, 0, len(a.inUse))
-	for k, d := range a.inUse {
-		out = append(out, Holding{Partition: k.Partition, DN: k.DN, Device: d})
-	}
+	out := make([]Holding, 0, a.held())
+	a.each(func(partition, dn, device string) {
+		out = append(out, Holding{Partition: partition, DN: dn, Device: device})
+	})
 	a.mu.RUnlock()
 	slices.SortFunc(out, func(x, y Holding) int {
 		if c := strings.Compare(x.Partition, y.Partition); c != 0 {
