@@ -69,7 +69,7 @@ func TestAssignmentCompactHoldings(t *testing.T) {
 	if diff := cmp.Diff(want, a.Holdings()); diff != "" {
 		t.Errorf("Holdings (-want +got):\n%s", diff)
 	}
-	for _, k := range []domain.DNKey{{"Internal", "1000"}, {"Internal", "10a"}, {"Nowhere", "1000"}, {"Internal", "1009"}, {"Internal", "x"}} {
+	for _, k := range []struct{ Partition, DN string }{{"Internal", "1000"}, {"Internal", "10a"}, {"Nowhere", "1000"}, {"Internal", "1009"}, {"Internal", "x"}} {
 		if d, ok := a.Holder(k.Partition, k.DN); ok {
 			t.Errorf("Holder(%q, %q) = %q, want none", k.Partition, k.DN, d)
 		}

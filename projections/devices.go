@@ -61,11 +61,12 @@ type Device struct {
 // that repeat across devices (model, partition, pool, ...) as numbers in a
 // string table, times as Unix nanoseconds. The fields seldom set (the
 // description, the rejections) live in side maps. A record is 88 bytes (a
-// Device is 350 bytes plus its strings).
+// Device is 350 bytes plus its strings), in a pack.Slab.
 type Devices struct {
 	mu      sync.RWMutex
 	pos     uint64
-	devices map[uint64]rec // key: see pack.Names
+	devices map[uint64]uint32 // key (see pack.Names) -> number in recs
+	recs    pack.Slab[rec]
 	names   pack.Names
 	dns     pack.Field
 	addrs   pack.Field
@@ -161,7 +162,7 @@ func NewDevices() *Devices {
 }
 
 func (d *Devices) reset() {
-	d.pos, d.devices, d.names, d.strs, d.exist, d.regd = 0, make(map[uint64]rec), pack.Names{}, strtab.Table{}, 0, 0
+	d.pos, d.devices, d.recs, d.names, d.strs, d.exist, d.regd = 0, make(map[uint64]uint32), pack.Slab[rec]{}, pack.Names{}, strtab.Table{}, 0, 0
 	d.dns, d.addrs, d.descs = pack.NewField(pack.DNs), pack.NewField(pack.Addrs), pack.NewField(pack.Rare)
 	d.refused = make(map[uint64]rejection)
 }
@@ -181,13 +182,15 @@ func (d *Devices) Checkpoint() uint64 {
 }
 
 // get returns name's key and record, a new one (never seen) if there is
-// none; the caller stores the record back.
-func (d *Devices) get(name string) (uint64, rec) {
+// none.
+func (d *Devices) get(name string) (uint64, *rec) {
 	k := d.names.Key(name)
-	v, ok := d.devices[k]
-	if !ok {
-		v = rec{autoregisteredAt: noTime, firstSeen: noTime, lastSeen: noTime}
+	if i, ok := d.devices[k]; ok {
+		return k, d.recs.At(i)
 	}
+	i, v := d.recs.New()
+	*v = rec{autoregisteredAt: noTime, firstSeen: noTime, lastSeen: noTime}
+	d.devices[k] = i
 	return k, v
 }
 
@@ -203,7 +206,7 @@ func (d *Devices) Apply(e *Event) {
 	d.pos = e.Position
 	var (
 		k uint64
-		v rec
+		v *rec
 	)
 	seen := true
 	id := d.strs.ID
@@ -211,7 +214,7 @@ func (d *Devices) Apply(e *Event) {
 	// when it was seen and its rejections (kept in d.refused). Its address
 	// is left to the caller, who keeps it or sets it.
 	fresh := func(flags recFlags) {
-		v = rec{flags: flags, firstSeen: v.firstSeen, lastSeen: v.lastSeen, autoregisteredAt: noTime}
+		*v = rec{flags: flags, firstSeen: v.firstSeen, lastSeen: v.lastSeen, autoregisteredAt: noTime}
 		d.dns.Drop(k)
 		d.descs.Drop(k)
 	}
@@ -219,7 +222,7 @@ func (d *Devices) Apply(e *Event) {
 	switch p := e.Payload.(type) {
 	case domain.DeviceAutoregistered:
 		k, v = d.get(p.Device)
-		d.count(&v, -1)
+		d.count(v, -1)
 		fresh(fExists | fRegistered | fAutoregistered)
 		v.model, v.protocol, v.dn = id(p.Model), id(string(p.Protocol)), d.dns.Set(k, p.DN)
 		v.partition, v.pool, v.css, v.load, v.address = id(p.Partition), id(p.Pool), id(p.CSS), id(p.Load), d.addrs.Set(k, p.Address)
@@ -227,7 +230,7 @@ func (d *Devices) Apply(e *Event) {
 		v.lastSeen = noTime // set below, as for every event of the device itself
 	case domain.DeviceProvisioned:
 		k, v = d.get(p.Device)
-		d.count(&v, -1)
+		d.count(v, -1)
 		address := v.address
 		fresh(fExists)
 		v.model, v.protocol, v.dn = id(p.Model), id(string(p.Protocol)), d.dns.Set(k, p.DN)
@@ -237,21 +240,21 @@ func (d *Devices) Apply(e *Event) {
 		seen = false
 	case domain.DeviceRegistered:
 		k, v = d.get(p.Device)
-		d.count(&v, -1)
+		d.count(v, -1)
 		v.set(fRegistered, true)
 		v.address = d.addrs.Set(k, p.Address)
 	case domain.DeviceMoved:
 		k, v = d.get(p.Device)
-		d.count(&v, -1)
+		d.count(v, -1)
 		v.set(fRegistered, true)
 		v.address = d.addrs.Set(k, p.To)
 	case domain.DeviceUnregistered:
 		k, v = d.get(p.Device)
-		d.count(&v, -1)
+		d.count(v, -1)
 		v.set(fRegistered, false)
 	case domain.RegistrationRejected:
 		k, v = d.get(p.Device)
-		d.count(&v, -1)
+		d.count(v, -1)
 		rj := d.refused[k]
 		rj.count++
 		rj.last, rj.at = id(string(p.Reason)), nanos(utc(e.RecordedAt))
@@ -264,7 +267,7 @@ func (d *Devices) Apply(e *Event) {
 		}
 	case domain.DeviceReconfigured:
 		k, v = d.get(p.Device)
-		d.count(&v, -1)
+		d.count(v, -1)
 		if p.Pool != "" {
 			v.pool, v.css = id(p.Pool), id(p.CSS)
 		} else if p.CSS != "" {
@@ -282,7 +285,7 @@ func (d *Devices) Apply(e *Event) {
 		seen = false
 	case domain.DeviceDeleted:
 		k, v = d.get(p.Device)
-		d.count(&v, -1)
+		d.count(v, -1)
 		model, address := v.model, v.address
 		fresh(fDeleted)
 		v.model, v.address = model, address
@@ -298,8 +301,7 @@ func (d *Devices) Apply(e *Event) {
 		v.lastSeen = at
 	}
 	v.position = e.Position
-	d.count(&v, +1)
-	d.devices[k] = v
+	d.count(v, +1)
 }
 
 // count adds v's contribution to the totals.
@@ -320,11 +322,11 @@ func (d *Devices) Get(name string) (Device, bool) {
 	if !ok {
 		return Device{}, false
 	}
-	v, ok := d.devices[k]
+	i, ok := d.devices[k]
 	if !ok {
 		return Device{}, false
 	}
-	return d.device(k, &v), true
+	return d.device(k, d.recs.At(i)), true
 }
 
 // List returns the devices that exist, sorted by name.
@@ -340,9 +342,9 @@ func (d *Devices) All() []Device {
 func (d *Devices) filter(keep func(*rec) bool) []Device {
 	d.mu.RLock()
 	out := make([]Device, 0, d.exist)
-	for k, v := range d.devices {
-		if keep(&v) {
-			out = append(out, d.device(k, &v))
+	for k, i := range d.devices {
+		if v := d.recs.At(i); keep(v) {
+			out = append(out, d.device(k, v))
 		}
 	}
 	d.mu.RUnlock()

@@ -198,3 +198,41 @@ func TestAddressFormsAreBounded(t *testing.T) {
 		t.Fatal("nothing spilled past the bound")
 	}
 }
+
+func TestSlab(t *testing.T) {
+	var s Slab[[2]uint64]
+	ptrs := map[uint32]*[2]uint64{}
+	for i := range 3*slabChunk + 5 {
+		n, p := s.New()
+		if *p != [2]uint64{} {
+			t.Fatalf("record %d not zero", n)
+		}
+		p[0], p[1] = uint64(i), uint64(n)
+		ptrs[n] = p
+	}
+	if s.Len() != 3*slabChunk+5 {
+		t.Fatalf("Len = %d", s.Len())
+	}
+	for n, p := range ptrs {
+		if s.At(n) != p || p[1] != uint64(n) {
+			t.Fatalf("record %d moved or changed: %v", n, *s.At(n))
+		}
+	}
+	s.Free(7)
+	s.Free(slabChunk + 1)
+	if s.Len() != 3*slabChunk+3 {
+		t.Fatalf("Len after two frees = %d", s.Len())
+	}
+	for range 2 {
+		n, p := s.New()
+		if n != 7 && n != slabChunk+1 {
+			t.Fatalf("New gave %d, want a freed number", n)
+		}
+		if *p != [2]uint64{} {
+			t.Fatalf("reused record %d not zero: %v", n, *p)
+		}
+	}
+	if n, _ := s.New(); n != 3*slabChunk+5 {
+		t.Fatalf("New gave %d, want the next new number", n)
+	}
+}

@@ -24,15 +24,16 @@ func newEntry(name string) devEntry {
 
 // devCache is the command side's cache of every device it knows. It holds
 // one record per device for as long as the registrar runs, so a record is
-// compact and free of pointers (64 bytes, held by value, against some 240
-// for a devEntry): the device's name is its key (its MAC, see pack.Names),
+// compact and free of pointers (64 bytes, in a pack.Slab, against some
+// 240 for a devEntry): the device's name is its key (its MAC, see pack.Names),
 // its DN and address are packed in numbers (see pack.Field: a value that
 // does not pack is kept on the side), the strings that repeat across
 // devices are numbers in a string table, and the fields seldom set (the
 // description, the last rejections) live in side maps. It is guarded by
 // the Service's lock.
 type devCache struct {
-	recs     map[uint64]devRec // key: see pack.Names
+	recs     map[uint64]uint32 // key (see pack.Names) -> number in slab
+	slab     pack.Slab[devRec]
 	names    pack.Names
 	dns      pack.Field
 	addrs    pack.Field
@@ -64,7 +65,7 @@ const (
 func (r *devRec) is(f devFlags) bool { return r.flags&f != 0 }
 
 func newDevCache() *devCache {
-	return &devCache{recs: make(map[uint64]devRec), dns: pack.NewField(pack.DNs), addrs: pack.NewField(pack.Addrs),
+	return &devCache{recs: make(map[uint64]uint32), dns: pack.NewField(pack.DNs), addrs: pack.NewField(pack.Addrs),
 		descs: pack.NewField(pack.Rare), rejected: make(map[uint64]map[domain.RejectReason]time.Time)}
 }
 
@@ -74,11 +75,11 @@ func (c *devCache) get(name string) (e devEntry, ok bool) {
 	if !ok {
 		return devEntry{}, false
 	}
-	r, ok := c.recs[k]
+	i, ok := c.recs[k]
 	if !ok {
 		return devEntry{}, false
 	}
-	return c.entry(k, &r), true
+	return c.entry(k, c.slab.At(i)), true
 }
 
 // getOrNew returns the device's entry, a never-seen device's if the cache
@@ -89,6 +90,9 @@ func (c *devCache) getOrNew(name string) devEntry {
 	}
 	return newEntry(name)
 }
+
+// at returns the record numbered i in recs.
+func (c *devCache) at(i uint32) *devRec { return c.slab.At(i) }
 
 // entry is the record r keyed k as a devEntry.
 func (c *devCache) entry(k uint64, r *devRec) devEntry {
@@ -132,7 +136,12 @@ func (c *devCache) put(e devEntry) {
 	} else if len(c.rejected) > 0 {
 		delete(c.rejected, k)
 	}
-	c.recs[k] = devRec{
+	i, ok := c.recs[k]
+	if !ok {
+		i, _ = c.slab.New()
+		c.recs[k] = i
+	}
+	*c.slab.At(i) = devRec{
 		dn: c.dns.Set(k, st.DN), address: c.addrs.Set(k, st.Address),
 		model: id(st.Model), protocol: id(string(st.Protocol)), partition: id(st.Partition),
 		pool: id(st.Pool), css: id(st.CSS), window: id(st.Window),
@@ -146,9 +155,8 @@ func (c *devCache) setReloaded(name string, gen uint64) {
 	if !ok {
 		return
 	}
-	if r, ok := c.recs[k]; ok {
-		r.reloaded = gen
-		c.recs[k] = r
+	if i, ok := c.recs[k]; ok {
+		c.slab.At(i).reloaded = gen
 	}
 }
 
@@ -160,7 +168,10 @@ func (c *devCache) delete(name string) {
 
 // drop forgets the device keyed k.
 func (c *devCache) drop(k uint64) {
-	delete(c.recs, k)
+	if i, ok := c.recs[k]; ok {
+		c.slab.Free(i)
+		delete(c.recs, k)
+	}
 	c.dns.Drop(k)
 	c.addrs.Drop(k)
 	c.descs.Drop(k)

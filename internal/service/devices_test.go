@@ -84,6 +84,9 @@ func TestDevCacheRoundTrip(t *testing.T) {
 	if n := c.dns.Len() + c.addrs.Len() + c.descs.Len() + len(c.rejected); n != 0 {
 		t.Fatalf("%d values left on the side after delete", n)
 	}
+	if n := c.slab.Len(); n != len(c.recs) || n != 1 {
+		t.Fatalf("%d records in the slab, %d keys; want 1 (SEP00AABBCCDDEE)", n, len(c.recs))
+	}
 }
 
 // TestDevRecSize keeps the per-device record within the size its comment
