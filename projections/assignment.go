@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/autoreg/autoreg/domain"
-	"github.com/autoreg/autoreg/internal/pack"
-	"github.com/autoreg/autoreg/internal/strtab"
 )
 
 // Assignment is the read model of directory numbers: which device holds
@@ -17,121 +15,37 @@ import (
 // configured its size, how many of its DNs are in use, how many are free
 // and the next one autoregistration would hand out.
 //
-// It holds one entry per DN in use, so the DNs are kept compact and free of
-// pointers: the partition as a number in a string table, the DN packed in a
-// number (see pack.DN), the holder as its key (see pack.Names); a DN that
-// does not pack is kept with its strings in odd.
+// It holds one entry per DN in use, kept compact as the domain keeps them
+// (see domain.DNHolders).
 type Assignment struct {
 	mu      sync.RWMutex
 	pos     uint64
-	inUse   map[heldDN]uint64 // DN -> holder's key in names
-	odd     map[domain.DNKey]string
-	parts   strtab.Table
-	names   pack.Names
+	inUse   domain.DNHolders
 	ranges  []*rangeStats // in the order they were first configured
 	current int           // index in ranges of the range in force, -1 when none
 	history []RangeChange
 }
 
-// heldDN is a DN that packs, in its partition.
-type heldDN struct {
-	partition strtab.ID
-	dn        uint64 // see pack.DN
-}
-
-// key returns the compact key of dn in partition, numbering the partition
-// if add is set; ok is false when dn does not pack, or when the partition
-// has no number and add is not set.
-func (a *Assignment) key(partition, dn string, add bool) (k heldDN, ok bool) {
-	if k.dn, ok = pack.DN(dn); !ok {
-		return k, false
-	}
-	if add {
-		k.partition = a.parts.ID(partition)
-		return k, true
-	}
-	k.partition, ok = a.parts.Lookup(partition)
-	return k, ok
-}
-
 // holder returns the device holding dn in partition.
 func (a *Assignment) holder(partition, dn string) (string, bool) {
-	if _, packs := pack.DN(dn); !packs {
-		d, ok := a.odd[domain.DNKey{Partition: partition, DN: dn}]
-		return d, ok
-	}
-	k, ok := a.key(partition, dn, false)
-	if !ok {
-		return "", false
-	}
-	d, ok := a.inUse[k]
-	if !ok {
-		return "", false
-	}
-	return a.names.Name(d), true
+	return a.inUse.Holder(partition, dn)
 }
 
-// heldBy reports whether device holds dn in partition, without spelling
-// out the holder's name.
+// heldBy reports whether device holds dn in partition.
 func (a *Assignment) heldBy(partition, dn, device string) bool {
-	if k, ok := a.key(partition, dn, false); ok {
-		d, held := a.inUse[k]
-		if !held {
-			return false
-		}
-		want, ok := a.names.Lookup(device)
-		return ok && d == want
-	}
-	if _, packs := pack.DN(dn); packs {
-		return false // a partition never numbered holds nothing
-	}
-	d, held := a.odd[domain.DNKey{Partition: partition, DN: dn}]
+	d, held := a.inUse.Holder(partition, dn)
 	return held && d == device
 }
 
 // isHeld reports whether a device holds dn in partition.
-func (a *Assignment) isHeld(partition, dn string) bool {
-	if k, ok := a.key(partition, dn, false); ok {
-		_, held := a.inUse[k]
-		return held
-	}
-	if _, packs := pack.DN(dn); packs {
-		return false
-	}
-	_, held := a.odd[domain.DNKey{Partition: partition, DN: dn}]
-	return held
-}
-
-// setHolder records that device holds dn in partition.
-func (a *Assignment) setHolder(partition, dn, device string) {
-	if k, ok := a.key(partition, dn, true); ok {
-		a.inUse[k] = a.names.Key(device)
-		return
-	}
-	a.odd[domain.DNKey{Partition: partition, DN: dn}] = device
-}
-
-// release frees dn in partition.
-func (a *Assignment) release(partition, dn string) {
-	if k, ok := a.key(partition, dn, false); ok {
-		delete(a.inUse, k)
-		return
-	}
-	delete(a.odd, domain.DNKey{Partition: partition, DN: dn})
-}
+func (a *Assignment) isHeld(partition, dn string) bool { return a.inUse.Held(partition, dn) }
 
 // each calls f for every DN in use, in no order.
 func (a *Assignment) each(f func(partition, dn, device string)) {
-	for k, d := range a.inUse {
-		f(a.parts.String(k.partition), pack.DNString(k.dn), a.names.Name(d))
-	}
-	for k, d := range a.odd {
+	for k, d := range a.inUse.All() {
 		f(k.Partition, k.DN, d)
 	}
 }
-
-// held is the number of DNs in use.
-func (a *Assignment) held() int { return len(a.inUse) + len(a.odd) }
 
 // rangeStats is one range and its usage, kept as events arrive.
 type rangeStats struct {
@@ -197,7 +111,7 @@ func NewAssignment() *Assignment {
 
 func (a *Assignment) reset() {
 	a.pos, a.ranges, a.current, a.history = 0, nil, -1, nil
-	a.inUse, a.odd, a.parts, a.names = make(map[heldDN]uint64), make(map[domain.DNKey]string), strtab.Table{}, pack.Names{}
+	a.inUse = domain.NewDNHolders()
 }
 
 // Reset implements Projection.
@@ -237,7 +151,7 @@ func (a *Assignment) Apply(e *Event) {
 		a.hold(p.Partition, p.DN, p.Device)
 	case domain.DNReleased:
 		if a.heldBy(p.Partition, p.DN, p.Device) {
-			a.release(p.Partition, p.DN)
+			a.inUse.Release(p.Partition, p.DN)
 			a.count(p.Partition, p.DN, -1)
 		}
 	}
@@ -282,7 +196,7 @@ func (a *Assignment) hold(partition, dn, device string) {
 	if !a.isHeld(partition, dn) {
 		a.count(partition, dn, +1)
 	}
-	a.setHolder(partition, dn, device)
+	a.inUse.Hold(partition, dn, device)
 }
 
 // count adds delta to the usage of every range holding dn.
@@ -430,7 +344,7 @@ func (a *Assignment) InRange(r Range) map[string]string {
 // Holdings lists every DN held by a device, sorted by partition then DN.
 func (a *Assignment) Holdings() []Holding {
 	a.mu.RLock()
-	out := make([]Holding, 0, a.held())
+	out := make([]Holding, 0, a.inUse.Len())
 	a.each(func(partition, dn, device string) {
 		out = append(out, Holding{Partition: partition, DN: dn, Device: device})
 	})
