@@ -13,6 +13,7 @@ package pack
 import (
 	"net/netip"
 	"strings"
+	"sync"
 )
 
 // Spilled is the packed value of a field whose string is kept on the side
@@ -202,13 +203,17 @@ const (
 type Field struct {
 	kind  Kind
 	spill map[uint64]string
-	// Addrs: the forms of address met, numbered from 1 (see form).
-	forms   []form
-	formIDs map[form]uint64
+	forms *Forms // Addrs
 }
 
 // NewField returns a Field of kind k.
-func NewField(k Kind) Field { return Field{kind: k, forms: []form{{}}} }
+func NewField(k Kind) Field {
+	f := Field{kind: k}
+	if k == Addrs {
+		f.forms = new(Forms)
+	}
+	return f
+}
 
 // Set returns the value a record keyed key holds for s.
 func (f *Field) Set(key uint64, s string) uint64 {
@@ -218,7 +223,7 @@ func (f *Field) Set(key uint64, s string) uint64 {
 		case DNs:
 			v, ok = DN(s)
 		case Addrs:
-			v, ok = f.address(key, s)
+			v, ok = f.forms.Pack(key, s)
 		}
 	}
 	if ok {
@@ -244,7 +249,7 @@ func (f *Field) Get(key, v uint64) string {
 	case f.kind == DNs:
 		return DNString(v)
 	case f.kind == Addrs:
-		return f.addressString(key, v)
+		return f.forms.String(key, v)
 	}
 	return ""
 }
@@ -258,6 +263,15 @@ func (f *Field) Drop(key uint64) {
 
 // Len is the number of strings kept on the side.
 func (f *Field) Len() int { return len(f.spill) }
+
+// Forms packs addresses (see Addrs) for records keyed as Names keys them,
+// numbering the forms of address met. It is safe for concurrent use; the
+// zero Forms is ready to use.
+type Forms struct {
+	mu    sync.RWMutex
+	forms []form // from 1
+	ids   map[form]uint64
+}
 
 // A form is what an address holds around its IPv4 address and port:
 // pre + user + address + suf, where user is "" or the device's name or
@@ -276,9 +290,13 @@ const (
 	maxForms  = 1<<15 - 1
 )
 
-// address packs s for the record keyed key: its form's number, its IPv4
-// address and port (see Addr).
-func (f *Field) address(key uint64, s string) (uint64, bool) {
+// Pack packs s for the record keyed key: its form's number, its IPv4
+// address and port (see Addr); ok is false when s does not pack ("" does
+// not).
+func (f *Forms) Pack(key uint64, s string) (uint64, bool) {
+	if s == "" {
+		return 0, false
+	}
 	var fm form
 	start := 0
 	if at := strings.IndexByte(s, '@'); at >= 0 {
@@ -310,29 +328,43 @@ func (f *Field) address(key uint64, s string) (uint64, bool) {
 		return 0, false
 	}
 	fm.suf = s[end:]
-	id, ok := f.formIDs[fm]
+	f.mu.RLock()
+	id, ok := f.ids[fm]
+	f.mu.RUnlock()
 	if !ok {
-		if len(f.forms) > maxForms {
-			return 0, false
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if id, ok = f.ids[fm]; !ok {
+			if len(f.forms) > maxForms {
+				return 0, false
+			}
+			if f.ids == nil {
+				f.ids = make(map[form]uint64)
+				f.forms = []form{{}}
+			}
+			id = uint64(len(f.forms))
+			f.forms = append(f.forms, fm)
+			f.ids[fm] = id
 		}
-		if f.formIDs == nil {
-			f.formIDs = make(map[form]uint64)
-		}
-		id = uint64(len(f.forms))
-		f.forms = append(f.forms, fm)
-		f.formIDs[fm] = id
 	}
 	return id<<formShift | ap&(1<<formShift-1), true
 }
 
-// addressString is the address packed as v for the record keyed key.
-func (f *Field) addressString(key, v uint64) string {
+// String is the address packed as v for the record keyed key.
+func (f *Forms) String(key, v uint64) string {
+	return string(f.AppendTo(make([]byte, 0, 64), key, v))
+}
+
+// AppendTo appends the address packed as v for the record keyed key to b.
+func (f *Forms) AppendTo(b []byte, key, v uint64) []byte {
 	id := v >> formShift
+	f.mu.RLock()
 	if id == 0 || id >= uint64(len(f.forms)) {
-		return ""
+		f.mu.RUnlock()
+		return b
 	}
 	fm := f.forms[id]
-	b := make([]byte, 0, 64)
+	f.mu.RUnlock()
 	b = append(b, fm.pre...)
 	var name [15]byte
 	macName(&name, key)
@@ -343,8 +375,7 @@ func (f *Field) addressString(key, v uint64) string {
 		b = append(append(b, name[3:]...), '@')
 	}
 	b = addrPort(v).AppendTo(b)
-	b = append(b, fm.suf...)
-	return string(b)
+	return append(b, fm.suf...)
 }
 
 // macName writes the device name of mac into b.

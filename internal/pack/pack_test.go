@@ -191,8 +191,8 @@ func TestAddressFormsAreBounded(t *testing.T) {
 			t.Fatalf("form %d: Get(Set(%q)) = %q", i, s, got)
 		}
 	}
-	if len(f.forms) > maxForms+1 {
-		t.Fatalf("%d forms kept, want at most %d", len(f.forms)-1, maxForms)
+	if len(f.forms.forms) > maxForms+1 {
+		t.Fatalf("%d forms kept, want at most %d", len(f.forms.forms)-1, maxForms)
 	}
 	if f.Len() == 0 {
 		t.Fatal("nothing spilled past the bound")
