@@ -7,13 +7,20 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/autoreg/autoreg/internal/pack"
 )
 
 // A binding is one contact address of a device (RFC 3261 10.3), kept as
-// small as the registrar's job allows: 48 bytes plus the two strings. A
-// refresh reuses the strings it already holds.
+// small as the registrar's job allows: 56 bytes plus the Call-ID, and the
+// contact URI when it does not pack. A refresh reuses the strings it
+// already holds.
 type binding struct {
-	uri      string // canonical contact URI: the address the phone is reached at
+	// The canonical contact URI, the address the phone is reached at:
+	// packed by the table's forms (see table.contact), else in uri.
+	// Bindings handed out of the table (table.resolve) have it in uri.
+	contact  uint64
+	uri      string
 	callID   string // Call-ID of the REGISTER that last wrote the binding
 	instance uint64 // hash of the contact's +sip.instance; 0 without one
 	expires  uint32 // server clock, in whole seconds (rounded up), when the binding ends
@@ -162,6 +169,29 @@ type table struct {
 	shards [shardCount]shard
 	count  atomic.Int64
 	max    int
+	// forms packs the contact URIs of the bindings: most phones register
+	// one form of contact, such as sip:<MAC>@<IPv4>:<port>;transport=udp.
+	forms pack.Forms
+}
+
+// contact is the packed form of a contact URI of the device mac, or (0,
+// uri) when uri does not pack.
+func (t *table) contact(mac uint64, uri string) (uint64, string) {
+	if v, ok := t.forms.Pack(mac, uri); ok {
+		return v, ""
+	}
+	return 0, uri
+}
+
+// resolve spells out, in bindings copied out of the table for device mac,
+// the contact URIs kept packed.
+func (t *table) resolve(mac uint64, bindings []binding) []binding {
+	for i := range bindings {
+		if b := &bindings[i]; b.contact != 0 {
+			b.uri, b.contact = t.forms.String(mac, b.contact), 0
+		}
+	}
+	return bindings
 }
 
 var (
@@ -265,7 +295,7 @@ func (t *table) snapshot(mac uint64) (dn string, bindings []binding) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if d := sh.devices[mac]; d != nil {
-		return d.dn, append([]binding(nil), d.bindings...)
+		return d.dn, t.resolve(mac, append([]binding(nil), d.bindings...))
 	}
 	return "", nil
 }

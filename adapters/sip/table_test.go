@@ -2,6 +2,7 @@ package sip
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 	"unsafe"
@@ -102,5 +103,77 @@ func TestPackV4(t *testing.T) {
 	}
 	if unpackV4(0).IsValid() {
 		t.Fatal("0 is no peer")
+	}
+}
+
+// TestPlanPackedContacts registers, refreshes and removes contacts whose
+// URIs pack (the device's MAC as user, an IPv4 host and port) and ones that
+// do not (kept as strings), and reads the bindings back as the table hands
+// them out: each URI exactly as registered, each contact matched by its URI.
+func TestPlanPackedContacts(t *testing.T) {
+	tb := newTable(10)
+	mac := uint64(0x001122334455)
+	uris := []string{
+		"sip:001122334455@10.0.0.5:5060",
+		"sip:001122334455@10.0.0.5:5060;transport=udp",
+		"sips:SEP001122334455@10.0.0.6:5061;transport=tls",
+		"sip:phone@10.0.0.5:5060",             // user is not the MAC
+		"sip:001122334455@[2001:db8::1]:5060", // IPv6
+		"sip:001122334455@phone.example",      // host name, no port
+	}
+	req := func(cseq uint32, expires time.Duration, uris ...string) *register {
+		r := &register{mac: mac, callID: "call-1", cseq: cseq}
+		for _, u := range uris {
+			r.contacts = append(r.contacts, contact{uri: u, expires: expires})
+		}
+		return r
+	}
+	listed := func(bs []binding) []string {
+		var out []string
+		for _, b := range tb.resolve(mac, slices.Clone(bs)) {
+			if b.contact != 0 {
+				t.Fatal("resolve left a URI packed")
+			}
+			out = append(out, b.uri)
+		}
+		return out
+	}
+	next, address, ok := plan(tb, nil, req(1, time.Hour, uris...), 0)
+	if !ok || address != uris[0] || !slices.Equal(listed(next), uris) {
+		t.Fatalf("registered: %v %q %v", ok, address, listed(next))
+	}
+	packed := 0
+	for _, b := range next {
+		if b.contact != 0 {
+			packed++
+			if b.uri != "" {
+				t.Fatalf("a packed binding keeps its URI string %q", b.uri)
+			}
+		}
+	}
+	if packed != 3 {
+		t.Fatalf("%d URIs packed, want 3", packed)
+	}
+	// A refresh of every contact matches each binding: none is added.
+	refreshed, _, ok := plan(tb, next, req(2, 2*time.Hour, uris...), 0)
+	if !ok || !slices.Equal(listed(refreshed), uris) {
+		t.Fatalf("refreshed: %v %v", ok, listed(refreshed))
+	}
+	for i, b := range refreshed {
+		if b.cseq != 2 || b.expires != deadline(0, 2*time.Hour) {
+			t.Fatalf("binding %d not refreshed: %+v", i, b)
+		}
+	}
+	// Out of order: refused, whichever form the URI has.
+	for _, u := range []string{uris[0], uris[4]} {
+		if _, _, ok := plan(tb, refreshed, req(2, time.Hour, u), 0); ok {
+			t.Fatalf("%s: a CSeq not above the binding's is taken", u)
+		}
+	}
+	// Removing one packed and one unpacked contact leaves the others.
+	left, _, ok := plan(tb, refreshed, req(3, 0, uris[1], uris[4]), 0)
+	want := []string{uris[0], uris[2], uris[3], uris[5]}
+	if !ok || !slices.Equal(listed(left), want) {
+		t.Fatalf("after removals: %v, want %v", listed(left), want)
 	}
 }
