@@ -352,7 +352,8 @@ func (f *Forms) Pack(key uint64, s string) (uint64, bool) {
 
 // String is the address packed as v for the record keyed key.
 func (f *Forms) String(key, v uint64) string {
-	return string(f.AppendTo(make([]byte, 0, 64), key, v))
+	var buf [96]byte
+	return string(f.AppendTo(buf[:0], key, v))
 }
 
 // AppendTo appends the address packed as v for the record keyed key to b.
