@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Spilled is the packed value of a field whose string is kept on the side
@@ -145,25 +146,46 @@ func DNString(v uint64) string {
 const addrV4 uint64 = 1 << 48
 
 // Addr packs an IPv4 address and port written as netip writes them
-// ("10.0.0.1:5060"); "" is 0.
+// ("10.0.0.1:5060": no leading zeros); "" is 0.
 func Addr(s string) (uint64, bool) {
 	if s == "" {
 		return 0, true
 	}
-	if len(s) > len("255.255.255.255:65535") {
+	var ip uint64
+	i := 0
+	for part := range 4 {
+		n, next, ok := decimal(s, i, 3)
+		if !ok || n > 255 {
+			return 0, false
+		}
+		sep := byte('.')
+		if part == 3 {
+			sep = ':'
+		}
+		if next >= len(s) || s[next] != sep {
+			return 0, false
+		}
+		ip, i = ip<<8|n, next+1
+	}
+	port, end, ok := decimal(s, i, 5)
+	if !ok || end != len(s) || port > 65535 {
 		return 0, false
 	}
-	ap, err := netip.ParseAddrPort(s)
-	if err != nil || !ap.Addr().Is4() {
-		return 0, false
+	return addrV4 | ip<<16 | port, true
+}
+
+// decimal reads the number written at s[i:] in at most max digits, without
+// a leading zero (but "0"), and returns it and the index after it.
+func decimal(s string, i, max int) (n uint64, end int, ok bool) {
+	end = i
+	for end < len(s) && end-i < max && s[end] >= '0' && s[end] <= '9' {
+		n = n*10 + uint64(s[end]-'0')
+		end++
 	}
-	var buf [32]byte
-	if string(ap.AppendTo(buf[:0])) != s {
-		return 0, false
+	if end == i || end-i > 1 && s[i] == '0' {
+		return 0, i, false
 	}
-	a := ap.Addr().As4()
-	ip := uint64(a[0])<<24 | uint64(a[1])<<16 | uint64(a[2])<<8 | uint64(a[3])
-	return addrV4 | ip<<16 | uint64(ap.Port()), true
+	return n, end, true
 }
 
 // AddrString is the address Addr packed as v.
@@ -271,6 +293,12 @@ type Forms struct {
 	mu    sync.RWMutex
 	forms []form // from 1
 	ids   map[form]uint64
+	last  atomic.Pointer[lastForm] // the form last packed: most are the same
+}
+
+type lastForm struct {
+	form
+	id uint64
 }
 
 // A form is what an address holds around its IPv4 address and port:
@@ -328,8 +356,24 @@ func (f *Forms) Pack(key uint64, s string) (uint64, bool) {
 		return 0, false
 	}
 	fm.suf = s[end:]
+	if l := f.last.Load(); l != nil && l.form == fm {
+		return l.id<<formShift | ap&(1<<formShift-1), true
+	}
+	id, ok := f.number(fm)
+	if !ok {
+		return 0, false
+	}
+	return id<<formShift | ap&(1<<formShift-1), true
+}
+
+// number returns fm's number, numbering it if it is new and the forms are
+// not too many already.
+func (f *Forms) number(fm form) (uint64, bool) {
 	f.mu.RLock()
 	id, ok := f.ids[fm]
+	if ok {
+		fm = f.forms[id]
+	}
 	f.mu.RUnlock()
 	if !ok {
 		f.mu.Lock()
@@ -342,12 +386,18 @@ func (f *Forms) Pack(key uint64, s string) (uint64, bool) {
 				f.ids = make(map[form]uint64)
 				f.forms = []form{{}}
 			}
+			// The table keeps its own copy: s may be part of a larger
+			// string, or of a buffer that its owner reuses.
+			fm.pre, fm.suf = strings.Clone(fm.pre), strings.Clone(fm.suf)
 			id = uint64(len(f.forms))
 			f.forms = append(f.forms, fm)
 			f.ids[fm] = id
+		} else {
+			fm = f.forms[id]
 		}
 	}
-	return id<<formShift | ap&(1<<formShift-1), true
+	f.last.Store(&lastForm{fm, id})
+	return id, true
 }
 
 // String is the address packed as v for the record keyed key.

@@ -1,6 +1,9 @@
 package pack
 
 import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -234,5 +237,36 @@ func TestSlab(t *testing.T) {
 	}
 	if n, _ := s.New(); n != 3*slabChunk+5 {
 		t.Fatalf("New gave %d, want the next new number", n)
+	}
+}
+
+// TestAddrMatchesNetip: Addr packs exactly the strings that netip parses as
+// an IPv4 address and port and writes back the same.
+func TestAddrMatchesNetip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	parts := []string{"0", "00", "01", "1", "9", "10", "99", "100", "199", "255", "256", "300", "999", "1000", "65535", "65536", "099999", "", "a", "-1", " 1"}
+	pick := func() string { return parts[rng.IntN(len(parts))] }
+	seps := []string{".", ".", ".", ":", ""}
+	for range 200000 {
+		var s string
+		switch rng.IntN(3) {
+		case 0:
+			s = fmt.Sprintf("%s.%s.%s.%s:%s", pick(), pick(), pick(), pick(), pick())
+		case 1:
+			s = fmt.Sprintf("%d.%d.%d.%d:%d", rng.IntN(300), rng.IntN(300), rng.IntN(300), rng.IntN(300), rng.IntN(70000))
+		default:
+			for range rng.IntN(7) {
+				s += pick() + seps[rng.IntN(len(seps))]
+			}
+		}
+		ap, err := netip.ParseAddrPort(s)
+		want := s == "" || err == nil && ap.Addr().Is4() && ap.String() == s
+		v, ok := Addr(s)
+		if ok != want {
+			t.Fatalf("Addr(%q) ok = %v, netip says %v", s, ok, want)
+		}
+		if ok && AddrString(v) != s {
+			t.Fatalf("AddrString(Addr(%q)) = %q", s, AddrString(v))
+		}
 	}
 }
