@@ -12,20 +12,35 @@ import (
 )
 
 // A binding is one contact address of a device (RFC 3261 10.3), kept as
-// small as the registrar's job allows: 56 bytes plus the Call-ID, and the
-// contact URI when it does not pack. A refresh reuses the strings it
-// already holds.
+// small as the registrar's job allows: 48 bytes plus one string, the
+// Call-ID behind the contact URI when that does not pack. A refresh reuses
+// the string it already holds.
 type binding struct {
 	// The canonical contact URI, the address the phone is reached at:
-	// packed by the table's forms (see table.contact), else in uri.
-	// Bindings handed out of the table (table.resolve) have it in uri.
-	contact  uint64
-	uri      string
-	callID   string // Call-ID of the REGISTER that last wrote the binding
+	// packed by the table's forms (see table.contact), else text[:uriLen].
+	// Bindings handed out of the table (table.resolve) have it in text.
+	contact uint64
+	// text is the URI when it does not pack, then the Call-ID of the
+	// REGISTER that last wrote the binding.
+	text     string
 	instance uint64 // hash of the contact's +sip.instance; 0 without one
 	expires  uint32 // server clock, in whole seconds (rounded up), when the binding ends
 	cseq     uint32 // CSeq of the REGISTER that last wrote the binding
+	uriLen   uint32
 }
+
+// makeBinding is a binding of the contact URI packed as contact, or odd
+// when it does not pack, written by a REGISTER with Call-ID callID. Its
+// text is a string of its own.
+func makeBinding(contact uint64, odd, callID string) binding {
+	return binding{contact: contact, text: odd + callID, uriLen: uint32(len(odd))}
+}
+
+// uri is the binding's contact URI when it is not packed (contact 0).
+func (b *binding) uri() string { return b.text[:b.uriLen] }
+
+// callID is the Call-ID of the REGISTER that last wrote the binding.
+func (b *binding) callID() string { return b.text[b.uriLen:] }
 
 // deadline is the server clock (ns) at which a binding granted expires from
 // now ends, rounded up to the second.
@@ -188,7 +203,8 @@ func (t *table) contact(mac uint64, uri string) (uint64, string) {
 func (t *table) resolve(mac uint64, bindings []binding) []binding {
 	for i := range bindings {
 		if b := &bindings[i]; b.contact != 0 {
-			b.uri, b.contact = t.forms.String(mac, b.contact), 0
+			uri := t.forms.String(mac, b.contact)
+			b.text, b.uriLen, b.contact = uri+b.callID(), uint32(len(uri)), 0
 		}
 	}
 	return bindings
@@ -343,7 +359,7 @@ func (t *table) sweep(now, retry int64) []expiredDevice {
 					kept = append(kept, b)
 					later(b.ends())
 				} else {
-					callID = b.callID
+					callID = b.callID()
 				}
 			}
 			clear(d.bindings[len(kept):]) // let the dropped strings go

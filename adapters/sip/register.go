@@ -470,7 +470,7 @@ func (s *Server) process(ctx context.Context, dev *device, r *register) (outcome
 // instance): a phone that comes back with a new contact moves rather than
 // leaving its old binding to expire.
 func plan(t *table, old []binding, r *register, now int64) (next []binding, address string, ok bool) {
-	stale := func(b binding) bool { return b.callID == r.callID && b.cseq >= r.cseq }
+	stale := func(b binding) bool { return b.callID() == r.callID && b.cseq >= r.cseq }
 	if r.wildcard {
 		for _, b := range old {
 			if stale(b) {
@@ -492,7 +492,7 @@ func plan(t *table, old []binding, r *register, now int64) (next []binding, addr
 	}
 	match := func(list []binding, ci int) int {
 		c, u := r.contacts[ci], uris[ci]
-		i := slices.IndexFunc(list, func(b binding) bool { return b.contact == u.v && b.uri == u.odd })
+		i := slices.IndexFunc(list, func(b binding) bool { return b.contact == u.v && b.uri() == u.odd })
 		if i < 0 && c.instance != 0 {
 			i = slices.IndexFunc(list, func(b binding) bool { return b.instance == c.instance })
 		}
@@ -512,18 +512,16 @@ func plan(t *table, old []binding, r *register, now int64) (next []binding, addr
 			}
 			continue
 		}
-		b := binding{contact: uris[ci].v, uri: uris[ci].odd, callID: r.callID, instance: c.instance, expires: deadline(now, c.expires), cseq: r.cseq}
+		var b binding
+		if i >= 0 && next[i].contact == uris[ci].v && next[i].uri() == uris[ci].odd && next[i].callID() == r.callID {
+			b = next[i] // a refresh keeps the string it holds
+		} else {
+			b = makeBinding(uris[ci].v, uris[ci].odd, r.callID)
+		}
+		b.instance, b.expires, b.cseq = c.instance, deadline(now, c.expires), r.cseq
 		if i >= 0 {
-			// A refresh keeps the strings it holds rather than the request's.
-			if next[i].uri == b.uri {
-				b.uri = next[i].uri
-			}
-			if next[i].callID == b.callID {
-				b.callID = next[i].callID
-			}
 			next[i] = b
 		} else {
-			b.uri, b.callID = strings.Clone(b.uri), strings.Clone(b.callID)
 			next = append(next, b)
 		}
 		if address == "" {

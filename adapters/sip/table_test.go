@@ -14,6 +14,9 @@ func TestDeviceSize(t *testing.T) {
 	if n := unsafe.Sizeof(device{}); n > 64 {
 		t.Fatalf("device is %d bytes, want <= 64", n)
 	}
+	if n := unsafe.Sizeof(binding{}); n > 48 {
+		t.Fatalf("binding is %d bytes, want <= 48", n)
+	}
 }
 
 // TestTablePeersAndExpiries takes devices with an IPv4 peer, an IPv6 peer
@@ -40,7 +43,8 @@ func TestTablePeersAndExpiries(t *testing.T) {
 			t.Fatal("the request queued is not next")
 		}
 		callID := "call-" + peer.String()
-		b := []binding{{uri: "sip:x@h", callID: callID, expires: 10}}
+		b := []binding{makeBinding(0, "sip:x@h", callID)}
+		b[0].expires = 10
 		tb.commit(mac, d, b, "1000", peer)
 		if !tb.boundFrom(mac, peer.Addr()) || tb.boundFrom(mac, netip.MustParseAddr("10.9.9.9")) {
 			t.Fatalf("%v: boundFrom does not find the peer", peer)
@@ -81,8 +85,8 @@ func TestTablePeersAndExpiries(t *testing.T) {
 	mac := uint64(0x00BE000000FF)
 	d, _ := tb.enqueue(&register{mac: mac})
 	tb.next(mac, d)
-	tb.commit(mac, d, []binding{{uri: "sip:x@h", callID: "c", expires: 100}}, "1000", peers[1])
-	tb.commit(mac, d, []binding{{uri: "sip:x@h", callID: "c", expires: 100}}, "1000", peers[0])
+	tb.commit(mac, d, []binding{{text: "sip:x@hc", uriLen: 7, expires: 100}}, "1000", peers[1])
+	tb.commit(mac, d, []binding{{text: "sip:x@hc", uriLen: 7, expires: 100}}, "1000", peers[0])
 	if sh := tb.shard(mac); len(sh.peers) != 0 || !tb.boundFrom(mac, peers[0].Addr()) {
 		t.Fatalf("after moving to IPv4: %d peers kept", len(sh.peers))
 	}
@@ -134,7 +138,7 @@ func TestPlanPackedContacts(t *testing.T) {
 			if b.contact != 0 {
 				t.Fatal("resolve left a URI packed")
 			}
-			out = append(out, b.uri)
+			out = append(out, b.uri())
 		}
 		return out
 	}
@@ -146,8 +150,8 @@ func TestPlanPackedContacts(t *testing.T) {
 	for _, b := range next {
 		if b.contact != 0 {
 			packed++
-			if b.uri != "" {
-				t.Fatalf("a packed binding keeps its URI string %q", b.uri)
+			if b.uri() != "" || b.callID() != "call-1" {
+				t.Fatalf("a packed binding keeps its URI string %q (Call-ID %q)", b.uri(), b.callID())
 			}
 		}
 	}
