@@ -60,7 +60,7 @@ type Device struct {
 // pack.Field: a value that does not pack is kept on the side), the strings
 // that repeat across devices (model, partition, pool, ...) as numbers in a
 // string table, times as Unix nanoseconds. The fields seldom set (the
-// description, the rejections) live in side maps. A record is 88 bytes (a
+// description, the rejections) live in side maps. A record is 80 bytes (a
 // Device is 350 bytes plus its strings), in a pack.Slab.
 type Devices struct {
 	mu      sync.RWMutex
@@ -72,19 +72,21 @@ type Devices struct {
 	addrs   pack.Field
 	descs   pack.Field           // the descriptions (fDescribed)
 	refused map[uint64]rejection // the devices refused at least once
-	strs    strtab.Table
-	exist   int
-	regd    int
+	// protocols holds the protocols other than SIP and SCCP (fProtocols).
+	protocols map[uint64]domain.Protocol
+	strs      strtab.Table
+	exist     int
+	regd      int
 }
 
 // rec is one device as Devices keeps it; see Device for the fields. The
 // device's name is its key in Devices.devices.
 type rec struct {
-	dn, address                                                        uint64 // see Devices.dns, Devices.addrs
-	autoregisteredAt, firstSeen, lastSeen                              int64  // see nanos
-	position                                                           uint64
-	model, protocol, partition, pool, css, load, window, provisionedBy strtab.ID
-	flags                                                              recFlags
+	dn, address                                              uint64 // see Devices.dns, Devices.addrs
+	autoregisteredAt, firstSeen, lastSeen                    int64  // see nanos
+	position                                                 uint64
+	model, partition, pool, css, load, window, provisionedBy strtab.ID
+	flags                                                    recFlags // the protocol too: see protocolOf
 }
 
 // rejection is the refusals of one device: how many, the last one's reason
@@ -103,7 +105,45 @@ const (
 	fRegistered
 	fAutoregistered
 	fDescribed // the description is in Devices.descs
+	// The protocol: none, SIP, SCCP, or another one, in Devices.protocols.
+	fSIP
+	fSCCP
+	fProtocols = fSIP | fSCCP
 )
+
+// setProtocol records the protocol of the record r keyed k.
+func (d *Devices) setProtocol(k uint64, r *rec, p domain.Protocol) {
+	r.flags &^= fProtocols
+	if len(d.protocols) > 0 {
+		delete(d.protocols, k)
+	}
+	switch p {
+	case "":
+	case domain.SIP:
+		r.flags |= fSIP
+	case domain.SCCP:
+		r.flags |= fSCCP
+	default:
+		r.flags |= fProtocols
+		if d.protocols == nil {
+			d.protocols = make(map[uint64]domain.Protocol)
+		}
+		d.protocols[k] = p
+	}
+}
+
+// protocolOf is the protocol of the record r keyed k.
+func (d *Devices) protocolOf(k uint64, r *rec) domain.Protocol {
+	switch r.flags & fProtocols {
+	case fSIP:
+		return domain.SIP
+	case fSCCP:
+		return domain.SCCP
+	case fProtocols:
+		return d.protocols[k]
+	}
+	return ""
+}
 
 func (r *rec) is(f recFlags) bool { return r.flags&f != 0 }
 
@@ -136,7 +176,7 @@ func timeOf(n int64) time.Time {
 func (d *Devices) device(k uint64, r *rec) Device {
 	out := Device{
 		Name: d.names.Name(k), Exists: r.is(fExists), Deleted: r.is(fDeleted),
-		Model: d.strs.String(r.model), Protocol: domain.Protocol(d.strs.String(r.protocol)),
+		Model: d.strs.String(r.model), Protocol: d.protocolOf(k, r),
 		DN: d.dns.Get(k, r.dn), Partition: d.strs.String(r.partition), Pool: d.strs.String(r.pool), CSS: d.strs.String(r.css),
 		Load:       d.strs.String(r.load),
 		Registered: r.is(fRegistered), Address: d.addrs.Get(k, r.address),
@@ -164,7 +204,7 @@ func NewDevices() *Devices {
 func (d *Devices) reset() {
 	d.pos, d.devices, d.recs, d.names, d.strs, d.exist, d.regd = 0, make(map[uint64]uint32), pack.Slab[rec]{}, pack.Names{}, strtab.Table{}, 0, 0
 	d.dns, d.addrs, d.descs = pack.NewField(pack.DNs), pack.NewField(pack.Addrs), pack.NewField(pack.Rare)
-	d.refused = make(map[uint64]rejection)
+	d.refused, d.protocols = make(map[uint64]rejection), nil
 }
 
 // Reset implements Projection.
@@ -217,6 +257,9 @@ func (d *Devices) Apply(e *Event) {
 		*v = rec{flags: flags, firstSeen: v.firstSeen, lastSeen: v.lastSeen, autoregisteredAt: noTime}
 		d.dns.Drop(k)
 		d.descs.Drop(k)
+		if len(d.protocols) > 0 {
+			delete(d.protocols, k)
+		}
 	}
 	describe := func(s string) { v.set(fDescribed, d.descs.Set(k, s) == pack.Spilled) }
 	switch p := e.Payload.(type) {
@@ -224,7 +267,8 @@ func (d *Devices) Apply(e *Event) {
 		k, v = d.get(p.Device)
 		d.count(v, -1)
 		fresh(fExists | fRegistered | fAutoregistered)
-		v.model, v.protocol, v.dn = id(p.Model), id(string(p.Protocol)), d.dns.Set(k, p.DN)
+		v.model, v.dn = id(p.Model), d.dns.Set(k, p.DN)
+		d.setProtocol(k, v, p.Protocol)
 		v.partition, v.pool, v.css, v.load, v.address = id(p.Partition), id(p.Pool), id(p.CSS), id(p.Load), d.addrs.Set(k, p.Address)
 		v.window, v.autoregisteredAt = id(p.Window), nanos(utc(e.RecordedAt))
 		v.lastSeen = noTime // set below, as for every event of the device itself
@@ -233,7 +277,8 @@ func (d *Devices) Apply(e *Event) {
 		d.count(v, -1)
 		address := v.address
 		fresh(fExists)
-		v.model, v.protocol, v.dn = id(p.Model), id(string(p.Protocol)), d.dns.Set(k, p.DN)
+		v.model, v.dn = id(p.Model), d.dns.Set(k, p.DN)
+		d.setProtocol(k, v, p.Protocol)
 		v.partition, v.pool, v.css = id(p.Partition), id(p.Pool), id(p.CSS)
 		describe(p.Description)
 		v.provisionedBy, v.address = id(p.By), address

@@ -17,11 +17,14 @@ import (
 // every field back after each event: a field of Device forgotten in rec,
 // or a fallback read under the wrong key, fails here.
 func TestDevicesCompactRoundTrip(t *testing.T) {
-	type values struct{ name, dn1, dn2, dn3, addr0, addr1, addr2 string }
+	type values struct {
+		name, dn1, dn2, dn3, addr0, addr1, addr2 string
+		proto                                    domain.Protocol
+	}
 	variants := []values{
-		{"SEP001122AABBCC", "1000", "02000", "300000", "10.0.0.9:5060", "10.0.0.1:5060", "192.168.1.2:5061"},
-		{"rogue-device", "10a", "*55", "1234567890123456789", "[::1]:5060", "host.example:5060", "[2001:db8::1]:5061"},
-		{"SEP00BE00000001", "+1000", "2000", "", "10.0.0.3:1", "010.0.0.1:5060", "10.0.0.4:2000"},
+		{"SEP001122AABBCC", "1000", "02000", "300000", "10.0.0.9:5060", "10.0.0.1:5060", "192.168.1.2:5061", domain.SIP},
+		{"rogue-device", "10a", "*55", "1234567890123456789", "[::1]:5060", "host.example:5060", "[2001:db8::1]:5061", "H323"},
+		{"SEP00BE00000001", "+1000", "2000", "", "10.0.0.3:1", "010.0.0.1:5060", "10.0.0.4:2000", ""},
 	}
 	at := func(step int) time.Time { return time.Date(2026, 1, 2, 3, 4, step, 5, time.UTC) }
 	d := NewDevices()
@@ -63,10 +66,10 @@ func TestDevicesCompactRoundTrip(t *testing.T) {
 				Rejections: 1, LastRejection: domain.RejectWindowClosed, LastRejectedAt: at(step), Position: pos}
 		}},
 		{"autoregistered", func(v values) domain.Event {
-			return domain.DeviceAutoregistered{DeviceEvent: ev(v.name), Model: "7970", Protocol: domain.SIP, DN: v.dn1, Partition: "Internal",
+			return domain.DeviceAutoregistered{DeviceEvent: ev(v.name), Model: "7970", Protocol: v.proto, DN: v.dn1, Partition: "Internal",
 				Pool: "Default", CSS: "AutoCSS", Load: "SIP70.9-4", Address: v.addr1, Window: "W1"}
 		}, func(w *Device, v values, step int, pos uint64) {
-			w.Exists, w.Registered, w.Autoregistered, w.Model, w.Protocol, w.DN = true, true, true, "7970", domain.SIP, v.dn1
+			w.Exists, w.Registered, w.Autoregistered, w.Model, w.Protocol, w.DN = true, true, true, "7970", v.proto, v.dn1
 			w.Partition, w.Pool, w.CSS, w.Load, w.Address, w.Window = "Internal", "Default", "AutoCSS", "SIP70.9-4", v.addr1, "W1"
 			w.AutoregisteredAt, w.LastSeen, w.Position = at(step), at(step), pos
 		}},
@@ -110,10 +113,10 @@ func TestDevicesCompactRoundTrip(t *testing.T) {
 				Rejections: w.Rejections, LastRejection: w.LastRejection, LastRejectedAt: w.LastRejectedAt, Position: pos}
 		}},
 		{"autoregistered again", func(v values) domain.Event {
-			return domain.DeviceAutoregistered{DeviceEvent: ev(v.name), Model: "7970", Protocol: domain.SIP, DN: v.dn1, Partition: "Internal",
+			return domain.DeviceAutoregistered{DeviceEvent: ev(v.name), Model: "7970", Protocol: v.proto, DN: v.dn1, Partition: "Internal",
 				Pool: "Default", Address: v.addr2, Window: "W2"}
 		}, func(w *Device, v values, step int, pos uint64) {
-			*w = Device{Name: v.name, Exists: true, Registered: true, Autoregistered: true, Model: "7970", Protocol: domain.SIP, DN: v.dn1,
+			*w = Device{Name: v.name, Exists: true, Registered: true, Autoregistered: true, Model: "7970", Protocol: v.proto, DN: v.dn1,
 				Partition: "Internal", Pool: "Default", Address: v.addr2, Window: "W2", AutoregisteredAt: at(step),
 				FirstSeen: w.FirstSeen, LastSeen: at(step), Rejections: w.Rejections, LastRejection: w.LastRejection,
 				LastRejectedAt: w.LastRejectedAt, Position: pos}
@@ -150,5 +153,8 @@ func TestDevicesCompactRoundTrip(t *testing.T) {
 	// but the current values that do not pack.
 	if n := d.dns.Len() + d.addrs.Len() + d.descs.Len(); n != 3 {
 		t.Fatalf("%d strings on the side, want 3 (a DN and two addresses)", n)
+	}
+	if len(d.protocols) != 1 {
+		t.Fatalf("%d protocols on the side, want 1 (H323)", len(d.protocols))
 	}
 }
