@@ -24,7 +24,7 @@ func newEntry(name string) devEntry {
 
 // devCache is the command side's cache of every device it knows. It holds
 // one record per device for as long as the registrar runs, so a record is
-// compact and free of pointers (64 bytes, in a pack.Slab, against some
+// compact and free of pointers (56 bytes, in a pack.Slab, against some
 // 240 for a devEntry): the device's name is its key (its MAC, see pack.Names),
 // its DN and address are packed in numbers (see pack.Field: a value that
 // does not pack is kept on the side), the strings that repeat across
@@ -39,17 +39,19 @@ type devCache struct {
 	addrs    pack.Field
 	descs    pack.Field // the descriptions (dDescribed)
 	rejected map[uint64]map[domain.RejectReason]time.Time
-	strs     strtab.Table
+	// protocols holds the protocols other than SIP and SCCP (dProtocols).
+	protocols map[uint64]domain.Protocol
+	strs      strtab.Table
 }
 
 // devRec is a devEntry in compact form; see domain.DeviceState. The
 // device's name is its key in devCache.recs.
 type devRec struct {
-	dn, address                                   uint64 // see devCache.dns, devCache.addrs
-	version                                       int64
-	reloaded                                      uint64
-	model, protocol, partition, pool, css, window strtab.ID
-	flags                                         devFlags
+	dn, address                         uint64 // see devCache.dns, devCache.addrs
+	version                             int64
+	reloaded                            uint64
+	model, partition, pool, css, window strtab.ID
+	flags                               devFlags // the protocol too: see protocol
 }
 
 type devFlags uint8
@@ -60,7 +62,45 @@ const (
 	dAutoregistered
 	dRegistered
 	dDescribed // the description is in devCache.descs
+	// The protocol: none, SIP, SCCP, or another one, in devCache.protocols.
+	dSIP
+	dSCCP
+	dProtocols = dSIP | dSCCP
 )
+
+// protocolFlags are the flags of protocol p, which the record keyed k
+// takes: any protocol but SIP and SCCP goes to the side map.
+func (c *devCache) protocolFlags(k uint64, p domain.Protocol) devFlags {
+	if len(c.protocols) > 0 {
+		delete(c.protocols, k)
+	}
+	switch p {
+	case "":
+		return 0
+	case domain.SIP:
+		return dSIP
+	case domain.SCCP:
+		return dSCCP
+	}
+	if c.protocols == nil {
+		c.protocols = make(map[uint64]domain.Protocol)
+	}
+	c.protocols[k] = p
+	return dProtocols
+}
+
+// protocol is the protocol of the record r keyed k.
+func (c *devCache) protocol(k uint64, r *devRec) domain.Protocol {
+	switch r.flags & dProtocols {
+	case dSIP:
+		return domain.SIP
+	case dSCCP:
+		return domain.SCCP
+	case dProtocols:
+		return c.protocols[k]
+	}
+	return ""
+}
 
 func (r *devRec) is(f devFlags) bool { return r.flags&f != 0 }
 
@@ -100,7 +140,7 @@ func (c *devCache) entry(k uint64, r *devRec) devEntry {
 	e := devEntry{
 		state: domain.DeviceState{
 			Name: c.names.Name(k), Exists: r.is(dExists), Deleted: r.is(dDeleted),
-			Model: s(r.model), Protocol: domain.Protocol(s(r.protocol)), DN: c.dns.Get(k, r.dn),
+			Model: s(r.model), Protocol: c.protocol(k, r), DN: c.dns.Get(k, r.dn),
 			Partition: s(r.partition), Pool: s(r.pool), CSS: s(r.css),
 			Autoregistered: r.is(dAutoregistered), Window: s(r.window),
 			Registered: r.is(dRegistered), Address: c.addrs.Get(k, r.address), LastRejected: c.rejected[k],
@@ -128,6 +168,7 @@ func (c *devCache) put(e devEntry) {
 			f |= b.flag
 		}
 	}
+	f |= c.protocolFlags(k, st.Protocol)
 	if c.descs.Set(k, st.Description) == pack.Spilled {
 		f |= dDescribed
 	}
@@ -143,7 +184,7 @@ func (c *devCache) put(e devEntry) {
 	}
 	*c.slab.At(i) = devRec{
 		dn: c.dns.Set(k, st.DN), address: c.addrs.Set(k, st.Address),
-		model: id(st.Model), protocol: id(string(st.Protocol)), partition: id(st.Partition),
+		model: id(st.Model), partition: id(st.Partition),
 		pool: id(st.Pool), css: id(st.CSS), window: id(st.Window),
 		flags: f, version: e.version, reloaded: e.reloaded,
 	}
@@ -176,4 +217,5 @@ func (c *devCache) drop(k uint64) {
 	c.addrs.Drop(k)
 	c.descs.Drop(k)
 	delete(c.rejected, k)
+	delete(c.protocols, k)
 }
