@@ -130,7 +130,7 @@ type DNKey struct {
 // Evolve changes the maps in place; use Clone to keep an old state.
 type DNRangeState struct {
 	Range DNRange
-	InUse map[DNKey]string // DN -> device
+	InUse DNHolders // DN -> device
 	// Window counts, per window id, the DNs autoregistration assigned in it.
 	Window      string
 	WindowCount int
@@ -140,20 +140,19 @@ type DNRangeState struct {
 
 // NewDNRange is the state before any event: no range, nothing in use.
 func NewDNRange() DNRangeState {
-	return DNRangeState{InUse: map[DNKey]string{}}
+	return DNRangeState{InUse: NewDNHolders()}
 }
 
 // Clone returns a deep copy.
 func (s DNRangeState) Clone() DNRangeState {
 	c := s
-	c.InUse = cloneMap(s.InUse)
+	c.InUse = s.InUse.Clone()
 	return c
 }
 
 // Holder returns the device holding dn in partition, if any.
 func (s DNRangeState) Holder(partition, dn string) (string, bool) {
-	d, ok := s.InUse[DNKey{partition, dn}]
-	return d, ok
+	return s.InUse.Holder(partition, dn)
 }
 
 // NextFree returns the lowest free DN of the range, skipping DNs in use in
@@ -168,7 +167,7 @@ func (s DNRangeState) NextFree() (string, bool) {
 	from := max(start, s.next)
 	for n := from; n <= end; n++ {
 		dn := formatDN(n, len(r.Start))
-		if _, used := s.InUse[DNKey{r.Partition, dn}]; !used {
+		if !s.InUse.Held(r.Partition, dn) {
 			return dn, true
 		}
 	}
@@ -181,13 +180,7 @@ func (s DNRangeState) Free() int {
 	if r.Disabled() {
 		return 0
 	}
-	used := 0
-	for k := range s.InUse {
-		if k.Partition == r.Partition && r.Contains(k.DN) {
-			used++
-		}
-	}
-	return r.Size() - used
+	return r.Size() - s.InUse.HeldIn(r)
 }
 
 // EvolveDNRange applies one range event.
@@ -198,19 +191,18 @@ func EvolveDNRange(s DNRangeState, e Event) DNRangeState {
 		s.next = 0
 		s.skipUsed()
 	case DNAssigned:
-		s.InUse[DNKey{e.Partition, e.DN}] = e.Device
+		s.InUse.Hold(e.Partition, e.DN, e.Device)
 		if e.Window != s.Window {
 			s.Window, s.WindowCount = e.Window, 0
 		}
 		s.WindowCount++
 		s.advance(e.Partition, e.DN)
 	case DNClaimed:
-		s.InUse[DNKey{e.Partition, e.DN}] = e.Device
+		s.InUse.Hold(e.Partition, e.DN, e.Device)
 		s.advance(e.Partition, e.DN)
 	case DNReleased:
-		k := DNKey{e.Partition, e.DN}
-		if s.InUse[k] == e.Device {
-			delete(s.InUse, k)
+		if d, _ := s.InUse.Holder(e.Partition, e.DN); d == e.Device {
+			s.InUse.Release(e.Partition, e.DN)
 		}
 		if e.Partition == s.Range.Partition && s.Range.Contains(e.DN) {
 			if n, _ := atoi(e.DN); n < s.next {
@@ -246,7 +238,7 @@ func (s *DNRangeState) skipUsed() {
 	end, _ := atoi(s.Range.End)
 	s.next = max(s.next, start)
 	for s.next <= end {
-		if _, used := s.InUse[DNKey{s.Range.Partition, formatDN(s.next, len(s.Range.Start))}]; !used {
+		if !s.InUse.Held(s.Range.Partition, formatDN(s.next, len(s.Range.Start))) {
 			return
 		}
 		s.next++

@@ -14,13 +14,37 @@ import (
 // each DN (in any partition), and for every autoregistration range ever
 // configured its size, how many of its DNs are in use, how many are free
 // and the next one autoregistration would hand out.
+//
+// It holds one entry per DN in use, kept compact as the domain keeps them
+// (see domain.DNHolders).
 type Assignment struct {
 	mu      sync.RWMutex
 	pos     uint64
-	inUse   map[domain.DNKey]string
+	inUse   domain.DNHolders
 	ranges  []*rangeStats // in the order they were first configured
 	current int           // index in ranges of the range in force, -1 when none
 	history []RangeChange
+}
+
+// holder returns the device holding dn in partition.
+func (a *Assignment) holder(partition, dn string) (string, bool) {
+	return a.inUse.Holder(partition, dn)
+}
+
+// heldBy reports whether device holds dn in partition.
+func (a *Assignment) heldBy(partition, dn, device string) bool {
+	d, held := a.inUse.Holder(partition, dn)
+	return held && d == device
+}
+
+// isHeld reports whether a device holds dn in partition.
+func (a *Assignment) isHeld(partition, dn string) bool { return a.inUse.Held(partition, dn) }
+
+// each calls f for every DN in use, in no order.
+func (a *Assignment) each(f func(partition, dn, device string)) {
+	for k, d := range a.inUse.All() {
+		f(k.Partition, k.DN, d)
+	}
 }
 
 // rangeStats is one range and its usage, kept as events arrive.
@@ -80,14 +104,21 @@ type Holding struct {
 
 // NewAssignment returns an empty Assignment.
 func NewAssignment() *Assignment {
-	return &Assignment{inUse: make(map[domain.DNKey]string), current: -1}
+	a := &Assignment{}
+	a.reset()
+	return a
+}
+
+func (a *Assignment) reset() {
+	a.pos, a.ranges, a.current, a.history = 0, nil, -1, nil
+	a.inUse = domain.NewDNHolders()
 }
 
 // Reset implements Projection.
 func (a *Assignment) Reset() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.pos, a.inUse, a.ranges, a.current, a.history = 0, make(map[domain.DNKey]string), nil, -1, nil
+	a.reset()
 }
 
 // Checkpoint implements Projection.
@@ -119,9 +150,8 @@ func (a *Assignment) Apply(e *Event) {
 	case domain.DNClaimed:
 		a.hold(p.Partition, p.DN, p.Device)
 	case domain.DNReleased:
-		k := domain.DNKey{Partition: p.Partition, DN: p.DN}
-		if holder, ok := a.inUse[k]; ok && holder == p.Device {
-			delete(a.inUse, k)
+		if a.heldBy(p.Partition, p.DN, p.Device) {
+			a.inUse.Release(p.Partition, p.DN)
 			a.count(p.Partition, p.DN, -1)
 		}
 	}
@@ -146,14 +176,14 @@ func (a *Assignment) configure(e *Event, p domain.RangeConfigured) {
 		if hi-lo < maxBitmap {
 			r.bitmap = make([]uint64, (hi-lo)/64+1)
 		}
-		for k := range a.inUse {
-			if r.contains(k.Partition, k.DN) {
-				n, _ := parseDN(k.DN)
+		a.each(func(partition, dn, _ string) {
+			if r.contains(partition, dn) {
+				n, _ := parseDN(dn)
 				r.mark(n, true)
 				r.used++
 			}
-		}
-		r.advance(a.inUse)
+		})
+		r.advance(a.isHeld)
 	} else {
 		r.width = -1 // holds nothing
 	}
@@ -163,11 +193,10 @@ func (a *Assignment) configure(e *Event, p domain.RangeConfigured) {
 
 // hold records that device holds dn in partition.
 func (a *Assignment) hold(partition, dn, device string) {
-	k := domain.DNKey{Partition: partition, DN: dn}
-	if _, held := a.inUse[k]; !held {
+	if !a.isHeld(partition, dn) {
 		a.count(partition, dn, +1)
 	}
-	a.inUse[k] = device
+	a.inUse.Hold(partition, dn, device)
 }
 
 // count adds delta to the usage of every range holding dn.
@@ -182,7 +211,7 @@ func (a *Assignment) count(partition, dn string, delta int) {
 		switch {
 		case delta > 0 && n == r.next:
 			r.next++
-			r.advance(a.inUse)
+			r.advance(a.isHeld)
 		case delta < 0 && n < r.next:
 			r.next = n
 		}
@@ -215,7 +244,7 @@ func (r *rangeStats) contains(partition, dn string) bool {
 }
 
 // advance moves the next-free hint past the DNs in use.
-func (r *rangeStats) advance(inUse map[domain.DNKey]string) {
+func (r *rangeStats) advance(isHeld func(partition, dn string) bool) {
 	if r.used >= int(r.hi-r.lo+1) {
 		r.next = r.hi + 1
 		return
@@ -235,7 +264,7 @@ func (r *rangeStats) advance(inUse map[domain.DNKey]string) {
 		return
 	}
 	for r.next <= r.hi {
-		if _, used := inUse[domain.DNKey{Partition: r.Partition, DN: formatDN(r.next, r.width)}]; !used {
+		if !isHeld(r.Partition, formatDN(r.next, r.width)) {
 			return
 		}
 		r.next++
@@ -290,8 +319,7 @@ func (a *Assignment) History() []RangeChange {
 func (a *Assignment) Holder(partition, dn string) (string, bool) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	d, ok := a.inUse[domain.DNKey{Partition: partition, DN: dn}]
-	return d, ok
+	return a.holder(partition, dn)
 }
 
 // InRange returns, for the DNs of range r (as returned by Ranges) held by a
@@ -304,11 +332,11 @@ func (a *Assignment) InRange(r Range) map[string]string {
 		if s.Start != r.Start || s.End != r.End || s.Partition != r.Partition {
 			continue
 		}
-		for k, d := range a.inUse {
-			if s.contains(k.Partition, k.DN) {
-				out[k.DN] = d
+		a.each(func(partition, dn, device string) {
+			if s.contains(partition, dn) {
+				out[dn] = device
 			}
-		}
+		})
 	}
 	return out
 }
@@ -316,10 +344,10 @@ func (a *Assignment) InRange(r Range) map[string]string {
 // Holdings lists every DN held by a device, sorted by partition then DN.
 func (a *Assignment) Holdings() []Holding {
 	a.mu.RLock()
-	out := make([]Holding, 0, len(a.inUse))
-	for k, d := range a.inUse {
-		out = append(out, Holding{Partition: k.Partition, DN: k.DN, Device: d})
-	}
+	out := make([]Holding, 0, a.inUse.Len())
+	a.each(func(partition, dn, device string) {
+		out = append(out, Holding{Partition: partition, DN: dn, Device: device})
+	})
 	a.mu.RUnlock()
 	slices.SortFunc(out, func(x, y Holding) int {
 		if c := strings.Compare(x.Partition, y.Partition); c != 0 {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/pack"
 	"github.com/autoreg/autoreg/internal/strtab"
 )
 
@@ -53,29 +54,47 @@ type Device struct {
 // those deleted, and rogue devices that were only ever refused.
 //
 // It is the registrar's largest read model (one record per device), so it
-// keeps compact records rather than Devices: the strings that repeat across
-// devices (model, partition, pool, ...) as numbers in a string table, times
-// as Unix nanoseconds. A record is 136 bytes plus its name, DN and address
-// (a Device is 350 bytes plus its strings).
+// keeps compact records rather than Devices, free of pointers (nothing for
+// the garbage collector to scan) and held by value: the device's name as
+// its MAC (see pack.Names), its DN and address packed in numbers (see
+// pack.Field: a value that does not pack is kept on the side), the strings
+// that repeat across devices (model, partition, pool, ...) as numbers in a
+// string table, times as Unix nanoseconds. The fields seldom set (the
+// description, the rejections) live in side maps. A record is 80 bytes (a
+// Device is 350 bytes plus its strings), in a pack.Slab.
 type Devices struct {
 	mu      sync.RWMutex
 	pos     uint64
-	devices map[string]*rec
-	strs    strtab.Table
-	exist   int
-	regd    int
+	devices map[uint64]uint32 // key (see pack.Names) -> number in recs
+	recs    pack.Slab[rec]
+	names   pack.Names
+	dns     pack.Field
+	addrs   pack.Field
+	descs   pack.Field           // the descriptions (fDescribed)
+	refused map[uint64]rejection // the devices refused at least once
+	// protocols holds the protocols other than SIP and SCCP (fProtocols).
+	protocols map[uint64]domain.Protocol
+	strs      strtab.Table
+	exist     int
+	regd      int
 }
 
 // rec is one device as Devices keeps it; see Device for the fields. The
 // device's name is its key in Devices.devices.
 type rec struct {
-	dn, address, description                                           string
-	model, protocol, partition, pool, css, load, window, provisionedBy strtab.ID
-	lastRejection                                                      strtab.ID
-	flags                                                              recFlags
-	rejections                                                         int32
-	autoregisteredAt, firstSeen, lastSeen, lastRejectedAt              int64 // see nanos
-	position                                                           uint64
+	dn, address                                              uint64 // see Devices.dns, Devices.addrs
+	autoregisteredAt, firstSeen, lastSeen                    int64  // see nanos
+	position                                                 uint64
+	model, partition, pool, css, load, window, provisionedBy strtab.ID
+	flags                                                    recFlags // the protocol too: see protocolOf
+}
+
+// rejection is the refusals of one device: how many, the last one's reason
+// and time.
+type rejection struct {
+	count int32
+	last  strtab.ID
+	at    int64 // see nanos
 }
 
 type recFlags uint8
@@ -85,7 +104,46 @@ const (
 	fDeleted
 	fRegistered
 	fAutoregistered
+	fDescribed // the description is in Devices.descs
+	// The protocol: none, SIP, SCCP, or another one, in Devices.protocols.
+	fSIP
+	fSCCP
+	fProtocols = fSIP | fSCCP
 )
+
+// setProtocol records the protocol of the record r keyed k.
+func (d *Devices) setProtocol(k uint64, r *rec, p domain.Protocol) {
+	r.flags &^= fProtocols
+	if len(d.protocols) > 0 {
+		delete(d.protocols, k)
+	}
+	switch p {
+	case "":
+	case domain.SIP:
+		r.flags |= fSIP
+	case domain.SCCP:
+		r.flags |= fSCCP
+	default:
+		r.flags |= fProtocols
+		if d.protocols == nil {
+			d.protocols = make(map[uint64]domain.Protocol)
+		}
+		d.protocols[k] = p
+	}
+}
+
+// protocolOf is the protocol of the record r keyed k.
+func (d *Devices) protocolOf(k uint64, r *rec) domain.Protocol {
+	switch r.flags & fProtocols {
+	case fSIP:
+		return domain.SIP
+	case fSCCP:
+		return domain.SCCP
+	case fProtocols:
+		return d.protocols[k]
+	}
+	return ""
+}
 
 func (r *rec) is(f recFlags) bool { return r.flags&f != 0 }
 
@@ -114,31 +172,46 @@ func timeOf(n int64) time.Time {
 	return time.Unix(0, n).UTC()
 }
 
-// device is r as a Device.
-func (d *Devices) device(name string, r *rec) Device {
-	return Device{
-		Name: name, Exists: r.is(fExists), Deleted: r.is(fDeleted),
-		Model: d.strs.String(r.model), Protocol: domain.Protocol(d.strs.String(r.protocol)),
-		DN: r.dn, Partition: d.strs.String(r.partition), Pool: d.strs.String(r.pool), CSS: d.strs.String(r.css),
-		Description: r.description, Load: d.strs.String(r.load),
-		Registered: r.is(fRegistered), Address: r.address,
+// device is the record r keyed k as a Device.
+func (d *Devices) device(k uint64, r *rec) Device {
+	out := Device{
+		Name: d.names.Name(k), Exists: r.is(fExists), Deleted: r.is(fDeleted),
+		Model: d.strs.String(r.model), Protocol: d.protocolOf(k, r),
+		DN: d.dns.Get(k, r.dn), Partition: d.strs.String(r.partition), Pool: d.strs.String(r.pool), CSS: d.strs.String(r.css),
+		Load:       d.strs.String(r.load),
+		Registered: r.is(fRegistered), Address: d.addrs.Get(k, r.address),
 		Autoregistered: r.is(fAutoregistered), Window: d.strs.String(r.window), AutoregisteredAt: timeOf(r.autoregisteredAt),
 		ProvisionedBy: d.strs.String(r.provisionedBy),
 		FirstSeen:     timeOf(r.firstSeen), LastSeen: timeOf(r.lastSeen),
-		Rejections: int(r.rejections), LastRejection: domain.RejectReason(d.strs.String(r.lastRejection)),
-		LastRejectedAt: timeOf(r.lastRejectedAt),
-		Position:       r.position,
+		Position: r.position,
 	}
+	if r.is(fDescribed) {
+		out.Description = d.descs.Get(k, pack.Spilled)
+	}
+	if rj, ok := d.refused[k]; ok {
+		out.Rejections, out.LastRejection, out.LastRejectedAt = int(rj.count), domain.RejectReason(d.strs.String(rj.last)), timeOf(rj.at)
+	}
+	return out
 }
 
 // NewDevices returns an empty Devices.
-func NewDevices() *Devices { return &Devices{devices: make(map[string]*rec)} }
+func NewDevices() *Devices {
+	d := &Devices{}
+	d.reset()
+	return d
+}
+
+func (d *Devices) reset() {
+	d.pos, d.devices, d.recs, d.names, d.strs, d.exist, d.regd = 0, make(map[uint64]uint32), pack.Slab[rec]{}, pack.Names{}, strtab.Table{}, 0, 0
+	d.dns, d.addrs, d.descs = pack.NewField(pack.DNs), pack.NewField(pack.Addrs), pack.NewField(pack.Rare)
+	d.refused, d.protocols = make(map[uint64]rejection), nil
+}
 
 // Reset implements Projection.
 func (d *Devices) Reset() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.pos, d.devices, d.strs, d.exist, d.regd = 0, make(map[string]*rec), strtab.Table{}, 0, 0
+	d.reset()
 }
 
 // Checkpoint implements Projection.
@@ -148,14 +221,17 @@ func (d *Devices) Checkpoint() uint64 {
 	return d.pos
 }
 
-// get returns name's record, a new one (never seen) if there is none.
-func (d *Devices) get(name string) *rec {
-	v, ok := d.devices[name]
-	if !ok {
-		v = &rec{autoregisteredAt: noTime, firstSeen: noTime, lastSeen: noTime, lastRejectedAt: noTime}
-		d.devices[name] = v
+// get returns name's key and record, a new one (never seen) if there is
+// none.
+func (d *Devices) get(name string) (uint64, *rec) {
+	k := d.names.Key(name)
+	if i, ok := d.devices[k]; ok {
+		return k, d.recs.At(i)
 	}
-	return v
+	i, v := d.recs.New()
+	*v = rec{autoregisteredAt: noTime, firstSeen: noTime, lastSeen: noTime}
+	d.devices[k] = i
+	return k, v
 }
 
 // Wants implements Selective: the devices' events.
@@ -168,61 +244,74 @@ func (d *Devices) Apply(e *Event) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.pos = e.Position
-	var v *rec
+	var (
+		k uint64
+		v *rec
+	)
 	seen := true
 	id := d.strs.ID
 	// fresh keeps of v only what outlives a new configuration: its name,
-	// when it was seen and its rejections.
-	fresh := func(v *rec, flags recFlags) {
-		*v = rec{flags: flags, firstSeen: v.firstSeen, lastSeen: v.lastSeen,
-			rejections: v.rejections, lastRejection: v.lastRejection, lastRejectedAt: v.lastRejectedAt,
-			autoregisteredAt: noTime}
+	// when it was seen and its rejections (kept in d.refused). Its address
+	// is left to the caller, who keeps it or sets it.
+	fresh := func(flags recFlags) {
+		*v = rec{flags: flags, firstSeen: v.firstSeen, lastSeen: v.lastSeen, autoregisteredAt: noTime}
+		d.dns.Drop(k)
+		d.descs.Drop(k)
+		if len(d.protocols) > 0 {
+			delete(d.protocols, k)
+		}
 	}
+	describe := func(s string) { v.set(fDescribed, d.descs.Set(k, s) == pack.Spilled) }
 	switch p := e.Payload.(type) {
 	case domain.DeviceAutoregistered:
-		v = d.get(p.Device)
+		k, v = d.get(p.Device)
 		d.count(v, -1)
-		fresh(v, fExists|fRegistered|fAutoregistered)
-		v.model, v.protocol, v.dn = id(p.Model), id(string(p.Protocol)), p.DN
-		v.partition, v.pool, v.css, v.load, v.address = id(p.Partition), id(p.Pool), id(p.CSS), id(p.Load), p.Address
+		fresh(fExists | fRegistered | fAutoregistered)
+		v.model, v.dn = id(p.Model), d.dns.Set(k, p.DN)
+		d.setProtocol(k, v, p.Protocol)
+		v.partition, v.pool, v.css, v.load, v.address = id(p.Partition), id(p.Pool), id(p.CSS), id(p.Load), d.addrs.Set(k, p.Address)
 		v.window, v.autoregisteredAt = id(p.Window), nanos(utc(e.RecordedAt))
 		v.lastSeen = noTime // set below, as for every event of the device itself
 	case domain.DeviceProvisioned:
-		v = d.get(p.Device)
+		k, v = d.get(p.Device)
 		d.count(v, -1)
 		address := v.address
-		fresh(v, fExists)
-		v.model, v.protocol, v.dn = id(p.Model), id(string(p.Protocol)), p.DN
-		v.partition, v.pool, v.css, v.description = id(p.Partition), id(p.Pool), id(p.CSS), p.Description
+		fresh(fExists)
+		v.model, v.dn = id(p.Model), d.dns.Set(k, p.DN)
+		d.setProtocol(k, v, p.Protocol)
+		v.partition, v.pool, v.css = id(p.Partition), id(p.Pool), id(p.CSS)
+		describe(p.Description)
 		v.provisionedBy, v.address = id(p.By), address
 		seen = false
 	case domain.DeviceRegistered:
-		v = d.get(p.Device)
+		k, v = d.get(p.Device)
 		d.count(v, -1)
 		v.set(fRegistered, true)
-		v.address = p.Address
+		v.address = d.addrs.Set(k, p.Address)
 	case domain.DeviceMoved:
-		v = d.get(p.Device)
+		k, v = d.get(p.Device)
 		d.count(v, -1)
 		v.set(fRegistered, true)
-		v.address = p.To
+		v.address = d.addrs.Set(k, p.To)
 	case domain.DeviceUnregistered:
-		v = d.get(p.Device)
+		k, v = d.get(p.Device)
 		d.count(v, -1)
 		v.set(fRegistered, false)
 	case domain.RegistrationRejected:
-		v = d.get(p.Device)
+		k, v = d.get(p.Device)
 		d.count(v, -1)
-		v.rejections++
-		v.lastRejection, v.lastRejectedAt = id(string(p.Reason)), nanos(utc(e.RecordedAt))
+		rj := d.refused[k]
+		rj.count++
+		rj.last, rj.at = id(string(p.Reason)), nanos(utc(e.RecordedAt))
+		d.refused[k] = rj
 		if !v.is(fExists) && p.Address != "" {
-			v.address = p.Address
+			v.address = d.addrs.Set(k, p.Address)
 		}
 		if !v.is(fExists) && p.Model != "" {
 			v.model = id(p.Model)
 		}
 	case domain.DeviceReconfigured:
-		v = d.get(p.Device)
+		k, v = d.get(p.Device)
 		d.count(v, -1)
 		if p.Pool != "" {
 			v.pool, v.css = id(p.Pool), id(p.CSS)
@@ -230,20 +319,20 @@ func (d *Devices) Apply(e *Event) {
 			v.css = id(p.CSS)
 		}
 		if p.DN != "" {
-			v.dn = p.DN
+			v.dn = d.dns.Set(k, p.DN)
 		}
 		if p.Partition != "" {
 			v.partition = id(p.Partition)
 		}
 		if p.Description != "" {
-			v.description = p.Description
+			describe(p.Description)
 		}
 		seen = false
 	case domain.DeviceDeleted:
-		v = d.get(p.Device)
+		k, v = d.get(p.Device)
 		d.count(v, -1)
 		model, address := v.model, v.address
-		fresh(v, fDeleted)
+		fresh(fDeleted)
 		v.model, v.address = model, address
 		seen = false
 	default:
@@ -274,11 +363,15 @@ func (d *Devices) count(v *rec, sign int) {
 func (d *Devices) Get(name string) (Device, bool) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	v, ok := d.devices[name]
+	k, ok := d.names.Lookup(name)
 	if !ok {
 		return Device{}, false
 	}
-	return d.device(name, v), true
+	i, ok := d.devices[k]
+	if !ok {
+		return Device{}, false
+	}
+	return d.device(k, d.recs.At(i)), true
 }
 
 // List returns the devices that exist, sorted by name.
@@ -294,9 +387,9 @@ func (d *Devices) All() []Device {
 func (d *Devices) filter(keep func(*rec) bool) []Device {
 	d.mu.RLock()
 	out := make([]Device, 0, d.exist)
-	for name, v := range d.devices {
-		if keep(v) {
-			out = append(out, d.device(name, v))
+	for k, i := range d.devices {
+		if v := d.recs.At(i); keep(v) {
+			out = append(out, d.device(k, v))
 		}
 	}
 	d.mu.RUnlock()

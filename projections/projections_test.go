@@ -233,11 +233,11 @@ func TestAgainstTheAggregates(t *testing.T) {
 		t.Errorf("range: read model %+v; aggregate %+v next %s free %d", cur, rng.Range, next, rng.Free())
 	}
 	holdings := set.Assignment.Holdings()
-	if len(holdings) != len(rng.InUse) {
-		t.Errorf("%d DNs held, the aggregate says %d", len(holdings), len(rng.InUse))
+	if len(holdings) != rng.InUse.Len() {
+		t.Errorf("%d DNs held, the aggregate says %d", len(holdings), rng.InUse.Len())
 	}
 	for _, h := range holdings {
-		if rng.InUse[domain.DNKey{Partition: h.Partition, DN: h.DN}] != h.Device {
+		if d, _ := rng.Holder(h.Partition, h.DN); d != h.Device {
 			t.Fatalf("DN %s/%s: %s", h.Partition, h.DN, h.Device)
 		}
 	}

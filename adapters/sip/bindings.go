@@ -7,18 +7,40 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/autoreg/autoreg/internal/pack"
 )
 
 // A binding is one contact address of a device (RFC 3261 10.3), kept as
-// small as the registrar's job allows: 48 bytes plus the two strings. A
-// refresh reuses the strings it already holds.
+// small as the registrar's job allows: 48 bytes plus one string, the
+// Call-ID behind the contact URI when that does not pack. A refresh reuses
+// the string it already holds.
 type binding struct {
-	uri      string // canonical contact URI: the address the phone is reached at
-	callID   string // Call-ID of the REGISTER that last wrote the binding
+	// The canonical contact URI, the address the phone is reached at:
+	// packed by the table's forms (see table.contact), else text[:uriLen].
+	// Bindings handed out of the table (table.resolve) have it in text.
+	contact uint64
+	// text is the URI when it does not pack, then the Call-ID of the
+	// REGISTER that last wrote the binding.
+	text     string
 	instance uint64 // hash of the contact's +sip.instance; 0 without one
 	expires  uint32 // server clock, in whole seconds (rounded up), when the binding ends
 	cseq     uint32 // CSeq of the REGISTER that last wrote the binding
+	uriLen   uint32
 }
+
+// makeBinding is a binding of the contact URI packed as contact, or odd
+// when it does not pack, written by a REGISTER with Call-ID callID. Its
+// text is a string of its own.
+func makeBinding(contact uint64, odd, callID string) binding {
+	return binding{contact: contact, text: odd + callID, uriLen: uint32(len(odd))}
+}
+
+// uri is the binding's contact URI when it is not packed (contact 0).
+func (b *binding) uri() string { return b.text[:b.uriLen] }
+
+// callID is the Call-ID of the REGISTER that last wrote the binding.
+func (b *binding) callID() string { return b.text[b.uriLen:] }
 
 // deadline is the server clock (ns) at which a binding granted expires from
 // now ends, rounded up to the second.
@@ -30,10 +52,10 @@ func deadline(now int64, expires time.Duration) uint32 {
 func (b binding) ends() int64 { return int64(b.expires) * int64(time.Second) }
 
 // A device is an address-of-record: the bindings of one phone (SEP<MAC>),
-// about 100 bytes with its map entry, plus its bindings.
+// 64 bytes, plus its map entry and its bindings. What few devices need
+// lives in maps of their shard (see devFlags).
 type device struct {
-	dn       string         // directory number from the last successful Register
-	peer     netip.AddrPort // transport peer of the last REGISTER that wrote a binding
+	dn       string // directory number from the last successful Register
 	bindings []binding
 
 	// Requests for one device are processed one at a time, in the order
@@ -42,11 +64,102 @@ type device struct {
 	// while a goroutine (or the sweeper) works on the device. No goroutine
 	// waits on a device.
 	pending *register
-	running bool
-	// expiring is set when the device's bindings all expired but
-	// Registrar.Unregister failed: the sweeper tries again, with this
-	// correlation ID (the Call-ID of the expired binding).
-	expiring *string
+	// peer is the transport peer of the last REGISTER that wrote a
+	// binding, an IPv4 address and port as packV4 packs it (0: none); any
+	// other is in the shard's peers (fPeer).
+	peer  uint64
+	flags devFlags
+}
+
+type devFlags uint8
+
+const (
+	fRunning devFlags = 1 << iota
+	// fExpiring is set when the device's bindings all expired but
+	// Registrar.Unregister failed: the sweeper tries again, with the
+	// correlation ID in the shard's expiring (the Call-ID of the expired
+	// binding).
+	fExpiring
+	fPeer // the peer is in the shard's peers
+)
+
+func (d *device) is(f devFlags) bool { return d.flags&f != 0 }
+
+func (d *device) set(f devFlags, on bool) {
+	if on {
+		d.flags |= f
+	} else {
+		d.flags &^= f
+	}
+}
+
+// packV4 packs an IPv4 peer (not an IPv4-mapped IPv6 one) in a uint64:
+// bit 48 set, the address above the port; ok is false for any other.
+func packV4(p netip.AddrPort) (uint64, bool) {
+	if !p.Addr().Is4() {
+		return 0, false
+	}
+	a := p.Addr().As4()
+	return 1<<48 | uint64(a[0])<<40 | uint64(a[1])<<32 | uint64(a[2])<<24 | uint64(a[3])<<16 | uint64(p.Port()), true
+}
+
+func unpackV4(v uint64) netip.AddrPort {
+	if v == 0 {
+		return netip.AddrPort{}
+	}
+	a := netip.AddrFrom4([4]byte{byte(v >> 40), byte(v >> 32), byte(v >> 24), byte(v >> 16)})
+	return netip.AddrPortFrom(a, uint16(v))
+}
+
+// peerOf is d's peer, the zero AddrPort if none.
+func (sh *shard) peerOf(mac uint64, d *device) netip.AddrPort {
+	if d.is(fPeer) {
+		return sh.peers[mac]
+	}
+	return unpackV4(d.peer)
+}
+
+// setPeer sets d's peer.
+func (sh *shard) setPeer(mac uint64, d *device, p netip.AddrPort) {
+	if v, ok := packV4(p); ok {
+		d.peer = v
+		if d.is(fPeer) {
+			delete(sh.peers, mac)
+			d.set(fPeer, false)
+		}
+		return
+	}
+	if sh.peers == nil {
+		sh.peers = make(map[uint64]netip.AddrPort)
+	}
+	d.peer = 0
+	sh.peers[mac] = p
+	d.set(fPeer, true)
+}
+
+// setExpiring sets or clears d's expiring mark and its correlation ID.
+func (sh *shard) setExpiring(mac uint64, d *device, on bool, callID string) {
+	switch {
+	case on:
+		if sh.expiring == nil {
+			sh.expiring = make(map[uint64]string)
+		}
+		sh.expiring[mac] = callID
+	case d.is(fExpiring):
+		delete(sh.expiring, mac)
+	}
+	d.set(fExpiring, on)
+}
+
+// drop forgets what the shard's maps hold for the device, which the
+// caller removes.
+func (sh *shard) drop(mac uint64, d *device) {
+	if d.is(fPeer) {
+		delete(sh.peers, mac)
+	}
+	if d.is(fExpiring) {
+		delete(sh.expiring, mac)
+	}
 }
 
 const shardCount = 256
@@ -55,10 +168,15 @@ const shardCount = 256
 type shard struct {
 	mu      sync.Mutex
 	devices map[uint64]*device // key: the MAC as a 48-bit number
+	// peers and expiring hold, for the few devices that need them, a peer
+	// other than an IPv4 address (fPeer) and the correlation ID of an
+	// expiry to retry (fExpiring).
+	peers    map[uint64]netip.AddrPort
+	expiring map[uint64]string
 	// next is the earliest instant (server clock) at which the sweeper has
 	// something to do in this shard: no scan before it.
 	next int64
-	_    [40]byte // keep shards on separate cache lines
+	_    [24]byte // keep shards on separate cache lines
 }
 
 // table holds every device with bindings, sharded by MAC.
@@ -66,6 +184,30 @@ type table struct {
 	shards [shardCount]shard
 	count  atomic.Int64
 	max    int
+	// forms packs the contact URIs of the bindings: most phones register
+	// one form of contact, such as sip:<MAC>@<IPv4>:<port>;transport=udp.
+	forms pack.Forms
+}
+
+// contact is the packed form of a contact URI of the device mac, or (0,
+// uri) when uri does not pack.
+func (t *table) contact(mac uint64, uri string) (uint64, string) {
+	if v, ok := t.forms.Pack(mac, uri); ok {
+		return v, ""
+	}
+	return 0, uri
+}
+
+// resolve spells out, in bindings copied out of the table for device mac,
+// the contact URIs kept packed.
+func (t *table) resolve(mac uint64, bindings []binding) []binding {
+	for i := range bindings {
+		if b := &bindings[i]; b.contact != 0 {
+			uri := t.forms.String(mac, b.contact)
+			b.text, b.uriLen, b.contact = uri+b.callID(), uint32(len(uri)), 0
+		}
+	}
+	return bindings
 }
 
 var (
@@ -114,10 +256,10 @@ func (t *table) enqueue(r *register) (*device, error) {
 		return nil, errQueueFull
 	}
 	*tail = r
-	if d.running {
+	if d.is(fRunning) {
 		return nil, nil
 	}
-	d.running = true
+	d.set(fRunning, true)
 	return d, nil
 }
 
@@ -132,8 +274,9 @@ func (t *table) next(mac uint64, d *device) *register {
 		d.pending, r.next = r.next, nil
 		return r
 	}
-	d.running = false
-	if len(d.bindings) == 0 && d.expiring == nil && sh.devices[mac] == d {
+	d.set(fRunning, false)
+	if len(d.bindings) == 0 && !d.is(fExpiring) && sh.devices[mac] == d {
+		sh.drop(mac, d)
 		delete(sh.devices, mac)
 		t.count.Add(-1)
 	}
@@ -146,13 +289,13 @@ func (t *table) commit(mac uint64, d *device, bindings []binding, dn string, pee
 	sh.mu.Lock()
 	d.bindings = bindings
 	if len(bindings) > 0 {
-		d.expiring = nil
+		sh.setExpiring(mac, d, false, "")
 	}
 	if dn != d.dn {
 		d.dn = dn
 	}
 	if peer.IsValid() {
-		d.peer = peer
+		sh.setPeer(mac, d, peer)
 	}
 	for _, b := range bindings {
 		if sh.next == 0 || b.ends() < sh.next {
@@ -168,7 +311,7 @@ func (t *table) snapshot(mac uint64) (dn string, bindings []binding) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if d := sh.devices[mac]; d != nil {
-		return d.dn, append([]binding(nil), d.bindings...)
+		return d.dn, t.resolve(mac, append([]binding(nil), d.bindings...))
 	}
 	return "", nil
 }
@@ -200,15 +343,15 @@ func (t *table) sweep(now, retry int64) []expiredDevice {
 			}
 		}
 		for mac, d := range sh.devices {
-			if d.running {
+			if d.is(fRunning) {
 				// The request (or expiry) running it will publish its state;
 				// look again soon.
 				later(now + 1)
 				continue
 			}
 			callID := ""
-			if d.expiring != nil {
-				callID = *d.expiring
+			if d.is(fExpiring) {
+				callID = sh.expiring[mac]
 			}
 			kept := d.bindings[:0]
 			for _, b := range d.bindings {
@@ -216,7 +359,7 @@ func (t *table) sweep(now, retry int64) []expiredDevice {
 					kept = append(kept, b)
 					later(b.ends())
 				} else {
-					callID = b.callID
+					callID = b.callID()
 				}
 			}
 			clear(d.bindings[len(kept):]) // let the dropped strings go
@@ -228,8 +371,8 @@ func (t *table) sweep(now, retry int64) []expiredDevice {
 				continue
 			}
 			d.bindings = nil
-			d.running = true
-			out = append(out, expiredDevice{mac: mac, dev: d, peer: d.peer, callID: callID})
+			d.set(fRunning, true)
+			out = append(out, expiredDevice{mac: mac, dev: d, peer: sh.peerOf(mac, d), callID: callID})
 			later(retry)
 		}
 		sh.next = next
@@ -244,11 +387,7 @@ func (t *table) sweep(now, retry int64) []expiredDevice {
 func (t *table) expired(e expiredDevice, ok bool) *register {
 	sh := t.shard(e.mac)
 	sh.mu.Lock()
-	if !ok && len(e.dev.bindings) == 0 {
-		e.dev.expiring = &e.callID
-	} else {
-		e.dev.expiring = nil
-	}
+	sh.setExpiring(e.mac, e.dev, !ok && len(e.dev.bindings) == 0, e.callID)
 	sh.mu.Unlock()
 	return t.next(e.mac, e.dev)
 }
@@ -260,7 +399,7 @@ func (t *table) boundFrom(mac uint64, addr netip.Addr) bool {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	d := sh.devices[mac]
-	return d != nil && len(d.bindings) > 0 && d.peer.Addr() == addr
+	return d != nil && len(d.bindings) > 0 && sh.peerOf(mac, d).Addr() == addr
 }
 
 func (t *table) len() int { return int(t.count.Load()) }

@@ -408,7 +408,7 @@ func parseDeltaSeconds(v string) (time.Duration, bool) {
 // returns the outcome and, for a 2xx, the bindings to list.
 func (s *Server) process(ctx context.Context, dev *device, r *register) (outcome, []binding) {
 	now := s.clock()
-	next, address, ok := plan(dev.bindings, r, now)
+	next, address, ok := plan(s.table, dev.bindings, r, now)
 	if !ok {
 		// Step 7: same Call-ID, CSeq not higher: out of order, the update is
 		// aborted and the request fails.
@@ -457,7 +457,7 @@ func (s *Server) process(ctx context.Context, dev *device, r *register) (outcome
 		peer = r.peer
 	}
 	s.table.commit(r.mac, dev, next, dn, peer)
-	return outcome{status: 200, text: dn}, slices.Clone(next)
+	return outcome{status: 200, text: dn}, s.table.resolve(r.mac, slices.Clone(next))
 }
 
 // plan applies the request's contacts to a copy of the device's bindings
@@ -469,8 +469,8 @@ func (s *Server) process(ctx context.Context, dev *device, r *register) (outcome
 // replaces that binding (RFC 5626 section 6 and RFC 5627: one binding per
 // instance): a phone that comes back with a new contact moves rather than
 // leaving its old binding to expire.
-func plan(old []binding, r *register, now int64) (next []binding, address string, ok bool) {
-	stale := func(b binding) bool { return b.callID == r.callID && b.cseq >= r.cseq }
+func plan(t *table, old []binding, r *register, now int64) (next []binding, address string, ok bool) {
+	stale := func(b binding) bool { return b.callID() == r.callID && b.cseq >= r.cseq }
 	if r.wildcard {
 		for _, b := range old {
 			if stale(b) {
@@ -479,44 +479,53 @@ func plan(old []binding, r *register, now int64) (next []binding, address string
 		}
 		return nil, "", true
 	}
-	// The binding a contact updates: same URI, else same instance.
-	match := func(list []binding, c contact) int {
-		i := slices.IndexFunc(list, func(b binding) bool { return b.uri == c.uri })
+	// The binding a contact updates: same URI, else same instance. A URI
+	// packs one way only: packed values compare as the URIs would.
+	type packed struct {
+		v   uint64
+		odd string
+	}
+	uris := make([]packed, 0, 4)
+	for _, c := range r.contacts {
+		v, odd := t.contact(r.mac, c.uri)
+		uris = append(uris, packed{v, odd})
+	}
+	match := func(list []binding, ci int) int {
+		c, u := r.contacts[ci], uris[ci]
+		i := slices.IndexFunc(list, func(b binding) bool { return b.contact == u.v && b.uri() == u.odd })
 		if i < 0 && c.instance != 0 {
 			i = slices.IndexFunc(list, func(b binding) bool { return b.instance == c.instance })
 		}
 		return i
 	}
 	next = slices.Clone(old)
-	for _, c := range r.contacts {
+	for ci, c := range r.contacts {
 		// Ordering is checked against the bindings as they were, not as
 		// this request's earlier contacts left them.
-		if j := match(old, c); j >= 0 && stale(old[j]) {
+		if j := match(old, ci); j >= 0 && stale(old[j]) {
 			return nil, "", false
 		}
-		i := match(next, c)
+		i := match(next, ci)
 		if c.expires == 0 {
 			if i >= 0 {
 				next = slices.Delete(next, i, i+1)
 			}
 			continue
 		}
-		b := binding{uri: c.uri, callID: r.callID, instance: c.instance, expires: deadline(now, c.expires), cseq: r.cseq}
+		var b binding
+		if i >= 0 && next[i].contact == uris[ci].v && next[i].uri() == uris[ci].odd && next[i].callID() == r.callID {
+			b = next[i] // a refresh keeps the string it holds
+		} else {
+			b = makeBinding(uris[ci].v, uris[ci].odd, r.callID)
+		}
+		b.instance, b.expires, b.cseq = c.instance, deadline(now, c.expires), r.cseq
 		if i >= 0 {
-			// A refresh keeps the strings it holds rather than the request's.
-			if next[i].uri == b.uri {
-				b.uri = next[i].uri
-			}
-			if next[i].callID == b.callID {
-				b.callID = next[i].callID
-			}
 			next[i] = b
 		} else {
-			b.uri, b.callID = strings.Clone(b.uri), strings.Clone(b.callID)
 			next = append(next, b)
 		}
 		if address == "" {
-			address = b.uri
+			address = c.uri
 		}
 	}
 	return slices.Clip(next), address, true

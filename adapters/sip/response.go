@@ -54,7 +54,7 @@ func (s *Server) response(req *sipmsg.Request, key uint64, peer netip.AddrPort, 
 		now := deadline(s.clock(), 0)
 		for _, b := range bindings {
 			left := int64(b.expires) - int64(now)
-			res.AppendHeader(sipmsg.NewHeader("Contact", "<"+b.uri+">;expires="+strconv.FormatInt(max(left, 0), 10)))
+			res.AppendHeader(sipmsg.NewHeader("Contact", "<"+b.uri()+">;expires="+strconv.FormatInt(max(left, 0), 10)))
 		}
 		if o.text != "" {
 			res.AppendHeader(sipmsg.NewHeader("P-Associated-URI", "<sip:"+o.text+"@"+host+">"))

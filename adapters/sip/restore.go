@@ -27,7 +27,9 @@ func (s *Server) Restore(devices []Restored) int {
 		}
 		// The Call-ID is a stand-in: any REGISTER from the phone replaces it, and
 		// the expiry uses it as the correlation id of the unregistration.
-		b := binding{uri: r.Contact, callID: "restored-after-restart", expires: deadline(now, s.cfg.MaxExpires)}
+		contact, odd := s.table.contact(mac, r.Contact)
+		b := makeBinding(contact, odd, "restored-after-restart")
+		b.expires = deadline(now, s.cfg.MaxExpires)
 		sh := s.table.shard(mac)
 		sh.mu.Lock()
 		if _, exists := sh.devices[mac]; !exists && s.table.count.Load() < int64(s.table.max) {

@@ -22,7 +22,7 @@ func TestRestoredBindingExpires(t *testing.T) {
 		t.Fatalf("restored %d, want 1", n)
 	}
 	mac, _ := macKey("001122334455")
-	if dn, b := s.table.snapshot(mac); dn != "1000" || len(b) != 1 || b[0].uri != "sip:001122334455@10.0.0.5:5060" {
+	if dn, b := s.table.snapshot(mac); dn != "1000" || len(b) != 1 || b[0].uri() != "sip:001122334455@10.0.0.5:5060" {
 		t.Fatalf("snapshot: %q %+v", dn, b)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/pack"
 	"github.com/autoreg/autoreg/internal/strtab"
 )
 
@@ -23,23 +24,34 @@ func newEntry(name string) devEntry {
 
 // devCache is the command side's cache of every device it knows. It holds
 // one record per device for as long as the registrar runs, so a record is
-// compact (104 bytes plus the device's DN and address, against some 240
-// for a devEntry): the strings that repeat across devices are numbers in a
-// string table. It is guarded by the Service's lock.
+// compact and free of pointers (56 bytes, in a pack.Slab, against some
+// 240 for a devEntry): the device's name is its key (its MAC, see pack.Names),
+// its DN and address are packed in numbers (see pack.Field: a value that
+// does not pack is kept on the side), the strings that repeat across
+// devices are numbers in a string table, and the fields seldom set (the
+// description, the last rejections) live in side maps. It is guarded by
+// the Service's lock.
 type devCache struct {
-	recs map[string]*devRec
-	strs strtab.Table
+	recs     map[uint64]uint32 // key (see pack.Names) -> number in slab
+	slab     pack.Slab[devRec]
+	names    pack.Names
+	dns      pack.Field
+	addrs    pack.Field
+	descs    pack.Field // the descriptions (dDescribed)
+	rejected map[uint64]map[domain.RejectReason]time.Time
+	// protocols holds the protocols other than SIP and SCCP (dProtocols).
+	protocols map[uint64]domain.Protocol
+	strs      strtab.Table
 }
 
 // devRec is a devEntry in compact form; see domain.DeviceState. The
 // device's name is its key in devCache.recs.
 type devRec struct {
-	dn, address, description                      string
-	model, protocol, partition, pool, css, window strtab.ID
-	flags                                         devFlags
-	version                                       int64
-	reloaded                                      uint64
-	lastRejected                                  map[domain.RejectReason]time.Time
+	dn, address                         uint64 // see devCache.dns, devCache.addrs
+	version                             int64
+	reloaded                            uint64
+	model, partition, pool, css, window strtab.ID
+	flags                               devFlags // the protocol too: see protocol
 }
 
 type devFlags uint8
@@ -49,19 +61,65 @@ const (
 	dDeleted
 	dAutoregistered
 	dRegistered
+	dDescribed // the description is in devCache.descs
+	// The protocol: none, SIP, SCCP, or another one, in devCache.protocols.
+	dSIP
+	dSCCP
+	dProtocols = dSIP | dSCCP
 )
+
+// protocolFlags are the flags of protocol p, which the record keyed k
+// takes: any protocol but SIP and SCCP goes to the side map.
+func (c *devCache) protocolFlags(k uint64, p domain.Protocol) devFlags {
+	if len(c.protocols) > 0 {
+		delete(c.protocols, k)
+	}
+	switch p {
+	case "":
+		return 0
+	case domain.SIP:
+		return dSIP
+	case domain.SCCP:
+		return dSCCP
+	}
+	if c.protocols == nil {
+		c.protocols = make(map[uint64]domain.Protocol)
+	}
+	c.protocols[k] = p
+	return dProtocols
+}
+
+// protocol is the protocol of the record r keyed k.
+func (c *devCache) protocol(k uint64, r *devRec) domain.Protocol {
+	switch r.flags & dProtocols {
+	case dSIP:
+		return domain.SIP
+	case dSCCP:
+		return domain.SCCP
+	case dProtocols:
+		return c.protocols[k]
+	}
+	return ""
+}
 
 func (r *devRec) is(f devFlags) bool { return r.flags&f != 0 }
 
-func newDevCache() *devCache { return &devCache{recs: make(map[string]*devRec)} }
+func newDevCache() *devCache {
+	return &devCache{recs: make(map[uint64]uint32), dns: pack.NewField(pack.DNs), addrs: pack.NewField(pack.Addrs),
+		descs: pack.NewField(pack.Rare), rejected: make(map[uint64]map[domain.RejectReason]time.Time)}
+}
 
 // get returns the device's entry; ok is false if the cache has none.
 func (c *devCache) get(name string) (e devEntry, ok bool) {
-	r, ok := c.recs[name]
+	k, ok := c.names.Lookup(name)
 	if !ok {
 		return devEntry{}, false
 	}
-	return c.entry(name, r), true
+	i, ok := c.recs[k]
+	if !ok {
+		return devEntry{}, false
+	}
+	return c.entry(k, c.slab.At(i)), true
 }
 
 // getOrNew returns the device's entry, a never-seen device's if the cache
@@ -73,29 +131,33 @@ func (c *devCache) getOrNew(name string) devEntry {
 	return newEntry(name)
 }
 
-func (c *devCache) entry(name string, r *devRec) devEntry {
+// at returns the record numbered i in recs.
+func (c *devCache) at(i uint32) *devRec { return c.slab.At(i) }
+
+// entry is the record r keyed k as a devEntry.
+func (c *devCache) entry(k uint64, r *devRec) devEntry {
 	s := c.strs.String
-	return devEntry{
+	e := devEntry{
 		state: domain.DeviceState{
-			Name: name, Exists: r.is(dExists), Deleted: r.is(dDeleted),
-			Model: s(r.model), Protocol: domain.Protocol(s(r.protocol)), DN: r.dn,
-			Partition: s(r.partition), Pool: s(r.pool), CSS: s(r.css), Description: r.description,
+			Name: c.names.Name(k), Exists: r.is(dExists), Deleted: r.is(dDeleted),
+			Model: s(r.model), Protocol: c.protocol(k, r), DN: c.dns.Get(k, r.dn),
+			Partition: s(r.partition), Pool: s(r.pool), CSS: s(r.css),
 			Autoregistered: r.is(dAutoregistered), Window: s(r.window),
-			Registered: r.is(dRegistered), Address: r.address, LastRejected: r.lastRejected,
+			Registered: r.is(dRegistered), Address: c.addrs.Get(k, r.address), LastRejected: c.rejected[k],
 		},
 		version:  r.version,
 		reloaded: r.reloaded,
 	}
+	if r.is(dDescribed) {
+		e.state.Description = c.descs.Get(k, pack.Spilled)
+	}
+	return e
 }
 
 // put stores e as the device's entry.
 func (c *devCache) put(e devEntry) {
 	st := &e.state
-	r, ok := c.recs[st.Name]
-	if !ok {
-		r = new(devRec)
-		c.recs[st.Name] = r
-	}
+	k := c.names.Key(st.Name)
 	id := c.strs.ID
 	var f devFlags
 	for _, b := range []struct {
@@ -106,19 +168,54 @@ func (c *devCache) put(e devEntry) {
 			f |= b.flag
 		}
 	}
-	*r = devRec{
-		dn: st.DN, address: st.Address, description: st.Description,
-		model: id(st.Model), protocol: id(string(st.Protocol)), partition: id(st.Partition),
+	f |= c.protocolFlags(k, st.Protocol)
+	if c.descs.Set(k, st.Description) == pack.Spilled {
+		f |= dDescribed
+	}
+	if st.LastRejected != nil {
+		c.rejected[k] = st.LastRejected
+	} else if len(c.rejected) > 0 {
+		delete(c.rejected, k)
+	}
+	i, ok := c.recs[k]
+	if !ok {
+		i, _ = c.slab.New()
+		c.recs[k] = i
+	}
+	*c.slab.At(i) = devRec{
+		dn: c.dns.Set(k, st.DN), address: c.addrs.Set(k, st.Address),
+		model: id(st.Model), partition: id(st.Partition),
 		pool: id(st.Pool), css: id(st.CSS), window: id(st.Window),
-		flags: f, version: e.version, reloaded: e.reloaded, lastRejected: st.LastRejected,
+		flags: f, version: e.version, reloaded: e.reloaded,
 	}
 }
 
 // setReloaded sets the device's reloaded mark, if the cache holds it.
 func (c *devCache) setReloaded(name string, gen uint64) {
-	if r, ok := c.recs[name]; ok {
-		r.reloaded = gen
+	k, ok := c.names.Lookup(name)
+	if !ok {
+		return
+	}
+	if i, ok := c.recs[k]; ok {
+		c.slab.At(i).reloaded = gen
 	}
 }
 
-func (c *devCache) delete(name string) { delete(c.recs, name) }
+func (c *devCache) delete(name string) {
+	if k, ok := c.names.Lookup(name); ok {
+		c.drop(k)
+	}
+}
+
+// drop forgets the device keyed k.
+func (c *devCache) drop(k uint64) {
+	if i, ok := c.recs[k]; ok {
+		c.slab.Free(i)
+		delete(c.recs, k)
+	}
+	c.dns.Drop(k)
+	c.addrs.Drop(k)
+	c.descs.Drop(k)
+	delete(c.rejected, k)
+	delete(c.protocols, k)
+}

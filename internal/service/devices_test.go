@@ -34,14 +34,37 @@ func TestDevCacheRoundTrip(t *testing.T) {
 	c := newDevCache()
 	c.put(e)
 	c.put(devEntry{state: domain.NewDevice("SEP00AABBCCDDEE"), version: -1})
-	got, ok := c.get(e.state.Name)
-	if !ok {
-		t.Fatal("entry not found")
+	// The same with every string that packs replaced by one that does not:
+	// kept on the side and read back exactly.
+	odd := e
+	odd.state.Name, odd.state.DN, odd.state.Address = "rogue-device", "10a", "[2001:db8::1]:5060"
+	odd.state.Description, odd.state.Protocol = "desk 12", "H323"
+	c.put(odd)
+	for _, want := range []devEntry{e, odd} {
+		got, ok := c.get(want.state.Name)
+		if !ok {
+			t.Fatalf("%s not found", want.state.Name)
+		}
+		if diff := cmp.Diff(want, got, cmp.AllowUnexported(devEntry{})); diff != "" {
+			t.Fatalf("round trip of %s (-put +get):\n%s", want.state.Name, diff)
+		}
 	}
-	if diff := cmp.Diff(e, got, cmp.AllowUnexported(devEntry{})); diff != "" {
-		t.Fatalf("round trip (-put +get):\n%s", diff)
+	// Rewritten with values that pack, and none set: nothing left on the side.
+	plain := devEntry{state: domain.DeviceState{Name: odd.state.Name, DN: "1000", Address: "10.0.0.2:5060"}, version: 2}
+	c.put(plain)
+	if got, _ := c.get(plain.state.Name); !cmp.Equal(plain, got, cmp.AllowUnexported(devEntry{})) {
+		t.Fatalf("rewritten entry reads %+v", got)
+	}
+	if n := c.dns.Len() + c.addrs.Len() + c.descs.Len() + len(c.protocols); n != 1 { // e's description
+		t.Fatalf("%d strings on the side, want 1", n)
+	}
+	if _, ok := c.rejected[c.names.Key(plain.state.Name)]; ok {
+		t.Fatal("rejections kept for an entry put without any")
 	}
 	if _, ok := c.get("SEP0000000000FF"); ok {
+		t.Fatal("found a device never put")
+	}
+	if _, ok := c.get("never-put"); ok {
 		t.Fatal("found a device never put")
 	}
 	if got := c.getOrNew("SEP0000000000FF"); got.version != -1 || got.state.Name != "SEP0000000000FF" || got.state.Exists {
@@ -51,16 +74,25 @@ func TestDevCacheRoundTrip(t *testing.T) {
 	if got, _ := c.get(e.state.Name); got.reloaded != 9 {
 		t.Fatalf("reloaded = %d after setReloaded(9)", got.reloaded)
 	}
-	c.delete(e.state.Name)
-	if _, ok := c.get(e.state.Name); ok {
-		t.Fatal("found after delete")
+	c.put(odd)
+	for _, name := range []string{e.state.Name, odd.state.Name} {
+		c.delete(name)
+		if _, ok := c.get(name); ok {
+			t.Fatalf("found %s after delete", name)
+		}
+	}
+	if n := c.dns.Len() + c.addrs.Len() + c.descs.Len() + len(c.rejected) + len(c.protocols); n != 0 {
+		t.Fatalf("%d values left on the side after delete", n)
+	}
+	if n := c.slab.Len(); n != len(c.recs) || n != 1 {
+		t.Fatalf("%d records in the slab, %d keys; want 1 (SEP00AABBCCDDEE)", n, len(c.recs))
 	}
 }
 
 // TestDevRecSize keeps the per-device record within the size its comment
 // promises: the registrar holds one per device.
 func TestDevRecSize(t *testing.T) {
-	if n := unsafe.Sizeof(devRec{}); n > 112 {
-		t.Fatalf("devRec is %d bytes, want <= 112", n)
+	if n := unsafe.Sizeof(devRec{}); n > 56 {
+		t.Fatalf("devRec is %d bytes, want <= 56", n)
 	}
 }

@@ -583,8 +583,8 @@ func (s *Service) Status() Status {
 		}
 		st.Registrations = s.rng.WindowRegistrations(w.ID)
 	}
-	for _, r := range s.devs.recs {
-		if r.is(dExists) {
+	for _, i := range s.devs.recs {
+		if r := s.devs.at(i); r.is(dExists) {
 			st.Devices++
 			if r.is(dRegistered) {
 				st.Registered++
@@ -605,9 +605,9 @@ func (s *Service) Devices() []domain.DeviceState {
 	defer s.mu.Unlock()
 	s.fresh()
 	out := make([]domain.DeviceState, 0, len(s.devs.recs))
-	for name, r := range s.devs.recs {
-		if r.is(dExists) {
-			out = append(out, s.devs.entry(name, r).state.Clone())
+	for k, i := range s.devs.recs {
+		if r := s.devs.at(i); r.is(dExists) {
+			out = append(out, s.devs.entry(k, r).state.Clone())
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -667,18 +667,18 @@ func (s *Service) pruneStrangers(now time.Time) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
-	for name, r := range s.devs.recs {
-		if r.is(dExists) || r.is(dDeleted) {
+	for k, i := range s.devs.recs {
+		if r := s.devs.at(i); r.is(dExists) || r.is(dDeleted) {
 			continue
 		}
 		recent := false
-		for _, at := range r.lastRejected {
+		for _, at := range s.devs.rejected[k] {
 			if now.Sub(at) < domain.RejectionInterval {
 				recent = true
 			}
 		}
 		if !recent {
-			s.devs.delete(name)
+			s.devs.drop(k)
 			n++
 		}
 	}

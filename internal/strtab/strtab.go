@@ -35,6 +35,15 @@ func (t *Table) ID(s string) ID {
 	return id
 }
 
+// Lookup returns s's number if the table has one ("" is 0).
+func (t *Table) Lookup(s string) (ID, bool) {
+	if s == "" {
+		return 0, true
+	}
+	id, ok := t.ids[s]
+	return id, ok
+}
+
 // String returns the string numbered id ("" for 0 or a number the table
 // never gave).
 func (t *Table) String(id ID) string {

@@ -257,15 +257,15 @@ func (s *sim) evolve(e domain.Event, dev *device) {
 		r := s.rng.Range
 		switch e := e.(type) {
 		case domain.DNAssigned:
-			if _, held := s.rng.InUse[domain.DNKey{Partition: e.Partition, DN: e.DN}]; !held && e.Partition == r.Partition && r.Contains(e.DN) {
+			if held := s.rng.InUse.Held(e.Partition, e.DN); !held && e.Partition == r.Partition && r.Contains(e.DN) {
 				s.rangeUsed++
 			}
 		case domain.DNClaimed:
-			if _, held := s.rng.InUse[domain.DNKey{Partition: e.Partition, DN: e.DN}]; !held && e.Partition == r.Partition && r.Contains(e.DN) {
+			if held := s.rng.InUse.Held(e.Partition, e.DN); !held && e.Partition == r.Partition && r.Contains(e.DN) {
 				s.rangeUsed++
 			}
 		case domain.DNReleased:
-			if h, held := s.rng.InUse[domain.DNKey{Partition: e.Partition, DN: e.DN}]; held && h == e.Device && e.Partition == r.Partition && r.Contains(e.DN) {
+			if h, held := s.rng.Holder(e.Partition, e.DN); held && h == e.Device && e.Partition == r.Partition && r.Contains(e.DN) {
 				s.rangeUsed--
 			}
 		}
@@ -321,7 +321,7 @@ func (s *sim) track(e domain.Event) {
 	case domain.DNReleased:
 		if n, ok := in(e.Partition, e.DN); ok {
 			s.hint = min(s.hint, n)
-			if _, held := s.rng.InUse[domain.DNKey{Partition: e.Partition, DN: e.DN}]; !held && n < s.frontier {
+			if held := s.rng.InUse.Held(e.Partition, e.DN); !held && n < s.frontier {
 				heap.Push(&s.holes, n)
 			}
 		}
@@ -352,7 +352,7 @@ func (s *sim) dn(n int64) string {
 }
 
 func (s *sim) used(n int64) bool {
-	_, ok := s.rng.InUse[domain.DNKey{Partition: s.rng.Range.Partition, DN: s.dn(n)}]
+	ok := s.rng.InUse.Held(s.rng.Range.Partition, s.dn(n))
 	return ok
 }
 
@@ -417,7 +417,7 @@ func (s *sim) syncHint() {
 	win, count := s.rng.Window, s.rng.WindowCount
 	for d := max(s.start, s.hint); d < free; d = max(s.start, s.hint) {
 		dn := s.dn(d)
-		holder := s.rng.InUse[domain.DNKey{Partition: r.Partition, DN: dn}]
+		holder, _ := s.rng.Holder(r.Partition, dn)
 		s.rng = domain.EvolveDNRange(s.rng, domain.DNAssigned{DN: dn, Partition: r.Partition, Device: holder, Window: win})
 		s.hint = d + 1
 	}
@@ -874,7 +874,7 @@ func (s *sim) aftercare() error {
 			Description: "desk " + strconv.Itoa(s.rnd.IntN(900)+100), By: a.actor}
 		if s.rnd.IntN(10) == 0 {
 			rc.DN = strconv.Itoa(50000 + s.rnd.IntN(40000))
-			if _, held := s.rng.Holder("Internal", rc.DN); held {
+			if held := s.rng.InUse.Held("Internal", rc.DN); held {
 				rc.DN = ""
 			}
 		}
@@ -900,7 +900,7 @@ func (s *sim) aftercare() error {
 		s.tick(time.Minute, 30*time.Minute)
 		p := s.newPhone(domain.SCCP)
 		dn := strconv.Itoa(90000 + s.rnd.IntN(9999))
-		if _, held := s.rng.Holder("Internal", dn); !held {
+		if held := s.rng.InUse.Held("Internal", dn); !held {
 			if _, err := s.exec(domain.ProvisionDevice{Device: p.name, Model: p.model, DN: dn, Pool: "Staff",
 				Description: "lobby phone", By: a.actor}, a); err != nil {
 				return err
