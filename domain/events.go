@@ -3,8 +3,8 @@ package domain
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"reflect"
+	"strconv"
 	"time"
 )
 
