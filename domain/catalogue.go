@@ -143,3 +143,40 @@ func DeviceNameFromMAC(mac string) (string, error) {
 
 // ValidDeviceName reports whether name is SEP followed by 12 upper-case hex digits.
 func ValidDeviceName(name string) bool { return deviceName.MatchString(name) }
+
+// DeviceMAC reads the 48-bit MAC of a valid device name (see
+// ValidDeviceName); ok is false for any other string.
+func DeviceMAC(name string) (mac uint64, ok bool) {
+	if len(name) != 15 || name[:3] != "SEP" {
+		return 0, false
+	}
+	for i := 3; i < 15; i++ {
+		c := name[i]
+		switch {
+		case c >= '0' && c <= '9':
+			mac = mac<<4 | uint64(c-'0')
+		case c >= 'A' && c <= 'F':
+			mac = mac<<4 | uint64(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return mac, true
+}
+
+// AppendDeviceName appends the name of the device whose MAC is the low 48
+// bits of mac: SEP and 12 upper-case hex digits.
+func AppendDeviceName(b []byte, mac uint64) []byte {
+	const digits = "0123456789ABCDEF"
+	b = append(b, "SEP"...)
+	for shift := 44; shift >= 0; shift -= 4 {
+		b = append(b, digits[mac>>uint(shift)&0xF])
+	}
+	return b
+}
+
+// DeviceNameOfMAC is the name of the device whose MAC is the low 48 bits of mac.
+func DeviceNameOfMAC(mac uint64) string {
+	var b [15]byte
+	return string(AppendDeviceName(b[:0], mac))
+}

@@ -34,7 +34,7 @@ func NewDNHolders() DNHolders {
 func (h DNHolders) Holder(partition, dn string) (string, bool) {
 	if k, ok := h.key(partition, dn, false); ok {
 		if mac, held := h.packed[k]; held {
-			return macName(mac), true
+			return DeviceNameOfMAC(mac), true
 		}
 	}
 	if len(h.other) == 0 {
@@ -65,7 +65,7 @@ func (h *DNHolders) Hold(partition, dn, device string) {
 		*h = NewDNHolders()
 	}
 	k, ok := h.key(partition, dn, true)
-	mac, isMAC := macOf(device)
+	mac, isMAC := DeviceMAC(device)
 	if ok && isMAC {
 		delete(h.other, DNKey{partition, dn})
 		h.packed[k] = mac
@@ -93,7 +93,7 @@ func (h DNHolders) All() iter.Seq2[DNKey, string] {
 	return func(yield func(DNKey, string) bool) {
 		for k, mac := range h.packed {
 			dn := DNKey{Partition: h.partNames[k>>partitionShift], DN: unpackDN(k & (1<<partitionShift - 1))}
-			if !yield(dn, macName(mac)) {
+			if !yield(dn, DeviceNameOfMAC(mac)) {
 				return
 			}
 		}
@@ -170,36 +170,4 @@ func unpackDN(v uint64) string {
 		b[i] = byte('0' + v%10)
 	}
 	return string(b[i:])
-}
-
-// macOf reads the MAC of a device named SEP + 12 upper-case hex digits.
-func macOf(name string) (uint64, bool) {
-	if len(name) != 15 || name[:3] != "SEP" {
-		return 0, false
-	}
-	var v uint64
-	for i := 3; i < 15; i++ {
-		c := name[i]
-		switch {
-		case c >= '0' && c <= '9':
-			v = v<<4 | uint64(c-'0')
-		case c >= 'A' && c <= 'F':
-			v = v<<4 | uint64(c-'A'+10)
-		default:
-			return 0, false
-		}
-	}
-	return v, true
-}
-
-// macName is the name of the device with MAC mac (see macOf).
-func macName(mac uint64) string {
-	const digits = "0123456789ABCDEF"
-	var b [15]byte
-	copy(b[:], "SEP")
-	for i := 14; i >= 3; i-- {
-		b[i] = digits[mac&0xF]
-		mac >>= 4
-	}
-	return string(b[:])
 }

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/autoreg/autoreg/domain"
 	"github.com/autoreg/autoreg/internal/pack"
 )
 
@@ -414,13 +415,4 @@ func macKey(hex12 string) (uint64, bool) {
 }
 
 // deviceName turns a table key back into SEP + 12 upper-case hex digits.
-func deviceName(mac uint64) string {
-	const digits = "0123456789ABCDEF"
-	var b [15]byte
-	copy(b[:], "SEP")
-	for i := 14; i >= 3; i-- {
-		b[i] = digits[mac&0xF]
-		mac >>= 4
-	}
-	return string(b[:])
-}
+func deviceName(mac uint64) string { return domain.DeviceNameOfMAC(mac) }

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/autoreg/autoreg/domain"
 )
 
 // Spilled is the packed value of a field whose string is kept on the side
@@ -24,33 +26,12 @@ const Spilled uint64 = 1 << 63
 // ---- Device names ----------------------------------------------------------
 
 // MAC reads the 48-bit MAC of a device name of the canonical form: SEP
-// followed by 12 upper-case hex digits.
-func MAC(name string) (uint64, bool) {
-	if len(name) != 15 || name[:3] != "SEP" {
-		return 0, false
-	}
-	var v uint64
-	for i := 3; i < 15; i++ {
-		c := name[i]
-		switch {
-		case c >= '0' && c <= '9':
-			v = v<<4 | uint64(c-'0')
-		case c >= 'A' && c <= 'F':
-			v = v<<4 | uint64(c-'A'+10)
-		default:
-			return 0, false
-		}
-	}
-	return v, true
-}
+// followed by 12 upper-case hex digits (domain.DeviceMAC).
+func MAC(name string) (uint64, bool) { return domain.DeviceMAC(name) }
 
 // DeviceName is the name of the device with MAC mac: SEP + 12 upper-case
 // hex digits.
-func DeviceName(mac uint64) string {
-	var b [15]byte
-	macName(&b, mac)
-	return string(b[:])
-}
+func DeviceName(mac uint64) string { return domain.DeviceNameOfMAC(mac) }
 
 // Names numbers device names: a canonical name (see MAC) is its MAC; any
 // other name gets a number of its own, with bit 63 set, kept for the life
@@ -430,11 +411,4 @@ func (f *Forms) AppendTo(b []byte, key, v uint64) []byte {
 }
 
 // macName writes the device name of mac into b.
-func macName(b *[15]byte, mac uint64) {
-	const digits = "0123456789ABCDEF"
-	copy(b[:], "SEP")
-	for i := 14; i >= 3; i-- {
-		b[i] = digits[mac&0xF]
-		mac >>= 4
-	}
-}
+func macName(b *[15]byte, mac uint64) { domain.AppendDeviceName(b[:0], mac) }
