@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime/debug"
 	"time"
 
@@ -51,10 +50,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, opts ...
 		o(&cfg)
 	}
 	if cfg.terminal == nil {
-		t := false
-		if f, ok := stderr.(*os.File); ok {
-			t = IsTerminal(f)
-		}
+		t := IsTerminal(stderr)
 		cfg.terminal = &t
 	}
 	a := &app{cfg: cfg, stdout: stdout, stderr: stderr}

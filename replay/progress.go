@@ -25,8 +25,12 @@ type Progress struct {
 // progressThreshold is the size of a replay that gets a bar at once.
 const progressThreshold = 200_000
 
-// IsTerminal reports whether f is a terminal (a character device).
-func IsTerminal(f *os.File) bool {
+// IsTerminal reports whether w is a file that is a terminal (a character device).
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
 	info, err := f.Stat()
 	return err == nil && info.Mode()&os.ModeCharDevice != 0
 }

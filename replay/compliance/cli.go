@@ -64,10 +64,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, opts ...
 		o(&cfg)
 	}
 	if cfg.terminal == nil {
-		t := false
-		if f, ok := stderr.(*os.File); ok {
-			t = replay.IsTerminal(f)
-		}
+		t := replay.IsTerminal(stderr)
 		cfg.terminal = &t
 	}
 	a := &app{cfg: cfg, stdout: stdout, stderr: stderr}
