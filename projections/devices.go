@@ -72,8 +72,8 @@ type Devices struct {
 	addrs   pack.Field
 	descs   pack.Field           // the descriptions (fDescribed)
 	refused map[uint64]rejection // the devices refused at least once
-	// protocols holds the protocols other than SIP and SCCP (fProtocols).
-	protocols map[uint64]domain.Protocol
+	// protocols codes the records' protocols (in their flags: fProtocols).
+	protocols pack.Protocols
 	strs      strtab.Table
 	exist     int
 	regd      int
@@ -105,44 +105,19 @@ const (
 	fRegistered
 	fAutoregistered
 	fDescribed // the description is in Devices.descs
-	// The protocol: none, SIP, SCCP, or another one, in Devices.protocols.
-	fSIP
-	fSCCP
-	fProtocols = fSIP | fSCCP
+	// The protocol's code (pack.Protocols) in two bits.
+	fProtocolShift = iota
+	fProtocols     = pack.ProtocolMask << fProtocolShift
 )
 
 // setProtocol records the protocol of the record r keyed k.
 func (d *Devices) setProtocol(k uint64, r *rec, p domain.Protocol) {
-	r.flags &^= fProtocols
-	if len(d.protocols) > 0 {
-		delete(d.protocols, k)
-	}
-	switch p {
-	case "":
-	case domain.SIP:
-		r.flags |= fSIP
-	case domain.SCCP:
-		r.flags |= fSCCP
-	default:
-		r.flags |= fProtocols
-		if d.protocols == nil {
-			d.protocols = make(map[uint64]domain.Protocol)
-		}
-		d.protocols[k] = p
-	}
+	r.flags = r.flags&^fProtocols | recFlags(d.protocols.Code(k, p))<<fProtocolShift
 }
 
 // protocolOf is the protocol of the record r keyed k.
 func (d *Devices) protocolOf(k uint64, r *rec) domain.Protocol {
-	switch r.flags & fProtocols {
-	case fSIP:
-		return domain.SIP
-	case fSCCP:
-		return domain.SCCP
-	case fProtocols:
-		return d.protocols[k]
-	}
-	return ""
+	return d.protocols.Protocol(k, uint8(r.flags>>fProtocolShift))
 }
 
 func (r *rec) is(f recFlags) bool { return r.flags&f != 0 }
@@ -204,7 +179,7 @@ func NewDevices() *Devices {
 func (d *Devices) reset() {
 	d.pos, d.devices, d.recs, d.names, d.strs, d.exist, d.regd = 0, make(map[uint64]uint32), pack.Slab[rec]{}, pack.Names{}, strtab.Table{}, 0, 0
 	d.dns, d.addrs, d.descs = pack.NewField(pack.DNs), pack.NewField(pack.Addrs), pack.NewField(pack.Rare)
-	d.refused, d.protocols = make(map[uint64]rejection), nil
+	d.refused, d.protocols = make(map[uint64]rejection), pack.Protocols{}
 }
 
 // Reset implements Projection.
@@ -257,9 +232,7 @@ func (d *Devices) Apply(e *Event) {
 		*v = rec{flags: flags, firstSeen: v.firstSeen, lastSeen: v.lastSeen, autoregisteredAt: noTime}
 		d.dns.Drop(k)
 		d.descs.Drop(k)
-		if len(d.protocols) > 0 {
-			delete(d.protocols, k)
-		}
+		d.protocols.Drop(k)
 	}
 	describe := func(s string) { v.set(fDescribed, d.descs.Set(k, s) == pack.Spilled) }
 	switch p := e.Payload.(type) {

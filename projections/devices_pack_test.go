@@ -154,7 +154,7 @@ func TestDevicesCompactRoundTrip(t *testing.T) {
 	if n := d.dns.Len() + d.addrs.Len() + d.descs.Len(); n != 3 {
 		t.Fatalf("%d strings on the side, want 3 (a DN and two addresses)", n)
 	}
-	if len(d.protocols) != 1 {
-		t.Fatalf("%d protocols on the side, want 1 (H323)", len(d.protocols))
+	if d.protocols.Len() != 1 {
+		t.Fatalf("%d protocols on the side, want 1 (H323)", d.protocols.Len())
 	}
 }

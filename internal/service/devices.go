@@ -39,8 +39,8 @@ type devCache struct {
 	addrs    pack.Field
 	descs    pack.Field // the descriptions (dDescribed)
 	rejected map[uint64]map[domain.RejectReason]time.Time
-	// protocols holds the protocols other than SIP and SCCP (dProtocols).
-	protocols map[uint64]domain.Protocol
+	// protocols codes the records' protocols (in their flags: dProtocols).
+	protocols pack.Protocols
 	strs      strtab.Table
 }
 
@@ -62,44 +62,14 @@ const (
 	dAutoregistered
 	dRegistered
 	dDescribed // the description is in devCache.descs
-	// The protocol: none, SIP, SCCP, or another one, in devCache.protocols.
-	dSIP
-	dSCCP
-	dProtocols = dSIP | dSCCP
+	// The protocol's code (pack.Protocols) in two bits.
+	dProtocolShift = iota
+	dProtocols     = pack.ProtocolMask << dProtocolShift
 )
-
-// protocolFlags are the flags of protocol p, which the record keyed k
-// takes: any protocol but SIP and SCCP goes to the side map.
-func (c *devCache) protocolFlags(k uint64, p domain.Protocol) devFlags {
-	if len(c.protocols) > 0 {
-		delete(c.protocols, k)
-	}
-	switch p {
-	case "":
-		return 0
-	case domain.SIP:
-		return dSIP
-	case domain.SCCP:
-		return dSCCP
-	}
-	if c.protocols == nil {
-		c.protocols = make(map[uint64]domain.Protocol)
-	}
-	c.protocols[k] = p
-	return dProtocols
-}
 
 // protocol is the protocol of the record r keyed k.
 func (c *devCache) protocol(k uint64, r *devRec) domain.Protocol {
-	switch r.flags & dProtocols {
-	case dSIP:
-		return domain.SIP
-	case dSCCP:
-		return domain.SCCP
-	case dProtocols:
-		return c.protocols[k]
-	}
-	return ""
+	return c.protocols.Protocol(k, uint8(r.flags>>dProtocolShift))
 }
 
 func (r *devRec) is(f devFlags) bool { return r.flags&f != 0 }
@@ -168,7 +138,7 @@ func (c *devCache) put(e devEntry) {
 			f |= b.flag
 		}
 	}
-	f |= c.protocolFlags(k, st.Protocol)
+	f |= devFlags(c.protocols.Code(k, st.Protocol)) << dProtocolShift
 	if c.descs.Set(k, st.Description) == pack.Spilled {
 		f |= dDescribed
 	}
@@ -217,5 +187,5 @@ func (c *devCache) drop(k uint64) {
 	c.addrs.Drop(k)
 	c.descs.Drop(k)
 	delete(c.rejected, k)
-	delete(c.protocols, k)
+	c.protocols.Drop(k)
 }

@@ -55,7 +55,7 @@ func TestDevCacheRoundTrip(t *testing.T) {
 	if got, _ := c.get(plain.state.Name); !cmp.Equal(plain, got, cmp.AllowUnexported(devEntry{})) {
 		t.Fatalf("rewritten entry reads %+v", got)
 	}
-	if n := c.dns.Len() + c.addrs.Len() + c.descs.Len() + len(c.protocols); n != 1 { // e's description
+	if n := c.dns.Len() + c.addrs.Len() + c.descs.Len() + c.protocols.Len(); n != 1 { // e's description
 		t.Fatalf("%d strings on the side, want 1", n)
 	}
 	if _, ok := c.rejected[c.names.Key(plain.state.Name)]; ok {
@@ -81,7 +81,7 @@ func TestDevCacheRoundTrip(t *testing.T) {
 			t.Fatalf("found %s after delete", name)
 		}
 	}
-	if n := c.dns.Len() + c.addrs.Len() + c.descs.Len() + len(c.rejected) + len(c.protocols); n != 0 {
+	if n := c.dns.Len() + c.addrs.Len() + c.descs.Len() + len(c.rejected) + c.protocols.Len(); n != 0 {
 		t.Fatalf("%d values left on the side after delete", n)
 	}
 	if n := c.slab.Len(); n != len(c.recs) || n != 1 {
