@@ -17,8 +17,8 @@ package projections
 import (
 	"time"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 // Event is a stored event with its payload decoded. The byte slices of the

@@ -11,9 +11,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
 	"github.com/autoreg/autoreg/adapters/eventstore/memory"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/eventstore"
 	"github.com/autoreg/autoreg/internal/service"
 	"github.com/autoreg/autoreg/projections"
 	rt "github.com/autoreg/autoreg/replay/replaytest"

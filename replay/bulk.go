@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
+	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 // bulkLoader writes a generated history straight into the events table of

@@ -9,8 +9,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
 	"github.com/autoreg/autoreg/adapters/eventstore/sqlite"
+	"github.com/autoreg/autoreg/internal/eventstore"
 	"github.com/autoreg/autoreg/replay/generate"
 )
 

@@ -7,9 +7,9 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
 	"github.com/autoreg/autoreg/adapters/eventstore/kurrentdb"
 	"github.com/autoreg/autoreg/adapters/eventstore/sqlite"
+	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 // OpenStore opens the store a location names, read-only: a KurrentDB

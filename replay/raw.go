@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
+	"github.com/autoreg/autoreg/internal/eventstore"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 )

@@ -21,8 +21,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
 	"github.com/autoreg/autoreg/adapters/eventstore/sqlite"
+	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 // DefaultStore is where the registrar keeps its store when run from the

@@ -18,9 +18,9 @@ import (
 
 	_ "modernc.org/sqlite"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
 	"github.com/autoreg/autoreg/adapters/eventstore/sqlite"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/eventstore"
 	"github.com/autoreg/autoreg/internal/service"
 	"github.com/autoreg/autoreg/replay"
 )

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/autoreg/autoreg/adapters/admin/api"
-	"github.com/autoreg/autoreg/adapters/eventstore"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/eventstore"
 	"github.com/autoreg/autoreg/internal/service"
 )
 

@@ -15,11 +15,11 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
 	"github.com/autoreg/autoreg/adapters/sccp"
 	"github.com/autoreg/autoreg/adapters/sccp/phone"
 	"github.com/autoreg/autoreg/adapters/sccp/skinny"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/eventstore"
 	"github.com/autoreg/autoreg/internal/service"
 )
 

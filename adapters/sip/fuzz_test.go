@@ -13,8 +13,8 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 	"github.com/rs/zerolog"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 // corpus reads the sample requests of testdata/requests: REGISTERs shaped

@@ -15,8 +15,8 @@ import (
 
 	sipmsg "github.com/emiago/sipgo/sip"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/eventstore"
 	"github.com/autoreg/autoreg/internal/service"
 )
 

@@ -18,9 +18,9 @@ import (
 
 	"github.com/autoreg/autoreg/adapters/admin"
 	"github.com/autoreg/autoreg/adapters/admin/api"
-	"github.com/autoreg/autoreg/adapters/eventstore"
 	"github.com/autoreg/autoreg/adapters/eventstore/memory"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/eventstore"
 	"github.com/autoreg/autoreg/internal/service"
 )
 

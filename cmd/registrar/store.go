@@ -6,10 +6,10 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
 	"github.com/autoreg/autoreg/adapters/eventstore/kurrentdb"
 	"github.com/autoreg/autoreg/adapters/eventstore/sqlite"
 	"github.com/autoreg/autoreg/internal/config"
+	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 // storePath resolves where the embedded store lives: DATA/autoreg.db by

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
 	"github.com/autoreg/autoreg/adapters/eventstore/memory"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/eventstore"
 	"github.com/autoreg/autoreg/internal/service"
 )
 

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
 	"github.com/autoreg/autoreg/adapters/eventstore/memory"
 	"github.com/autoreg/autoreg/domain"
 	"github.com/autoreg/autoreg/internal/config"
+	"github.com/autoreg/autoreg/internal/eventstore"
 	"github.com/autoreg/autoreg/internal/service"
 	"github.com/autoreg/autoreg/replay"
 	"github.com/autoreg/autoreg/replay/compliance"

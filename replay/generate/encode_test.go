@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 // TestEncodeIsDomainEncode: the fast encoder writes what domain.Encode writes.

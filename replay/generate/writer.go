@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
+	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 // Clock is a clock a test or a tool can set, for stores that take one

@@ -9,7 +9,7 @@ import (
 
 	kdb "github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
+	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 // maxLogAttempts bounds how often one Append goes back to the server

@@ -6,8 +6,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
 	"github.com/autoreg/autoreg/adapters/eventstore/storetest"
+	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 // URLEnv names the variable that points the conformance suite at a real

@@ -7,7 +7,7 @@ import (
 
 	kdb "github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
+	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 // ErrUnsupportedServer: the server is older than the store needs (KurrentDB

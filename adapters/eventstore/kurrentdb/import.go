@@ -10,7 +10,7 @@ import (
 
 	kdb "github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
+	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 // ErrImport: events given to Import do not continue the store's history.

@@ -15,8 +15,8 @@ import (
 	"github.com/google/uuid"
 	kdb "github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
 	"github.com/autoreg/autoreg/adapters/eventstore/sqlite"
+	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 func TestParseURL(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 
 	kdb "github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
+	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 // ReadStream implements eventstore.Store.

@@ -11,7 +11,7 @@ import (
 
 	kdb "github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
+	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 // Store is the KurrentDB event store. It implements eventstore.Store.

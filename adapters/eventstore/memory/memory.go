@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
+	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 // Option configures a Store.

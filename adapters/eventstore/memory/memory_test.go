@@ -6,9 +6,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
 	"github.com/autoreg/autoreg/adapters/eventstore/memory"
 	"github.com/autoreg/autoreg/adapters/eventstore/storetest"
+	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 func TestConformance(t *testing.T) {

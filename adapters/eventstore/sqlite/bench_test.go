@@ -14,8 +14,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
 	"github.com/autoreg/autoreg/adapters/eventstore/sqlite"
+	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 // benchEvent is an event of a realistic size for the registrar: a device

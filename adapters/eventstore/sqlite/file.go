@@ -10,8 +10,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
 	"github.com/autoreg/autoreg/adapters/eventstore/sqlite/internal/lite"
+	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 const (

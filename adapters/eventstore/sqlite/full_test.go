@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
+	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 // TestDiskFullIsUnavailable caps the database file at its size (PRAGMA

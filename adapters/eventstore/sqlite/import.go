@@ -8,8 +8,8 @@ import (
 	"math"
 	"time"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
 	"github.com/autoreg/autoreg/adapters/eventstore/sqlite/internal/lite"
+	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 // ErrImport: events given to Import do not continue the store's history

@@ -11,8 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
 	"github.com/autoreg/autoreg/adapters/eventstore/sqlite"
+	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 // TestImport copies a history with its own times and hashes, refuses what

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
 	"github.com/autoreg/autoreg/adapters/eventstore/sqlite/internal/lite"
+	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 // The deferred stream index (layout 2).

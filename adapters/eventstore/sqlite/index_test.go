@@ -16,9 +16,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
 	"github.com/autoreg/autoreg/adapters/eventstore/sqlite"
 	"github.com/autoreg/autoreg/adapters/eventstore/storetest"
+	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 // Upkeeps of the stream index for the tests.

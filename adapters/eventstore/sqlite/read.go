@@ -7,8 +7,8 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
 	"github.com/autoreg/autoreg/adapters/eventstore/sqlite/internal/lite"
+	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 // chunkSize is how many events a read takes from SQLite at a time. Each

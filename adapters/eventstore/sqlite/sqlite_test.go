@@ -18,8 +18,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite", to make foreign files and tamper with stores
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
 	"github.com/autoreg/autoreg/adapters/eventstore/sqlite"
+	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 func openStore(t *testing.T, path string, opts ...sqlite.Option) *sqlite.Store {

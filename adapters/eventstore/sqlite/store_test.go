@@ -4,9 +4,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
 	"github.com/autoreg/autoreg/adapters/eventstore/sqlite"
 	"github.com/autoreg/autoreg/adapters/eventstore/storetest"
+	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 func TestConformance(t *testing.T) {

@@ -8,8 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
 	"github.com/autoreg/autoreg/adapters/eventstore/sqlite/internal/lite"
+	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 // Bounds of a commit group.

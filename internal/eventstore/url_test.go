@@ -5,7 +5,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/autoreg/autoreg/adapters/eventstore"
+	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 func TestParseURL(t *testing.T) {

@@ -1,10 +1,15 @@
-// Package eventstore is the event store port: the small interface the
-// registrar's command side and the read side need, and the types that cross it.
+// Package eventstore is the event store port, owned by its consumers: the
+// small interface the registrar's command side (internal/command) and the
+// read side (projections, replay) need, the types that cross it, the hash
+// chain that makes the log tamper-evident (ChainHash, VerifyChain), and the
+// checks every implementation runs before writing (ValidateAppends,
+// MatchStored).
 //
-// Implementations live in sub-packages (memory, sqlite, and later kurrentdb)
-// and must all pass the conformance suite in package storetest.
+// Implementations live under adapters/eventstore (memory, sqlite, kurrentdb)
+// and must all pass the conformance suite in adapters/eventstore/storetest.
 //
-// The port imports only the standard library, so any layer may depend on it.
+// It imports only the standard library; any layer may depend on it, and it
+// depends on none.
 package eventstore
 
 import (
