@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/autoreg/autoreg/domain"
-	"github.com/autoreg/autoreg/internal/service"
+	"github.com/autoreg/autoreg/internal/command"
 )
 
 // bind turns h, a function taking the scenario's world first, into a step
@@ -80,8 +80,8 @@ func (w *world) sampleCluster() error {
 	return nil
 }
 
-func unregistration(dev, why string) service.Unregistration {
-	return service.Unregistration{Device: dev, Reason: service.UnregisterReason(why), Adapter: "sccp", Peer: "10.0.0.1:2000"}
+func unregistration(dev, why string) command.Unregistration {
+	return command.Unregistration{Device: dev, Reason: command.UnregisterReason(why), Adapter: "sccp", Peer: "10.0.0.1:2000"}
 }
 
 func (w *world) phoneRegisters(dev, model string, p domain.Protocol, addr string) error {

@@ -11,8 +11,8 @@ import (
 
 	"github.com/autoreg/autoreg/adapters/eventstore/memory"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/eventstore"
-	"github.com/autoreg/autoreg/internal/service"
 )
 
 // epoch is where every scenario's clock starts: a Monday morning.
@@ -41,7 +41,7 @@ type world struct {
 	ctx   context.Context
 	clock *fakeClock
 	store *memory.Store
-	svc   *service.Service
+	svc   *command.Handler
 
 	// The last action: its error (nil on success) must be checked by a
 	// "refused" step before the next action, or the scenario fails.
@@ -51,9 +51,9 @@ type world struct {
 	headBefore uint64
 
 	lastDevice string             // the phone the last registration step was about
-	lastReg    service.Registered // what it was told
+	lastReg    command.Registered // what it was told
 	batch      []string           // phones of the last batch
-	batchRegs  []service.Registered
+	batchRegs  []command.Registered
 	phones     int // phones made up so far by "another phone" and batches
 
 	bgErrs []error
@@ -62,7 +62,7 @@ type world struct {
 func newWorld() (*world, error) {
 	w := &world{ctx: context.Background(), clock: &fakeClock{now: epoch}}
 	w.store = newStoreForFeatures(w.clock.Now)
-	svc, err := service.New(w.ctx, w.store, service.Options{
+	svc, err := command.New(w.ctx, w.store, command.Options{
 		Clock:   w.clock.Now,
 		OnError: func(err error) { w.bgErrs = append(w.bgErrs, err) },
 	})
@@ -86,7 +86,7 @@ func (w *world) restart() error {
 		return err
 	}
 	w.store = w.store.Reopen()
-	svc, err := service.New(w.ctx, w.store, service.Options{
+	svc, err := command.New(w.ctx, w.store, command.Options{
 		Clock:   w.clock.Now,
 		OnError: func(err error) { w.bgErrs = append(w.bgErrs, err) },
 	})
@@ -109,7 +109,7 @@ func (w *world) begin() error {
 		return err
 	}
 	w.headBefore = h
-	w.lastReg = service.Registered{} // what a phone was told belongs to the action that told it
+	w.lastReg = command.Registered{} // what a phone was told belongs to the action that told it
 	return nil
 }
 
@@ -131,7 +131,7 @@ func (w *world) admin(cmd domain.Command) error {
 	if err := w.begin(); err != nil {
 		return err
 	}
-	_, err := w.svc.Execute(w.ctx, cmd, service.Admin(userOf(cmd), "192.0.2.10:51000"))
+	_, err := w.svc.Execute(w.ctx, cmd, command.Admin(userOf(cmd), "192.0.2.10:51000"))
 	return w.done(err)
 }
 
@@ -140,7 +140,7 @@ func (w *world) must(cmd domain.Command) error {
 	if err := w.begin(); err != nil {
 		return err
 	}
-	if _, err := w.svc.Execute(w.ctx, cmd, service.Admin(userOf(cmd), "192.0.2.10:51000")); err != nil {
+	if _, err := w.svc.Execute(w.ctx, cmd, command.Admin(userOf(cmd), "192.0.2.10:51000")); err != nil {
 		return fmt.Errorf("%T: %w", cmd, err)
 	}
 	return nil
@@ -155,9 +155,9 @@ func userOf(cmd domain.Command) string {
 	return ""
 }
 
-// register is a phone registering through the adapters' side of the service.
-func (w *world) register(device, model string, proto domain.Protocol, addr string) (service.Registered, error) {
-	return w.svc.Register(w.ctx, service.Registration{
+// register is a phone registering through the adapters' side of the command.
+func (w *world) register(device, model string, proto domain.Protocol, addr string) (command.Registered, error) {
+	return w.svc.Register(w.ctx, command.Registration{
 		Device: device, Model: model, Protocol: proto, Address: addr,
 		Adapter: strings.ToLower(string(proto)), Peer: addr,
 	})
@@ -202,7 +202,7 @@ func (w *world) tick() error {
 type recorded struct {
 	eventstore.RecordedEvent
 	Event domain.Event
-	Meta  service.Metadata
+	Meta  command.Metadata
 }
 
 // history reads back every event the store holds, decoded.
@@ -213,7 +213,7 @@ func (w *world) history() ([]recorded, error) {
 		if err != nil {
 			return err
 		}
-		m, err := service.DecodeMetadata(r.Metadata)
+		m, err := command.DecodeMetadata(r.Metadata)
 		if err != nil {
 			return err
 		}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/autoreg/autoreg/adapters/eventstore/memory"
 	"github.com/autoreg/autoreg/domain"
-	"github.com/autoreg/autoreg/internal/service"
+	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/projections"
 )
 
@@ -17,7 +17,7 @@ func ExampleRunner() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	store := memory.New()
-	svc, _ := service.New(ctx, store, service.Options{})
+	svc, _ := command.New(ctx, store, command.Options{})
 
 	set := projections.NewSet()
 	runner := projections.NewRunner(store, set.All()...)
@@ -27,7 +27,7 @@ func ExampleRunner() {
 		domain.AddPartition{Name: "Internal", By: "admin:alice"},
 		domain.ConfigureRange{Start: "1000", End: "1099", Partition: "Internal", By: "admin:alice"},
 	} {
-		if _, err := svc.Execute(ctx, cmd, service.Admin("alice", "")); err != nil {
+		if _, err := svc.Execute(ctx, cmd, command.Admin("alice", "")); err != nil {
 			fmt.Println(err)
 			return
 		}

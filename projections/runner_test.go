@@ -13,8 +13,8 @@ import (
 
 	"github.com/autoreg/autoreg/adapters/eventstore/memory"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/eventstore"
-	"github.com/autoreg/autoreg/internal/service"
 	"github.com/autoreg/autoreg/projections"
 	rt "github.com/autoreg/autoreg/replay/replaytest"
 )
@@ -30,7 +30,7 @@ func TestRunnerLive(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
 
-	out, err := h.Svc.Execute(ctx, domain.OpenWindow{Reason: "live", By: rt.Admin}, service.Admin("alice", ""))
+	out, err := h.Svc.Execute(ctx, domain.OpenWindow{Reason: "live", By: rt.Admin}, command.Admin("alice", ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestRunnerLive(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			dev := fmt.Sprintf("SEP0011220001%02X", i)
-			reg, err := h.Svc.Register(ctx, service.Registration{Device: dev, Model: "7961", Protocol: domain.SIP,
+			reg, err := h.Svc.Register(ctx, command.Registration{Device: dev, Model: "7961", Protocol: domain.SIP,
 				Address: "sip:" + dev + "@10.1.0.1:5060", Adapter: "sip"})
 			if err != nil {
 				t.Error(err)

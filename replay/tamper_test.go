@@ -20,8 +20,8 @@ import (
 
 	"github.com/autoreg/autoreg/adapters/eventstore/sqlite"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/eventstore"
-	"github.com/autoreg/autoreg/internal/service"
 	"github.com/autoreg/autoreg/replay"
 )
 
@@ -313,7 +313,7 @@ func TestReadWhileTheRegistrarWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	svc, err := service.New(ctx, st, service.Options{})
+	svc, err := command.New(ctx, st, command.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +322,7 @@ func TestReadWhileTheRegistrarWrites(t *testing.T) {
 		defer close(done)
 		for i := 0; ctx.Err() == nil; i++ {
 			dev := fmt.Sprintf("SEP00AA00%06X", i)
-			svc.Register(ctx, service.Registration{Device: dev, Model: "7961", Protocol: domain.SCCP, Address: "10.9.9.9:2000", Adapter: "sccp"})
+			svc.Register(ctx, command.Registration{Device: dev, Model: "7961", Protocol: domain.SCCP, Address: "10.9.9.9:2000", Adapter: "sccp"})
 		}
 	}()
 	for range 3 {

@@ -14,8 +14,8 @@ import (
 
 	"github.com/autoreg/autoreg/adapters/eventstore/memory"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/eventstore"
-	"github.com/autoreg/autoreg/internal/service"
 	"github.com/autoreg/autoreg/replay"
 	rt "github.com/autoreg/autoreg/replay/replaytest"
 )
@@ -55,7 +55,7 @@ func (f *forge) raw(stream, typ string, data []byte) uint64 {
 	f.now = f.now.Add(time.Minute)
 	f.n++
 	id := fmt.Sprintf("00000000-0000-7000-8000-%012d", f.n)
-	meta, _ := json.Marshal(service.Metadata{EventID: id, Actor: "test", Command: "Forge", DecidedAt: f.now})
+	meta, _ := json.Marshal(command.Metadata{EventID: id, Actor: "test", Command: "Forge", DecidedAt: f.now})
 	res, err := f.store.Append(context.Background(), eventstore.StreamAppend{Stream: stream, Expected: eventstore.Any,
 		Events: []eventstore.EventData{{ID: id, Type: typ, Data: data, Metadata: meta}}})
 	if err != nil {

@@ -32,8 +32,8 @@ import (
 	"github.com/autoreg/autoreg/adapters/admin/client"
 	"github.com/autoreg/autoreg/adapters/eventstore/memory"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/eventstore"
-	"github.com/autoreg/autoreg/internal/service"
 )
 
 const (
@@ -63,7 +63,7 @@ type env struct {
 	t     *testing.T
 	http  *httptest.Server
 	srv   *admin.Server
-	svc   *service.Service
+	svc   *command.Handler
 	store *flakyStore
 	alice *client.Client
 	bob   *client.Client
@@ -73,7 +73,7 @@ func newEnv(t *testing.T, cfg admin.Config) *env {
 	t.Helper()
 	ctx := context.Background()
 	store := &flakyStore{Store: memory.New()}
-	svc, err := service.New(ctx, store, service.Options{})
+	svc, err := command.New(ctx, store, command.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +289,7 @@ func TestAuthentication(t *testing.T) {
 }
 
 func TestRefusesToStartExposed(t *testing.T) {
-	svc, err := service.New(context.Background(), memory.New(), service.Options{})
+	svc, err := command.New(context.Background(), memory.New(), command.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,7 +357,7 @@ func TestRefusesToStartExposed(t *testing.T) {
 }
 
 func TestServeAndShutdown(t *testing.T) {
-	svc, err := service.New(context.Background(), memory.New(), service.Options{})
+	svc, err := command.New(context.Background(), memory.New(), command.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,7 +405,7 @@ func TestEventsNameTheTokensUser(t *testing.T) {
 	}
 	var found bool
 	err := e.store.ReadAll(context.Background(), 1, func(r eventstore.RecordedEvent) error {
-		meta, err := service.DecodeMetadata(r.Metadata)
+		meta, err := command.DecodeMetadata(r.Metadata)
 		if err != nil {
 			return err
 		}
@@ -540,7 +540,7 @@ func TestWindowLifecycle(t *testing.T) {
 	e.expectError(e.do("POST", "/v1/autoreg/open", aliceToken, `{"reason":"  "}`), 400, api.CodeInvalid)
 
 	// A phone autoregisters; the status counts it.
-	reg, err := e.svc.Register(ctx, service.Registration{Device: "SEP00112233AABB", Model: "7961", Protocol: domain.SCCP, Address: "10.0.0.5:2000", Adapter: "sccp"})
+	reg, err := e.svc.Register(ctx, command.Registration{Device: "SEP00112233AABB", Model: "7961", Protocol: domain.SCCP, Address: "10.0.0.5:2000", Adapter: "sccp"})
 	if err != nil || reg.DN != "1000" {
 		t.Fatalf("register: %+v %v", reg, err)
 	}
@@ -808,7 +808,7 @@ func TestDevices(t *testing.T) {
 	if _, err := c.Open(ctx, api.OpenWindow{Reason: "bulk add"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.Register(ctx, service.Registration{Device: "SEP00112233AABB", Model: "7961", Protocol: domain.SCCP, Address: "10.0.0.5:2000", Adapter: "sccp"}); err != nil {
+	if _, err := e.svc.Register(ctx, command.Registration{Device: "SEP00112233AABB", Model: "7961", Protocol: domain.SCCP, Address: "10.0.0.5:2000", Adapter: "sccp"}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -953,10 +953,10 @@ func TestMetrics(t *testing.T) {
 	if _, err := e.alice.Open(ctx, api.OpenWindow{Reason: "x"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := reg.Register(ctx, service.Registration{Device: "SEP00112233AABB", Model: "7961", Protocol: domain.SCCP, Address: "a"}); err != nil {
+	if _, err := reg.Register(ctx, command.Registration{Device: "SEP00112233AABB", Model: "7961", Protocol: domain.SCCP, Address: "a"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := reg.Register(ctx, service.Registration{Device: "SEP00112233AABC", Model: "7961", Protocol: domain.SIP, Address: "b"}); err == nil {
+	if _, err := reg.Register(ctx, command.Registration{Device: "SEP00112233AABC", Model: "7961", Protocol: domain.SIP, Address: "b"}); err == nil {
 		t.Fatal("a SIP 7961 autoregistered while the protocol is SCCP")
 	}
 
@@ -993,7 +993,7 @@ func TestMetricsNeedATokenBeyondLoopback(t *testing.T) {
 func TestStoreAppendLatency(t *testing.T) {
 	m := admin.NewMetrics()
 	store := m.Store(memory.New())
-	svc, err := service.New(context.Background(), store, service.Options{})
+	svc, err := command.New(context.Background(), store, command.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1004,7 +1004,7 @@ func TestStoreAppendLatency(t *testing.T) {
 	if srv.Metrics() != m {
 		t.Fatal("the server does not use the given metrics")
 	}
-	if _, err := svc.Execute(context.Background(), domain.AddPartition{Name: "P", By: "t"}, service.Admin("t", "")); err != nil {
+	if _, err := svc.Execute(context.Background(), domain.AddPartition{Name: "P", By: "t"}, command.Admin("t", "")); err != nil {
 		t.Fatal(err)
 	}
 	rec := httptest.NewRecorder()
@@ -1103,7 +1103,7 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 
 func TestServeTLS(t *testing.T) {
 	certFile, keyFile, pool := selfSigned(t)
-	svc, err := service.New(context.Background(), memory.New(), service.Options{})
+	svc, err := command.New(context.Background(), memory.New(), command.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,8 +16,8 @@ import (
 
 	"github.com/autoreg/autoreg/adapters/admin/api"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/eventstore"
-	"github.com/autoreg/autoreg/internal/service"
 )
 
 // routes registers every endpoint. Keep it in step with the package
@@ -235,12 +235,12 @@ func jsonKind(t reflect.Type) string {
 
 // exec runs the commands in order as who, from the request's peer, and
 // sums up what they wrote. It stops at the first error.
-func (s *Server) exec(r *http.Request, cmds ...domain.Command) (service.Outcome, api.Result, error) {
+func (s *Server) exec(r *http.Request, cmds ...domain.Command) (command.Outcome, api.Result, error) {
 	who := infoOf(r)
-	o := service.Admin(who.user, r.RemoteAddr)
+	o := command.Admin(who.user, r.RemoteAddr)
 	o.CorrelationID = who.id
 	var (
-		last service.Outcome
+		last command.Outcome
 		res  api.Result
 	)
 	// The change must not half-happen because the client went away.
@@ -264,7 +264,7 @@ func (s *Server) exec(r *http.Request, cmds ...domain.Command) (service.Outcome,
 
 // by is the name administrative commands record: the same actor the events'
 // metadata carries.
-func by(who principal) string { return service.Admin(who.User, "").Actor }
+func by(who principal) string { return command.Admin(who.User, "").Actor }
 
 // change runs cmds and answers with the Result.
 func (s *Server) change(w http.ResponseWriter, r *http.Request, cmds ...domain.Command) error {

@@ -10,8 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/eventstore"
-	"github.com/autoreg/autoreg/internal/service"
 )
 
 // Registration outcomes, the values of the "outcome" label of
@@ -141,7 +141,7 @@ func (m *Metrics) CountRefused(adapter string) func(reason string) {
 }
 
 // observeStatus sets the gauges that mirror the service's state.
-func (m *Metrics) observeStatus(st service.Status) {
+func (m *Metrics) observeStatus(st command.Status) {
 	if st.Open {
 		m.WindowOpen.Set(1)
 	} else {
@@ -154,7 +154,7 @@ func (m *Metrics) observeStatus(st service.Status) {
 
 // CountRegistration records the outcome of one registration (for adapters
 // that do not use Registrar).
-func (m *Metrics) CountRegistration(p domain.Protocol, reg service.Registered, err error) {
+func (m *Metrics) CountRegistration(p domain.Protocol, reg command.Registered, err error) {
 	outcome := OutcomeError
 	var rej *domain.Rejection
 	switch {
@@ -175,25 +175,25 @@ func (m *Metrics) CountRegistration(p domain.Protocol, reg service.Registered, e
 
 // Registrar wraps r so that every registration is counted in
 // autoreg_registrations_total and autoreg_registration_rejections_total.
-func (m *Metrics) Registrar(r service.Registrar) service.Registrar {
+func (m *Metrics) Registrar(r command.Registrar) command.Registrar {
 	return &countingRegistrar{next: r, m: m}
 }
 
 // Instrument is Registrar under the name serve uses.
-func (m *Metrics) Instrument(r service.Registrar) service.Registrar { return m.Registrar(r) }
+func (m *Metrics) Instrument(r command.Registrar) command.Registrar { return m.Registrar(r) }
 
 type countingRegistrar struct {
-	next service.Registrar
+	next command.Registrar
 	m    *Metrics
 }
 
-func (c *countingRegistrar) Register(ctx context.Context, r service.Registration) (service.Registered, error) {
+func (c *countingRegistrar) Register(ctx context.Context, r command.Registration) (command.Registered, error) {
 	reg, err := c.next.Register(ctx, r)
 	c.m.CountRegistration(r.Protocol, reg, err)
 	return reg, err
 }
 
-func (c *countingRegistrar) Unregister(ctx context.Context, u service.Unregistration) error {
+func (c *countingRegistrar) Unregister(ctx context.Context, u command.Unregistration) error {
 	return c.next.Unregister(ctx, u)
 }
 

@@ -18,7 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/autoreg/autoreg/adapters/admin/api"
-	"github.com/autoreg/autoreg/internal/service"
+	"github.com/autoreg/autoreg/internal/command"
 )
 
 // Limits of the HTTP server.
@@ -47,7 +47,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, who principal) err
 // ListenAndServe run it on a socket.
 type Server struct {
 	cfg      Config
-	svc      *service.Service
+	svc      *command.Handler
 	log      zerolog.Logger
 	metrics  *Metrics
 	tokens   tokenSet
@@ -67,7 +67,7 @@ type Server struct {
 // New checks cfg and returns the server. It refuses (an error wrapping
 // ErrUnsafe) a non-loopback address without a token, or without TLS unless
 // cfg.AllowPlainHTTP.
-func New(cfg Config, svc *service.Service, log zerolog.Logger) (*Server, error) {
+func New(cfg Config, svc *command.Handler, log zerolog.Logger) (*Server, error) {
 	if svc == nil {
 		return nil, errors.New("admin API: no service")
 	}

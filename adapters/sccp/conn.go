@@ -16,8 +16,8 @@ import (
 
 	"github.com/autoreg/autoreg/adapters/sccp/skinny"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/eventstore"
-	"github.com/autoreg/autoreg/internal/service"
 )
 
 // Texts of the RegisterRejects the adapter itself decides.
@@ -46,7 +46,7 @@ type conn struct {
 	// Registration state, owned by the serve goroutine.
 	registered bool
 	device     string
-	result     service.Registered
+	result     command.Registered
 
 	superseded atomic.Bool // a newer connection took the device over
 
@@ -60,7 +60,7 @@ type end struct {
 	level  zerolog.Level
 	msg    string
 	err    error
-	reason service.UnregisterReason // "" when nothing is to be reported
+	reason command.UnregisterReason // "" when nothing is to be reported
 	linger bool                     // drain before closing: a final message was sent
 }
 
@@ -158,7 +158,7 @@ func (c *conn) isStopping() bool {
 }
 
 func (c *conn) stopped() end {
-	return end{level: zerolog.InfoLevel, msg: "server shutting down", reason: service.UnregisterConnLost}
+	return end{level: zerolog.InfoLevel, msg: "server shutting down", reason: command.UnregisterConnLost}
 }
 
 // readFailed turns a read error into the connection's end; ok is false when
@@ -173,12 +173,12 @@ func (c *conn) readFailed(err error) (e end, ok bool) {
 	if !isTimeout(err) {
 		switch {
 		case errors.Is(err, io.EOF):
-			return end{level: zerolog.InfoLevel, msg: "connection closed by phone", reason: service.UnregisterConnLost}, true
+			return end{level: zerolog.InfoLevel, msg: "connection closed by phone", reason: command.UnregisterConnLost}, true
 		case errors.Is(err, skinny.ErrFrameTooLarge), errors.Is(err, skinny.ErrFrameTooShort),
 			errors.Is(err, skinny.ErrBadHeaderVersion), errors.Is(err, skinny.ErrTruncated):
 			return c.badInput(err), true
 		default:
-			return end{level: zerolog.InfoLevel, msg: "connection lost", err: err, reason: service.UnregisterConnLost}, true
+			return end{level: zerolog.InfoLevel, msg: "connection lost", err: err, reason: command.UnregisterConnLost}, true
 		}
 	}
 	if c.isStopping() {
@@ -195,7 +195,7 @@ func (c *conn) readFailed(err error) (e end, ok bool) {
 		return end{
 			level:  zerolog.InfoLevel,
 			msg:    fmt.Sprintf("no keepalive for %d intervals", c.s.cfg.MissedKeepAlives),
-			reason: service.UnregisterKeepalive,
+			reason: command.UnregisterKeepalive,
 		}, true
 	}
 	return end{level: zerolog.InfoLevel, msg: fmt.Sprintf("no registration within %v", c.s.cfg.IdleTimeout)}, true
@@ -208,7 +208,7 @@ func isTimeout(err error) bool {
 
 // badInput ends the connection for something a phone would not send.
 func (c *conn) badInput(err error) end {
-	return end{level: zerolog.WarnLevel, msg: "bad input: closing connection", err: err, reason: service.UnregisterConnLost}
+	return end{level: zerolog.WarnLevel, msg: "bad input: closing connection", err: err, reason: command.UnregisterConnLost}
 }
 
 // handle answers one message. done reports that the connection must end.
@@ -258,7 +258,7 @@ func (c *conn) send(msgs ...skinny.Message) (e end, done bool) {
 		if c.superseded.Load() {
 			return end{level: zerolog.InfoLevel, msg: "superseded by a registration on a new connection"}, true
 		}
-		return end{level: zerolog.InfoLevel, msg: "write failed", err: err, reason: service.UnregisterConnLost}, true
+		return end{level: zerolog.InfoLevel, msg: "write failed", err: err, reason: command.UnregisterConnLost}, true
 	}
 	return end{}, false
 }
@@ -283,7 +283,7 @@ func (c *conn) register(ctx context.Context, m skinny.Register) (end, bool) {
 	if mdl, ok := domain.ModelBySCCPType(m.DeviceType); ok {
 		model = mdl.Name
 	}
-	reg := service.Registration{
+	reg := command.Registration{
 		Device:        name,
 		Model:         model,
 		Protocol:      domain.SCCP,
@@ -369,9 +369,9 @@ func (c *conn) register(ctx context.Context, m skinny.Register) (end, bool) {
 
 // reasonIfRegistered is the unregistration to report when the connection
 // ends now: connection lost if the phone had registered on it.
-func (c *conn) reasonIfRegistered() service.UnregisterReason {
+func (c *conn) reasonIfRegistered() command.UnregisterReason {
 	if c.registered {
-		return service.UnregisterConnLost
+		return command.UnregisterConnLost
 	}
 	return ""
 }
@@ -385,7 +385,7 @@ func (c *conn) unregisterRequested(ctx context.Context) (end, bool) {
 		}
 		return end{level: zerolog.InfoLevel, msg: "unregistered before registering", linger: true}, true
 	}
-	if err := c.unregister(ctx, service.UnregisterRequested); err != nil {
+	if err := c.unregister(ctx, command.UnregisterRequested); err != nil {
 		c.log.Error().Err(err).Msg("unregistration failed")
 		return c.send(skinny.UnregisterAck{Status: skinny.UnregisterError})
 	}
@@ -397,7 +397,7 @@ func (c *conn) unregisterRequested(ctx context.Context) (end, bool) {
 
 // unregister reports the end of the device's registration, unless a newer
 // connection holds it. On success the connection is no longer registered.
-func (c *conn) unregister(ctx context.Context, reason service.UnregisterReason) error {
+func (c *conn) unregister(ctx context.Context, reason command.UnregisterReason) error {
 	unlock, err := c.s.lockDevice(ctx, c.device)
 	if err != nil {
 		return err
@@ -409,7 +409,7 @@ func (c *conn) unregister(ctx context.Context, reason service.UnregisterReason) 
 	}
 	rctx, cancel := context.WithTimeout(ctx, c.s.cfg.RegistrarTimeout)
 	defer cancel()
-	err = c.s.cfg.Registrar.Unregister(rctx, service.Unregistration{
+	err = c.s.cfg.Registrar.Unregister(rctx, command.Unregistration{
 		Device:        c.device,
 		Reason:        reason,
 		Adapter:       "sccp",

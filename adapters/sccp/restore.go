@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/autoreg/autoreg/internal/service"
+	"github.com/autoreg/autoreg/internal/command"
 )
 
 // Connected reports whether device is registered on one of the server's
@@ -42,7 +42,7 @@ func (s *Server) ExpectBack(ctx context.Context, devices []string, grace time.Du
 			if s.Connected(d) {
 				continue
 			}
-			err := s.cfg.Registrar.Unregister(ctx, service.Unregistration{Device: d, Reason: service.UnregisterConnLost,
+			err := s.cfg.Registrar.Unregister(ctx, command.Unregistration{Device: d, Reason: command.UnregisterConnLost,
 				Adapter: "sccp", CorrelationID: "sccp-restart"})
 			if err != nil {
 				s.log.Warn().Err(err).Str("device", d).Msg("unregistering a phone that did not come back after the restart")

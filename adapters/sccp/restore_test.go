@@ -7,7 +7,7 @@ import (
 
 	"github.com/autoreg/autoreg/adapters/sccp"
 	"github.com/autoreg/autoreg/adapters/sccp/phone"
-	"github.com/autoreg/autoreg/internal/service"
+	"github.com/autoreg/autoreg/internal/command"
 )
 
 // After a restart, the phones that come back keep their registration; the
@@ -22,7 +22,7 @@ func TestExpectBackUnregistersThePhonesThatDoNotReturn(t *testing.T) {
 	defer back.Close()
 	ts.srv.ExpectBack(context.Background(), []string{"SEP0007EB3E7164", "SEP000000000BAD"}, 200*time.Millisecond)
 	u := ts.reg.waitUnregister(t, 3*time.Second)
-	if u.Device != "SEP000000000BAD" || u.Reason != service.UnregisterConnLost {
+	if u.Device != "SEP000000000BAD" || u.Reason != command.UnregisterConnLost {
 		t.Fatalf("unregistered %+v, want SEP000000000BAD (connection)", u)
 	}
 	time.Sleep(100 * time.Millisecond)

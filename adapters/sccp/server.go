@@ -7,7 +7,7 @@
 // assigned) and keeps the connection alive with KeepAlives. The registration
 // ends when the phone unregisters, misses its keepalives, or its connection
 // drops; the server reports each to the registrar with the matching
-// service.UnregisterReason.
+// command.UnregisterReason.
 //
 // Floods are bounded per source IP address: at most MaxConnsPerSource
 // connections (MaxConns in all), and a token bucket (SourceRate,
@@ -39,7 +39,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/autoreg/autoreg/adapters/sccp/skinny"
-	"github.com/autoreg/autoreg/internal/service"
+	"github.com/autoreg/autoreg/internal/command"
 )
 
 // Defaults for the zero values of Config.
@@ -69,7 +69,7 @@ const lingerTimeout = time.Second
 // Config configures a Server. Only Registrar is required.
 type Config struct {
 	// Registrar registers and unregisters the devices.
-	Registrar service.Registrar
+	Registrar command.Registrar
 	// Logger receives one line per connection end (and per registration);
 	// the zero Logger logs nothing.
 	Logger zerolog.Logger

@@ -19,8 +19,8 @@ import (
 	"github.com/autoreg/autoreg/adapters/sccp/phone"
 	"github.com/autoreg/autoreg/adapters/sccp/skinny"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/eventstore"
-	"github.com/autoreg/autoreg/internal/service"
 )
 
 // fakeRegistrar assigns DNs from a counter, rejects the devices it is told
@@ -33,10 +33,10 @@ type fakeRegistrar struct {
 	unavailable map[string]bool
 	fail        map[string]error
 	calls       []string // "register DEVICE" / "unregister DEVICE reason", in order
-	regs        []service.Registration
-	unregs      []service.Unregistration
+	regs        []command.Registration
+	unregs      []command.Unregistration
 	unregDelay  time.Duration
-	unregCh     chan service.Unregistration
+	unregCh     chan command.Unregistration
 }
 
 func newFakeRegistrar() *fakeRegistrar {
@@ -46,26 +46,26 @@ func newFakeRegistrar() *fakeRegistrar {
 		reject:      map[string]domain.RejectReason{},
 		unavailable: map[string]bool{},
 		fail:        map[string]error{},
-		unregCh:     make(chan service.Unregistration, 1000),
+		unregCh:     make(chan command.Unregistration, 1000),
 	}
 }
 
-func (f *fakeRegistrar) Register(ctx context.Context, r service.Registration) (service.Registered, error) {
+func (f *fakeRegistrar) Register(ctx context.Context, r command.Registration) (command.Registered, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.regs = append(f.regs, r)
 	f.calls = append(f.calls, "register "+r.Device)
 	if reason, ok := f.reject[r.Device]; ok {
-		return service.Registered{}, &domain.Rejection{Device: r.Device, Reason: reason}
+		return command.Registered{}, &domain.Rejection{Device: r.Device, Reason: reason}
 	}
 	if r.Model == "" {
-		return service.Registered{}, &domain.Rejection{Device: r.Device, Reason: domain.RejectUnknownModel}
+		return command.Registered{}, &domain.Rejection{Device: r.Device, Reason: domain.RejectUnknownModel}
 	}
 	if err := f.fail[r.Device]; err != nil {
-		return service.Registered{}, err
+		return command.Registered{}, err
 	}
 	if f.unavailable[r.Device] {
-		return service.Registered{}, fmt.Errorf("appending: %w", eventstore.ErrUnavailable)
+		return command.Registered{}, fmt.Errorf("appending: %w", eventstore.ErrUnavailable)
 	}
 	dn, ok := f.dns[r.Device]
 	if !ok {
@@ -73,11 +73,11 @@ func (f *fakeRegistrar) Register(ctx context.Context, r service.Registration) (s
 		f.next++
 		f.dns[r.Device] = dn
 	}
-	return service.Registered{Device: r.Device, Model: r.Model, Protocol: r.Protocol, DN: dn,
+	return command.Registered{Device: r.Device, Model: r.Model, Protocol: r.Protocol, DN: dn,
 		Autoregistered: !ok, Changed: true}, nil
 }
 
-func (f *fakeRegistrar) Unregister(ctx context.Context, u service.Unregistration) error {
+func (f *fakeRegistrar) Unregister(ctx context.Context, u command.Unregistration) error {
 	if f.unregDelay > 0 {
 		time.Sleep(f.unregDelay)
 	}
@@ -89,10 +89,10 @@ func (f *fakeRegistrar) Unregister(ctx context.Context, u service.Unregistration
 	return nil
 }
 
-func (f *fakeRegistrar) registrations() []service.Registration {
+func (f *fakeRegistrar) registrations() []command.Registration {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]service.Registration(nil), f.regs...)
+	return append([]command.Registration(nil), f.regs...)
 }
 
 func (f *fakeRegistrar) callLog() []string {
@@ -101,21 +101,21 @@ func (f *fakeRegistrar) callLog() []string {
 	return append([]string(nil), f.calls...)
 }
 
-func (f *fakeRegistrar) unregistrations() []service.Unregistration {
+func (f *fakeRegistrar) unregistrations() []command.Unregistration {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]service.Unregistration(nil), f.unregs...)
+	return append([]command.Unregistration(nil), f.unregs...)
 }
 
 // waitUnregister waits for the next Unregister call.
-func (f *fakeRegistrar) waitUnregister(t *testing.T, within time.Duration) service.Unregistration {
+func (f *fakeRegistrar) waitUnregister(t *testing.T, within time.Duration) command.Unregistration {
 	t.Helper()
 	select {
 	case u := <-f.unregCh:
 		return u
 	case <-time.After(within):
 		t.Fatalf("no Unregister within %v", within)
-		return service.Unregistration{}
+		return command.Unregistration{}
 	}
 }
 
@@ -427,7 +427,7 @@ func TestUnregister(t *testing.T) {
 		t.Fatal(err)
 	}
 	u := ts.reg.unregistrations() // recorded before the ack was sent
-	if len(u) != 1 || u[0].Device != "SEP0011223344AA" || u[0].Reason != service.UnregisterRequested ||
+	if len(u) != 1 || u[0].Device != "SEP0011223344AA" || u[0].Reason != command.UnregisterRequested ||
 		u[0].Adapter != "sccp" || u[0].Peer != p.LocalAddr().String() || !strings.HasPrefix(u[0].CorrelationID, "sccp-") {
 		t.Fatalf("unregistrations %+v", u)
 	}
@@ -458,7 +458,7 @@ func TestMissedKeepAlives(t *testing.T) {
 	}
 	start := time.Now()
 	u := ts.reg.waitUnregister(t, 3*time.Second)
-	if u.Reason != service.UnregisterKeepalive || u.Device != "SEP0011223344AA" {
+	if u.Reason != command.UnregisterKeepalive || u.Device != "SEP0011223344AA" {
 		t.Fatalf("unregistration %+v", u)
 	}
 	if waited := time.Since(start); waited < 800*time.Millisecond {
@@ -478,7 +478,7 @@ func TestConnectionLost(t *testing.T) {
 	peer := p.LocalAddr().String()
 	p.Close()
 	u := ts.reg.waitUnregister(t, 3*time.Second)
-	if u.Reason != service.UnregisterConnLost || u.Device != "SEP0011223344AA" || u.Peer != peer {
+	if u.Reason != command.UnregisterConnLost || u.Device != "SEP0011223344AA" || u.Peer != peer {
 		t.Fatalf("unregistration %+v", u)
 	}
 }
@@ -614,7 +614,7 @@ func TestSecondRegistrationWins(t *testing.T) {
 	}
 	// The new connection's end is reported.
 	p.Close()
-	if u := ts.reg.waitUnregister(t, 3*time.Second); u.Reason != service.UnregisterConnLost || u.Peer != p.LocalAddr().String() {
+	if u := ts.reg.waitUnregister(t, 3*time.Second); u.Reason != command.UnregisterConnLost || u.Peer != p.LocalAddr().String() {
 		t.Fatalf("unregistration %+v", u)
 	}
 }
@@ -670,7 +670,7 @@ func TestConcurrentPhones(t *testing.T) {
 		t.Fatalf("%d unregistrations", len(u))
 	}
 	for _, x := range u {
-		if x.Reason != service.UnregisterRequested {
+		if x.Reason != command.UnregisterRequested {
 			t.Fatalf("unregistration %+v", x)
 		}
 	}
@@ -715,7 +715,7 @@ func TestShutdown(t *testing.T) {
 		t.Fatalf("unregistrations %+v", u)
 	}
 	for _, x := range u {
-		if x.Reason != service.UnregisterConnLost {
+		if x.Reason != command.UnregisterConnLost {
 			t.Fatalf("unregistration %+v", x)
 		}
 	}

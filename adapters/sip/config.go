@@ -10,7 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/autoreg/autoreg/internal/service"
+	"github.com/autoreg/autoreg/internal/command"
 )
 
 // Defaults for the zero fields of Config.
@@ -41,7 +41,7 @@ const (
 // Config configures a Server. Only Registrar is required.
 type Config struct {
 	// Registrar is the registration service the adapter reports to.
-	Registrar service.Registrar
+	Registrar command.Registrar
 	// Logger receives the adapter's logs (fields device, dn, peer). The zero
 	// value discards them.
 	Logger zerolog.Logger

@@ -11,21 +11,21 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/autoreg/autoreg/internal/service"
+	"github.com/autoreg/autoreg/internal/command"
 )
 
 // fakeRegistrar records the calls and hands out directory numbers.
 type fakeRegistrar struct {
 	mu       sync.Mutex
-	regs     []service.Registration
-	unregs   []service.Unregistration
+	regs     []command.Registration
+	unregs   []command.Unregistration
 	dns      map[string]string
 	addrs    map[string]string
 	nextDN   int
 	regErr   error         // returned by Register when set
 	unregErr error         // returned by Unregister when set
 	delay    time.Duration // Register waits this long
-	unregCh  chan service.Unregistration
+	unregCh  chan command.Unregistration
 }
 
 func newFakeRegistrar() *fakeRegistrar {
@@ -33,11 +33,11 @@ func newFakeRegistrar() *fakeRegistrar {
 		dns:     make(map[string]string),
 		addrs:   make(map[string]string),
 		nextDN:  1000,
-		unregCh: make(chan service.Unregistration, 1024),
+		unregCh: make(chan command.Unregistration, 1024),
 	}
 }
 
-func (f *fakeRegistrar) Register(ctx context.Context, r service.Registration) (service.Registered, error) {
+func (f *fakeRegistrar) Register(ctx context.Context, r command.Registration) (command.Registered, error) {
 	f.mu.Lock()
 	delay := f.delay
 	f.mu.Unlock()
@@ -45,14 +45,14 @@ func (f *fakeRegistrar) Register(ctx context.Context, r service.Registration) (s
 		select {
 		case <-time.After(delay):
 		case <-ctx.Done():
-			return service.Registered{}, ctx.Err()
+			return command.Registered{}, ctx.Err()
 		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.regs = append(f.regs, r)
 	if f.regErr != nil {
-		return service.Registered{}, f.regErr
+		return command.Registered{}, f.regErr
 	}
 	dn, known := f.dns[r.Device]
 	if !known {
@@ -63,13 +63,13 @@ func (f *fakeRegistrar) Register(ctx context.Context, r service.Registration) (s
 	moved := known && f.addrs[r.Device] != r.Address
 	changed := !known || moved
 	f.addrs[r.Device] = r.Address
-	return service.Registered{
+	return command.Registered{
 		Device: r.Device, Model: r.Model, Protocol: r.Protocol, DN: dn,
 		Autoregistered: !known, Moved: moved, Changed: changed,
 	}, nil
 }
 
-func (f *fakeRegistrar) Unregister(ctx context.Context, u service.Unregistration) error {
+func (f *fakeRegistrar) Unregister(ctx context.Context, u command.Unregistration) error {
 	f.mu.Lock()
 	f.unregs = append(f.unregs, u)
 	err := f.unregErr
@@ -83,16 +83,16 @@ func (f *fakeRegistrar) Unregister(ctx context.Context, u service.Unregistration
 	return err
 }
 
-func (f *fakeRegistrar) registrations() []service.Registration {
+func (f *fakeRegistrar) registrations() []command.Registration {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]service.Registration(nil), f.regs...)
+	return append([]command.Registration(nil), f.regs...)
 }
 
-func (f *fakeRegistrar) unregistrations() []service.Unregistration {
+func (f *fakeRegistrar) unregistrations() []command.Unregistration {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]service.Unregistration(nil), f.unregs...)
+	return append([]command.Unregistration(nil), f.unregs...)
 }
 
 func (f *fakeRegistrar) set(fn func(f *fakeRegistrar)) {

@@ -16,8 +16,8 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/eventstore"
-	"github.com/autoreg/autoreg/internal/service"
 )
 
 // adapterName is the Registration.Adapter of everything this package reports.
@@ -424,7 +424,7 @@ func (s *Server) process(ctx context.Context, dev *device, r *register) (outcome
 	switch {
 	case address != "":
 		// Something was added or refreshed: the registrar decides what it means.
-		reg, err := s.cfg.Registrar.Register(ctx, service.Registration{
+		reg, err := s.cfg.Registrar.Register(ctx, command.Registration{
 			Device:        r.device,
 			Model:         r.model,
 			Protocol:      domain.SIP,
@@ -440,9 +440,9 @@ func (s *Server) process(ctx context.Context, dev *device, r *register) (outcome
 		s.logRegistered(r, reg)
 	case len(next) == 0 && len(dev.bindings) > 0:
 		// The last binding went: the device unregistered.
-		err := s.cfg.Registrar.Unregister(ctx, service.Unregistration{
+		err := s.cfg.Registrar.Unregister(ctx, command.Unregistration{
 			Device:        r.device,
-			Reason:        service.UnregisterRequested,
+			Reason:        command.UnregisterRequested,
 			Adapter:       adapterName,
 			Peer:          r.peerText,
 			CorrelationID: r.callID,
@@ -560,7 +560,7 @@ func (s *Server) unavailable() outcome {
 	return outcome{status: 503, retryAfter: uint16(min(lo+rand.Int64N(hi-lo+1), math.MaxUint16))}
 }
 
-func (s *Server) logRegistered(r *register, reg service.Registered) {
+func (s *Server) logRegistered(r *register, reg command.Registered) {
 	ev := s.log.Debug()
 	msg := "registration refreshed"
 	switch {

@@ -12,8 +12,8 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/eventstore"
-	"github.com/autoreg/autoreg/internal/service"
 )
 
 // do runs one request through the server's handler, as the transports do,
@@ -42,7 +42,7 @@ func TestRegisterNewDevice(t *testing.T) {
 	if _, err := time.Parse(dateLayout, header(res, "Date")); err != nil {
 		t.Errorf("Date: %v", err)
 	}
-	want := service.Registration{
+	want := command.Registration{
 		Device: testDevice, Model: "7961", Protocol: domain.SIP, Address: testContactU,
 		Adapter: "sip", Peer: testPeer.String(), CorrelationID: defaultRaw().CallID,
 	}
@@ -280,7 +280,7 @@ func TestUnregister(t *testing.T) {
 		if res.StatusCode != 200 || len(contacts(res)) != 0 {
 			t.Fatalf("status %d, contacts %q", res.StatusCode, contacts(res))
 		}
-		want := service.Unregistration{Device: testDevice, Reason: service.UnregisterRequested, Adapter: "sip",
+		want := command.Unregistration{Device: testDevice, Reason: command.UnregisterRequested, Adapter: "sip",
 			Peer: testPeer.String(), CorrelationID: r.CallID}
 		if got := reg.unregistrations(); len(got) != 1 || got[0] != want {
 			t.Errorf("unregistrations = %+v, want %+v", got, want)
@@ -295,7 +295,7 @@ func TestUnregister(t *testing.T) {
 		if res := do(t, s, r); res.StatusCode != 200 || len(contacts(res)) != 0 {
 			t.Fatalf("status %d, contacts %q", res.StatusCode, contacts(res))
 		}
-		if got := reg.unregistrations(); len(got) != 1 || got[0].Reason != service.UnregisterRequested {
+		if got := reg.unregistrations(); len(got) != 1 || got[0].Reason != command.UnregisterRequested {
 			t.Errorf("unregistrations = %+v", got)
 		}
 	})

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/autoreg/autoreg/internal/service"
+	"github.com/autoreg/autoreg/internal/command"
 )
 
 // A binding restored after a restart is served to queries and, if the phone
@@ -30,7 +30,7 @@ func TestRestoredBindingExpires(t *testing.T) {
 	s.sweepOnce.Do(func() { go s.sweeper() })
 	for ctx.Err() == nil {
 		if u := reg.unregistrations(); len(u) > 0 {
-			if u[0].Device != "SEP001122334455" || u[0].Reason != service.UnregisterExpired {
+			if u[0].Device != "SEP001122334455" || u[0].Reason != command.UnregisterExpired {
 				t.Fatalf("unregistration %+v", u[0])
 			}
 			return

@@ -16,7 +16,7 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 	"github.com/rs/zerolog"
 
-	"github.com/autoreg/autoreg/internal/service"
+	"github.com/autoreg/autoreg/internal/command"
 )
 
 // ErrServerClosed is returned by the Serve and ListenAndServe methods after
@@ -25,7 +25,7 @@ var ErrServerClosed = errors.New("sip: server closed")
 
 // Server is the SIP registrar adapter: it answers REGISTER over UDP, TCP and
 // TLS, keeps the devices' bindings, and reports registrations to a
-// service.Registrar. Create it with NewServer.
+// command.Registrar. Create it with NewServer.
 type Server struct {
 	cfg Config
 	log zerolog.Logger
@@ -576,9 +576,9 @@ func (s *Server) expire() {
 func (s *Server) unregisterExpired(e expiredDevice) {
 	device := deviceName(e.mac)
 	ctx, cancel := context.WithTimeout(s.base, s.cfg.RequestTimeout)
-	err := s.cfg.Registrar.Unregister(ctx, service.Unregistration{
+	err := s.cfg.Registrar.Unregister(ctx, command.Unregistration{
 		Device:        device,
-		Reason:        service.UnregisterExpired,
+		Reason:        command.UnregisterExpired,
 		Adapter:       adapterName,
 		Peer:          e.peer.String(),
 		CorrelationID: e.callID,

@@ -21,8 +21,8 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/eventstore"
-	"github.com/autoreg/autoreg/internal/service"
 )
 
 // phone is a SIP client made with sipgo, registering one device.
@@ -147,7 +147,7 @@ func TestSocketRegisterRefreshUnregister(t *testing.T) {
 				t.Fatalf("unregister: %d %q", res.StatusCode, contacts(res))
 			}
 			unregs := srv.reg.unregistrations()
-			if len(unregs) != 1 || unregs[0].Reason != service.UnregisterRequested || unregs[0].Device != testDevice ||
+			if len(unregs) != 1 || unregs[0].Reason != command.UnregisterRequested || unregs[0].Device != testDevice ||
 				unregs[0].CorrelationID != p.callID {
 				t.Errorf("unregistrations %+v", unregs)
 			}
@@ -257,7 +257,7 @@ func TestSocketExpiry(t *testing.T) {
 	}
 	select {
 	case u := <-srv.reg.unregCh:
-		if u.Reason != service.UnregisterExpired || u.Device != testDevice || u.CorrelationID != p.callID ||
+		if u.Reason != command.UnregisterExpired || u.Device != testDevice || u.CorrelationID != p.callID ||
 			!strings.HasPrefix(u.Peer, "127.0.0.1:") {
 			t.Errorf("unregistration %+v", u)
 		}
@@ -288,7 +288,7 @@ func TestExpiryRetriesAfterFailure(t *testing.T) {
 	srv.reg.set(func(f *fakeRegistrar) { f.unregErr = nil })
 	select {
 	case u := <-srv.reg.unregCh:
-		if u.Reason != service.UnregisterExpired || u.CorrelationID != p.callID {
+		if u.Reason != command.UnregisterExpired || u.CorrelationID != p.callID {
 			t.Errorf("retry %+v", u)
 		}
 	case <-time.After(5 * time.Second):

@@ -17,7 +17,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/autoreg/autoreg/internal/service"
+	"github.com/autoreg/autoreg/internal/command"
 )
 
 // sipp runs the reference scenario testdata/sipp/register.xml against a
@@ -117,13 +117,13 @@ func TestSippScenario(t *testing.T) {
 // measurement: it keeps nothing and derives the DN from the device name.
 type countingRegistrar struct{ registers, unregisters atomic.Int64 }
 
-func (c *countingRegistrar) Register(_ context.Context, r service.Registration) (service.Registered, error) {
+func (c *countingRegistrar) Register(_ context.Context, r command.Registration) (command.Registered, error) {
 	c.registers.Add(1)
 	mac, _ := strconv.ParseUint(r.Device[3:], 16, 64)
-	return service.Registered{Device: r.Device, DN: strconv.FormatUint(10000+mac%90000, 10), Changed: true}, nil
+	return command.Registered{Device: r.Device, DN: strconv.FormatUint(10000+mac%90000, 10), Changed: true}, nil
 }
 
-func (c *countingRegistrar) Unregister(context.Context, service.Unregistration) error {
+func (c *countingRegistrar) Unregister(context.Context, command.Unregistration) error {
 	c.unregisters.Add(1)
 	return nil
 }

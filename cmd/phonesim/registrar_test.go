@@ -10,15 +10,15 @@ import (
 	"github.com/autoreg/autoreg/adapters/sccp"
 	"github.com/autoreg/autoreg/adapters/sip"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/config"
-	"github.com/autoreg/autoreg/internal/service"
 )
 
 // registrar is a real registrar running in the test: the service on the
 // memory store with the sample configuration, and its SIP (UDP and TCP) and
 // SCCP servers on loopback.
 type registrar struct {
-	svc              *service.Service
+	svc              *command.Handler
 	sipUDP, sipTCP   string
 	sccpAddr         string
 	sipSrv           *sip.Server
@@ -31,7 +31,7 @@ type registrar struct {
 func startRegistrar(t *testing.T, open bool, adjust ...func(*sip.Config)) *registrar {
 	t.Helper()
 	ctx := context.Background()
-	svc, err := service.New(ctx, memory.New(), service.Options{})
+	svc, err := command.New(ctx, memory.New(), command.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,11 +39,11 @@ func startRegistrar(t *testing.T, open bool, adjust ...func(*sip.Config)) *regis
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := config.Apply(ctx, svc, cfg.Cluster, true, service.Origin{Actor: "config"}); err != nil {
+	if _, err := config.Apply(ctx, svc, cfg.Cluster, true, command.Origin{Actor: "config"}); err != nil {
 		t.Fatal(err)
 	}
 	if open {
-		if _, err := svc.Execute(ctx, domain.OpenWindow{Reason: "test", By: "alice"}, service.Admin("alice", "")); err != nil {
+		if _, err := svc.Execute(ctx, domain.OpenWindow{Reason: "test", By: "alice"}, command.Admin("alice", "")); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -20,8 +20,8 @@ import (
 	"github.com/autoreg/autoreg/adapters/admin/api"
 	"github.com/autoreg/autoreg/adapters/eventstore/memory"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/eventstore"
-	"github.com/autoreg/autoreg/internal/service"
 )
 
 const (
@@ -32,7 +32,7 @@ const (
 type cliEnv struct {
 	t     *testing.T
 	url   string
-	svc   *service.Service
+	svc   *command.Handler
 	store eventstore.Store
 }
 
@@ -41,7 +41,7 @@ type cliEnv struct {
 func newCLIEnv(t *testing.T) *cliEnv {
 	t.Helper()
 	store := memory.New()
-	svc, err := service.New(context.Background(), store, service.Options{})
+	svc, err := command.New(context.Background(), store, command.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestAdminOpenClose(t *testing.T) {
 
 	// The events name the token's user.
 	err := e.store.ReadAll(context.Background(), 1, func(r eventstore.RecordedEvent) error {
-		m, err := service.DecodeMetadata(r.Metadata)
+		m, err := command.DecodeMetadata(r.Metadata)
 		if err != nil {
 			return err
 		}
@@ -235,7 +235,7 @@ func TestAdminDevices(t *testing.T) {
 		t.Errorf("devices of an empty registrar: %s", out)
 	}
 	e.ok("autoreg", "open", "--reason", "bulk add")
-	if _, err := e.svc.Register(context.Background(), service.Registration{
+	if _, err := e.svc.Register(context.Background(), command.Registration{
 		Device: "SEP00112233AABB", Model: "7961", Protocol: domain.SCCP, Address: "10.0.0.5:2000", Adapter: "sccp"}); err != nil {
 		t.Fatal(err)
 	}

@@ -27,8 +27,8 @@ import (
 	"github.com/autoreg/autoreg/adapters/sccp"
 	"github.com/autoreg/autoreg/adapters/sip"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/config"
-	"github.com/autoreg/autoreg/internal/service"
 	"github.com/autoreg/autoreg/projections"
 )
 
@@ -131,7 +131,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	}
 	started := time.Now()
 	metrics := admin.NewMetrics()
-	svc, err := service.New(ctx, metrics.Store(store), service.Options{
+	svc, err := command.New(ctx, metrics.Store(store), command.Options{
 		Shared:      cfg.StoreShared,
 		VerifyChain: true, // refuse a store altered on disk rather than serve it
 		OnError:     func(err error) { log.Error().Err(err).Msg("background work failed; retrying") },
@@ -139,7 +139,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return fmt.Errorf("loading state from %s: %w", path, err)
 	}
-	written, err := config.Apply(ctx, svc, cfg.Cluster, head == 0, service.Origin{Actor: "config"})
+	written, err := config.Apply(ctx, svc, cfg.Cluster, head == 0, command.Origin{Actor: "config"})
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -290,7 +290,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	return nil
 }
 
-func openOrClosed(svc *service.Service) string {
+func openOrClosed(svc *command.Handler) string {
 	if svc.Status().Open {
 		return "open"
 	}

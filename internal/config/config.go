@@ -21,7 +21,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/autoreg/autoreg/domain"
-	"github.com/autoreg/autoreg/internal/service"
+	"github.com/autoreg/autoreg/internal/command"
 )
 
 // Sample is the sample configuration, compiled in.
@@ -38,7 +38,7 @@ type Config struct {
 	SCCP    SCCP    `mapstructure:"sccp"`
 	Admin   Admin   `mapstructure:"admin"`
 	Cluster Cluster `mapstructure:"cluster"`
-	// StoreShared: other registrars write to the same store (service.Options.Shared).
+	// StoreShared: other registrars write to the same store (command.Options.Shared).
 	StoreShared bool `mapstructure:"store_shared"`
 	// MemoryLimit is the Go runtime's soft memory limit ("" or "0": none;
 	// GOMEMLIMIT's syntax: 160MiB, 1GiB, or bytes). See ParseMemoryLimit.
@@ -346,7 +346,7 @@ func (c Config) Validate() error {
 // Only differences become events. The protocol and security parameters are
 // applied only when fresh is true (a new store). It returns how many events
 // were written.
-func Apply(ctx context.Context, svc *service.Service, c Cluster, fresh bool, origin service.Origin) (int, error) {
+func Apply(ctx context.Context, svc *command.Handler, c Cluster, fresh bool, origin command.Origin) (int, error) {
 	by := origin.Actor
 	var cmds []domain.Command
 	if fresh {

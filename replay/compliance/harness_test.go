@@ -12,9 +12,9 @@ import (
 
 	"github.com/autoreg/autoreg/adapters/eventstore/memory"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/config"
 	"github.com/autoreg/autoreg/internal/eventstore"
-	"github.com/autoreg/autoreg/internal/service"
 	"github.com/autoreg/autoreg/replay"
 	"github.com/autoreg/autoreg/replay/compliance"
 )
@@ -48,7 +48,7 @@ type hist struct {
 	ctx   context.Context
 	clk   *clock
 	store *memory.Store
-	svc   *service.Service
+	svc   *command.Handler
 	macs  int
 }
 
@@ -57,7 +57,7 @@ func newHist(t *testing.T, start time.Time) *hist {
 	ctx := context.Background()
 	clk := &clock{now: start}
 	store := memory.New(memory.WithClock(clk.Now))
-	svc, err := service.New(ctx, store, service.Options{Clock: clk.Now})
+	svc, err := command.New(ctx, store, command.Options{Clock: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func newHist(t *testing.T, start time.Time) *hist {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := config.Apply(ctx, svc, cfg.Cluster, true, service.Origin{Actor: "config"}); err != nil {
+	if _, err := config.Apply(ctx, svc, cfg.Cluster, true, command.Origin{Actor: "config"}); err != nil {
 		t.Fatal(err)
 	}
 	h := &hist{t: t, ctx: ctx, clk: clk, store: store, svc: svc}
@@ -82,7 +82,7 @@ func (h *hist) at(d time.Duration) time.Time { return h.now().Add(d) }
 // last event.
 func (h *hist) admin(cmd domain.Command) uint64 {
 	h.t.Helper()
-	out, err := h.svc.Execute(h.ctx, cmd, service.Origin{Actor: "admin:alice", Peer: "192.0.2.10:50000"})
+	out, err := h.svc.Execute(h.ctx, cmd, command.Origin{Actor: "admin:alice", Peer: "192.0.2.10:50000"})
 	if err != nil {
 		h.t.Fatalf("%T: %v", cmd, err)
 	}
@@ -118,7 +118,7 @@ func (h *hist) reg(model string, p domain.Protocol, want domain.RejectReason) st
 
 func (h *hist) regAs(dev, model string, p domain.Protocol, want domain.RejectReason) {
 	h.t.Helper()
-	_, err := h.svc.Register(h.ctx, service.Registration{Device: dev, Model: model, Protocol: p,
+	_, err := h.svc.Register(h.ctx, command.Registration{Device: dev, Model: model, Protocol: p,
 		Address: "10.1.2.3:2000", Adapter: strings.ToLower(string(p)), Peer: "10.1.2.3:2000"})
 	var rej *domain.Rejection
 	switch {

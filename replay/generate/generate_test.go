@@ -7,8 +7,8 @@ import (
 
 	"github.com/autoreg/autoreg/adapters/eventstore/memory"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/eventstore"
-	"github.com/autoreg/autoreg/internal/service"
 	"github.com/autoreg/autoreg/replay/generate"
 )
 
@@ -120,7 +120,7 @@ func TestStoreWriterPipelined(t *testing.T) {
 		if got[i].ID != want[i].ID || string(got[i].Data) != string(want[i].Data) || got[i].Stream != want[i].Stream {
 			t.Fatalf("position %d differs", i+1)
 		}
-		m, err := service.DecodeMetadata(got[i].Metadata)
+		m, err := command.DecodeMetadata(got[i].Metadata)
 		if err != nil || m.EventID != got[i].ID || m.Actor == "" || m.Command == "" {
 			t.Fatalf("position %d: metadata %+v: %v", i+1, m, err)
 		}

@@ -1,6 +1,6 @@
 // Package replaytest builds small event stores with a known history, by
 // running real domain commands through the registrar's command side
-// (internal/service) on a memory store with a fake clock, for the tests of
+// (internal/command) on a memory store with a fake clock, for the tests of
 // the read models, the replay tool and the compliance reports.
 package replaytest
 
@@ -14,8 +14,8 @@ import (
 
 	"github.com/autoreg/autoreg/adapters/eventstore/memory"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/config"
-	"github.com/autoreg/autoreg/internal/service"
 )
 
 // Clock is a fake clock shared by the service and the store.
@@ -54,7 +54,7 @@ const (
 type History struct {
 	Store *memory.Store
 	Clock *Clock
-	Svc   *service.Service
+	Svc   *command.Handler
 	// Instants between the steps (each is after the step it names and
 	// before the next one).
 	Configured   time.Time // the sample configuration applied, nothing else
@@ -72,7 +72,7 @@ func Build(t testing.TB) *History {
 	ctx := context.Background()
 	clk := &Clock{now: T0}
 	store := memory.New(memory.WithClock(clk.Now))
-	svc, err := service.New(ctx, store, service.Options{Clock: clk.Now})
+	svc, err := command.New(ctx, store, command.Options{Clock: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,14 +81,14 @@ func Build(t testing.TB) *History {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := config.Apply(ctx, svc, cfg.Cluster, true, service.Origin{Actor: "config"}); err != nil {
+	if _, err := config.Apply(ctx, svc, cfg.Cluster, true, command.Origin{Actor: "config"}); err != nil {
 		t.Fatal(err)
 	}
 	step := func(d time.Duration) { clk.Add(d) }
 	mark := func(p *time.Time) { step(time.Minute); *p = clk.Now(); step(time.Minute) }
 	admin := func(who string, cmd domain.Command) {
 		t.Helper()
-		if _, err := svc.Execute(ctx, cmd, service.Origin{Actor: who, Peer: "192.0.2.10:50000"}); err != nil {
+		if _, err := svc.Execute(ctx, cmd, command.Origin{Actor: who, Peer: "192.0.2.10:50000"}); err != nil {
 			t.Fatalf("%T: %v", cmd, err)
 		}
 	}
@@ -98,7 +98,7 @@ func Build(t testing.TB) *History {
 		if p == domain.SIP {
 			adapter = "sip"
 		}
-		_, err := svc.Register(ctx, service.Registration{Device: dev, Model: model, Protocol: p, Address: addr,
+		_, err := svc.Register(ctx, command.Registration{Device: dev, Model: model, Protocol: p, Address: addr,
 			Adapter: adapter, Peer: "10.0.0.99:2000", CorrelationID: fmt.Sprintf("c-%s-%d", dev, clk.Now().Unix())})
 		var rej *domain.Rejection
 		switch {
@@ -138,7 +138,7 @@ func Build(t testing.TB) *History {
 	// Phone3 is deleted.
 	reg(Phone1, "7961", domain.SCCP, "10.0.1.1:2000", "")
 	step(time.Minute)
-	if err := svc.Unregister(ctx, service.Unregistration{Device: Phone2, Reason: service.UnregisterKeepalive, Adapter: "sccp"}); err != nil {
+	if err := svc.Unregister(ctx, command.Unregistration{Device: Phone2, Reason: command.UnregisterKeepalive, Adapter: "sccp"}); err != nil {
 		t.Fatal(err)
 	}
 	step(time.Minute)
@@ -171,7 +171,7 @@ func Build(t testing.TB) *History {
 	step(time.Hour)
 	admin(Admin, domain.OpenWindow{Reason: "spare phones", For: 15 * time.Minute, By: Admin})
 	step(20 * time.Minute)
-	if _, err := svc.Execute(ctx, domain.ExpireWindow{}, service.System); err != nil {
+	if _, err := svc.Execute(ctx, domain.ExpireWindow{}, command.System); err != nil {
 		t.Fatal(err)
 	}
 	mark(&h.End)

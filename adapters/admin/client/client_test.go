@@ -15,7 +15,7 @@ import (
 	"github.com/autoreg/autoreg/adapters/admin/api"
 	"github.com/autoreg/autoreg/adapters/admin/client"
 	"github.com/autoreg/autoreg/adapters/eventstore/memory"
-	"github.com/autoreg/autoreg/internal/service"
+	"github.com/autoreg/autoreg/internal/command"
 )
 
 func TestNewAddresses(t *testing.T) {
@@ -89,7 +89,7 @@ func TestErrorsCarryTheServersMessage(t *testing.T) {
 // read the status back.
 func Example() {
 	ctx := context.Background()
-	svc, _ := service.New(ctx, memory.New(), service.Options{})
+	svc, _ := command.New(ctx, memory.New(), command.Options{})
 	srv, _ := admin.New(admin.Config{Tokens: []admin.Token{{User: "alice", Token: "alice-secret-token"}}}, svc, zerolog.Nop())
 	hs := httptest.NewServer(srv)
 	defer hs.Close()

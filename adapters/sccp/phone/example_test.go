@@ -10,20 +10,20 @@ import (
 	"github.com/autoreg/autoreg/adapters/sccp"
 	"github.com/autoreg/autoreg/adapters/sccp/phone"
 	"github.com/autoreg/autoreg/domain"
-	"github.com/autoreg/autoreg/internal/service"
+	"github.com/autoreg/autoreg/internal/command"
 )
 
 // registrar gives every 7961 the DN 2001 and rejects everything else.
 type registrar struct{}
 
-func (registrar) Register(_ context.Context, r service.Registration) (service.Registered, error) {
+func (registrar) Register(_ context.Context, r command.Registration) (command.Registered, error) {
 	if r.Model != "7961" {
-		return service.Registered{}, &domain.Rejection{Device: r.Device, Reason: domain.RejectWindowClosed}
+		return command.Registered{}, &domain.Rejection{Device: r.Device, Reason: domain.RejectWindowClosed}
 	}
-	return service.Registered{Device: r.Device, Model: r.Model, DN: "2001"}, nil
+	return command.Registered{Device: r.Device, Model: r.Model, DN: "2001"}, nil
 }
 
-func (registrar) Unregister(context.Context, service.Unregistration) error { return nil }
+func (registrar) Unregister(context.Context, command.Unregistration) error { return nil }
 
 func Example() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

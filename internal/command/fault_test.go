@@ -1,4 +1,4 @@
-package service_test
+package command_test
 
 import (
 	"context"
@@ -10,8 +10,8 @@ import (
 
 	"github.com/autoreg/autoreg/adapters/eventstore/memory"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/eventstore"
-	"github.com/autoreg/autoreg/internal/service"
 )
 
 // downStore is a store whose appends, while down, are held until release
@@ -59,11 +59,11 @@ func TestFailedAppendsInFlightTogetherLeaveNothingInTheCache(t *testing.T) {
 	// Build the sample on the plain store, then serve through the downStore one.
 	sample(t, store.Store, clk, "1099", false)
 	ctx := context.Background()
-	svc, err := service.New(ctx, store, service.Options{Clock: clk.Now})
+	svc, err := command.New(ctx, store, command.Options{Clock: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.Execute(ctx, domain.OpenWindow{Reason: "test", By: "admin:test"}, service.Admin("test", "")); err != nil {
+	if _, err := svc.Execute(ctx, domain.OpenWindow{Reason: "test", By: "admin:test"}, command.Admin("test", "")); err != nil {
 		t.Fatal(err)
 	}
 

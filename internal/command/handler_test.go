@@ -1,4 +1,4 @@
-package service_test
+package command_test
 
 import (
 	"context"
@@ -13,9 +13,9 @@ import (
 
 	"github.com/autoreg/autoreg/adapters/eventstore/memory"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/config"
 	"github.com/autoreg/autoreg/internal/eventstore"
-	"github.com/autoreg/autoreg/internal/service"
 )
 
 var t0 = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
@@ -30,10 +30,10 @@ func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.U
 
 // sample returns a service on store with the sample topology applied and,
 // if rangeEnd is set, the range 1000..rangeEnd.
-func sample(t *testing.T, store eventstore.Store, clk *clock, rangeEnd string, shared bool) *service.Service {
+func sample(t *testing.T, store eventstore.Store, clk *clock, rangeEnd string, shared bool) *command.Handler {
 	t.Helper()
 	ctx := context.Background()
-	svc, err := service.New(ctx, store, service.Options{Clock: clk.Now, Shared: shared})
+	svc, err := command.New(ctx, store, command.Options{Clock: clk.Now, Shared: shared})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func sample(t *testing.T, store eventstore.Store, clk *clock, rangeEnd string, s
 	if rangeEnd != "" {
 		cfg.Cluster.Range.End = rangeEnd
 	}
-	if _, err := config.Apply(ctx, svc, cfg.Cluster, true, service.Origin{Actor: "config"}); err != nil {
+	if _, err := config.Apply(ctx, svc, cfg.Cluster, true, command.Origin{Actor: "config"}); err != nil {
 		t.Fatal(err)
 	}
 	return svc
@@ -52,8 +52,8 @@ func sample(t *testing.T, store eventstore.Store, clk *clock, rangeEnd string, s
 
 func mac(i int) string { return fmt.Sprintf("SEP%012X", 0x001122000000+i) }
 
-func register(svc *service.Service, dev, model string, p domain.Protocol, addr string) (service.Registered, error) {
-	return svc.Register(context.Background(), service.Registration{Device: dev, Model: model, Protocol: p, Address: addr, Adapter: "test", Peer: addr})
+func register(svc *command.Handler, dev, model string, p domain.Protocol, addr string) (command.Registered, error) {
+	return svc.Register(context.Background(), command.Registration{Device: dev, Model: model, Protocol: p, Address: addr, Adapter: "test", Peer: addr})
 }
 
 func TestAutoregistrationEndToEndOnTheStore(t *testing.T) {
@@ -65,7 +65,7 @@ func TestAutoregistrationEndToEndOnTheStore(t *testing.T) {
 	if _, err := register(svc, mac(1), "7961", domain.SCCP, "10.0.0.1:1"); !isReject(err, domain.RejectWindowClosed) {
 		t.Fatalf("closed by default: want window_closed, got %v", err)
 	}
-	if _, err := svc.Execute(ctx, domain.OpenWindow{Reason: "bulk add", For: 30 * time.Minute, By: "alice"}, service.Admin("alice", "127.0.0.1")); err != nil {
+	if _, err := svc.Execute(ctx, domain.OpenWindow{Reason: "bulk add", For: 30 * time.Minute, By: "alice"}, command.Admin("alice", "127.0.0.1")); err != nil {
 		t.Fatal(err)
 	}
 	var dns []string
@@ -103,7 +103,7 @@ func TestAutoregistrationEndToEndOnTheStore(t *testing.T) {
 	var actors []string
 	_ = store.ReadAll(ctx, 1, func(e eventstore.RecordedEvent) error {
 		types = append(types, e.Type)
-		m, err := service.DecodeMetadata(e.Metadata)
+		m, err := command.DecodeMetadata(e.Metadata)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -124,7 +124,7 @@ func TestAutoregistrationEndToEndOnTheStore(t *testing.T) {
 	}
 
 	// A new service on the same store rebuilds the same state.
-	again, err := service.New(ctx, store, service.Options{Clock: clk.Now})
+	again, err := command.New(ctx, store, command.Options{Clock: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestConcurrentAutoregistrationsNeverShareADN(t *testing.T) {
 	store := memory.New()
 	clk := &clock{now: t0}
 	svc := sample(t, store, clk, "1099", false)
-	if _, err := svc.Execute(ctx, domain.OpenWindow{Reason: "bulk", By: "alice"}, service.Admin("alice", "")); err != nil {
+	if _, err := svc.Execute(ctx, domain.OpenWindow{Reason: "bulk", By: "alice"}, command.Admin("alice", "")); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -190,11 +190,11 @@ func TestTwoServicesOnOneStore(t *testing.T) {
 	store := memory.New()
 	clk := &clock{now: t0}
 	a := sample(t, store, clk, "1099", true)
-	b, err := service.New(ctx, store, service.Options{Clock: clk.Now, Shared: true})
+	b, err := command.New(ctx, store, command.Options{Clock: clk.Now, Shared: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Execute(ctx, domain.OpenWindow{Reason: "bulk", By: "alice"}, service.Admin("alice", "")); err != nil {
+	if _, err := a.Execute(ctx, domain.OpenWindow{Reason: "bulk", By: "alice"}, command.Admin("alice", "")); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -204,7 +204,7 @@ func TestTwoServicesOnOneStore(t *testing.T) {
 		go func(i int) { defer wg.Done(); _, _ = register(b, mac(1000+i), "7960", domain.SCCP, "b") }(i)
 	}
 	wg.Wait()
-	check, err := service.New(ctx, store, service.Options{Clock: clk.Now})
+	check, err := command.New(ctx, store, command.Options{Clock: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestFailedAppendLeavesNoTrace(t *testing.T) {
 	store := &failing{Store: memory.New()}
 	clk := &clock{now: t0}
 	svc := sample(t, store, clk, "", false)
-	if _, err := svc.Execute(ctx, domain.OpenWindow{Reason: "bulk", By: "alice"}, service.Admin("alice", "")); err != nil {
+	if _, err := svc.Execute(ctx, domain.OpenWindow{Reason: "bulk", By: "alice"}, command.Admin("alice", "")); err != nil {
 		t.Fatal(err)
 	}
 	store.broken.Store(true)

@@ -1,4 +1,4 @@
-package service
+package command
 
 import (
 	"time"
@@ -13,7 +13,7 @@ import (
 type devEntry struct {
 	state   domain.DeviceState
 	version int64 // -1: no stream
-	// reloaded is the value of Service.gen when the entry was last
+	// reloaded is the value of Handler.gen when the entry was last
 	// rebuilt from the store (0: never).
 	reloaded uint64
 }
@@ -30,7 +30,7 @@ func newEntry(name string) devEntry {
 // does not pack is kept on the side), the strings that repeat across
 // devices are numbers in a string table, and the fields seldom set (the
 // description, the last rejections) live in side maps. It is guarded by
-// the Service's lock.
+// the Handler's lock.
 type devCache struct {
 	recs     map[uint64]uint32 // key (see pack.Names) -> number in slab
 	slab     pack.Slab[devRec]

@@ -1,4 +1,4 @@
-package service_test
+package command_test
 
 import (
 	"context"
@@ -8,8 +8,8 @@ import (
 
 	"github.com/autoreg/autoreg/adapters/eventstore/memory"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/eventstore"
-	"github.com/autoreg/autoreg/internal/service"
 )
 
 // A flood of registrations from unknown devices while the window is closed,
@@ -21,7 +21,7 @@ func TestRejectionFloodIsBounded(t *testing.T) {
 	store := memory.New()
 	clk := &clock{now: t0}
 	svc := sample(t, store, clk, "", false)
-	origin := service.Origin{Actor: "admin:alice"}
+	origin := command.Origin{Actor: "admin:alice"}
 	if _, err := svc.Execute(ctx, domain.OpenWindow{Reason: "known", By: "admin:alice"}, origin); err != nil {
 		t.Fatal(err)
 	}

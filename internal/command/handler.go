@@ -1,7 +1,7 @@
-// Package service is the registrar's command side: it loads the aggregates
+// Package command is the registrar's command side: it loads the aggregates
 // (with a cache), asks the pure domain to decide, appends the events with the
 // expected versions, and retries on conflict, within a bound.
-package service
+package command
 
 import (
 	"bytes"
@@ -65,7 +65,7 @@ func DecodeMetadata(b []byte) (Metadata, error) {
 	return m, nil
 }
 
-// Options tune the service.
+// Options tune the command.
 type Options struct {
 	// Clock gives the time decisions are made at (default time.Now).
 	Clock func() time.Time
@@ -84,8 +84,8 @@ type Options struct {
 	VerifyChain bool
 }
 
-// Service is the registrar's command side. It is safe for concurrent use.
-type Service struct {
+// Handler is the registrar's command side. It is safe for concurrent use.
+type Handler struct {
 	store    eventstore.Store
 	onError  func(error)
 	pipe     eventstore.Pipeliner // nil when the store cannot pipeline or the store is shared
@@ -111,9 +111,9 @@ type Service struct {
 	head uint64
 }
 
-// New loads the aggregates' state from the store and returns the service.
-func New(ctx context.Context, store eventstore.Store, opt Options) (*Service, error) {
-	s := &Service{store: store, clock: opt.Clock, onError: opt.OnError, shared: opt.Shared, verify: opt.VerifyChain}
+// New loads the aggregates' state from the store and returns the command.
+func New(ctx context.Context, store eventstore.Store, opt Options) (*Handler, error) {
+	s := &Handler{store: store, clock: opt.Clock, onError: opt.OnError, shared: opt.Shared, verify: opt.VerifyChain}
 	if s.clock == nil {
 		s.clock = time.Now
 	}
@@ -126,7 +126,7 @@ func New(ctx context.Context, store eventstore.Store, opt Options) (*Service, er
 	return s, nil
 }
 
-func (s *Service) loadAll(ctx context.Context) error {
+func (s *Handler) loadAll(ctx context.Context) error {
 	s.cluster, s.cVersion = domain.NewCluster(), -1
 	s.rng, s.rVersion = domain.NewDNRange(), -1
 	s.devs = newDevCache()
@@ -152,7 +152,7 @@ func (s *Service) loadAll(ctx context.Context) error {
 }
 
 // catchUp folds into the cache what other processes appended since head.
-func (s *Service) catchUp(ctx context.Context) error {
+func (s *Handler) catchUp(ctx context.Context) error {
 	return s.store.ReadAll(ctx, s.head+1, func(r eventstore.RecordedEvent) error {
 		if err := s.applyRecorded(r); err != nil {
 			return err
@@ -163,7 +163,7 @@ func (s *Service) catchUp(ctx context.Context) error {
 }
 
 // applyRecorded folds a stored event into the cache.
-func (s *Service) applyRecorded(r eventstore.RecordedEvent) error {
+func (s *Handler) applyRecorded(r eventstore.RecordedEvent) error {
 	if len(r.Stream) < len(domain.StreamPrefix) || r.Stream[:len(domain.StreamPrefix)] != domain.StreamPrefix {
 		return nil // not ours
 	}
@@ -192,7 +192,7 @@ func (s *Service) applyRecorded(r eventstore.RecordedEvent) error {
 }
 
 // reloadStream rebuilds one stream's cache from the store.
-func (s *Service) reloadStream(ctx context.Context, stream string) error {
+func (s *Handler) reloadStream(ctx context.Context, stream string) error {
 	s.gen++
 	switch stream {
 	case domain.ClusterStream:
@@ -236,7 +236,7 @@ type Outcome struct {
 // Execute decides cmd and makes its events durable. A *domain.Rejection is
 // returned together with an Outcome whose events (the recorded refusal) were
 // written.
-func (s *Service) Execute(ctx context.Context, cmd domain.Command, o Origin) (Outcome, error) {
+func (s *Handler) Execute(ctx context.Context, cmd domain.Command, o Origin) (Outcome, error) {
 	if o.CorrelationID == "" {
 		o.CorrelationID = uuid.NewString()
 	}
@@ -275,7 +275,7 @@ func (s *Service) Execute(ctx context.Context, cmd domain.Command, o Origin) (Ou
 	return Outcome{}, fmt.Errorf("gave up after %d conflicting attempts: %w", MaxAttempts, lastErr)
 }
 
-func (s *Service) invalidate(ctx context.Context, gen uint64, streams []string) error {
+func (s *Handler) invalidate(ctx context.Context, gen uint64, streams []string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, st := range streams {
@@ -290,7 +290,7 @@ func (s *Service) invalidate(ctx context.Context, gen uint64, streams []string) 
 }
 
 // reloadedAt is gen when the stream's cache was last rebuilt from the store.
-func (s *Service) reloadedAt(stream string) uint64 {
+func (s *Handler) reloadedAt(stream string) uint64 {
 	switch stream {
 	case domain.ClusterStream:
 		return s.cReloaded
@@ -318,7 +318,7 @@ type decision struct {
 // decide runs under the lock: build the world, decide, apply the events to
 // the cache, and queue the append. It returns wait == nil when there is
 // nothing to write.
-func (s *Service) decide(ctx context.Context, cmd domain.Command, o Origin) decision {
+func (s *Handler) decide(ctx context.Context, cmd domain.Command, o Origin) decision {
 	var (
 		out       Outcome
 		decideErr error
@@ -495,7 +495,7 @@ func lastDot(s string) int {
 // ---- The adapters' side ----------------------------------------------------
 
 // Register implements Registrar.
-func (s *Service) Register(ctx context.Context, r Registration) (Registered, error) {
+func (s *Handler) Register(ctx context.Context, r Registration) (Registered, error) {
 	actor := r.Adapter
 	if actor == "" {
 		actor = "adapter"
@@ -528,7 +528,7 @@ func (s *Service) Register(ctx context.Context, r Registration) (Registered, err
 }
 
 // Unregister implements Registrar.
-func (s *Service) Unregister(ctx context.Context, u Unregistration) error {
+func (s *Handler) Unregister(ctx context.Context, u Unregistration) error {
 	actor := u.Adapter
 	if actor == "" {
 		actor = "adapter"
@@ -538,7 +538,7 @@ func (s *Service) Unregister(ctx context.Context, u Unregistration) error {
 	return err
 }
 
-var _ Registrar = (*Service)(nil)
+var _ Registrar = (*Handler)(nil)
 
 // ---- Reads -----------------------------------------------------------------
 
@@ -560,7 +560,7 @@ type Status struct {
 // fresh, under the lock, folds in what other registrars wrote when the
 // store is shared, so reads are as current as the store. A failure is
 // reported to OnError and the read answers from the cache.
-func (s *Service) fresh() {
+func (s *Handler) fresh() {
 	if !s.shared {
 		return
 	}
@@ -570,7 +570,7 @@ func (s *Service) fresh() {
 }
 
 // Status reads the current state from the cache.
-func (s *Service) Status() Status {
+func (s *Handler) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fresh()
@@ -600,7 +600,7 @@ func (s *Service) Status() Status {
 }
 
 // Devices lists the known devices, sorted by name.
-func (s *Service) Devices() []domain.DeviceState {
+func (s *Handler) Devices() []domain.DeviceState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fresh()
@@ -615,7 +615,7 @@ func (s *Service) Devices() []domain.DeviceState {
 }
 
 // Device returns one device's state.
-func (s *Service) Device(name string) (domain.DeviceState, bool) {
+func (s *Handler) Device(name string) (domain.DeviceState, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fresh()
@@ -627,7 +627,7 @@ func (s *Service) Device(name string) (domain.DeviceState, bool) {
 }
 
 // Cluster returns a copy of the cluster's state.
-func (s *Service) Cluster() domain.ClusterState {
+func (s *Handler) Cluster() domain.ClusterState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fresh()
@@ -635,7 +635,7 @@ func (s *Service) Cluster() domain.ClusterState {
 }
 
 // Range returns a copy of the range's state.
-func (s *Service) Range() domain.DNRangeState {
+func (s *Handler) Range() domain.DNRangeState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fresh()
@@ -643,7 +643,7 @@ func (s *Service) Range() domain.DNRangeState {
 }
 
 // MayDial answers "may device D dial N?".
-func (s *Service) MayDial(device, number string) (domain.DialResult, error) {
+func (s *Handler) MayDial(device, number string) (domain.DialResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fresh()
@@ -660,7 +660,7 @@ func (s *Service) MayDial(device, number string) (domain.DialResult, error) {
 // refusal is older than the rejection interval, so that a flood of made-up
 // MACs does not grow the cache without bound. A forgotten device that comes
 // back costs one conflict and a reload of its stream.
-func (s *Service) pruneStrangers(now time.Time) int {
+func (s *Handler) pruneStrangers(now time.Time) int {
 	if s.shared {
 		return 0 // the cache is a fold of the store there
 	}
@@ -688,7 +688,7 @@ func (s *Service) pruneStrangers(now time.Time) int {
 // Run closes windows whose time is up, until ctx ends. The check runs every
 // tick (a second by default); the close event carries the window's deadline
 // as its time, whenever the tick notices it.
-func (s *Service) Run(ctx context.Context, tick time.Duration) error {
+func (s *Handler) Run(ctx context.Context, tick time.Duration) error {
 	if tick <= 0 {
 		tick = time.Second
 	}
