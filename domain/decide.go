@@ -384,15 +384,21 @@ func decideSecurity(w World, c SetSecurityMode, now time.Time) ([]Event, error) 
 // CheckAutoregistration tells whether autoregistration could be opened now:
 // nil, or an error naming what is wrong and how to fix it.
 func CheckAutoregistration(w World) error {
-	c := w.Cluster
+	_, free := w.Range.NextFree()
+	return CheckCluster(w.Cluster, w.Range.Range, free)
+}
+
+// CheckCluster is CheckAutoregistration from what a read model knows: the
+// cluster, the range in force, and whether any of its DNs is free.
+func CheckCluster(c ClusterState, r DNRange, anyFree bool) error {
 	if c.Security == Mixed {
 		return fmt.Errorf("%w: autoregistration cannot be enabled while security is mixed: set it to nonsecure first (`registrar admin security nonsecure`)", ErrMixedMode)
 	}
-	if w.Range.Range.Disabled() {
-		if !w.Range.Range.Configured() {
+	if r.Disabled() {
+		if !r.Configured() {
 			return fmt.Errorf("%w: no autoregistration range is configured: set a starting and an ending DN", ErrRangeDisabled)
 		}
-		return fmt.Errorf("%w: the starting DN equals the ending DN (%s), which disables autoregistration: set a wider range", ErrRangeDisabled, w.Range.Range.Start)
+		return fmt.Errorf("%w: the starting DN equals the ending DN (%s), which disables autoregistration: set a wider range", ErrRangeDisabled, r.Start)
 	}
 	if c.AutoregGroup == "" {
 		return fmt.Errorf("%w: no CallManager group is flagged as the Auto-registration CallManager Group", ErrMisconfigured)
@@ -418,8 +424,8 @@ func CheckAutoregistration(w World) error {
 	if c.DefaultPool == "" {
 		return fmt.Errorf("%w: no default device pool: autoregistered phones need one (checklist step 5): set one with `registrar admin default-pool POOL`", ErrMisconfigured)
 	}
-	if _, ok := w.Range.NextFree(); !ok {
-		return fmt.Errorf("%w: every DN from %s to %s is in use: widen the range or free DNs", ErrRangeExhausted, w.Range.Range.Start, w.Range.Range.End)
+	if !anyFree {
+		return fmt.Errorf("%w: every DN from %s to %s is in use: widen the range or free DNs", ErrRangeExhausted, r.Start, r.End)
 	}
 	return nil
 }

@@ -2,6 +2,8 @@ package domain
 
 import (
 	"fmt"
+	"iter"
+	"maps"
 	"strings"
 )
 
@@ -123,14 +125,67 @@ type DNKey struct {
 	DN        string
 }
 
+// DNSet is the set of DNs in use, in any partition, each with the device
+// holding it, as the range's decisions read it. EvolveDNRange changes it
+// (Hold, Release); nothing else in the domain does.
+//
+// DNMap is the plain implementation; the registrar's processes use a
+// compact one (internal/pack.DNSet) since they hold one entry per DN in use
+// for as long as they run.
+type DNSet interface {
+	// Holder returns the device holding dn in partition, if any.
+	Holder(partition, dn string) (string, bool)
+	// Held reports whether a device holds dn in partition.
+	Held(partition, dn string) bool
+	// HeldIn counts the DNs of range r held in its partition.
+	HeldIn(r DNRange) int
+	// Len is the number of DNs held.
+	Len() int
+	// All yields every DN held and its holder, in no order.
+	All() iter.Seq2[DNKey, string]
+	// Hold records that device holds dn in partition, in place of any
+	// holder before it.
+	Hold(partition, dn, device string)
+	// Release frees dn in partition.
+	Release(partition, dn string)
+	// Clone returns a copy that shares nothing with the set.
+	Clone() DNSet
+}
+
+// DNMap is a DNSet in a plain map: DN -> device.
+type DNMap map[DNKey]string
+
+var _ DNSet = DNMap{}
+
+func (m DNMap) Holder(partition, dn string) (string, bool) {
+	d, ok := m[DNKey{partition, dn}]
+	return d, ok
+}
+func (m DNMap) Held(partition, dn string) bool { _, ok := m[DNKey{partition, dn}]; return ok }
+func (m DNMap) HeldIn(r DNRange) int {
+	n := 0
+	for k := range m {
+		if k.Partition == r.Partition && r.Contains(k.DN) {
+			n++
+		}
+	}
+	return n
+}
+func (m DNMap) Len() int                          { return len(m) }
+func (m DNMap) All() iter.Seq2[DNKey, string]     { return maps.All(m) }
+func (m DNMap) Hold(partition, dn, device string) { m[DNKey{partition, dn}] = device }
+func (m DNMap) Release(partition, dn string)      { delete(m, DNKey{partition, dn}) }
+func (m DNMap) Clone() DNSet                      { return maps.Clone(m) }
+
 // DNRangeState is the DNRange aggregate's state: the range and every DN in
 // use in any partition (assigned by autoregistration or claimed by an
 // administrator), so that no DN is ever held by two devices.
 //
-// Evolve changes the maps in place; use Clone to keep an old state.
+// Evolve changes the set of DNs in use in place; use Clone to keep an old
+// state.
 type DNRangeState struct {
 	Range DNRange
-	InUse DNHolders // DN -> device
+	InUse DNSet // DN -> device
 	// Window counts, per window id, the DNs autoregistration assigned in it.
 	Window      string
 	WindowCount int
@@ -138,10 +193,13 @@ type DNRangeState struct {
 	next int
 }
 
-// NewDNRange is the state before any event: no range, nothing in use.
-func NewDNRange() DNRangeState {
-	return DNRangeState{InUse: NewDNHolders()}
-}
+// NewDNRange is the state before any event: no range, nothing in use, the
+// DNs in use kept in a DNMap.
+func NewDNRange() DNRangeState { return NewDNRangeIn(DNMap{}) }
+
+// NewDNRangeIn is the state before any event, keeping the DNs in use in
+// set, which must be empty.
+func NewDNRangeIn(set DNSet) DNRangeState { return DNRangeState{InUse: set} }
 
 // Clone returns a deep copy.
 func (s DNRangeState) Clone() DNRangeState {

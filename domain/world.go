@@ -22,6 +22,11 @@ func (w World) Evolve(e Event, at time.Time) World {
 	return w
 }
 
+// DNLookup says which device holds a directory number.
+type DNLookup interface {
+	Holder(partition, dn string) (device string, held bool)
+}
+
 // DialResult answers "may this device dial that number?".
 type DialResult struct {
 	Allowed   bool
@@ -35,7 +40,10 @@ type DialResult struct {
 // device pool's): the number is allowed when the closest match among the
 // route patterns and directory numbers of the space's partitions routes the
 // call; a blocking pattern or no match refuses it.
-func MayDial(c ClusterState, r DNRangeState, d DeviceState, number string) (DialResult, error) {
+//
+// dns says who holds a directory number (a DNRangeState, a DNSet, or a read
+// model of the DNs in use).
+func MayDial(c ClusterState, dns DNLookup, d DeviceState, number string) (DialResult, error) {
 	if !d.Exists {
 		return DialResult{}, fmt.Errorf("%w: no device %s", ErrNotFound, d.Name)
 	}
@@ -61,7 +69,7 @@ func MayDial(c ClusterState, r DNRangeState, d DeviceState, number string) (Dial
 	best := math.Inf(1)
 	found, block := false, false
 	for _, part := range parts {
-		if holder, ok := r.Holder(part, number); ok && holder != "" {
+		if holder, ok := dns.Holder(part, number); ok && holder != "" {
 			if !found || best > 1 {
 				best, found, block = 1, true, false
 				res.Partition, res.Match = part, number

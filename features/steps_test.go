@@ -28,6 +28,7 @@ func initializeScenario(sc *godog.ScenarioContext) {
 			return ctx, nil
 		}
 		defer w.store.Close()
+		defer w.stop()
 		if err == nil && w.unchecked {
 			return ctx, fmt.Errorf("the last action was refused and no step checked it: %v", w.lastErr)
 		}

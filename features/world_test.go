@@ -13,6 +13,7 @@ import (
 	"github.com/autoreg/autoreg/domain"
 	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/eventstore"
+	"github.com/autoreg/autoreg/internal/testreg"
 )
 
 // epoch is where every scenario's clock starts: a Monday morning.
@@ -41,7 +42,7 @@ type world struct {
 	ctx   context.Context
 	clock *fakeClock
 	store *memory.Store
-	svc   *command.Handler
+	svc   *testreg.Registrar
 
 	// The last action: its error (nil on success) must be checked by a
 	// "refused" step before the next action, or the scenario fails.
@@ -57,12 +58,16 @@ type world struct {
 	phones     int // phones made up so far by "another phone" and batches
 
 	bgErrs []error
+	// stop ends the registrar's read side.
+	stop context.CancelFunc
 }
 
 func newWorld() (*world, error) {
 	w := &world{ctx: context.Background(), clock: &fakeClock{now: epoch}}
 	w.store = newStoreForFeatures(w.clock.Now)
-	svc, err := command.New(w.ctx, w.store, command.Options{
+	var rctx context.Context
+	rctx, w.stop = context.WithCancel(w.ctx)
+	svc, err := testreg.Start(rctx, w.store, command.Options{
 		Clock:   w.clock.Now,
 		OnError: func(err error) { w.bgErrs = append(w.bgErrs, err) },
 	})
@@ -86,7 +91,10 @@ func (w *world) restart() error {
 		return err
 	}
 	w.store = w.store.Reopen()
-	svc, err := command.New(w.ctx, w.store, command.Options{
+	w.stop() // the old registrar's read side
+	var rctx context.Context
+	rctx, w.stop = context.WithCancel(w.ctx)
+	svc, err := testreg.Start(rctx, w.store, command.Options{
 		Clock:   w.clock.Now,
 		OnError: func(err error) { w.bgErrs = append(w.bgErrs, err) },
 	})

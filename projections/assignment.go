@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/pack"
 )
 
 // Assignment is the read model of directory numbers: which device holds
@@ -15,15 +16,18 @@ import (
 // configured its size, how many of its DNs are in use, how many are free
 // and the next one autoregistration would hand out.
 //
-// It holds one entry per DN in use, kept compact as the domain keeps them
-// (see domain.DNHolders).
+// It holds one entry per DN in use, kept compact (see pack.DNSet).
 type Assignment struct {
-	mu      sync.RWMutex
-	pos     uint64
-	inUse   domain.DNHolders
-	ranges  []*rangeStats // in the order they were first configured
-	current int           // index in ranges of the range in force, -1 when none
-	history []RangeChange
+	mu    sync.RWMutex
+	pos   uint64
+	inUse *pack.DNSet
+	// window is the last window a DN was assigned in, windowCount how many
+	// were assigned in it (the registrations of the window open now).
+	window      string
+	windowCount int
+	ranges      []*rangeStats // in the order they were first configured
+	current     int           // index in ranges of the range in force, -1 when none
+	history     []RangeChange
 }
 
 // holder returns the device holding dn in partition.
@@ -111,7 +115,8 @@ func NewAssignment() *Assignment {
 
 func (a *Assignment) reset() {
 	a.pos, a.ranges, a.current, a.history = 0, nil, -1, nil
-	a.inUse = domain.NewDNHolders()
+	a.inUse = pack.NewDNSet()
+	a.window, a.windowCount = "", 0
 }
 
 // Reset implements Projection.
@@ -147,6 +152,10 @@ func (a *Assignment) Apply(e *Event) {
 		a.configure(e, p)
 	case domain.DNAssigned:
 		a.hold(p.Partition, p.DN, p.Device)
+		if p.Window != a.window {
+			a.window, a.windowCount = p.Window, 0
+		}
+		a.windowCount++
 	case domain.DNClaimed:
 		a.hold(p.Partition, p.DN, p.Device)
 	case domain.DNReleased:
@@ -306,6 +315,16 @@ func (a *Assignment) Ranges() []Range {
 		out[i] = r.view(i == a.current)
 	}
 	return out
+}
+
+// WindowRegistrations is how many DNs autoregistration assigned in window w.
+func (a *Assignment) WindowRegistrations(w string) int {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if w == "" || w != a.window {
+		return 0
+	}
+	return a.windowCount
 }
 
 // History lists every configuration of the range, in order.

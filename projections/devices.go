@@ -74,9 +74,11 @@ type Devices struct {
 	refused map[uint64]rejection // the devices refused at least once
 	// protocols codes the records' protocols (in their flags: fProtocols).
 	protocols pack.Protocols
-	strs      strtab.Table
-	exist     int
-	regd      int
+	// versions holds the stream versions too large for a rec.
+	versions map[uint64]uint64
+	strs     strtab.Table
+	exist    int
+	regd     int
 }
 
 // rec is one device as Devices keeps it; see Device for the fields. The
@@ -87,6 +89,36 @@ type rec struct {
 	position                                                 uint64
 	model, partition, pool, css, load, window, provisionedBy strtab.ID
 	flags                                                    recFlags // the protocol too: see protocolOf
+	// The device stream's version plus one (0: no event yet) in 24 bits
+	// (verHi, verLo); from versionSpilled on, it is in Devices.versions.
+	verHi uint8
+	verLo uint16
+}
+
+// versionSpilled in a rec's 24 version bits: the version is kept on the side.
+const versionSpilled = 1<<24 - 1
+
+// setVersion records the stream version of the record r keyed k.
+func (d *Devices) setVersion(k uint64, r *rec, version uint64) {
+	n := version + 1
+	if n >= versionSpilled {
+		if d.versions == nil {
+			d.versions = make(map[uint64]uint64)
+		}
+		d.versions[k], n = version, versionSpilled
+	} else if len(d.versions) > 0 {
+		delete(d.versions, k)
+	}
+	r.verHi, r.verLo = uint8(n>>16), uint16(n)
+}
+
+// versionOf is the stream version of the record r keyed k (-1: none).
+func (d *Devices) versionOf(k uint64, r *rec) int64 {
+	n := uint64(r.verHi)<<16 | uint64(r.verLo)
+	if n == versionSpilled {
+		return int64(d.versions[k])
+	}
+	return int64(n) - 1
 }
 
 // rejection is the refusals of one device: how many, the last one's reason
@@ -108,6 +140,10 @@ const (
 	// The protocol's code (pack.Protocols) in two bits.
 	fProtocolShift = iota
 	fProtocols     = pack.ProtocolMask << fProtocolShift
+	// fBound: the address is the one the device registered from since it
+	// was last provisioned or deleted (the domain's DeviceState.Address);
+	// otherwise it is only the last address seen (of a refusal, say).
+	fBound recFlags = 1 << (fProtocolShift + 2)
 )
 
 // setProtocol records the protocol of the record r keyed k.
@@ -179,7 +215,7 @@ func NewDevices() *Devices {
 func (d *Devices) reset() {
 	d.pos, d.devices, d.recs, d.names, d.strs, d.exist, d.regd = 0, make(map[uint64]uint32), pack.Slab[rec]{}, pack.Names{}, strtab.Table{}, 0, 0
 	d.dns, d.addrs, d.descs = pack.NewField(pack.DNs), pack.NewField(pack.Addrs), pack.NewField(pack.Rare)
-	d.refused, d.protocols = make(map[uint64]rejection), pack.Protocols{}
+	d.refused, d.protocols, d.versions = make(map[uint64]rejection), pack.Protocols{}, nil
 }
 
 // Reset implements Projection.
@@ -239,7 +275,7 @@ func (d *Devices) Apply(e *Event) {
 	case domain.DeviceAutoregistered:
 		k, v = d.get(p.Device)
 		d.count(v, -1)
-		fresh(fExists | fRegistered | fAutoregistered)
+		fresh(fExists | fRegistered | fAutoregistered | fBound)
 		v.model, v.dn = id(p.Model), d.dns.Set(k, p.DN)
 		d.setProtocol(k, v, p.Protocol)
 		v.partition, v.pool, v.css, v.load, v.address = id(p.Partition), id(p.Pool), id(p.CSS), id(p.Load), d.addrs.Set(k, p.Address)
@@ -259,12 +295,12 @@ func (d *Devices) Apply(e *Event) {
 	case domain.DeviceRegistered:
 		k, v = d.get(p.Device)
 		d.count(v, -1)
-		v.set(fRegistered, true)
+		v.set(fRegistered|fBound, true)
 		v.address = d.addrs.Set(k, p.Address)
 	case domain.DeviceMoved:
 		k, v = d.get(p.Device)
 		d.count(v, -1)
-		v.set(fRegistered, true)
+		v.set(fRegistered|fBound, true)
 		v.address = d.addrs.Set(k, p.To)
 	case domain.DeviceUnregistered:
 		k, v = d.get(p.Device)
@@ -319,7 +355,44 @@ func (d *Devices) Apply(e *Event) {
 		v.lastSeen = at
 	}
 	v.position = e.Position
+	d.setVersion(k, v, e.Version)
 	d.count(v, +1)
+}
+
+// DeviceState returns the device as the domain's Device aggregate holds it
+// after the events applied (without LastRejected, which the read model
+// does not keep per reason), and its stream's version (-1: no stream);
+// found is false for a device never seen. It is what the command side
+// reads of the devices it does not hold.
+func (d *Devices) DeviceState(name string) (st domain.DeviceState, version int64, found bool) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	k, ok := d.names.Lookup(name)
+	if !ok {
+		return domain.DeviceState{}, -1, false
+	}
+	i, ok := d.devices[k]
+	if !ok {
+		return domain.DeviceState{}, -1, false
+	}
+	v := d.recs.At(i)
+	version = d.versionOf(k, v)
+	if !v.is(fExists) {
+		return domain.DeviceState{Name: name, Deleted: v.is(fDeleted)}, version, true
+	}
+	s := d.strs.String
+	st = domain.DeviceState{
+		Name: name, Exists: true, Model: s(v.model), Protocol: d.protocolOf(k, v),
+		DN: d.dns.Get(k, v.dn), Partition: s(v.partition), Pool: s(v.pool), CSS: s(v.css),
+		Autoregistered: v.is(fAutoregistered), Window: s(v.window), Registered: v.is(fRegistered),
+	}
+	if v.is(fBound) {
+		st.Address = d.addrs.Get(k, v.address)
+	}
+	if v.is(fDescribed) {
+		st.Description = d.descs.Get(k, pack.Spilled)
+	}
+	return st, version, true
 }
 
 // count adds v's contribution to the totals.

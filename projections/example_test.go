@@ -17,11 +17,15 @@ func ExampleRunner() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	store := memory.New()
-	svc, _ := command.New(ctx, store, command.Options{})
-
 	set := projections.NewSet()
 	runner := projections.NewRunner(store, set.All()...)
 	go runner.Run(ctx) // catches up, then follows the store
+
+	// The registrar's own read side, from which its command side reads the
+	// devices it does not hold.
+	reader := projections.NewReader(store, nil)
+	go reader.Run(ctx)
+	svc, _ := command.New(ctx, store, command.Options{Devices: reader})
 
 	for _, cmd := range []domain.Command{
 		domain.AddPartition{Name: "Internal", By: "admin:alice"},

@@ -22,6 +22,7 @@ import (
 	"github.com/autoreg/autoreg/domain"
 	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/eventstore"
+	"github.com/autoreg/autoreg/internal/testreg"
 	"github.com/autoreg/autoreg/replay"
 )
 
@@ -313,7 +314,7 @@ func TestReadWhileTheRegistrarWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	svc, err := command.New(ctx, st, command.Options{})
+	svc, err := testreg.Open(t, st, command.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/autoreg/autoreg/domain"
 	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/eventstore"
+	"github.com/autoreg/autoreg/internal/testreg"
 )
 
 const (
@@ -63,7 +64,7 @@ type env struct {
 	t     *testing.T
 	http  *httptest.Server
 	srv   *admin.Server
-	svc   *command.Handler
+	svc   *testreg.Registrar
 	store *flakyStore
 	alice *client.Client
 	bob   *client.Client
@@ -71,16 +72,15 @@ type env struct {
 
 func newEnv(t *testing.T, cfg admin.Config) *env {
 	t.Helper()
-	ctx := context.Background()
 	store := &flakyStore{Store: memory.New()}
-	svc, err := command.New(ctx, store, command.Options{})
+	svc, err := testreg.Open(t, store, command.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Tokens == nil {
 		cfg.Tokens = testTokens
 	}
-	srv, err := admin.New(cfg, svc, zerolog.Nop())
+	srv, err := admin.New(cfg, svc.Handler, svc.Reader, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +289,7 @@ func TestAuthentication(t *testing.T) {
 }
 
 func TestRefusesToStartExposed(t *testing.T) {
-	svc, err := command.New(context.Background(), memory.New(), command.Options{})
+	svc, err := testreg.Open(t, memory.New(), command.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +313,7 @@ func TestRefusesToStartExposed(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := admin.New(c.cfg, svc, zerolog.Nop())
+			_, err := admin.New(c.cfg, svc.Handler, svc.Reader, zerolog.Nop())
 			if c.ok && err != nil {
 				t.Fatalf("refused: %v", err)
 			}
@@ -333,14 +333,14 @@ func TestRefusesToStartExposed(t *testing.T) {
 		{Tokens: []admin.Token{{User: "a", Token: aliceToken}, {User: "b", Token: aliceToken}}},
 		{TLSCert: "c.pem"},
 	} {
-		if _, err := admin.New(c, svc, zerolog.Nop()); err == nil {
+		if _, err := admin.New(c, svc.Handler, svc.Reader, zerolog.Nop()); err == nil {
 			t.Errorf("accepted %+v", c)
 		}
 	}
 
 	// Serve checks the listener too: a loopback configuration handed a
 	// wildcard listener refuses it.
-	srv, err := admin.New(admin.Config{}, svc, zerolog.Nop())
+	srv, err := admin.New(admin.Config{}, svc.Handler, svc.Reader, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,11 +357,11 @@ func TestRefusesToStartExposed(t *testing.T) {
 }
 
 func TestServeAndShutdown(t *testing.T) {
-	svc, err := command.New(context.Background(), memory.New(), command.Options{})
+	svc, err := testreg.Open(t, memory.New(), command.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := admin.New(admin.Config{Addr: "127.0.0.1:0", Tokens: testTokens}, svc, zerolog.Nop())
+	srv, err := admin.New(admin.Config{Addr: "127.0.0.1:0", Tokens: testTokens}, svc.Handler, svc.Reader, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -993,11 +993,11 @@ func TestMetricsNeedATokenBeyondLoopback(t *testing.T) {
 func TestStoreAppendLatency(t *testing.T) {
 	m := admin.NewMetrics()
 	store := m.Store(memory.New())
-	svc, err := command.New(context.Background(), store, command.Options{})
+	svc, err := testreg.Open(t, store, command.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := admin.New(admin.Config{Metrics: m, Tokens: testTokens}, svc, zerolog.Nop())
+	srv, err := admin.New(admin.Config{Metrics: m, Tokens: testTokens}, svc.Handler, svc.Reader, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1103,11 +1103,11 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 
 func TestServeTLS(t *testing.T) {
 	certFile, keyFile, pool := selfSigned(t)
-	svc, err := command.New(context.Background(), memory.New(), command.Options{})
+	svc, err := testreg.Open(t, memory.New(), command.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := admin.New(admin.Config{Tokens: testTokens, TLSCert: certFile, TLSKey: keyFile}, svc, zerolog.Nop())
+	srv, err := admin.New(admin.Config{Tokens: testTokens, TLSCert: certFile, TLSKey: keyFile}, svc.Handler, svc.Reader, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,9 +57,6 @@ type Config struct {
 	// Metrics is the registry /metrics serves; nil makes a new one (see
 	// Server.Metrics). Pass the same Metrics to the SIP and SCCP adapters.
 	Metrics *Metrics
-	// ReadModels, when set, serve the device list, single devices and the
-	// status counts; without them the command side's cache does.
-	ReadModels *ReadModels
 }
 
 // AnonymousUser is the user of requests when no token is configured.

@@ -6,18 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"reflect"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/autoreg/autoreg/adapters/admin/api"
 	"github.com/autoreg/autoreg/domain"
 	"github.com/autoreg/autoreg/internal/command"
-	"github.com/autoreg/autoreg/internal/eventstore"
+	"github.com/autoreg/autoreg/projections"
 )
 
 // routes registers every endpoint. Keep it in step with the package
@@ -100,9 +100,9 @@ func errorStatus(err error) (int, string) {
 		return http.StatusConflict, api.CodeMisconfigured
 	case errors.Is(err, domain.ErrDNInUse):
 		return http.StatusConflict, api.CodeDNInUse
-	case errors.Is(err, eventstore.ErrUnavailable):
+	case errors.Is(err, command.ErrUnavailable):
 		return http.StatusServiceUnavailable, api.CodeUnavailable
-	case errors.Is(err, eventstore.ErrWrongExpectedVersion):
+	case errors.Is(err, command.ErrConflict):
 		return http.StatusConflict, api.CodeConflict
 	}
 	return http.StatusInternalServerError, api.CodeInternal
@@ -304,28 +304,20 @@ func toRange(r domain.DNRange) api.Range {
 	return api.Range{Start: r.Start, End: r.End, Partition: r.Partition, Mask: r.Mask}
 }
 
-func toDevice(d domain.DeviceState, rng domain.DNRange) api.Device {
-	out := api.Device{Name: d.Name, Model: d.Model, Protocol: string(d.Protocol), DN: d.DN, Partition: d.Partition,
-		Pool: d.Pool, CSS: d.CSS, Description: d.Description, Autoregistered: d.Autoregistered, Window: d.Window,
-		Registered: d.Registered, Address: d.Address}
-	if d.Partition == rng.Partition && d.DN != "" {
-		out.ExternalNumber = rng.ExternalNumber(d.DN)
+// status reads the autoregistration's state and mirrors it in the metrics.
+func (s *Server) status(ctx context.Context) (projections.Status, error) {
+	st, err := s.reader.Status(ctx)
+	if err == nil {
+		s.metrics.observeStatus(st)
 	}
-	return out
+	return st, err
 }
 
 func (s *Server) getStatus(w http.ResponseWriter, r *http.Request, _ principal) error {
-	st := s.svc.Status()
-	if m := s.cfg.ReadModels; m != nil {
-		if err := m.catchUp(r.Context()); err != nil {
-			return err
-		}
-		st.Devices, st.Registered = m.Set.Devices.Counts()
-		if cur, ok := m.Set.Assignment.Current(); ok {
-			st.DNsLeft = cur.Free
-		}
+	st, err := s.status(r.Context())
+	if err != nil {
+		return err
 	}
-	s.metrics.observeStatus(st)
 	writeJSON(w, http.StatusOK, api.Status{
 		Open: st.Open, Window: toWindow(st.Window), RegistrationsInWindow: st.Registrations,
 		Protocol: string(st.Protocol), Security: string(st.Security), Range: toRange(st.Range),
@@ -334,42 +326,39 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request, _ principal) 
 	return nil
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+func (s *Server) getCluster(w http.ResponseWriter, r *http.Request, _ principal) error {
+	c, err := s.reader.Cluster(r.Context())
+	if err != nil {
+		return err
 	}
-	sort.Strings(out)
-	return out
-}
-
-func (s *Server) getCluster(w http.ResponseWriter, _ *http.Request, _ principal) error {
-	c := s.svc.Cluster()
-	rng := s.svc.Range()
+	rng, err := s.reader.Range(r.Context())
+	if err != nil {
+		return err
+	}
 	out := api.Cluster{
 		Protocol: string(c.Protocol), Security: string(c.Security), AutoregGroup: c.AutoregGroup,
-		DefaultPool: c.DefaultPool, AutoregCSS: c.AutoregCSS, Range: toRange(rng.Range), Window: toWindow(c.Window),
-		CallManagers: []api.CallManager{}, Groups: []api.Group{}, Partitions: sortedKeys(c.Partitions),
+		DefaultPool: c.DefaultPool, AutoregCSS: c.AutoregCSS, Range: toRange(rng), Window: toWindow(c.Window),
+		CallManagers: []api.CallManager{}, Groups: []api.Group{}, Partitions: slices.Sorted(maps.Keys(c.Partitions)),
 		Patterns: []api.Pattern{}, CSS: []api.CSS{}, Pools: []api.Pool{}, DeviceDefaults: []api.DeviceDefaults{},
 	}
-	for _, n := range sortedKeys(c.CallManagers) {
+	for _, n := range slices.Sorted(maps.Keys(c.CallManagers)) {
 		cm := c.CallManagers[n]
 		out.CallManagers = append(out.CallManagers, api.CallManager{Name: cm.Name, Description: cm.Description, AutoregEnabled: !cm.AutoregDisabled})
 	}
-	for _, n := range sortedKeys(c.Groups) {
+	for _, n := range slices.Sorted(maps.Keys(c.Groups)) {
 		out.Groups = append(out.Groups, api.Group{Name: n, CallManagers: slices.Clone(c.Groups[n]), Autoreg: n == c.AutoregGroup})
 	}
 	for _, p := range c.Patterns {
 		out.Patterns = append(out.Patterns, api.Pattern{Pattern: p.Pattern, Partition: p.Partition, Block: p.Block})
 	}
-	for _, n := range sortedKeys(c.CSS) {
+	for _, n := range slices.Sorted(maps.Keys(c.CSS)) {
 		out.CSS = append(out.CSS, api.CSS{Name: n, Partitions: slices.Clone(c.CSS[n])})
 	}
-	for _, n := range sortedKeys(c.Pools) {
+	for _, n := range slices.Sorted(maps.Keys(c.Pools)) {
 		p := c.Pools[n]
 		out.Pools = append(out.Pools, api.Pool{Name: p.Name, Group: p.Group, CSS: p.CSS})
 	}
-	for _, n := range sortedKeys(c.DeviceDefaults) {
+	for _, n := range slices.Sorted(maps.Keys(c.DeviceDefaults)) {
 		d := c.DeviceDefaults[n]
 		out.DeviceDefaults = append(out.DeviceDefaults, api.DeviceDefaults{Model: d.Model, LoadSCCP: d.LoadSCCP, LoadSIP: d.LoadSIP, Pool: d.Pool})
 	}
@@ -378,23 +367,13 @@ func (s *Server) getCluster(w http.ResponseWriter, _ *http.Request, _ principal)
 }
 
 func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ principal) error {
-	rng := s.svc.Range().Range
-	if m := s.cfg.ReadModels; m != nil {
-		if err := m.catchUp(r.Context()); err != nil {
-			return err
-		}
-		devs := m.Set.Devices.List()
-		out := api.Devices{Devices: make([]api.Device, 0, len(devs))}
-		for _, d := range devs {
-			out.Devices = append(out.Devices, fromProjection(d, rng))
-		}
-		writeJSON(w, http.StatusOK, out)
-		return nil
+	devs, err := s.reader.Devices(r.Context())
+	if err != nil {
+		return err
 	}
-	devs := s.svc.Devices()
 	out := api.Devices{Devices: make([]api.Device, 0, len(devs))}
 	for _, d := range devs {
-		out.Devices = append(out.Devices, toDevice(d, rng))
+		out.Devices = append(out.Devices, toDevice(d, s.reader.ExternalNumber))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -405,22 +384,14 @@ func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, _ principal) 
 	if err != nil {
 		return err
 	}
-	if m := s.cfg.ReadModels; m != nil {
-		if err := m.catchUp(r.Context()); err != nil {
-			return err
-		}
-		d, ok := m.Set.Devices.Get(name)
-		if !ok || !d.Exists {
-			return fmt.Errorf("%w: no device %s (list them with GET /v1/devices)", domain.ErrNotFound, name)
-		}
-		writeJSON(w, http.StatusOK, fromProjection(d, s.svc.Range().Range))
-		return nil
+	d, ok, err := s.reader.Device(r.Context(), name)
+	if err != nil {
+		return err
 	}
-	d, ok := s.svc.Device(name)
 	if !ok {
 		return fmt.Errorf("%w: no device %s (list them with GET /v1/devices)", domain.ErrNotFound, name)
 	}
-	writeJSON(w, http.StatusOK, toDevice(d, s.svc.Range().Range))
+	writeJSON(w, http.StatusOK, toDevice(d, s.reader.ExternalNumber))
 	return nil
 }
 
@@ -442,7 +413,7 @@ func (s *Server) mayDial(w http.ResponseWriter, r *http.Request, _ principal) er
 		// phone can dial.
 		return badRequest("number of %d characters: a dial string has at most %d", len(number), MaxDialString)
 	}
-	res, err := s.svc.MayDial(name, number)
+	res, err := s.reader.MayDial(r.Context(), name, number)
 	if err != nil {
 		return err
 	}
@@ -468,8 +439,10 @@ func (s *Server) openWindow(w http.ResponseWriter, r *http.Request, who principa
 	if err != nil {
 		return err
 	}
-	st := s.svc.Status()
-	s.metrics.observeStatus(st)
+	st, err := s.status(r.Context())
+	if err != nil {
+		return err
+	}
 	res.Window = toWindow(st.Window)
 	writeJSON(w, http.StatusOK, res)
 	return nil
@@ -481,7 +454,7 @@ func (s *Server) closeWindow(w http.ResponseWriter, r *http.Request, who princip
 		return err
 	}
 	_, res, err := s.exec(r, domain.CloseWindow{Reason: req.Reason, By: by(who)})
-	s.metrics.observeStatus(s.svc.Status())
+	_, _ = s.status(r.Context())
 	if err != nil {
 		return err
 	}
@@ -508,7 +481,7 @@ func (s *Server) setSecurity(w http.ResponseWriter, r *http.Request, who princip
 	}
 	mode := domain.SecurityMode(strings.ToLower(strings.TrimSpace(req.Mode)))
 	err := s.change(w, r, domain.SetSecurityMode{Mode: mode, By: by(who)})
-	s.metrics.observeStatus(s.svc.Status())
+	_, _ = s.status(r.Context())
 	return err
 }
 
@@ -526,7 +499,7 @@ func (s *Server) putRange(w http.ResponseWriter, r *http.Request, who principal)
 		return err
 	}
 	err := s.change(w, r, domain.ConfigureRange{Start: req.Start, End: req.End, Partition: req.Partition, Mask: req.Mask, By: by(who)})
-	s.metrics.observeStatus(s.svc.Status())
+	_, _ = s.status(r.Context())
 	return err
 }
 
@@ -565,7 +538,9 @@ func (s *Server) putGroup(w http.ResponseWriter, r *http.Request, who principal)
 	if req.Autoreg != nil {
 		if *req.Autoreg {
 			cmds = append(cmds, domain.SetAutoregGroup{Group: name, By: by(who)})
-		} else if s.svc.Cluster().AutoregGroup == name {
+		} else if c, err := s.reader.Cluster(r.Context()); err != nil {
+			return err
+		} else if c.AutoregGroup == name {
 			return fmt.Errorf("%w: group %q is the Auto-registration CallManager Group: to move the flag, flag another group (\"autoreg\": true)", domain.ErrInUse, name)
 		}
 	}
@@ -686,8 +661,18 @@ func (s *Server) deviceChange(w http.ResponseWriter, r *http.Request, status int
 		return err
 	}
 	if out.Device.Exists {
-		d := toDevice(out.Device, s.svc.Range().Range)
-		res.Device = &d
+		// Read the change back from the read side, once it holds it.
+		if err := s.reader.WaitFor(r.Context(), res.Position); err != nil {
+			return err
+		}
+		d, ok, err := s.reader.Device(r.Context(), out.Device.Name)
+		if err != nil {
+			return err
+		}
+		if ok {
+			api := toDevice(d, s.reader.ExternalNumber)
+			res.Device = &api
+		}
 	}
 	if !res.Changed {
 		status = http.StatusOK

@@ -12,6 +12,7 @@ import (
 	"github.com/autoreg/autoreg/domain"
 	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/eventstore"
+	"github.com/autoreg/autoreg/projections"
 )
 
 // Registration outcomes, the values of the "outcome" label of
@@ -141,7 +142,7 @@ func (m *Metrics) CountRefused(adapter string) func(reason string) {
 }
 
 // observeStatus sets the gauges that mirror the service's state.
-func (m *Metrics) observeStatus(st command.Status) {
+func (m *Metrics) observeStatus(st projections.Status) {
 	if st.Open {
 		m.WindowOpen.Set(1)
 	} else {
@@ -167,7 +168,7 @@ func (m *Metrics) CountRegistration(p domain.Protocol, reg command.Registered, e
 	case errors.As(err, &rej):
 		outcome = OutcomeRejected
 		m.Rejections.WithLabelValues(string(rej.Reason)).Inc()
-	case errors.Is(err, eventstore.ErrUnavailable):
+	case command.Unavailable(err):
 		outcome = OutcomeUnavailable
 	}
 	m.Registrations.WithLabelValues(string(p), outcome).Inc()

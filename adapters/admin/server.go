@@ -19,6 +19,7 @@ import (
 
 	"github.com/autoreg/autoreg/adapters/admin/api"
 	"github.com/autoreg/autoreg/internal/command"
+	"github.com/autoreg/autoreg/projections"
 )
 
 // Limits of the HTTP server.
@@ -47,7 +48,8 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, who principal) err
 // ListenAndServe run it on a socket.
 type Server struct {
 	cfg      Config
-	svc      *command.Handler
+	svc      *command.Handler    // every change goes through the command side
+	reader   *projections.Reader // every read through the read side
 	log      zerolog.Logger
 	metrics  *Metrics
 	tokens   tokenSet
@@ -67,9 +69,9 @@ type Server struct {
 // New checks cfg and returns the server. It refuses (an error wrapping
 // ErrUnsafe) a non-loopback address without a token, or without TLS unless
 // cfg.AllowPlainHTTP.
-func New(cfg Config, svc *command.Handler, log zerolog.Logger) (*Server, error) {
-	if svc == nil {
-		return nil, errors.New("admin API: no service")
+func New(cfg Config, svc *command.Handler, reader *projections.Reader, log zerolog.Logger) (*Server, error) {
+	if svc == nil || reader == nil {
+		return nil, errors.New("admin API: it needs the command handler and the reader")
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -77,6 +79,7 @@ func New(cfg Config, svc *command.Handler, log zerolog.Logger) (*Server, error) 
 	s := &Server{
 		cfg:     cfg,
 		svc:     svc,
+		reader:  reader,
 		log:     log,
 		metrics: cfg.Metrics,
 		tokens:  newTokenSet(cfg.Tokens),
@@ -433,7 +436,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a access) 
 func (s *Server) metricsHandler() handlerFunc {
 	h := promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	return func(w http.ResponseWriter, r *http.Request, _ principal) error {
-		s.metrics.observeStatus(s.svc.Status())
+		if _, err := s.status(r.Context()); err != nil {
+			s.log.Debug().Err(err).Msg("metrics: the status gauges keep their last values")
+		}
 		h.ServeHTTP(w, r)
 		return nil
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/autoreg/autoreg/adapters/sccp/skinny"
 	"github.com/autoreg/autoreg/domain"
 	"github.com/autoreg/autoreg/internal/command"
-	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 // Texts of the RegisterRejects the adapter itself decides.
@@ -346,7 +345,7 @@ func (c *conn) register(ctx context.Context, m skinny.Register) (end, bool) {
 		}
 		return end{level: zerolog.InfoLevel, msg: "registration rejected: " + string(rej.Reason),
 			err: err, reason: c.reasonIfRegistered(), linger: true}, true
-	case errors.Is(err, eventstore.ErrUnavailable), ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+	case ctx.Err() == nil && command.Unavailable(err):
 		// The store cannot take the write now, or the registrar did not
 		// answer in time: the phone comes back later.
 		// Logged once per burst: a store that is down fails every write.

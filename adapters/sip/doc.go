@@ -28,7 +28,7 @@
 //     exhausted, mixed mode, unknown model), or when the device would have
 //     more than MaxContacts bindings.
 //   - 503 Service Unavailable with a random Retry-After (5 to 30 s) when the
-//     event store is unavailable (eventstore.ErrUnavailable), the registrar
+//     event store is unavailable (command.ErrUnavailable), the registrar
 //     did not answer within RequestTimeout, or the server is overloaded.
 //   - 500 Server Internal Error for other registrar errors, and for an
 //     out-of-order request: RFC 3261 10.3 step 7 says that when a binding has

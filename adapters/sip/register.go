@@ -17,7 +17,6 @@ import (
 
 	"github.com/autoreg/autoreg/domain"
 	"github.com/autoreg/autoreg/internal/command"
-	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 // adapterName is the Registration.Adapter of everything this package reports.
@@ -540,7 +539,7 @@ func (s *Server) failure(err error, r *register, op string) outcome {
 			Str("reason", string(rejection.Reason)).Msg("registration rejected")
 		s.rejections.Add(time.Now(), string(rejection.Reason), r.device, r.peer)
 		return outcome{status: 403, text: rejection.Error()}
-	case errors.Is(err, eventstore.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+	case command.Unavailable(err):
 		// Logged once per burst: a store that is down fails every write.
 		s.log.Debug().Err(err).Str("device", r.device).Stringer("peer", r.peer).
 			Msgf("registrar %s: store unavailable", op)

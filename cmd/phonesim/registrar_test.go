@@ -12,13 +12,14 @@ import (
 	"github.com/autoreg/autoreg/domain"
 	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/config"
+	"github.com/autoreg/autoreg/internal/testreg"
 )
 
 // registrar is a real registrar running in the test: the service on the
 // memory store with the sample configuration, and its SIP (UDP and TCP) and
 // SCCP servers on loopback.
 type registrar struct {
-	svc              *command.Handler
+	svc              *testreg.Registrar
 	sipUDP, sipTCP   string
 	sccpAddr         string
 	sipSrv           *sip.Server
@@ -31,7 +32,7 @@ type registrar struct {
 func startRegistrar(t *testing.T, open bool, adjust ...func(*sip.Config)) *registrar {
 	t.Helper()
 	ctx := context.Background()
-	svc, err := command.New(ctx, memory.New(), command.Options{})
+	svc, err := testreg.Open(t, memory.New(), command.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func startRegistrar(t *testing.T, open bool, adjust ...func(*sip.Config)) *regis
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := config.Apply(ctx, svc, cfg.Cluster, true, command.Origin{Actor: "config"}); err != nil {
+	if _, err := svc.Configure(ctx, cfg.Cluster.Commands(true, "config"), command.Origin{Actor: "config"}); err != nil {
 		t.Fatal(err)
 	}
 	if open {

@@ -22,6 +22,7 @@ import (
 	"github.com/autoreg/autoreg/domain"
 	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/eventstore"
+	"github.com/autoreg/autoreg/internal/testreg"
 )
 
 const (
@@ -32,7 +33,7 @@ const (
 type cliEnv struct {
 	t     *testing.T
 	url   string
-	svc   *command.Handler
+	svc   *testreg.Registrar
 	store eventstore.Store
 }
 
@@ -41,14 +42,14 @@ type cliEnv struct {
 func newCLIEnv(t *testing.T) *cliEnv {
 	t.Helper()
 	store := memory.New()
-	svc, err := command.New(context.Background(), store, command.Options{})
+	svc, err := testreg.Open(t, store, command.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv, err := admin.New(admin.Config{Tokens: []admin.Token{
 		{User: "carol", Token: cliAdminToken, Scope: admin.ScopeAdmin},
 		{User: "dave", Token: cliReadToken, Scope: admin.ScopeRead},
-	}}, svc, zerolog.Nop())
+	}}, svc.Handler, svc.Reader, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -131,7 +131,19 @@ func serve(ctx context.Context, cfg config.Config) error {
 	}
 	started := time.Now()
 	metrics := admin.NewMetrics()
+	// The read side: the live read models every query is answered from,
+	// and from which the command side reads the devices it does not hold.
+	// It follows the store for the process's life. The audit models
+	// (windows, configuration history) are built by `replay` and
+	// `compliance` when asked, not held here: at 100,000 devices they would
+	// cost the registrar ~15 MB.
+	readCtx, stopReading := context.WithCancel(context.Background())
+	defer stopReading()
+	reader := projections.NewReader(store, nil)
+	readErr := make(chan error, 1)
+	go func() { readErr <- reader.Run(readCtx) }()
 	svc, err := command.New(ctx, metrics.Store(store), command.Options{
+		Devices:     reader,
 		Shared:      cfg.StoreShared,
 		VerifyChain: true, // refuse a store altered on disk rather than serve it
 		OnError:     func(err error) { log.Error().Err(err).Msg("background work failed; retrying") },
@@ -139,7 +151,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return fmt.Errorf("loading state from %s: %w", path, err)
 	}
-	written, err := config.Apply(ctx, svc, cfg.Cluster, head == 0, command.Origin{Actor: "config"})
+	written, err := svc.Configure(ctx, cfg.Cluster.Commands(head == 0, "config"), command.Origin{Actor: "config"})
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -151,18 +163,10 @@ func serve(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 
-	// The read models the admin serves from (device list, status counts),
-	// kept live from the store. The audit models (windows, configuration
-	// history) are built by `replay` and `compliance` when asked, not held
-	// here: at 100,000 devices they would cost the registrar ~15 MB.
-	reads := projections.NewSet()
-	runner := projections.NewRunner(store, reads.Cluster, reads.Assignment, reads.Devices)
-
 	adm, err := admin.New(admin.Config{
 		Addr: cfg.Admin.Addr, Tokens: tokens, AllowPlainHTTP: cfg.Admin.AllowPlainHTTP,
 		TLSCert: cfg.Admin.TLSCert, TLSKey: cfg.Admin.TLSKey, Metrics: metrics,
-		ReadModels: &admin.ReadModels{Runner: runner, Set: reads, Head: store.Head},
-	}, svc, log.With().Str("component", "admin").Logger())
+	}, svc, reader, log.With().Str("component", "admin").Logger())
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -176,7 +180,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 		}
 		sipTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	known := func(device string) bool { _, ok := svc.Device(device); return ok }
+	known := func(device string) bool { d, _, ok := reader.DeviceState(device); return ok && d.Exists }
 	sipTrusted, _ := config.Prefixes(cfg.SIP.TrustedSources) // checked by Load
 	sccpTrusted, _ := config.Prefixes(cfg.SCCP.TrustedSources)
 	sipSrv, err := sip.NewServer(sip.Config{
@@ -201,7 +205,11 @@ func serve(ctx context.Context, cfg config.Config) error {
 	// lived in its memory, SCCP phones on its TCP connections.
 	var sipBack []sip.Restored
 	var sccpBack []string
-	for _, d := range svc.Devices() {
+	devices, err := reader.Devices(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the devices from %s: %w", path, err)
+	}
+	for _, d := range devices {
 		switch {
 		case !d.Registered:
 		case d.Protocol == domain.SIP:
@@ -243,7 +251,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	run("admin", func() error { return adm.ListenAndServe(srvCtx) })
 	go func() { _ = svc.Run(srvCtx, time.Second) }()
 	go func() {
-		if err := runner.Run(srvCtx); err != nil && !errors.Is(err, context.Canceled) {
+		if err := <-readErr; err != nil && !errors.Is(err, context.Canceled) {
 			log.Error().Err(err).Msg("read models stopped following the store")
 		}
 	}()
@@ -257,7 +265,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	}
 
 	log.Info().Str("sip", cfg.SIP.Addr).Strs("sip_transports", cfg.SIP.Transports).Str("sccp", cfg.SCCP.Addr).
-		Str("admin", cfg.Admin.Addr).Msg("registrar serving; autoregistration is " + openOrClosed(svc))
+		Str("admin", cfg.Admin.Addr).Msg("registrar serving; autoregistration is " + openOrClosed(ctx, reader))
 
 	var failure error
 	select {
@@ -290,8 +298,8 @@ func serve(ctx context.Context, cfg config.Config) error {
 	return nil
 }
 
-func openOrClosed(svc *command.Handler) string {
-	if svc.Status().Open {
+func openOrClosed(ctx context.Context, reader *projections.Reader) string {
+	if st, err := reader.Status(ctx); err == nil && st.Open {
 		return "open"
 	}
 	return "closed (open it with `registrar admin autoreg open --reason ...`)"

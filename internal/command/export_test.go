@@ -2,5 +2,6 @@ package command
 
 import "time"
 
-// PruneStrangers exposes pruneStrangers to the tests.
-func (s *Handler) PruneStrangers(now time.Time) int { return s.pruneStrangers(now) }
+// PruneStrangers exposes forget to the tests: it returns how many devices'
+// refusals it forgot.
+func (s *Handler) PruneStrangers(now time.Time) int { return s.forget(now) }

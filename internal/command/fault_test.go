@@ -12,6 +12,7 @@ import (
 	"github.com/autoreg/autoreg/domain"
 	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/eventstore"
+	"github.com/autoreg/autoreg/internal/testreg"
 )
 
 // downStore is a store whose appends, while down, are held until release
@@ -59,7 +60,7 @@ func TestFailedAppendsInFlightTogetherLeaveNothingInTheCache(t *testing.T) {
 	// Build the sample on the plain store, then serve through the downStore one.
 	sample(t, store.Store, clk, "1099", false)
 	ctx := context.Background()
-	svc, err := command.New(ctx, store, command.Options{Clock: clk.Now})
+	svc, err := testreg.Open(t, store, command.Options{Clock: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

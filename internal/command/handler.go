@@ -1,6 +1,21 @@
-// Package command is the registrar's command side: it loads the aggregates
-// (with a cache), asks the pure domain to decide, appends the events with the
-// expected versions, and retries on conflict, within a bound.
+// Package command is the registrar's command side: it loads what decisions
+// need, asks the pure domain to decide, appends the events with the expected
+// versions, and retries on conflict, within a bound. It is also the port the
+// protocol adapters and the admin API call to change anything (Registrar,
+// Execute), with its own errors (ErrUnavailable, ErrConflict), so that no
+// adapter needs the event store; and it applies the configured topology
+// (Apply).
+//
+// What it holds: the Cluster and DNRange aggregates' state (small, and read
+// by every decision), the DNs in use (compact, see internal/pack.DNSet), and
+// the devices whose latest events the read side may not include yet. Every
+// other device it reads from the read model of the devices (the Devices
+// port, which projections implements): the process holds each device once,
+// not once per side.
+//
+// It imports the domain, the event store port (internal/eventstore) and the
+// packing of the domain's values (internal/pack); never an adapter, never
+// the read side.
 package command
 
 import (
@@ -9,8 +24,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
-	"sort"
 	"sync"
 	"time"
 
@@ -18,6 +33,7 @@ import (
 
 	"github.com/autoreg/autoreg/domain"
 	"github.com/autoreg/autoreg/internal/eventstore"
+	"github.com/autoreg/autoreg/internal/pack"
 )
 
 // MaxAttempts bounds the retries of a command whose append conflicted.
@@ -65,8 +81,27 @@ func DecodeMetadata(b []byte) (Metadata, error) {
 	return m, nil
 }
 
-// Options tune the command.
+// Devices is what the command side reads of the devices it does not hold:
+// the read model of every device ever seen, which the read side keeps from
+// the store. The command side owns this port; projections.Reader
+// implements it.
+type Devices interface {
+	// DeviceState is the device as the events applied so far left it, in
+	// the domain's terms (LastRejected aside, which the command side
+	// keeps), and its stream's version (-1: no stream); found is false for
+	// a device never seen.
+	DeviceState(name string) (state domain.DeviceState, version int64, found bool)
+	// Position is the global position of the last event applied.
+	Position() uint64
+	// WaitFor blocks until the events up to position pos are applied.
+	WaitFor(ctx context.Context, pos uint64) error
+}
+
+// Options tune the handler.
 type Options struct {
+	// Devices is the read model of the devices (required): decisions read
+	// from it every device the handler does not hold.
+	Devices Devices
 	// Clock gives the time decisions are made at (default time.Now).
 	Clock func() time.Time
 	// Shared: other processes write to the same store. Appends are then
@@ -87,6 +122,7 @@ type Options struct {
 // Handler is the registrar's command side. It is safe for concurrent use.
 type Handler struct {
 	store    eventstore.Store
+	devices  Devices
 	onError  func(error)
 	pipe     eventstore.Pipeliner // nil when the store cannot pipeline or the store is shared
 	shared   bool
@@ -97,23 +133,46 @@ type Handler struct {
 	cVersion int64
 	rng      domain.DNRangeState
 	rVersion int64
-	devs     *devCache
-	// gen counts the streams rebuilt from the store. A decision remembers
-	// it; when its append fails, each stream it wrote is rebuilt unless that
-	// stream was rebuilt since the decision (which dropped the decision's
-	// events from the cache already): once per stream, not once per waiter,
-	// and never skipping a stream nobody rebuilt.
+	// pending holds the devices whose latest events the read model may not
+	// include yet: decided (maybe not yet durable), or durable at a
+	// position the read model has not reached. Decisions read a device
+	// here first, then from the read model; an entry goes once the read
+	// model has applied its last event and nothing is in flight for it.
+	pending map[string]*pendingDevice
+	// rejected remembers, per device and reason, when a refusal was last
+	// recorded, for domain.RejectionInterval (the domain records a refusal
+	// at most once per reason in it; the read model keeps only the last).
+	rejected map[string]map[domain.RejectReason]time.Time
+	// gen counts the invalidations after failed appends. A decision
+	// remembers it; when its append fails, the state it touched is
+	// rebuilt unless it was rebuilt since the decision: once, not once per
+	// waiter, and never skipping what nobody rebuilt.
 	gen uint64
 	// cReloaded and rReloaded are gen when the cluster and the range were
-	// last rebuilt (devices keep theirs in devEntry).
+	// last rebuilt (pending devices keep theirs).
 	cReloaded, rReloaded uint64
-	// head is the global position the cache has seen from the store.
+	// head is the global position the handler has folded from the store.
 	head uint64
 }
 
-// New loads the aggregates' state from the store and returns the command.
+// pendingDevice is a device whose latest events the read model may not
+// include yet.
+type pendingDevice struct {
+	state   domain.DeviceState
+	version int64  // its stream's version after the events decided
+	pos     uint64 // the global position of its last durable event (0: none yet)
+	flying  int    // decisions whose appends have not returned
+	gen     uint64 // Handler.gen when the entry was made
+}
+
+// New loads the aggregates' state from the store and returns the handler.
+// The read model behind opt.Devices must be following the same store: New
+// waits until it has applied everything New loaded.
 func New(ctx context.Context, store eventstore.Store, opt Options) (*Handler, error) {
-	s := &Handler{store: store, clock: opt.Clock, onError: opt.OnError, shared: opt.Shared, verify: opt.VerifyChain}
+	if opt.Devices == nil {
+		return nil, errors.New("command: Options.Devices is required: the read model of the devices (projections.Reader)")
+	}
+	s := &Handler{store: store, devices: opt.Devices, clock: opt.Clock, onError: opt.OnError, shared: opt.Shared, verify: opt.VerifyChain}
 	if s.clock == nil {
 		s.clock = time.Now
 	}
@@ -123,15 +182,19 @@ func New(ctx context.Context, store eventstore.Store, opt Options) (*Handler, er
 	if err := s.loadAll(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.devices.WaitFor(ctx, s.head); err != nil {
+		return nil, fmt.Errorf("waiting for the read model of the devices to reach position %d: %w", s.head, err)
+	}
 	return s, nil
 }
 
 func (s *Handler) loadAll(ctx context.Context) error {
 	s.cluster, s.cVersion = domain.NewCluster(), -1
-	s.rng, s.rVersion = domain.NewDNRange(), -1
-	s.devs = newDevCache()
+	s.rng, s.rVersion = domain.NewDNRangeIn(pack.NewDNSet()), -1
+	s.pending = make(map[string]*pendingDevice)
+	s.rejected = make(map[string]map[domain.RejectReason]time.Time)
 	var prev []byte // the hash of the event before
-	return s.store.ReadAll(ctx, 1, func(r eventstore.RecordedEvent) error {
+	err := s.store.ReadAll(ctx, 1, func(r eventstore.RecordedEvent) error {
 		if s.verify {
 			if r.Position != s.head+1 {
 				return fmt.Errorf("%w: expected the event at position %d, found position %d (stream %s, type %s)",
@@ -143,18 +206,20 @@ func (s *Handler) loadAll(ctx context.Context) error {
 			}
 			prev = append(prev[:0], r.Hash...)
 		}
-		if err := s.applyRecorded(r); err != nil {
+		if err := s.fold(r); err != nil {
 			return err
 		}
 		s.head = r.Position
 		return nil
 	})
+	s.forgetRejections(s.clock())
+	return err
 }
 
-// catchUp folds into the cache what other processes appended since head.
+// catchUp folds in what other processes appended since head.
 func (s *Handler) catchUp(ctx context.Context) error {
 	return s.store.ReadAll(ctx, s.head+1, func(r eventstore.RecordedEvent) error {
-		if err := s.applyRecorded(r); err != nil {
+		if err := s.fold(r); err != nil {
 			return err
 		}
 		s.head = r.Position
@@ -162,8 +227,10 @@ func (s *Handler) catchUp(ctx context.Context) error {
 	})
 }
 
-// applyRecorded folds a stored event into the cache.
-func (s *Handler) applyRecorded(r eventstore.RecordedEvent) error {
+// fold folds a stored event into what the handler holds: the cluster and
+// the range, and the refusals recorded (the devices themselves are the read
+// model's).
+func (s *Handler) fold(r eventstore.RecordedEvent) error {
 	if len(r.Stream) < len(domain.StreamPrefix) || r.Stream[:len(domain.StreamPrefix)] != domain.StreamPrefix {
 		return nil // not ours
 	}
@@ -179,50 +246,97 @@ func (s *Handler) applyRecorded(r eventstore.RecordedEvent) error {
 		s.rng = domain.EvolveDNRange(s.rng, e)
 		s.rVersion = int64(r.Version)
 	default:
-		name, ok := domain.DeviceFromStream(r.Stream)
-		if !ok {
-			return nil
+		if rej, ok := e.(domain.RegistrationRejected); ok {
+			at := rej.At
+			if at.IsZero() {
+				at = r.RecordedAt
+			}
+			s.rejectedAt(rej.Device, rej.Reason, at)
 		}
-		d := s.devs.getOrNew(name)
-		d.state = domain.EvolveDevice(d.state, e, r.RecordedAt)
-		d.version = int64(r.Version)
-		s.devs.put(d)
 	}
 	return nil
 }
 
-// reloadStream rebuilds one stream's cache from the store.
+// rejectedAt records that a refusal of device for reason was recorded at.
+func (s *Handler) rejectedAt(device string, reason domain.RejectReason, at time.Time) {
+	m := s.rejected[device]
+	if m == nil {
+		m = make(map[domain.RejectReason]time.Time, 1)
+		s.rejected[device] = m
+	}
+	if at.After(m[reason]) {
+		m[reason] = at
+	}
+}
+
+// forgetRejections drops the refusals recorded longer than
+// domain.RejectionInterval before now: the domain no longer reads them.
+func (s *Handler) forgetRejections(now time.Time) int {
+	n := 0
+	for d, m := range s.rejected {
+		for r, at := range m {
+			if now.Sub(at) >= domain.RejectionInterval {
+				delete(m, r)
+			}
+		}
+		if len(m) == 0 {
+			delete(s.rejected, d)
+			n++
+		}
+	}
+	return n
+}
+
+// device is the device as decisions see it, and its stream's version: the
+// pending entry, else the read model's, with the refusals recorded.
+func (s *Handler) device(name string) (domain.DeviceState, int64) {
+	if p, ok := s.pending[name]; ok {
+		if !s.settled(p) {
+			return p.state, p.version
+		}
+		delete(s.pending, name)
+	}
+	st, v, found := s.devices.DeviceState(name)
+	if !found {
+		st, v = domain.NewDevice(name), -1
+	}
+	if m := s.rejected[name]; len(m) > 0 {
+		st.LastRejected = maps.Clone(m)
+	}
+	return st, v
+}
+
+// settled reports whether the read model holds everything of p.
+func (s *Handler) settled(p *pendingDevice) bool {
+	return p.flying == 0 && p.pos <= s.devices.Position()
+}
+
+// reloadStream rebuilds the cluster's or the range's state from the store.
 func (s *Handler) reloadStream(ctx context.Context, stream string) error {
 	s.gen++
 	switch stream {
 	case domain.ClusterStream:
 		s.cluster, s.cVersion, s.cReloaded = domain.NewCluster(), -1, s.gen
 	case domain.RangeStream:
-		s.rng, s.rVersion, s.rReloaded = domain.NewDNRange(), -1, s.gen
+		s.rng, s.rVersion, s.rReloaded = domain.NewDNRangeIn(pack.NewDNSet()), -1, s.gen
 	default:
-		name, ok := domain.DeviceFromStream(stream)
-		if !ok {
+		return nil
+	}
+	err := s.store.ReadStream(ctx, stream, 0, func(r eventstore.RecordedEvent) error {
+		if r.Stream != stream { // fold only this stream's state
 			return nil
 		}
-		d := newEntry(name)
-		d.reloaded = s.gen
-		s.devs.put(d)
-	}
-	if err := s.store.ReadStream(ctx, stream, 0, s.applyRecorded); err != nil {
+		return s.fold(r)
+	})
+	if err != nil {
 		// Half rebuilt: let the next failure rebuild it again.
-		switch stream {
-		case domain.ClusterStream:
+		if stream == domain.ClusterStream {
 			s.cReloaded = 0
-		case domain.RangeStream:
+		} else {
 			s.rReloaded = 0
-		default:
-			if name, ok := domain.DeviceFromStream(stream); ok {
-				s.devs.setReloaded(name, 0)
-			}
 		}
-		return err
 	}
-	return nil
+	return err
 }
 
 // Outcome is what a command did.
@@ -235,7 +349,8 @@ type Outcome struct {
 
 // Execute decides cmd and makes its events durable. A *domain.Rejection is
 // returned together with an Outcome whose events (the recorded refusal) were
-// written.
+// written. An error the store gave for being unable to write now wraps
+// ErrUnavailable; conflicts that outlast MaxAttempts wrap ErrConflict.
 func (s *Handler) Execute(ctx context.Context, cmd domain.Command, o Origin) (Outcome, error) {
 	if o.CorrelationID == "" {
 		o.CorrelationID = uuid.NewString()
@@ -243,64 +358,109 @@ func (s *Handler) Execute(ctx context.Context, cmd domain.Command, o Origin) (Ou
 	var lastErr error
 	for attempt := 0; attempt < MaxAttempts; attempt++ {
 		d := s.decide(ctx, cmd, o)
-		out, decideErr, wait, gen, streams := d.out, d.err, d.wait, d.gen, d.streams
-		if wait == nil {
-			return out, decideErr
+		if d.wait == nil {
+			return d.out, wrapStoreError(d.err)
 		}
-		res, err := wait()
+		res, err := d.wait()
+		s.settle(d, res, err)
 		if err == nil {
-			out.Position = res.Position
-			return out, decideErr
+			d.out.Position = res.Position
+			return d.out, d.err
 		}
 		lastErr = err
 		if s.shared {
 			// Nothing was applied speculatively: the next attempt catches up.
 			if !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
-				return Outcome{}, err
+				return Outcome{}, wrapStoreError(err)
 			}
 			continue
 		}
-		// The append failed: the cache holds events that are not in the
-		// store. Rebuild the streams it touched (once, whoever fails first).
-		if rerr := s.invalidate(context.WithoutCancel(ctx), gen, streams); rerr != nil {
-			return Outcome{}, fmt.Errorf("%w (and reloading the state failed: %v)", err, rerr)
+		// The append failed: what the handler holds has events that are not
+		// in the store. Rebuild what it touched (once, whoever fails first).
+		if rerr := s.invalidate(context.WithoutCancel(ctx), d.gen, d.streams); rerr != nil {
+			return Outcome{}, fmt.Errorf("%w (and reloading the state failed: %v)", wrapStoreError(err), rerr)
 		}
 		if !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
-			return Outcome{}, err
+			return Outcome{}, wrapStoreError(err)
 		}
 		if ctx.Err() != nil {
 			return Outcome{}, ctx.Err()
 		}
 	}
-	return Outcome{}, fmt.Errorf("gave up after %d conflicting attempts: %w", MaxAttempts, lastErr)
+	return Outcome{}, fmt.Errorf("%w: gave up after %d conflicting attempts: %w", ErrConflict, MaxAttempts, lastErr)
+}
+
+// settle records what an append that returned did to the device it wrote.
+func (s *Handler) settle(d decision, res eventstore.AppendResult, err error) {
+	if d.dev == nil && len(d.out.Events) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d.dev != nil && s.pending[d.name] == d.dev {
+		d.dev.flying--
+		if err == nil {
+			d.dev.pos = max(d.dev.pos, res.Position)
+		}
+	}
+	if err != nil {
+		return
+	}
+	for _, e := range d.out.Events {
+		if rej, ok := e.(domain.RegistrationRejected); ok {
+			s.rejectedAt(rej.Device, rej.Reason, rej.At)
+		}
+	}
 }
 
 func (s *Handler) invalidate(ctx context.Context, gen uint64, streams []string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var devices []string
 	for _, st := range streams {
-		if s.reloadedAt(st) > gen {
-			continue // rebuilt since this decision: its events are gone already
+		if st == domain.ClusterStream || st == domain.RangeStream {
+			if s.reloadedAt(st) > gen {
+				continue // rebuilt since this decision: its events are gone already
+			}
+			if err := s.reloadStream(ctx, st); err != nil {
+				return err
+			}
+			continue
 		}
-		if err := s.reloadStream(ctx, st); err != nil {
-			return err
+		if name, ok := domain.DeviceFromStream(st); ok {
+			if p, ok := s.pending[name]; ok && p.gen <= gen {
+				devices = append(devices, name)
+			}
 		}
+	}
+	if len(devices) == 0 {
+		return nil
+	}
+	// The read model holds what the store holds: once it has applied
+	// everything durable, the devices' failed events are dropped with their
+	// entries. Others' appends still in flight for them fail (their
+	// expected versions never came) and are decided again.
+	head, err := s.store.Head(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.devices.WaitFor(ctx, head); err != nil {
+		return err
+	}
+	s.gen++
+	for _, name := range devices {
+		delete(s.pending, name)
 	}
 	return nil
 }
 
-// reloadedAt is gen when the stream's cache was last rebuilt from the store.
+// reloadedAt is gen when the stream's state was last rebuilt from the store.
 func (s *Handler) reloadedAt(stream string) uint64 {
 	switch stream {
 	case domain.ClusterStream:
 		return s.cReloaded
 	case domain.RangeStream:
 		return s.rReloaded
-	}
-	if name, ok := domain.DeviceFromStream(stream); ok {
-		if d, ok := s.devs.get(name); ok {
-			return d.reloaded
-		}
 	}
 	return 0
 }
@@ -310,43 +470,48 @@ type decision struct {
 	out  Outcome
 	err  error                                   // the decision's own error (a rejection), or why it could not be made
 	wait func() (eventstore.AppendResult, error) // nil when there is nothing to write
-	gen  uint64                                  // the cache generation the decision was made on
+	gen  uint64                                  // the generation the decision was made on
 	// streams lists the streams written, to rebuild if the append fails.
 	streams []string
+	// dev is the pending entry of the device written (nil if none), name
+	// its name.
+	dev  *pendingDevice
+	name string
 }
 
 // decide runs under the lock: build the world, decide, apply the events to
-// the cache, and queue the append. It returns wait == nil when there is
-// nothing to write.
+// what the handler holds, and queue the append. It returns wait == nil when
+// there is nothing to write.
 func (s *Handler) decide(ctx context.Context, cmd domain.Command, o Origin) decision {
 	var (
 		out       Outcome
 		decideErr error
 		wait      func() (eventstore.AppendResult, error)
-		gen       uint64
 		streams   []string
 	)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.shared {
-		// Other registrars write to the store too: decide on what it holds now.
+		// Other registrars write to the store too: decide on what it holds
+		// now, and on a read model that holds as much.
 		if err := s.catchUp(ctx); err != nil {
+			return decision{err: err}
+		}
+		if err := s.devices.WaitFor(ctx, s.head); err != nil {
 			return decision{err: err}
 		}
 	}
 	now := s.clock().UTC()
 	needs := cmd.Needs()
 	w := domain.World{Cluster: s.cluster, Range: s.rng}
-	var dev *devEntry // nil when the command needs no device
+	devVersion := int64(-1)
 	if needs.Device != "" {
-		d := s.devs.getOrNew(needs.Device)
-		dev = &d
-		w.Device = dev.state
+		w.Device, devVersion = s.device(needs.Device)
 	}
 	events, err := domain.Decide(w, cmd, now)
 	if len(events) == 0 {
-		if dev != nil {
-			out.Device = dev.state
+		if needs.Device != "" {
+			out.Device = w.Device
 		}
 		return decision{out: out, err: err}
 	}
@@ -364,8 +529,8 @@ func (s *Handler) decide(ctx context.Context, cmd domain.Command, o Origin) deci
 		case domain.RangeStream:
 			return s.rVersion
 		}
-		if dev != nil && stream == domain.DeviceStream(dev.state.Name) {
-			return dev.version
+		if needs.Device != "" && stream == domain.DeviceStream(needs.Device) {
+			return devVersion
 		}
 		return -1
 	}
@@ -424,20 +589,25 @@ func (s *Handler) decide(ctx context.Context, cmd domain.Command, o Origin) deci
 
 	if s.shared {
 		// Append while holding the lock, then read back what landed (ours
-		// and anyone else's) so the cache is exactly a fold of the store.
+		// and anyone else's), so that the state is exactly a fold of the
+		// store and the read model holds as much.
 		res, err := s.store.Append(ctx, appends...)
 		if err == nil {
 			err = s.catchUp(ctx)
-			if dev != nil {
-				out.Device = s.devs.getOrNew(dev.state.Name).state
-			}
+		}
+		if err == nil {
+			err = s.devices.WaitFor(ctx, s.head)
+		}
+		if err == nil && needs.Device != "" {
+			out.Device, _ = s.device(needs.Device)
 		}
 		return decision{out: out, err: decideErr, wait: func() (eventstore.AppendResult, error) { return res, err }}
 	}
 
-	// Apply to the cache now (speculatively): the next decision sees these
-	// events even before they are durable. If the append fails, the streams
-	// are rebuilt from the store.
+	// Apply to what the handler holds now (speculatively): the next
+	// decision sees these events even before they are durable. If the
+	// append fails, what it touched is rebuilt (invalidate).
+	var dev *pendingDevice
 	for _, e := range events {
 		switch e.Stream() {
 		case domain.ClusterStream:
@@ -447,20 +617,30 @@ func (s *Handler) decide(ctx context.Context, cmd domain.Command, o Origin) deci
 			s.rng = domain.EvolveDNRange(s.rng, e)
 			s.rVersion++
 		default:
-			if dev == nil || e.Stream() != domain.DeviceStream(dev.state.Name) {
+			if needs.Device == "" || e.Stream() != domain.DeviceStream(needs.Device) {
 				continue
+			}
+			if dev == nil {
+				dev = s.pending[needs.Device]
+				if dev == nil {
+					dev = &pendingDevice{state: w.Device, version: devVersion, gen: s.gen}
+					s.pending[needs.Device] = dev
+				}
+				dev.flying++
 			}
 			dev.state = domain.EvolveDevice(dev.state, e, now)
 			dev.version++
 		}
 	}
-	if dev != nil {
-		s.devs.put(*dev)
-		out.Device = dev.state
+	if needs.Device != "" {
+		out.Device = w.Device
+		if dev != nil {
+			out.Device = dev.state
+		}
 	}
-	gen = s.gen
 
-	// The append must finish even if the caller goes away: the cache already holds it.
+	// The append must finish even if the caller goes away: the state
+	// already holds it.
 	bg := context.WithoutCancel(ctx)
 	if s.pipe != nil {
 		wait = s.pipe.Enqueue(bg, appends...)
@@ -468,7 +648,7 @@ func (s *Handler) decide(ctx context.Context, cmd domain.Command, o Origin) deci
 		res, err := s.store.Append(bg, appends...)
 		wait = func() (eventstore.AppendResult, error) { return res, err }
 	}
-	return decision{out: out, err: decideErr, wait: wait, gen: gen, streams: streams}
+	return decision{out: out, err: decideErr, wait: wait, gen: s.gen, streams: streams, dev: dev, name: needs.Device}
 }
 
 // commandName is the command's type name without its package: "Register".
@@ -540,149 +720,34 @@ func (s *Handler) Unregister(ctx context.Context, u Unregistration) error {
 
 var _ Registrar = (*Handler)(nil)
 
-// ---- Reads -----------------------------------------------------------------
-
-// Status is the autoregistration's state now.
-type Status struct {
-	Open          bool
-	Window        *domain.Window
-	Registrations int // autoregistered in the current window
-	Protocol      domain.Protocol
-	Security      domain.SecurityMode
-	Range         domain.DNRange
-	DNsLeft       int
-	Devices       int
-	Registered    int
-	// Problem says why autoregistration could not be opened now ("" if it could).
-	Problem string
-}
-
-// fresh, under the lock, folds in what other registrars wrote when the
-// store is shared, so reads are as current as the store. A failure is
-// reported to OnError and the read answers from the cache.
-func (s *Handler) fresh() {
-	if !s.shared {
-		return
-	}
-	if err := s.catchUp(context.Background()); err != nil && s.onError != nil {
-		s.onError(fmt.Errorf("reading what other registrars wrote: %w", err))
-	}
-}
-
-// Status reads the current state from the cache.
-func (s *Handler) Status() Status {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.fresh()
-	st := Status{Protocol: s.cluster.Protocol, Security: s.cluster.Security, Range: s.rng.Range, DNsLeft: s.rng.Free()}
-	if w := s.cluster.Window; w != nil {
-		cp := *w
-		st.Open, st.Window = true, &cp
-		if !w.Until.IsZero() && !s.clock().Before(w.Until) {
-			st.Open = false // its time is up; the timer closes it
-		}
-		st.Registrations = s.rng.WindowRegistrations(w.ID)
-	}
-	for _, i := range s.devs.recs {
-		if r := s.devs.at(i); r.is(dExists) {
-			st.Devices++
-			if r.is(dRegistered) {
-				st.Registered++
-			}
-		}
-	}
-	if st.Window == nil {
-		if err := domain.CheckAutoregistration(domain.World{Cluster: s.cluster, Range: s.rng}); err != nil {
-			st.Problem = err.Error()
-		}
-	}
-	return st
-}
-
-// Devices lists the known devices, sorted by name.
-func (s *Handler) Devices() []domain.DeviceState {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.fresh()
-	out := make([]domain.DeviceState, 0, len(s.devs.recs))
-	for k, i := range s.devs.recs {
-		if r := s.devs.at(i); r.is(dExists) {
-			out = append(out, s.devs.entry(k, r).state.Clone())
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
-
-// Device returns one device's state.
-func (s *Handler) Device(name string) (domain.DeviceState, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.fresh()
-	d, ok := s.devs.get(name)
-	if !ok || !d.state.Exists {
-		return domain.DeviceState{}, false
-	}
-	return d.state.Clone(), true
-}
-
-// Cluster returns a copy of the cluster's state.
-func (s *Handler) Cluster() domain.ClusterState {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.fresh()
-	return s.cluster.Clone()
-}
-
-// Range returns a copy of the range's state.
-func (s *Handler) Range() domain.DNRangeState {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.fresh()
-	return s.rng.Clone()
-}
-
-// MayDial answers "may device D dial N?".
-func (s *Handler) MayDial(device, number string) (domain.DialResult, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.fresh()
-	d, ok := s.devs.get(device)
-	if !ok {
-		return domain.DialResult{}, fmt.Errorf("%w: no device %s", domain.ErrNotFound, device)
-	}
-	return domain.MayDial(s.cluster, s.rng, d.state, number)
-}
-
 // ---- Background work -------------------------------------------------------
 
-// pruneStrangers forgets devices that never registered and whose last
-// refusal is older than the rejection interval, so that a flood of made-up
-// MACs does not grow the cache without bound. A forgotten device that comes
-// back costs one conflict and a reload of its stream.
-func (s *Handler) pruneStrangers(now time.Time) int {
-	if s.shared {
-		return 0 // the cache is a fold of the store there
-	}
+// forget drops what decisions no longer need: the devices the read model
+// has caught up with, and the refusals older than the rejection interval
+// (so that a flood of made-up MACs does not grow the handler).
+// It returns how many devices' refusals it forgot.
+func (s *Handler) forget(now time.Time) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
-	for k, i := range s.devs.recs {
-		if r := s.devs.at(i); r.is(dExists) || r.is(dDeleted) {
-			continue
-		}
-		recent := false
-		for _, at := range s.devs.rejected[k] {
-			if now.Sub(at) < domain.RejectionInterval {
-				recent = true
-			}
-		}
-		if !recent {
-			s.devs.drop(k)
-			n++
+	for name, p := range s.pending {
+		if s.settled(p) {
+			delete(s.pending, name)
 		}
 	}
-	return n
+	return s.forgetRejections(now)
+}
+
+// windowDue reports whether the open window's time is up.
+func (s *Handler) windowDue(ctx context.Context) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shared {
+		if err := s.catchUp(ctx); err != nil && s.onError != nil {
+			s.onError(fmt.Errorf("reading what other registrars wrote: %w", err))
+		}
+	}
+	w := s.cluster.Window
+	return w != nil && !w.Until.IsZero() && !s.clock().Before(w.Until)
 }
 
 // Run closes windows whose time is up, until ctx ends. The check runs every
@@ -694,23 +759,14 @@ func (s *Handler) Run(ctx context.Context, tick time.Duration) error {
 	}
 	t := time.NewTicker(tick)
 	defer t.Stop()
-	lastPrune := s.clock()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		}
-		if now := s.clock(); now.Sub(lastPrune) >= domain.RejectionInterval {
-			s.pruneStrangers(now)
-			lastPrune = now
-		}
-		s.mu.Lock()
-		s.fresh()
-		w := s.cluster.Window
-		due := w != nil && !w.Until.IsZero() && !s.clock().Before(w.Until)
-		s.mu.Unlock()
-		if due {
+		s.forget(s.clock())
+		if s.windowDue(ctx) {
 			// Errors are retried at the next tick.
 			if _, err := s.Execute(ctx, domain.ExpireWindow{}, System); err != nil && s.onError != nil {
 				s.onError(fmt.Errorf("closing the window whose time is up: %w", err))

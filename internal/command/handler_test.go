@@ -16,6 +16,7 @@ import (
 	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/config"
 	"github.com/autoreg/autoreg/internal/eventstore"
+	"github.com/autoreg/autoreg/internal/testreg"
 )
 
 var t0 = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
@@ -30,10 +31,10 @@ func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.U
 
 // sample returns a service on store with the sample topology applied and,
 // if rangeEnd is set, the range 1000..rangeEnd.
-func sample(t *testing.T, store eventstore.Store, clk *clock, rangeEnd string, shared bool) *command.Handler {
+func sample(t *testing.T, store eventstore.Store, clk *clock, rangeEnd string, shared bool) *testreg.Registrar {
 	t.Helper()
 	ctx := context.Background()
-	svc, err := command.New(ctx, store, command.Options{Clock: clk.Now, Shared: shared})
+	svc, err := testreg.Open(t, store, command.Options{Clock: clk.Now, Shared: shared})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +45,7 @@ func sample(t *testing.T, store eventstore.Store, clk *clock, rangeEnd string, s
 	if rangeEnd != "" {
 		cfg.Cluster.Range.End = rangeEnd
 	}
-	if _, err := config.Apply(ctx, svc, cfg.Cluster, true, command.Origin{Actor: "config"}); err != nil {
+	if _, err := svc.Configure(ctx, cfg.Cluster.Commands(true, "config"), command.Origin{Actor: "config"}); err != nil {
 		t.Fatal(err)
 	}
 	return svc
@@ -52,7 +53,7 @@ func sample(t *testing.T, store eventstore.Store, clk *clock, rangeEnd string, s
 
 func mac(i int) string { return fmt.Sprintf("SEP%012X", 0x001122000000+i) }
 
-func register(svc *command.Handler, dev, model string, p domain.Protocol, addr string) (command.Registered, error) {
+func register(svc *testreg.Registrar, dev, model string, p domain.Protocol, addr string) (command.Registered, error) {
 	return svc.Register(context.Background(), command.Registration{Device: dev, Model: model, Protocol: p, Address: addr, Adapter: "test", Peer: addr})
 }
 
@@ -124,7 +125,7 @@ func TestAutoregistrationEndToEndOnTheStore(t *testing.T) {
 	}
 
 	// A new service on the same store rebuilds the same state.
-	again, err := command.New(ctx, store, command.Options{Clock: clk.Now})
+	again, err := testreg.Open(t, store, command.Options{Clock: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +191,7 @@ func TestTwoServicesOnOneStore(t *testing.T) {
 	store := memory.New()
 	clk := &clock{now: t0}
 	a := sample(t, store, clk, "1099", true)
-	b, err := command.New(ctx, store, command.Options{Clock: clk.Now, Shared: true})
+	b, err := testreg.Open(t, store, command.Options{Clock: clk.Now, Shared: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +205,7 @@ func TestTwoServicesOnOneStore(t *testing.T) {
 		go func(i int) { defer wg.Done(); _, _ = register(b, mac(1000+i), "7960", domain.SCCP, "b") }(i)
 	}
 	wg.Wait()
-	check, err := command.New(ctx, store, command.Options{Clock: clk.Now})
+	check, err := testreg.Open(t, store, command.Options{Clock: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

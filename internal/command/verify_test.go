@@ -11,6 +11,7 @@ import (
 	"github.com/autoreg/autoreg/domain"
 	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/eventstore"
+	"github.com/autoreg/autoreg/internal/testreg"
 )
 
 // tampered reads a store as if one event had been altered on disk, or
@@ -39,7 +40,7 @@ func TestNewVerifiesTheChain(t *testing.T) {
 	store := memory.New()
 	sample(t, store, &clock{now: t0}, "1099", false)
 	ctx := context.Background()
-	if _, err := command.New(ctx, store, command.Options{VerifyChain: true}); err != nil {
+	if _, err := testreg.Open(t, store, command.Options{VerifyChain: true}); err != nil {
 		t.Fatalf("an intact store: %v", err)
 	}
 	var at uint64
@@ -59,11 +60,11 @@ func TestNewVerifiesTheChain(t *testing.T) {
 		{"altered", tampered{Store: store, at: at}, "position " + itoa(at)},
 		{"missing", tampered{Store: store, at: at, drop: true}, "position " + itoa(at)},
 	} {
-		_, err := command.New(ctx, tc.s, command.Options{VerifyChain: true})
+		_, err := testreg.Open(t, tc.s, command.Options{VerifyChain: true})
 		if !errors.Is(err, eventstore.ErrCorrupt) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s event: New = %v; want ErrCorrupt naming %q", tc.name, err, tc.want)
 		}
-		if _, err := command.New(ctx, tc.s, command.Options{}); err != nil {
+		if _, err := testreg.Open(t, tc.s, command.Options{}); err != nil {
 			t.Errorf("%s event without VerifyChain: %v", tc.name, err)
 		}
 	}

@@ -1,11 +1,12 @@
 // Package config loads the registrar's configuration with viper (a YAML file,
 // AUTOREG_* environment variables, flags; the sample compiled in when no file
-// is given) and applies its cluster topology as domain commands.
+// is given), validates it, and turns its cluster topology into domain
+// commands (Cluster.Commands). It runs nothing: the command side applies
+// them. It imports the domain and viper, nothing else of the project.
 package config
 
 import (
 	"bytes"
-	"context"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -21,7 +22,6 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/autoreg/autoreg/domain"
-	"github.com/autoreg/autoreg/internal/command"
 )
 
 // Sample is the sample configuration, compiled in.
@@ -342,12 +342,12 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Apply turns the cluster section into domain commands, in dependency order.
-// Only differences become events. The protocol and security parameters are
-// applied only when fresh is true (a new store). It returns how many events
-// were written.
-func Apply(ctx context.Context, svc *command.Handler, c Cluster, fresh bool, origin command.Origin) (int, error) {
-	by := origin.Actor
+// Commands turns the cluster section into domain commands, in dependency
+// order, each made by by; the command side runs them
+// (command.Handler.Configure), so that only differences become events. The
+// protocol and security parameters are included only when fresh is true (a
+// new store): after that they belong to the administrators.
+func (c Cluster) Commands(fresh bool, by string) []domain.Command {
 	var cmds []domain.Command
 	if fresh {
 		if c.Protocol != "" {
@@ -393,18 +393,5 @@ func Apply(ctx context.Context, svc *command.Handler, c Cluster, fresh bool, ori
 	if c.Range.Start != "" {
 		cmds = append(cmds, domain.ConfigureRange{Start: c.Range.Start, End: c.Range.End, Partition: c.Range.Partition, Mask: c.Range.Mask, By: by})
 	}
-	written := 0
-	for _, cmd := range cmds {
-		out, err := svc.Execute(ctx, cmd, origin)
-		if err != nil {
-			return written, fmt.Errorf("applying the configuration (%s): %w", describe(cmd), err)
-		}
-		written += len(out.Events)
-	}
-	return written, nil
-}
-
-func describe(cmd domain.Command) string {
-	s := fmt.Sprintf("%T %+v", cmd, cmd)
-	return strings.TrimPrefix(s, "domain.")
+	return cmds
 }

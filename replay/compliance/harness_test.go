@@ -15,6 +15,7 @@ import (
 	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/config"
 	"github.com/autoreg/autoreg/internal/eventstore"
+	"github.com/autoreg/autoreg/internal/testreg"
 	"github.com/autoreg/autoreg/replay"
 	"github.com/autoreg/autoreg/replay/compliance"
 )
@@ -48,7 +49,7 @@ type hist struct {
 	ctx   context.Context
 	clk   *clock
 	store *memory.Store
-	svc   *command.Handler
+	svc   *testreg.Registrar
 	macs  int
 }
 
@@ -57,7 +58,7 @@ func newHist(t *testing.T, start time.Time) *hist {
 	ctx := context.Background()
 	clk := &clock{now: start}
 	store := memory.New(memory.WithClock(clk.Now))
-	svc, err := command.New(ctx, store, command.Options{Clock: clk.Now})
+	svc, err := testreg.Open(t, store, command.Options{Clock: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +66,7 @@ func newHist(t *testing.T, start time.Time) *hist {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := config.Apply(ctx, svc, cfg.Cluster, true, command.Origin{Actor: "config"}); err != nil {
+	if _, err := svc.Configure(ctx, cfg.Cluster.Commands(true, "config"), command.Origin{Actor: "config"}); err != nil {
 		t.Fatal(err)
 	}
 	h := &hist{t: t, ctx: ctx, clk: clk, store: store, svc: svc}

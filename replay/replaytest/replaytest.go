@@ -16,6 +16,7 @@ import (
 	"github.com/autoreg/autoreg/domain"
 	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/config"
+	"github.com/autoreg/autoreg/internal/testreg"
 )
 
 // Clock is a fake clock shared by the service and the store.
@@ -54,7 +55,7 @@ const (
 type History struct {
 	Store *memory.Store
 	Clock *Clock
-	Svc   *command.Handler
+	Svc   *testreg.Registrar
 	// Instants between the steps (each is after the step it names and
 	// before the next one).
 	Configured   time.Time // the sample configuration applied, nothing else
@@ -72,7 +73,7 @@ func Build(t testing.TB) *History {
 	ctx := context.Background()
 	clk := &Clock{now: T0}
 	store := memory.New(memory.WithClock(clk.Now))
-	svc, err := command.New(ctx, store, command.Options{Clock: clk.Now})
+	svc, err := testreg.Open(t, store, command.Options{Clock: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +82,7 @@ func Build(t testing.TB) *History {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := config.Apply(ctx, svc, cfg.Cluster, true, command.Origin{Actor: "config"}); err != nil {
+	if _, err := svc.Configure(ctx, cfg.Cluster.Commands(true, "config"), command.Origin{Actor: "config"}); err != nil {
 		t.Fatal(err)
 	}
 	step := func(d time.Duration) { clk.Add(d) }

@@ -16,6 +16,7 @@ import (
 	"github.com/autoreg/autoreg/adapters/admin/client"
 	"github.com/autoreg/autoreg/adapters/eventstore/memory"
 	"github.com/autoreg/autoreg/internal/command"
+	"github.com/autoreg/autoreg/projections"
 )
 
 func TestNewAddresses(t *testing.T) {
@@ -88,9 +89,13 @@ func TestErrorsCarryTheServersMessage(t *testing.T) {
 // The client against a registrar's admin API: open autoregistration and
 // read the status back.
 func Example() {
-	ctx := context.Background()
-	svc, _ := command.New(ctx, memory.New(), command.Options{})
-	srv, _ := admin.New(admin.Config{Tokens: []admin.Token{{User: "alice", Token: "alice-secret-token"}}}, svc, zerolog.Nop())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := memory.New()
+	reader := projections.NewReader(store, nil) // the read side, following the store
+	go func() { _ = reader.Run(ctx) }()
+	svc, _ := command.New(ctx, store, command.Options{Devices: reader})
+	srv, _ := admin.New(admin.Config{Tokens: []admin.Token{{User: "alice", Token: "alice-secret-token"}}}, svc, reader, zerolog.Nop())
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
 

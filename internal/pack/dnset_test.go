@@ -1,20 +1,22 @@
-package domain
+package pack
 
 import (
 	"fmt"
 	"maps"
 	"strings"
 	"testing"
+
+	"github.com/autoreg/autoreg/domain"
 )
 
-// TestDNHoldersMatchAMap holds, replaces and releases DNs that pack and
+// TestDNSetMatchAMap holds, replaces and releases DNs that pack and
 // DNs, devices and partitions that do not, and checks every read against
 // a plain map of the same holdings.
-func TestDNHoldersMatchAMap(t *testing.T) {
-	var h DNHolders // the zero value is ready to use
-	ref := map[DNKey]string{}
-	hold := func(p, dn, d string) { h.Hold(p, dn, d); ref[DNKey{p, dn}] = d }
-	release := func(p, dn string) { h.Release(p, dn); delete(ref, DNKey{p, dn}) }
+func TestDNSetMatchAMap(t *testing.T) {
+	var h DNSet // the zero value is ready to use
+	ref := map[domain.DNKey]string{}
+	hold := func(p, dn, d string) { h.Hold(p, dn, d); ref[domain.DNKey{Partition: p, DN: dn}] = d }
+	release := func(p, dn string) { h.Release(p, dn); delete(ref, domain.DNKey{Partition: p, DN: dn}) }
 	check := func(step string) {
 		t.Helper()
 		if h.Len() != len(ref) {
@@ -24,7 +26,7 @@ func TestDNHoldersMatchAMap(t *testing.T) {
 		if !maps.Equal(got, ref) {
 			t.Fatalf("%s: All = %v, want %v", step, got, ref)
 		}
-		for _, r := range []DNRange{{Start: "1000", End: "1999", Partition: "Internal"}, {Start: "0000", End: "9999", Partition: "Other"},
+		for _, r := range []domain.DNRange{{Start: "1000", End: "1999", Partition: "Internal"}, {Start: "0000", End: "9999", Partition: "Other"},
 			{Start: "0", End: "9", Partition: ""}, {Start: "1000", End: "1002", Partition: "Internal"}, {Start: "10", End: "99", Partition: "Internal"},
 			{Start: strings.Repeat("0", 16), End: strings.Repeat("9", 16), Partition: "Internal"}, {Start: "1000", End: "1999", Partition: "Nowhere"}} {
 			want := 0
@@ -64,7 +66,7 @@ func TestDNHoldersMatchAMap(t *testing.T) {
 	release("Internal", "10a")
 	release("Nowhere", "1000") // never held
 	check("released")
-	for _, k := range []DNKey{{"Internal", "1000"}, {"Internal", "10a"}, {"Nowhere", "1000"}, {"Internal", "9999"}} {
+	for _, k := range []domain.DNKey{{Partition: "Internal", DN: "1000"}, {Partition: "Internal", DN: "10a"}, {Partition: "Nowhere", DN: "1000"}, {Partition: "Internal", DN: "9999"}} {
 		if d, ok := h.Holder(k.Partition, k.DN); ok || h.Held(k.Partition, k.DN) {
 			t.Fatalf("Holder(%q, %q) = %q, want none", k.Partition, k.DN, d)
 		}
@@ -76,14 +78,14 @@ func TestDNHoldersMatchAMap(t *testing.T) {
 	}
 	cp := h // a copy shares them, as a map would
 	cp.Hold("Internal", "2001", "SEP00000000000B")
-	ref[DNKey{"Internal", "2001"}] = "SEP00000000000B"
+	ref[domain.DNKey{Partition: "Internal", DN: "2001"}] = "SEP00000000000B"
 	check("held through a copy")
 }
 
-// TestDNHoldersManyPartitions: past the partitions a key can number, DNs
+// TestDNSetManyPartitions: past the partitions a key can number, DNs
 // are kept as strings, and read back the same.
-func TestDNHoldersManyPartitions(t *testing.T) {
-	h := NewDNHolders()
+func TestDNSetManyPartitions(t *testing.T) {
+	h := NewDNSet()
 	n := maxPartitions + 10
 	for i := range n {
 		h.Hold(fmt.Sprintf("P%d", i), "1000", "SEP000000000001")
