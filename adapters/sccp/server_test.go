@@ -20,7 +20,6 @@ import (
 	"github.com/autoreg/autoreg/adapters/sccp/skinny"
 	"github.com/autoreg/autoreg/domain"
 	"github.com/autoreg/autoreg/internal/command"
-	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 // fakeRegistrar assigns DNs from a counter, rejects the devices it is told
@@ -65,7 +64,7 @@ func (f *fakeRegistrar) Register(ctx context.Context, r command.Registration) (c
 		return command.Registered{}, err
 	}
 	if f.unavailable[r.Device] {
-		return command.Registered{}, fmt.Errorf("appending: %w", eventstore.ErrUnavailable)
+		return command.Registered{}, fmt.Errorf("appending: %w", command.ErrUnavailable)
 	}
 	dn, ok := f.dns[r.Device]
 	if !ok {

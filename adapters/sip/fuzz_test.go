@@ -14,7 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/autoreg/autoreg/domain"
-	"github.com/autoreg/autoreg/internal/eventstore"
+	"github.com/autoreg/autoreg/internal/command"
 )
 
 // corpus reads the sample requests of testdata/requests: REGISTERs shaped
@@ -140,7 +140,7 @@ func FuzzRegister(f *testing.F) {
 	errs := []error{
 		nil, nil, nil,
 		&domain.Rejection{Device: testDevice, Reason: domain.RejectRangeExhausted, Detail: "no \"DN\" left\r\n"},
-		eventstore.ErrUnavailable,
+		command.ErrUnavailable,
 		errors.New("boom"),
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

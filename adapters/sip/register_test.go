@@ -13,7 +13,6 @@ import (
 
 	"github.com/autoreg/autoreg/domain"
 	"github.com/autoreg/autoreg/internal/command"
-	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 // do runs one request through the server's handler, as the transports do,
@@ -243,7 +242,7 @@ func TestRegistrarErrors(t *testing.T) {
 			`399 autoreg.test "SEP001122AABBCC may not register: cluster  in mixed mode"`},
 		{"unknown model", rejection(domain.RejectUnknownModel, ""), 403,
 			`399 autoreg.test "SEP001122AABBCC may not register: unknown_model"`},
-		{"store unavailable", fmt.Errorf("append: %w", eventstore.ErrUnavailable), 503, ""},
+		{"store unavailable", fmt.Errorf("append: %w", command.ErrUnavailable), 503, ""},
 		{"other", errors.New("boom"), 500, `399 autoreg.test "registration failed"`},
 	}
 	for _, tt := range tests {
@@ -331,7 +330,7 @@ func TestUnregister(t *testing.T) {
 		s, reg := newTestServer(t, nil)
 		r := defaultRaw()
 		do(t, s, r)
-		reg.set(func(f *fakeRegistrar) { f.unregErr = eventstore.ErrUnavailable })
+		reg.set(func(f *fakeRegistrar) { f.unregErr = command.ErrUnavailable })
 		r.Branch, r.CSeq, r.Contacts, r.Expires = "z9hG4bKbye", "102 REGISTER", []string{"*"}, "0"
 		if res := do(t, s, r); res.StatusCode != 503 {
 			t.Fatalf("status %d", res.StatusCode)

@@ -22,7 +22,6 @@ import (
 
 	"github.com/autoreg/autoreg/domain"
 	"github.com/autoreg/autoreg/internal/command"
-	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 // phone is a SIP client made with sipgo, registering one device.
@@ -170,7 +169,7 @@ func TestSocketRefusals(t *testing.T) {
 				t.Errorf("rejection: %d, Warning %q", res.StatusCode, header(res, "Warning"))
 			}
 
-			srv.reg.set(func(f *fakeRegistrar) { f.regErr = eventstore.ErrUnavailable })
+			srv.reg.set(func(f *fakeRegistrar) { f.regErr = command.ErrUnavailable })
 			res = p.register(testContact, "3600")
 			if n, err := strconv.Atoi(header(res, "Retry-After")); res.StatusCode != 503 || err != nil || n < 5 || n > 30 {
 				t.Errorf("unavailable: %d, Retry-After %q", res.StatusCode, header(res, "Retry-After"))
@@ -277,7 +276,7 @@ func TestExpiryRetriesAfterFailure(t *testing.T) {
 	srv := serve(t, func(c *Config) {
 		c.MinExpires, c.SweepInterval, c.RetryAfterMin = time.Second, 20*time.Millisecond, time.Second
 	})
-	srv.reg.set(func(f *fakeRegistrar) { f.unregErr = eventstore.ErrUnavailable })
+	srv.reg.set(func(f *fakeRegistrar) { f.unregErr = command.ErrUnavailable })
 	p := newPhone(t, srv, "UDP")
 	p.register(testContact, "1")
 	waitFor(t, func() bool { return len(srv.reg.unregistrations()) > 0 })
