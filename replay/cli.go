@@ -1,7 +1,6 @@
 package replay
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -10,8 +9,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/autoreg/autoreg/internal/eventstore"
 )
 
 // Exit statuses.
@@ -21,70 +18,26 @@ const (
 	ExitUsage   = 2 // a bad command line, or no store where it says
 )
 
-// Option configures Main.
-type Option func(*config)
-
-type config struct {
-	open     Opener
-	terminal *bool
-	now      func() time.Time
-}
-
-// WithOpener replaces how stores are opened (tests give memory stores).
-func WithOpener(o Opener) Option { return func(c *config) { c.open = o } }
-
-// WithTerminal says whether stderr is a terminal (progress bars), instead
-// of asking it.
-func WithTerminal(b bool) Option { return func(c *config) { c.terminal = &b } }
-
-// WithNow sets the clock for "now" (state without --at).
-func WithNow(now func() time.Time) Option { return func(c *config) { c.now = now } }
-
 // Main runs the replay command line (args without the program's name) and
 // returns the exit status: ExitOK; ExitFailure when verify finds a problem
 // or the store cannot be read; ExitUsage for a bad command line or a store
 // that is not there, in which case nothing is written on stdout.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer, opts ...Option) int {
-	cfg := config{open: OpenStore, now: time.Now}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	if cfg.terminal == nil {
-		t := IsTerminal(stderr)
-		cfg.terminal = &t
-	}
-	a := &app{cfg: cfg, stdout: stdout, stderr: stderr}
-	root := a.command()
-	root.SetArgs(args)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return ExitOK
-	}
+	a := &app{NewProgram("replay", stdout, stderr, opts...)}
+	err := a.Execute(ctx, a.command(), args)
 	var verr *VerifyError
-	var uerr *UsageError
-	switch {
-	case errors.As(err, &verr):
+	if errors.As(err, &verr) {
 		fmt.Fprintf(stderr, "replay verify: FAILED at %v\n", verr)
 		return ExitFailure
-	case errors.As(err, &uerr) || !a.ran:
-		fmt.Fprintf(stderr, "replay: %v\nRun 'replay --help' for usage.\n", err)
-		return ExitUsage
 	}
-	fmt.Fprintf(stderr, "replay: %v\n", err)
-	return ExitFailure
+	return a.Exit(err, ExitFailure)
 }
 
-type app struct {
-	cfg            config
-	stdout, stderr io.Writer
-	store, data    string
-	ran            bool // a command's own code ran (errors before are usage errors)
-}
+// app is the replay program; its methods make its commands.
+type app struct{ *Program }
 
 func (a *app) command() *cobra.Command {
-	root := &cobra.Command{
+	root := a.Root(&cobra.Command{
 		Use:   "replay",
 		Short: "Audit the registrar's event log: windows, devices, past states, events, integrity",
 		Long: `replay reads the registrar's event store read-only (the registrar may be
@@ -111,12 +64,7 @@ Exit status: 0 ok; 1 verify found a problem, or the store could not be read;
   replay state --at 2026-03-02T10:00 --store sqlite:///var/lib/autoreg/autoreg.db
   replay events --type 'device.*' --since 2026-03-02 --format jsonl
   replay verify --data /var/lib/autoreg`,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	root.PersistentFlags().StringVar(&a.store, "store", "", "event store: sqlite:///abs/path.db, a path, or kurrentdb://host:2113 (default ./data/autoreg.db)")
-	root.PersistentFlags().StringVar(&a.data, "data", "", "the registrar's data directory: the store is DIR/autoreg.db")
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &UsageError{Err: err} })
+	})
 	root.AddCommand(a.windowsCmd(), a.deviceCmd(), a.stateCmd(), a.eventsCmd(), a.verifyCmd(), a.generateCmd(), a.copyCmd())
 	return root
 }
@@ -131,32 +79,22 @@ func args(n int) cobra.PositionalArgs {
 	}
 }
 
-// open opens the store the flags name.
-func (a *app) open(ctx context.Context) (eventstore.Store, error) {
-	loc, err := StoreLocation(a.store, a.data)
-	if err != nil {
-		return nil, err
+// answer is the Run of a query that gets its answer from the store, then
+// writes it on a buffered stdout in the format asked for.
+func answer[T any](p *Program, get func(ctx context.Context, env Env) (T, error), write func(w io.Writer, f Format, v T) error) func(context.Context, Source) error {
+	return func(ctx context.Context, src Source) error {
+		v, err := get(ctx, src.Env)
+		if err != nil {
+			return err
+		}
+		return p.output(func(w io.Writer) error { return write(w, src.Format, v) })
 	}
-	return a.cfg.open(ctx, loc)
-}
-
-func (a *app) env(st eventstore.Store) Env {
-	return Env{Store: st, Progress: a.stderr, Terminal: *a.cfg.terminal}
-}
-
-// output runs write on a buffered stdout.
-func (a *app) output(write func(w io.Writer) error) error {
-	bw := bufio.NewWriterSize(a.stdout, 1<<16)
-	if err := write(bw); err != nil {
-		bw.Flush()
-		return err
-	}
-	return bw.Flush()
 }
 
 func (a *app) windowsCmd() *cobra.Command {
-	var since, until, format string
-	c := &cobra.Command{
+	var since, until string
+	var iv Interval
+	c := a.Query(&cobra.Command{
 		Use:   "windows",
 		Short: "List the autoregistration windows and the phones registered in each",
 		Long: `windows replays the whole log and lists every autoregistration window that
@@ -175,37 +113,25 @@ csv: one row per window, with counts.`,
   replay windows --since 2026-03-01 --until 2026-03-31T23:59 --format json
   replay windows --data /var/lib/autoreg --format csv > windows.csv`,
 		Args: args(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a.ran = true
-			f, err := ParseFormat(format, Text, JSON, CSV)
-			if err != nil {
-				return err
-			}
-			iv, err := ParseInterval(since, until)
-			if err != nil {
-				return err
-			}
-			st, err := a.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			res, err := Windows(cmd.Context(), a.env(st), iv)
-			if err != nil {
-				return err
-			}
-			return a.output(func(w io.Writer) error { return WriteWindows(w, f, res) })
+	}, Query{
+		Formats:    []Format{Text, JSON, CSV},
+		FormatHelp: "text, json or csv",
+		Check: func([]string) (err error) {
+			iv, err = ParseInterval(since, until)
+			return err
 		},
-	}
+		Run: answer(a.Program, func(ctx context.Context, env Env) (WindowsResult, error) {
+			return Windows(ctx, env, iv)
+		}, WriteWindows),
+	})
 	c.Flags().StringVar(&since, "since", "", "only windows open at or after this time")
 	c.Flags().StringVar(&until, "until", "", "only windows open at or before this time")
-	c.Flags().StringVar(&format, "format", "text", "text, json or csv")
 	return c
 }
 
 func (a *app) deviceCmd() *cobra.Command {
-	var format string
-	c := &cobra.Command{
+	var name string
+	return a.Query(&cobra.Command{
 		Use:   "device NAME",
 		Short: "Show the whole history of one device",
 		Long: `device shows what became of one device: its state after its last event, then
@@ -221,35 +147,23 @@ csv: the history.`,
 		Example: `  replay device SEP001122334455
   replay device 00:11:22:33:44:55 --format json`,
 		Args: args(1),
-		RunE: func(cmd *cobra.Command, argv []string) error {
-			a.ran = true
-			f, err := ParseFormat(format, Text, JSON, CSV)
-			if err != nil {
-				return err
-			}
-			name, err := DeviceName(argv[0])
-			if err != nil {
-				return err
-			}
-			st, err := a.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			h, err := Device(cmd.Context(), a.env(st), name)
-			if err != nil {
-				return err
-			}
-			return a.output(func(w io.Writer) error { return WriteDevice(w, f, h) })
+	}, Query{
+		Formats:    []Format{Text, JSON, CSV},
+		FormatHelp: "text, json or csv",
+		Check: func(argv []string) (err error) {
+			name, err = DeviceName(argv[0])
+			return err
 		},
-	}
-	c.Flags().StringVar(&format, "format", "text", "text, json or csv")
-	return c
+		Run: answer(a.Program, func(ctx context.Context, env Env) (DeviceHistory, error) {
+			return Device(ctx, env, name)
+		}, WriteDevice),
+	})
 }
 
 func (a *app) stateCmd() *cobra.Command {
-	var at, format string
-	c := &cobra.Command{
+	var at string
+	var t time.Time
+	c := a.Query(&cobra.Command{
 		Use:   "state",
 		Short: "Show the cluster, the ranges and the devices as they were at an instant",
 		Long: `state replays the events recorded at or before --at (reading stops at the
@@ -266,38 +180,30 @@ text: for people. json: see docs/replay.md. csv: the devices table.`,
   replay state --at 2026-03-02T10:00:00Z --format json
   replay state --format csv > devices-now.csv`,
 		Args: args(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a.ran = true
-			f, err := ParseFormat(format, Text, JSON, CSV)
-			if err != nil {
-				return err
-			}
-			t := a.cfg.now().UTC()
+	}, Query{
+		Formats:    []Format{Text, JSON, CSV},
+		FormatHelp: "text, json or csv",
+		Check: func([]string) (err error) {
+			t = a.Now().UTC()
 			if at != "" {
 				if t, err = ParseTime(at); err != nil {
 					return fmt.Errorf("--at: %w", err)
 				}
 			}
-			st, err := a.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			r, err := State(cmd.Context(), a.env(st), t)
-			if err != nil {
-				return err
-			}
-			return a.output(func(w io.Writer) error { return WriteState(w, f, r) })
+			return nil
 		},
-	}
+		Run: answer(a.Program, func(ctx context.Context, env Env) (StateReport, error) {
+			return State(ctx, env, t)
+		}, WriteState),
+	})
 	c.Flags().StringVar(&at, "at", "", "the instant (default: now)")
-	c.Flags().StringVar(&format, "format", "text", "text, json or csv")
 	return c
 }
 
 func (a *app) eventsCmd() *cobra.Command {
-	var stream, types, since, until, format string
-	c := &cobra.Command{
+	var stream, types, since, until string
+	var filter EventsFilter
+	c := a.Query(&cobra.Command{
 		Use:   "events",
 		Short: "List the raw events, filtered by stream, type and time",
 		Long: `events lists the stored events in order: position, stream, version, type,
@@ -314,43 +220,35 @@ object a line; csv: a header row, data as JSON (docs/replay.md).`,
   replay events --stream autoreg-device-SEP001122334455 --format json
   replay events --since 2026-03-02T10:00 --until 2026-03-02T11:00 --format jsonl`,
 		Args: args(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a.ran = true
-			f, err := ParseFormat(format, Text, JSON, JSONL, CSV)
-			if err != nil {
-				return err
-			}
-			filter := EventsFilter{Stream: stream}
+	}, Query{
+		Formats:    []Format{Text, JSON, JSONL, CSV},
+		FormatHelp: "text, json, jsonl or csv",
+		Check: func([]string) (err error) {
+			filter = EventsFilter{Stream: stream}
 			if filter.Types, err = ParseTypes(types); err != nil {
 				return err
 			}
-			if filter.Interval, err = ParseInterval(since, until); err != nil {
-				return err
-			}
-			st, err := a.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			ew := NewEventWriter(a.stdout, f)
-			if err := Events(cmd.Context(), a.env(st), filter, ew.Write); err != nil {
+			filter.Interval, err = ParseInterval(since, until)
+			return err
+		},
+		Run: func(ctx context.Context, src Source) error {
+			ew := NewEventWriter(a.Stdout, src.Format)
+			if err := Events(ctx, src.Env, filter, ew.Write); err != nil {
 				ew.Close()
 				return err
 			}
 			return ew.Close()
 		},
-	}
+	})
 	c.Flags().StringVar(&stream, "stream", "", "only this stream")
 	c.Flags().StringVar(&types, "type", "", "only these event types or patterns, comma-separated")
 	c.Flags().StringVar(&since, "since", "", "only events recorded at or after this time")
 	c.Flags().StringVar(&until, "until", "", "only events recorded at or before this time")
-	c.Flags().StringVar(&format, "format", "text", "text, json, jsonl or csv")
 	return c
 }
 
 func (a *app) verifyCmd() *cobra.Command {
-	var format string
-	c := &cobra.Command{
+	return a.Query(&cobra.Command{
 		Use:   "verify",
 		Short: "Check the log's integrity and the registrar's rules; exit 1 at the first bad event",
 		Long: `verify reads the whole log and checks, event by event:
@@ -371,34 +269,14 @@ naming the first bad position and what is wrong with it.`,
   replay verify --store sqlite:///var/lib/autoreg/autoreg.db
   replay verify --format json`,
 		Args: args(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a.ran = true
-			f, err := ParseFormat(format, Text, JSON)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			loc, err := StoreLocation(a.store, a.data)
-			if err != nil {
-				return err
-			}
-			st, err := a.cfg.open(ctx, loc)
-			if errors.Is(err, eventstore.ErrCorrupt) {
-				return a.verifyRefused(ctx, loc, err)
-			}
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			s, err := Verify(ctx, a.env(st), st)
-			if err != nil {
-				return err
-			}
-			return a.output(func(w io.Writer) error { return WriteVerify(w, f, s) })
-		},
-	}
-	c.Flags().StringVar(&format, "format", "text", "text or json (the summary)")
-	return c
+	}, Query{
+		Formats:    []Format{Text, JSON},
+		FormatHelp: "text or json (the summary)",
+		Corrupt:    a.verifyRefused,
+		Run: answer(a.Program, func(ctx context.Context, env Env) (VerifySummary, error) {
+			return Verify(ctx, env, env.Store)
+		}, WriteVerify),
+	})
 }
 
 // verifyRefused verifies a store the adapter refused to open as corrupt
@@ -449,8 +327,7 @@ store; a store that holds events is never written to.`,
 		Example: `  replay generate --events 1000000 --out /tmp/1m.db
   replay generate --events 10000000 --out sqlite:///tmp/10m.db --seed 7`,
 		Args: args(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a.ran = true
+		RunE: a.Run(func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
 				return usagef("--out FILE is required")
 			}
@@ -470,12 +347,12 @@ store; a store that holds events is never written to.`,
 			// The generator allocates much and keeps little: collect less often.
 			defer debug.SetGCPercent(debug.SetGCPercent(400))
 			res, err := GenerateStore(cmd.Context(), path, GenerateOptions{Events: events, Seed: seed, Start: t0,
-				Progress: a.stderr, Terminal: *a.cfg.terminal})
+				Progress: a.Stderr, Terminal: a.terminal})
 			if err != nil {
 				return err
 			}
 			return a.output(func(w io.Writer) error { return WriteGenerate(w, path, res) })
-		},
+		}),
 	}
 	c.Flags().StringVar(&out, "out", "", "the new store: a path or sqlite:///abs/path.db")
 	c.Flags().IntVar(&events, "events", 0, "how many events to write")

@@ -194,8 +194,7 @@ a copy of the source.`,
   replay copy --from 'kurrentdb+discover://admin:changeit@cluster.example:2113' --to sqlite:///backup/autoreg.db
   replay copy --from data/autoreg.db --to /tmp/autoreg-copy.db --format json`,
 		Args: args(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a.ran = true
+		RunE: a.Run(func(cmd *cobra.Command, _ []string) error {
 			f, err := ParseFormat(format, Text, JSON)
 			if err != nil {
 				return err
@@ -217,12 +216,12 @@ a copy of the source.`,
 				return err
 			}
 			defer dst.Close()
-			res, err := Copy(ctx, src, dst, CopyOptions{Progress: a.stderr, Terminal: *a.cfg.terminal, Batch: batch})
+			res, err := Copy(ctx, src, dst, CopyOptions{Progress: a.Stderr, Terminal: a.terminal, Batch: batch})
 			if err != nil {
 				return err
 			}
 			return a.output(func(w io.Writer) error { return writeCopy(w, f, res) })
-		},
+		}),
 	}
 	c.Flags().StringVar(&from, "from", "", "the store to copy (read only)")
 	c.Flags().StringVar(&to, "to", "", "the store to copy into (a new one, or one an interrupted copy left)")

@@ -7,6 +7,8 @@
 // (generate), for benchmarks and demonstrations.
 //
 // cmd/replay is a thin main around Main; every command is testable here.
+// Program is the skeleton of the command line, which package compliance's
+// shares.
 // The JSON each command writes is a stable schema, documented in
 // docs/replay.md.
 package replay

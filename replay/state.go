@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"time"
 
@@ -157,31 +158,22 @@ func NewStateReport(at time.Time, pos uint64, set *projections.Set) StateReport 
 func clusterReport(c domain.ClusterState) ClusterReport {
 	r := ClusterReport{CallManagers: []CallManagerReport{}, Groups: []GroupReport{}, Partitions: []string{},
 		CallingSearchSpaces: []CSSReport{}, DevicePools: []PoolReport{}, DefaultPool: c.DefaultPool, AutoregCSS: c.AutoregCSS}
-	for _, n := range sortedKeys(c.CallManagers) {
+	for _, n := range slices.Sorted(maps.Keys(c.CallManagers)) {
 		cm := c.CallManagers[n]
 		r.CallManagers = append(r.CallManagers, CallManagerReport{Name: n, Description: cm.Description, AutoregEnabled: !cm.AutoregDisabled})
 	}
-	for _, n := range sortedKeys(c.Groups) {
+	for _, n := range slices.Sorted(maps.Keys(c.Groups)) {
 		r.Groups = append(r.Groups, GroupReport{Name: n, CallManagers: slices.Clone(c.Groups[n]), Autoreg: n == c.AutoregGroup})
 	}
-	r.Partitions = append(r.Partitions, sortedKeys(c.Partitions)...)
-	for _, n := range sortedKeys(c.CSS) {
+	r.Partitions = append(r.Partitions, slices.Sorted(maps.Keys(c.Partitions))...)
+	for _, n := range slices.Sorted(maps.Keys(c.CSS)) {
 		r.CallingSearchSpaces = append(r.CallingSearchSpaces, CSSReport{Name: n, Partitions: slices.Clone(c.CSS[n])})
 	}
-	for _, n := range sortedKeys(c.Pools) {
+	for _, n := range slices.Sorted(maps.Keys(c.Pools)) {
 		p := c.Pools[n]
 		r.DevicePools = append(r.DevicePools, PoolReport{Name: n, Group: p.Group, CSS: p.CSS})
 	}
 	return r
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // WriteState writes the report in a format. CSV is the devices table.

@@ -5,18 +5,6 @@
 // docs/replay.md.
 package main
 
-import (
-	"context"
-	"os"
-	"os/signal"
-	"syscall"
+import "github.com/autoreg/autoreg/replay"
 
-	"github.com/autoreg/autoreg/replay"
-)
-
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := replay.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { replay.Exec(replay.Main) }

@@ -24,24 +24,18 @@ const (
 )
 
 // Option configures Main.
-type Option func(*config)
-
-type config struct {
-	open     replay.Opener
-	terminal *bool
-	now      func() time.Time
-}
+type Option = replay.Option
 
 // WithOpener replaces how stores are opened (tests give memory stores).
-func WithOpener(o replay.Opener) Option { return func(c *config) { c.open = o } }
+func WithOpener(o replay.Opener) Option { return replay.WithOpener(o) }
 
 // WithTerminal says whether stderr is a terminal (progress bar), instead
 // of asking it.
-func WithTerminal(b bool) Option { return func(c *config) { c.terminal = &b } }
+func WithTerminal(b bool) Option { return replay.WithTerminal(b) }
 
 // WithNow sets the clock: the report's generated_at, and the end of the
 // period without --until.
-func WithNow(now func() time.Time) Option { return func(c *config) { c.now = now } }
+func WithNow(now func() time.Time) Option { return replay.WithNow(now) }
 
 // FindingsError says that findings reached the --fail-on severity.
 type FindingsError struct {
@@ -59,44 +53,22 @@ func (e *FindingsError) Error() string {
 // policy, a store that is not there or cannot be read), in which case
 // nothing is written on stdout nor to -o.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer, opts ...Option) int {
-	cfg := config{open: replay.OpenStore, now: time.Now}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	if cfg.terminal == nil {
-		t := replay.IsTerminal(stderr)
-		cfg.terminal = &t
-	}
-	a := &app{cfg: cfg, stdout: stdout, stderr: stderr}
-	root := a.command()
-	root.SetArgs(args)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return ExitOK
-	}
+	a := &app{replay.NewProgram("compliance", stdout, stderr, opts...)}
+	err := a.Execute(ctx, a.command(), args)
 	var ferr *FindingsError
-	var uerr *replay.UsageError
 	var perr *PolicyError
 	switch {
 	case errors.As(err, &ferr):
 		fmt.Fprintf(stderr, "compliance: %v\n", err)
 		return ExitFindings
-	case errors.As(err, &uerr) || errors.As(err, &perr) || !a.ran:
-		fmt.Fprintf(stderr, "compliance: %v\nRun 'compliance --help' for usage.\n", err)
-		return ExitError
+	case errors.As(err, &perr):
+		err = &replay.UsageError{Err: err} // a bad policy is a mistake in the command line
 	}
-	fmt.Fprintf(stderr, "compliance: %v\n", err)
-	return ExitError
+	return a.Exit(err, ExitError)
 }
 
-type app struct {
-	cfg            config
-	stdout, stderr io.Writer
-	store, data    string
-	ran            bool // a command's own code ran (errors before are usage errors)
-}
+// app is the compliance program; its methods make its commands.
+type app struct{ *replay.Program }
 
 func usagef(format string, a ...any) error {
 	return &replay.UsageError{Err: fmt.Errorf(format, a...)}
@@ -110,7 +82,7 @@ func noArgs(c *cobra.Command, args []string) error {
 }
 
 func (a *app) command() *cobra.Command {
-	root := &cobra.Command{
+	root := a.Root(&cobra.Command{
 		Use:   "compliance",
 		Short: "Check the registrar's event log against Cisco's autoregistration advice",
 		Long: `compliance reads the registrar's event store read-only (the registrar may be
@@ -147,19 +119,17 @@ is written); 2 an error (bad flag, time, policy or store; nothing written).`,
   compliance report --policy policy.yaml --fail-on warning --format json
   compliance policy sample > policy.yaml
   compliance checks`,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	root.PersistentFlags().StringVar(&a.store, "store", "", "event store: sqlite:///abs/path.db, a path, or kurrentdb://host:2113 (default ./data/autoreg.db)")
-	root.PersistentFlags().StringVar(&a.data, "data", "", "the registrar's data directory: the store is DIR/autoreg.db")
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &replay.UsageError{Err: err} })
+	})
 	root.AddCommand(a.reportCmd(), a.policyCmd(), a.checksCmd())
 	return root
 }
 
 func (a *app) reportCmd() *cobra.Command {
-	var since, until, policyFile, format, output, failOn string
-	c := &cobra.Command{
+	var since, until, policyFile, output, failOn string
+	var level Severity
+	var iv replay.Interval
+	var pol *Policy
+	c := a.Query(&cobra.Command{
 		Use:   "report",
 		Short: "Run every check over a period and write the findings",
 		Long: `report replays the log up to --until (the whole log without it) and runs
@@ -186,50 +156,35 @@ The report goes to stdout, or to -o FILE (written whole or not at all).
   compliance report --store sqlite:///var/lib/autoreg/autoreg.db --format html -o report.html
   compliance report --policy strict.yaml --fail-on warning --format csv`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a.ran = true
-			f, err := replay.ParseFormat(format, Text, JSON, CSV, HTML)
-			if err != nil {
-				return err
-			}
-			level, err := ParseSeverity(failOn)
-			if err != nil {
+	}, replay.Query{
+		Formats:    []replay.Format{Text, JSON, CSV, HTML},
+		FormatHelp: "text, json, csv or html",
+		Check: func([]string) (err error) {
+			if level, err = ParseSeverity(failOn); err != nil {
 				return usagef("--fail-on: %w", err)
 			}
-			iv, err := replay.ParseInterval(since, until)
-			if err != nil {
+			if iv, err = replay.ParseInterval(since, until); err != nil {
 				return err
 			}
-			if now := a.cfg.now(); iv.Until.IsZero() && iv.Since.After(now) {
+			if now := a.Now(); iv.Until.IsZero() && iv.Since.After(now) {
 				return usagef("--since %s is after now (%s), where the period ends without --until",
 					iv.Since.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 			}
-			pol := DefaultPolicy()
+			pol = DefaultPolicy()
 			if policyFile != "" {
 				if pol, err = LoadPolicy(policyFile); err != nil {
 					return err
 				}
 			}
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			loc, err := replay.StoreLocation(a.store, a.data)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			st, err := a.cfg.open(ctx, loc)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			env := replay.Env{Store: st, Progress: a.stderr, Terminal: *a.cfg.terminal}
-			r, err := Build(ctx, env, Options{Since: iv.Since, Until: iv.Until, Now: a.cfg.now, Policy: pol, Store: loc})
+			return checkOutput(output)
+		},
+		Run: func(ctx context.Context, src replay.Source) error {
+			r, err := Build(ctx, src.Env, Options{Since: iv.Since, Until: iv.Until, Now: a.Now, Policy: pol, Store: src.Location})
 			if err != nil {
 				return err
 			}
 			var buf bytes.Buffer
-			if err := Write(&buf, f, r); err != nil {
+			if err := Write(&buf, src.Format, r); err != nil {
 				return fmt.Errorf("writing the report: %w", err)
 			}
 			if err := a.emit(output, buf.Bytes()); err != nil {
@@ -240,11 +195,10 @@ The report goes to stdout, or to -o FILE (written whole or not at all).
 			}
 			return nil
 		},
-	}
+	})
 	c.Flags().StringVar(&since, "since", "", "the period's start (default: the first event)")
 	c.Flags().StringVar(&until, "until", "", "the period's end (default: now)")
 	c.Flags().StringVar(&policyFile, "policy", "", "policy file (YAML; default: the built-in defaults)")
-	c.Flags().StringVar(&format, "format", "text", "text, json, csv or html")
 	c.Flags().StringVarP(&output, "output", "o", "", "write the report to FILE instead of stdout")
 	c.Flags().StringVar(&failOn, "fail-on", "critical", "exit 1 when a finding is at least this severe: info, warning or critical")
 	return c
@@ -270,7 +224,7 @@ func checkOutput(file string) error {
 // renamed into place, so that a failure leaves nothing half written).
 func (a *app) emit(file string, b []byte) error {
 	if file == "" || file == "-" {
-		_, err := a.stdout.Write(b)
+		_, err := a.Stdout.Write(b)
 		return err
 	}
 	if info, err := os.Stat(file); err == nil && !info.Mode().IsRegular() {
@@ -334,11 +288,10 @@ comment saying what it does. Save it, change what differs, and give it to
 'compliance report --policy FILE'; keys left out keep their defaults.`,
 		Example: `  compliance policy sample > policy.yaml`,
 		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a.ran = true
-			_, err := a.stdout.Write(SamplePolicy)
+		RunE: a.Run(func(cmd *cobra.Command, _ []string) error {
+			_, err := a.Stdout.Write(SamplePolicy)
 			return err
-		},
+		}),
 	}
 	check := &cobra.Command{
 		Use:   "check FILE",
@@ -354,14 +307,13 @@ and exits 2.`,
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a.ran = true
+		RunE: a.Run(func(cmd *cobra.Command, args []string) error {
 			if _, err := LoadPolicy(args[0]); err != nil {
 				return err
 			}
-			_, err := fmt.Fprintf(a.stdout, "%s: ok\n", args[0])
+			_, err := fmt.Fprintf(a.Stdout, "%s: ok\n", args[0])
 			return err
-		},
+		}),
 	}
 	c.AddCommand(sample, check)
 	return c
@@ -376,14 +328,13 @@ reports), its default severity and its title. docs/compliance.md defines
 each exactly.`,
 		Example: `  compliance checks`,
 		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a.ran = true
-			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+		RunE: a.Run(func(cmd *cobra.Command, _ []string) error {
+			tw := tabwriter.NewWriter(a.Stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "CHECK\tSEVERITY\tTITLE")
 			for _, c := range Checks {
 				fmt.Fprintf(tw, "%s\t%s\t%s\n", c.ID, c.Severity, c.Title)
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 }

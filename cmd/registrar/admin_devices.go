@@ -1,0 +1,215 @@
+package main
+
+// The admin commands about devices: devices, device (show, add, set,
+// delete) and may-dial.
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/autoreg/autoreg/adapters/admin/api"
+	"github.com/autoreg/autoreg/adapters/admin/client"
+)
+
+func (a *adminCLI) devicesCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "devices",
+		Short: "List the devices",
+		Long:  `devices lists the known devices, autoregistered or provisioned, sorted by name.`,
+		Example: `  registrar admin devices
+  registrar admin devices --format json`,
+		Args: nArgs(),
+		RunE: show(a, func(ctx context.Context, c *client.Client, _ []string) (api.Devices, error) {
+			devs, err := c.Devices(ctx)
+			return api.Devices{Devices: devs}, err
+		}, printDevices),
+	}
+}
+
+func printDevices(w io.Writer, devs api.Devices) {
+	if len(devs.Devices) == 0 {
+		fmt.Fprintln(w, "no devices")
+		return
+	}
+	fmt.Fprintln(w, "NAME\tMODEL\tPROTOCOL\tDN\tPARTITION\tPOOL\tCSS\tREGISTERED\tADDRESS\tORIGIN")
+	for _, d := range devs.Devices {
+		origin := "provisioned"
+		if d.Autoregistered {
+			origin = "autoreg " + d.Window
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.Model, d.Protocol, d.DN,
+			orDash(d.Partition), orDash(d.Pool), orDash(d.CSS), yesNo(d.Registered), orDash(d.Address), origin)
+	}
+}
+
+func (a *adminCLI) deviceCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "device",
+		Short: "Show, add, change or delete one device",
+		Long: `device works on one device. After phones autoregister, move them to their
+permanent device pool (checklist step 8) with 'device set'.`,
+		Example: `  registrar admin device show SEP00112233AABB
+  registrar admin device set SEP00112233AABB --pool Staff --dn 2001 --description "desk 12"
+  registrar admin device add SEP0011223344CC --model 7940 --protocol sip --dn 2000 --pool Staff
+  registrar admin device delete SEP0011223344CC`,
+	}
+	group(c)
+	c.AddCommand(a.deviceShowCommand(), a.deviceSetCommand(), a.deviceAddCommand(), a.deviceDeleteCommand())
+	return c
+}
+
+func (a *adminCLI) deviceShowCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "show NAME",
+		Short:   "Show a device",
+		Long:    `show shows a device: model, protocol, DN and external number, pool, calling search space, how it came, and whether it is registered.`,
+		Example: `  registrar admin device show SEP00112233AABB`,
+		Args:    nArgs("NAME"),
+		RunE: show(a, func(ctx context.Context, c *client.Client, args []string) (api.Device, error) {
+			return c.Device(ctx, args[0])
+		}, printDevice),
+	}
+}
+
+func printDevice(w io.Writer, d api.Device) {
+	fmt.Fprintf(w, "Name:\t%s\n", d.Name)
+	fmt.Fprintf(w, "Model:\t%s\n", d.Model)
+	fmt.Fprintf(w, "Protocol:\t%s\n", d.Protocol)
+	fmt.Fprintf(w, "DN:\t%s\n", d.DN)
+	fmt.Fprintf(w, "Partition:\t%s\n", orDash(d.Partition))
+	if d.ExternalNumber != "" {
+		fmt.Fprintf(w, "External number:\t%s\n", d.ExternalNumber)
+	}
+	fmt.Fprintf(w, "Pool:\t%s\n", orDash(d.Pool))
+	fmt.Fprintf(w, "CSS:\t%s\n", orDash(d.CSS))
+	if d.Description != "" {
+		fmt.Fprintf(w, "Description:\t%s\n", d.Description)
+	}
+	origin := "provisioned"
+	if d.Autoregistered {
+		origin = "autoregistered in window " + d.Window
+	}
+	fmt.Fprintf(w, "Origin:\t%s\n", origin)
+	reg := "no"
+	if d.Registered {
+		reg = "yes, from " + orDash(d.Address)
+	}
+	fmt.Fprintf(w, "Registered:\t%s\n", reg)
+}
+
+// changeDevice is the RunE of a change to a device: as change, but it
+// prints what was done without the events, then the device after it.
+func (a *adminCLI) changeDevice(do changeFunc) runE {
+	return show(a, do.call, func(w io.Writer, ch changed) {
+		if !ch.Changed {
+			fmt.Fprintln(w, "no change: it already was so")
+		} else {
+			fmt.Fprintln(w, ch.done)
+		}
+		if ch.Device != nil {
+			printDevice(w, *ch.Device)
+		}
+	})
+}
+
+func (a *adminCLI) deviceSetCommand() *cobra.Command {
+	var set api.ReconfigureDevice
+	c := &cobra.Command{
+		Use:   "set NAME [--pool P] [--css C] [--dn N] [--partition P] [--description D]",
+		Short: "Change a device (its pool, calling search space, DN, partition, description)",
+		Long: `set changes a device; what you do not give stays as it is. A new pool
+brings its own calling search space unless --css is given too. A new DN must
+be free in its partition; the old one is released.`,
+		Example: `  registrar admin device set SEP00112233AABB --pool Staff
+  registrar admin device set SEP00112233AABB --dn 2001 --partition Internal`,
+		Args: nArgs("NAME"),
+		PreRunE: func(cmd *cobra.Command, _ []string) error {
+			if set == (api.ReconfigureDevice{}) {
+				return usageError(cmd, "nothing to change: give at least one of --pool, --css, --dn, --partition, --description")
+			}
+			return nil
+		},
+		RunE: a.changeDevice(func(ctx context.Context, c *client.Client, args []string) (api.Result, string, error) {
+			res, err := c.ReconfigureDevice(ctx, args[0], set)
+			return res, "device " + args[0] + " changed", err
+		}),
+	}
+	f := c.Flags()
+	f.StringVar(&set.Pool, "pool", "", "device pool")
+	f.StringVar(&set.CSS, "css", "", "calling search space")
+	f.StringVar(&set.DN, "dn", "", "directory number")
+	f.StringVar(&set.Partition, "partition", "", "partition of the DN")
+	f.StringVar(&set.Description, "description", "", "description")
+	return c
+}
+
+func (a *adminCLI) deviceAddCommand() *cobra.Command {
+	var add api.ProvisionDevice
+	c := &cobra.Command{
+		Use:   "add NAME --model M [--protocol P] --dn N [--pool P] [--partition P] [--css C] [--description D]",
+		Short: "Add a device by hand, with its DN",
+		Long: `add provisions a device by hand (no window needed). NAME is SEP and the 12
+hex digits of the MAC. The protocol defaults to the autoregistration protocol
+when the model speaks it; the partition to the range's; the pool to the
+cluster default pool.`,
+		Example: `  registrar admin device add SEP0011223344CC --model 7940 --dn 2000
+  registrar admin device add SEP0011223344DD --model 7961 --protocol sip --dn 2002 --pool Staff`,
+		Args:    nArgs("NAME"),
+		PreRunE: requires("model", "dn"),
+		RunE: a.changeDevice(func(ctx context.Context, c *client.Client, args []string) (api.Result, string, error) {
+			req := add
+			req.Name = args[0]
+			res, err := c.ProvisionDevice(ctx, req)
+			return res, "device " + args[0] + " added", err
+		}),
+	}
+	f := c.Flags()
+	f.StringVar(&add.Model, "model", "", "model, as in the catalogue (7940, 7961, ...; required)")
+	f.StringVar(&add.Protocol, "protocol", "", "sip or sccp (default: the autoregistration protocol if the model speaks it)")
+	f.StringVar(&add.DN, "dn", "", "directory number (required)")
+	f.StringVar(&add.Pool, "pool", "", "device pool (default: the cluster default pool)")
+	f.StringVar(&add.Partition, "partition", "", "partition of the DN (default: the range's)")
+	f.StringVar(&add.CSS, "css", "", "calling search space (default: the pool's)")
+	f.StringVar(&add.Description, "description", "", "description")
+	return c
+}
+
+func (a *adminCLI) deviceDeleteCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "delete NAME",
+		Short:   "Delete a device; its DN is free again",
+		Long:    `delete deletes a device. Its directory number becomes free; if the phone connects again it is a stranger, and autoregisters only while a window is open.`,
+		Example: `  registrar admin device delete SEP0011223344CC`,
+		Args:    nArgs("NAME"),
+		RunE: a.change(func(ctx context.Context, c *client.Client, args []string) (api.Result, string, error) {
+			res, err := c.DeleteDevice(ctx, args[0])
+			return res, "device " + args[0] + " deleted", err
+		}),
+	}
+}
+
+func (a *adminCLI) mayDialCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "may-dial DEVICE NUMBER",
+		Short: "Tell whether a device may dial a number, and why",
+		Long: `may-dial looks up NUMBER in the device's calling search space (its own, else
+its device pool's): the closest match among the route patterns and DNs of
+the space's partitions decides; a blocking pattern or no match refuses the
+call. The answer is not an error either way: the exit status is 0.`,
+		Example: `  registrar admin may-dial SEP00112233AABB 911
+  registrar admin may-dial SEP00112233AABB 95551234 --format json`,
+		Args: nArgs("DEVICE", "NUMBER"),
+		RunE: show(a, func(ctx context.Context, c *client.Client, args []string) (api.MayDial, error) {
+			return c.MayDial(ctx, args[0], args[1])
+		}, func(w io.Writer, m api.MayDial) {
+			verdict := "refused"
+			if m.Allowed {
+				verdict = "allowed"
+			}
+			fmt.Fprintf(w, "%s:\t%s\n", verdict, m.Reason)
+		}),
+	}
+}
