@@ -66,7 +66,7 @@ type device struct {
 	// waits on a device.
 	pending *register
 	// peer is the transport peer of the last REGISTER that wrote a
-	// binding, an IPv4 address and port as packV4 packs it (0: none); any
+	// binding, an IPv4 address and port as pack.AddrPort packs it (0: none); any
 	// other is in the shard's peers (fPeer).
 	peer  uint64
 	flags devFlags
@@ -94,35 +94,17 @@ func (d *device) set(f devFlags, on bool) {
 	}
 }
 
-// packV4 packs an IPv4 peer (not an IPv4-mapped IPv6 one) in a uint64:
-// bit 48 set, the address above the port; ok is false for any other.
-func packV4(p netip.AddrPort) (uint64, bool) {
-	if !p.Addr().Is4() {
-		return 0, false
-	}
-	a := p.Addr().As4()
-	return 1<<48 | uint64(a[0])<<40 | uint64(a[1])<<32 | uint64(a[2])<<24 | uint64(a[3])<<16 | uint64(p.Port()), true
-}
-
-func unpackV4(v uint64) netip.AddrPort {
-	if v == 0 {
-		return netip.AddrPort{}
-	}
-	a := netip.AddrFrom4([4]byte{byte(v >> 40), byte(v >> 32), byte(v >> 24), byte(v >> 16)})
-	return netip.AddrPortFrom(a, uint16(v))
-}
-
 // peerOf is d's peer, the zero AddrPort if none.
 func (sh *shard) peerOf(mac uint64, d *device) netip.AddrPort {
 	if d.is(fPeer) {
 		return sh.peers[mac]
 	}
-	return unpackV4(d.peer)
+	return pack.AddrPortOf(d.peer)
 }
 
 // setPeer sets d's peer.
 func (sh *shard) setPeer(mac uint64, d *device, p netip.AddrPort) {
-	if v, ok := packV4(p); ok {
+	if v, ok := pack.AddrPort(p); ok {
 		d.peer = v
 		if d.is(fPeer) {
 			delete(sh.peers, mac)

@@ -92,24 +92,6 @@ func TestTablePeersAndExpiries(t *testing.T) {
 	}
 }
 
-func TestPackV4(t *testing.T) {
-	for _, s := range []string{"0.0.0.0:0", "127.0.0.1:5098", "255.255.255.255:65535"} {
-		p := netip.MustParseAddrPort(s)
-		v, ok := packV4(p)
-		if !ok || v == 0 || unpackV4(v) != p {
-			t.Fatalf("%s: %x %v -> %v", s, v, ok, unpackV4(v))
-		}
-	}
-	for _, s := range []string{"[::1]:1", "[::ffff:1.2.3.4]:5"} {
-		if v, ok := packV4(netip.MustParseAddrPort(s)); ok {
-			t.Fatalf("%s packed as %x", s, v)
-		}
-	}
-	if unpackV4(0).IsValid() {
-		t.Fatal("0 is no peer")
-	}
-}
-
 // TestPlanPackedContacts registers, refreshes and removes contacts whose
 // URIs pack (the device's MAC as user, an IPv4 host and port) and ones that
 // do not (kept as strings), and reads the bindings back as the table hands

@@ -169,6 +169,26 @@ func decimal(s string, i, max int) (n uint64, end int, ok bool) {
 	return n, end, true
 }
 
+// AddrPort packs an IPv4 address and port (not an IPv4-mapped IPv6 one)
+// as Addr packs its text; ok is false for any other.
+func AddrPort(p netip.AddrPort) (uint64, bool) {
+	if !p.Addr().Is4() {
+		return 0, false
+	}
+	a := p.Addr().As4()
+	ip := uint64(a[0])<<24 | uint64(a[1])<<16 | uint64(a[2])<<8 | uint64(a[3])
+	return addrV4 | ip<<16 | uint64(p.Port()), true
+}
+
+// AddrPortOf is the address AddrPort (or Addr) packed as v; the zero
+// AddrPort for 0.
+func AddrPortOf(v uint64) netip.AddrPort {
+	if v&addrV4 == 0 {
+		return netip.AddrPort{}
+	}
+	return addrPort(v)
+}
+
 // AddrString is the address Addr packed as v.
 func AddrString(v uint64) string {
 	if v&addrV4 == 0 {

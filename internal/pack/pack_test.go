@@ -270,3 +270,26 @@ func TestAddrMatchesNetip(t *testing.T) {
 		}
 	}
 }
+
+// TestAddrPort: the SIP adapter packs its peers (netip.AddrPort) as Addr
+// packs addresses written as text.
+func TestAddrPort(t *testing.T) {
+	for _, s := range []string{"0.0.0.0:0", "127.0.0.1:5098", "255.255.255.255:65535"} {
+		p := netip.MustParseAddrPort(s)
+		v, ok := AddrPort(p)
+		if !ok || v == 0 || AddrPortOf(v) != p {
+			t.Fatalf("%s: %x %v -> %v", s, v, ok, AddrPortOf(v))
+		}
+		if text, _ := Addr(s); text != v {
+			t.Fatalf("%s: AddrPort %x, Addr %x: one coding of an address", s, v, text)
+		}
+	}
+	for _, s := range []string{"[::1]:1", "[::ffff:1.2.3.4]:5"} {
+		if v, ok := AddrPort(netip.MustParseAddrPort(s)); ok {
+			t.Fatalf("%s packed as %x", s, v)
+		}
+	}
+	if AddrPortOf(0).IsValid() {
+		t.Fatal("0 is no peer")
+	}
+}
