@@ -11,7 +11,14 @@
 //
 // The read models only look at the events of the project's streams
 // (domain.StreamPrefix); they are shared by the registrar, the replay tool
-// and the compliance reports.
+// and the compliance reports. In the registrar, Reader is the one read
+// path: every query of the admin API, and the devices the command side
+// does not hold (it implements command.Devices).
+//
+// It is the read side: it imports the domain, the event store port
+// (internal/eventstore) and the packing of per-device values
+// (internal/pack, internal/strtab); never an adapter, never the command
+// side.
 package projections
 
 import (

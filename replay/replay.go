@@ -11,6 +11,10 @@
 // shares.
 // The JSON each command writes is a stable schema, documented in
 // docs/replay.md.
+//
+// It reads through the read side (projections) and the store port, opening
+// the stores of adapters/eventstore read-only; it never imports the command
+// side outside its tests.
 package replay
 
 import (

@@ -70,4 +70,8 @@
 // changes that kept conflicting with concurrent ones 409 conflict;
 // eventstore.ErrUnavailable 503 unavailable with Retry-After; anything else
 // 500 internal.
+//
+// It is an adapter: it imports the command side (every change), the read
+// side (projections.Reader, every read), the domain and its own api; not the
+// store, whose errors reach it as the command side's.
 package admin

@@ -22,6 +22,10 @@
 //
 // The wire codec is package skinny; package phone is the phone's side, for
 // simulators and tests.
+//
+// It is an adapter: it imports the command side's port (command.Registrar
+// and its errors), the domain, and its own codec (skinny); never the store
+// or the read side.
 package sccp
 
 import (

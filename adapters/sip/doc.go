@@ -1,7 +1,7 @@
 // Package sip is the SIP registrar adapter: it answers the REGISTER requests
 // of Cisco SIP phones (RFC 3261 section 10.3) over UDP, TCP and TLS, keeps
 // each device's bindings in memory, and reports registrations to the
-// registration service (service.Registrar).
+// registration service (command.Registrar).
 //
 // # Naming the device
 //
@@ -119,4 +119,8 @@
 // keep a pool entry per source address for as long as the socket lives. TCP
 // and TLS connections get a 4 KB read buffer (sipgo's take 32 KB), answer
 // RFC 5626 CRLF keepalives, and are closed after StreamIdleTimeout.
+//
+// It is an adapter: it imports the command side's port (command.Registrar
+// and its errors), the domain and the packing of addresses (internal/pack);
+// never the store or the read side.
 package sip

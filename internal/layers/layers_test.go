@@ -1,5 +1,3 @@
-// Package layers holds the test that keeps the house's imports running one
-// way: cmd -> adapters, replay -> projections, command side -> domain.
 package layers
 
 import (

@@ -8,6 +8,11 @@
 // a digit string, an address that is not an IPv4 address and port as
 // netip writes them): the value is kept as a string on the side, and reads
 // give back exactly what was stored.
+//
+// It is the one place of the packing: one coding of a MAC (the domain's
+// device name), of a DN (DN), of an IPv4 address and port (Addr,
+// AddrPort), and the compact set of DNs in use (DNSet). It imports the
+// domain only; the command side, the read side and the SIP adapter use it.
 package pack
 
 import (

@@ -6,6 +6,8 @@
 // A Table is not safe for concurrent use: its owner guards it with the lock
 // that guards the records holding its numbers. Strings are never removed:
 // keep only values that repeat across many records in a table.
+//
+// It imports the standard library only.
 package strtab
 
 // ID is a string's number in its Table; 0 is the empty string.

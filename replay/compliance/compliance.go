@@ -18,6 +18,9 @@
 // The thresholds and severities come from a Policy (YAML, strict: an unknown
 // key or a value of the wrong type is an error naming the file, the line and
 // the key). cmd/compliance is a thin main around Main.
+//
+// It imports the read side (projections), the store port, the domain and
+// package replay.
 package compliance
 
 import (

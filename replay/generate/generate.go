@@ -15,6 +15,8 @@
 //
 // It is deterministic: the same Options give the same history (event ids
 // included), whatever the Writer.
+//
+// It imports the domain and the store port only.
 package generate
 
 import (

@@ -2,6 +2,9 @@
 // running real domain commands through the registrar's command side
 // (internal/command) on a memory store with a fake clock, for the tests of
 // the read models, the replay tool and the compliance reports.
+//
+// It imports the command side, the configuration and the memory store (test
+// support).
 package replaytest
 
 import (

@@ -6,6 +6,8 @@
 // are written "SIP" or "SCCP" and read in any case; security modes are
 // "mixed" or "nonsecure"; times are RFC 3339; durations are Go duration
 // strings ("30m", "1h30m").
+//
+// It imports the standard library only.
 package api
 
 import "time"

@@ -5,6 +5,8 @@
 // Every method takes a context first. An answer other than 2xx is returned
 // as an *Error carrying the server's message (which says what to do) and its
 // stable code (api.Code*); errors.As finds it, CodeOf reads the code.
+//
+// It imports the standard library and package api only.
 package client
 
 import (

@@ -112,4 +112,7 @@
 // is opened read-only (the audit tool reads any server from 21.10 on).
 // Connection strings: see ParseURL. docs/kurrentdb.md says how to run the
 // conformance suite against a server or a cluster.
+//
+// It implements the port internal/eventstore and imports nothing else of the
+// project.
 package kurrentdb

@@ -1,6 +1,9 @@
 // Package memory is an in-memory event store for tests. It has the same
 // semantics as the SQLite store, hash chain included, and passes the
 // conformance suite in package storetest.
+//
+// It implements the port internal/eventstore and imports nothing else of the
+// project.
 package memory
 
 import (

@@ -31,6 +31,9 @@
 // speed. Read connections map the file into memory (mmap_size): the file
 // only ever grows, but truncating it from outside while a reader has it
 // mapped would crash the reading process rather than fail its read.
+//
+// It implements the port internal/eventstore and imports nothing else of the
+// project.
 package sqlite
 
 import (

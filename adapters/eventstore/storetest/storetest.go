@@ -18,6 +18,8 @@
 // the semantics the registrar relies on (expected versions, atomic
 // multi-stream appends, idempotent retries, gap-free global order, catch-up
 // then live subscriptions, durability across a reopen, the hash chain).
+//
+// It imports the port internal/eventstore only.
 package storetest
 
 import (

@@ -1,6 +1,8 @@
 // Package limit holds what the SIP and SCCP adapters share to withstand
 // floods: a token bucket per source IP address, bounded in memory, and a
 // log that reports refusals once per burst rather than once per request.
+//
+// It imports the standard library only.
 package limit
 
 import (

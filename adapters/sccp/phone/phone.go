@@ -22,6 +22,8 @@
 // are serialised. Messages the server sends unasked are handled as a phone
 // does: a CapabilitiesReq is answered with a CapabilitiesRes, anything else
 // an exchange is not waiting for is dropped.
+//
+// It imports the codec (skinny) only.
 package phone
 
 import (

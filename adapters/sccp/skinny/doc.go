@@ -28,4 +28,6 @@
 // [Decode] turns a frame's body into a typed [Message]; [AppendFrame] and
 // [Marshal] encode messages. Message ids the package does not know decode as
 // [Unknown] rather than failing.
+//
+// It imports the standard library only.
 package skinny
