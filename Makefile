@@ -20,9 +20,14 @@ build:
 run: build
 	$(BIN)/registrar serve --log-format console
 
-## test: every test (unit, features, fuzz corpora, real binaries against sipp/tshark)
+# The packages with concurrency (the command side, the read side, the
+# stores, the adapters) run under the race detector; the others as they are.
+RACE_PKGS := ./internal/... ./adapters/... ./projections/...
+
+## test: every test (unit, features, fuzz corpora, real binaries against sipp/tshark), the concurrent packages under -race
 test: build
-	AUTOREG_BIN=$(BIN) $(GO) test -count=1 -timeout 20m $(PKGS)
+	AUTOREG_BIN=$(BIN) $(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
+	AUTOREG_BIN=$(BIN) $(GO) test -count=1 -timeout 20m $$($(GO) list $(PKGS) | grep -v -e '/internal/' -e '/adapters/' -e '/projections$$')
 
 ## test-short: the quick unit tests only
 test-short:
