@@ -338,11 +338,13 @@ func (p *Phone) exchange(ctx context.Context, out skinny.Message, ids ...skinny.
 				return m, nil
 			}
 		}
+		if err := p.unasked(ctx, m); err != nil {
+			return nil, err
+		}
 	}
 }
 
-// next reads the next message, answering a CapabilitiesReq on the way (and
-// returning it too). waiting says what for, in errors.
+// next reads the next message. waiting says what for, in errors.
 func (p *Phone) next(ctx context.Context, waiting string) (skinny.Message, error) {
 	f, err := p.r.ReadFrame()
 	if err != nil {
@@ -356,12 +358,18 @@ func (p *Phone) next(ctx context.Context, waiting string) (skinny.Message, error
 	if err != nil {
 		return nil, fmt.Errorf("phone %s: waiting for %s: %w", p.name, waiting, err)
 	}
+	return m, nil
+}
+
+// unasked handles a message no exchange waits for: a CapabilitiesReq is
+// answered, anything else dropped.
+func (p *Phone) unasked(ctx context.Context, m skinny.Message) error {
 	if m.ID() == skinny.CapabilitiesReqID {
 		if err := p.write(capabilities); err != nil {
-			return nil, p.fail(ctx, "sending CapabilitiesRes", err)
+			return p.fail(ctx, "sending CapabilitiesRes", err)
 		}
 	}
-	return m, nil
+	return nil
 }
 
 // capabilities is the answer to a CapabilitiesReq: G.711 µ-law and A-law,

@@ -146,10 +146,15 @@ func (p *Phone) exchangeAll(ctx context.Context, out []skinny.Message, ids []ski
 		if err != nil {
 			return nil, err
 		}
-		if i := slices.Index(missing, m.ID()); i >= 0 {
-			missing = slices.Delete(missing, i, i+1)
-			got[m.ID()] = append(got[m.ID()], m)
+		i := slices.Index(missing, m.ID())
+		if i < 0 {
+			if err := p.unasked(ctx, m); err != nil {
+				return nil, err
+			}
+			continue
 		}
+		missing = slices.Delete(missing, i, i+1)
+		got[m.ID()] = append(got[m.ID()], m)
 	}
 	res := make([]skinny.Message, 0, len(ids))
 	for _, id := range ids {

@@ -107,8 +107,8 @@ var ErrShortBody = errors.New("message body too short")
 // Decode decodes the body of a message with the given id. Unknown ids decode
 // as Unknown. Bodies longer than the fields this package knows are accepted
 // (newer firmware appends fields); bodies too short for a message's required
-// fields return an error wrapping ErrShortBody. The Message does not share
-// body.
+// fields return an error wrapping ErrShortBody that names the message, the
+// body's length and the length it needs. The Message does not share body.
 func Decode(id MessageID, body []byte) (Message, error) {
 	d := decoder{b: body}
 	var m Message
