@@ -49,6 +49,8 @@ type conn struct {
 
 	superseded atomic.Bool // a newer connection took the device over
 
+	st station // the conversation after registration (converse.go)
+
 	mu       sync.Mutex // orders stop against read deadline updates
 	stopping bool       // Shutdown asked the connection to finish
 }
@@ -241,8 +243,7 @@ func (c *conn) handle(ctx context.Context, m skinny.Message) (e end, done bool) 
 		c.log.Debug().Int("capabilities", len(m.Caps)).Msg("capabilities received")
 		return end{}, false
 	default:
-		c.log.Debug().Stringer("message", m.ID()).Msg("message ignored")
-		return end{}, false
+		return c.converse(m)
 	}
 }
 
@@ -252,8 +253,11 @@ func (c *conn) send(msgs ...skinny.Message) (e end, done bool) {
 	for _, m := range msgs {
 		c.wbuf = skinny.AppendFrame(c.wbuf, skinny.BasicVersion, m)
 	}
+	c.st.wmu.Lock()
 	_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
-	if _, err := c.nc.Write(c.wbuf); err != nil {
+	_, err := c.nc.Write(c.wbuf)
+	c.st.wmu.Unlock()
+	if err != nil {
 		if c.superseded.Load() {
 			return end{level: zerolog.InfoLevel, msg: "superseded by a registration on a new connection"}, true
 		}

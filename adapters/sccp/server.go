@@ -3,8 +3,10 @@
 //
 // A phone connects (port 2000), sends a RegisterMessage and, when the
 // registrar accepts it, gets a RegisterAck and a CapabilitiesReq; it then
-// asks for its button template and line status (the DN the registrar
-// assigned) and keeps the connection alive with KeepAlives. The registration
+// asks for its firmware load, servers, button template, soft keys,
+// configuration, line status (the DN the registrar assigned), forwards,
+// speed dials and the time (the answers' data come from Config.Provisioning)
+// and keeps the connection alive with KeepAlives. The registration
 // ends when the phone unregisters, misses its keepalives, or its connection
 // drops; the server reports each to the registrar with the matching
 // command.UnregisterReason.
@@ -127,6 +129,15 @@ type Config struct {
 	// RefusalLogInterval is how often a burst of refusals is summed up in
 	// one log line. Default 10s.
 	RefusalLogInterval time.Duration
+
+	// Provisioning answers what a registered phone asks after its
+	// RegisterAck (firmware load, CallManagers, time zone); nil answers an
+	// empty load, this server alone and UTC. See Provisioning.
+	Provisioning Provisioning
+	// Alarm, when set, is called for every AlarmMessage a phone sends,
+	// with the device it registered as ("" before registration). For
+	// metrics; the server logs alarms itself.
+	Alarm func(device string, alarm skinny.Alarm)
 }
 
 // maxEndLinesPerInterval is how many connections that never registered get

@@ -13,6 +13,7 @@
 //	if err != nil { ... }
 //	defer p.Close()
 //	dn, err := p.DN(ctx)          // the directory number, from a LineStatReq
+//	st, err := p.Start(ctx)       // or the whole start-up: load, servers, soft keys, lines, time ...
 //	go p.Run(ctx)                 // keepalives at the interval the RegisterAck gave
 //	...
 //	err = p.Unregister(ctx)       // UnregisterMessage, UnregisterAck, close
@@ -69,6 +70,14 @@ type Config struct {
 	Dialer interface {
 		DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 	}
+	// Start makes DialConfig hold the start-up conversation (Start) once
+	// registered, as a phone does before it is usable; Startup then gives
+	// what the phone learned. A failed conversation fails DialConfig.
+	Start bool
+	// Trace, when set, is called with every frame the phone sends
+	// (fromPhone) and receives, whole (header and body), on the goroutine
+	// of the exchange. The frame is only valid during the call.
+	Trace func(fromPhone bool, frame []byte)
 }
 
 // ErrRejected matches (errors.Is) a RejectedError.
@@ -101,13 +110,16 @@ func (e *UnregisterError) Error() string {
 
 // Phone is a registered phone's connection.
 type Phone struct {
-	name string
-	nc   net.Conn
-	ack  skinny.RegisterAck
+	name  string
+	nc    net.Conn
+	ack   skinny.RegisterAck
+	trace func(fromPhone bool, frame []byte)
 
-	mu   sync.Mutex // serialises exchanges; guards r and wbuf
-	r    *skinny.Reader
-	wbuf []byte
+	mu      sync.Mutex // serialises exchanges; guards r, wbuf, rbuf and startup
+	r       *skinny.Reader
+	wbuf    []byte
+	rbuf    []byte // a received frame, for trace
+	startup Startup
 
 	dmu  sync.Mutex // guards op and deadline changes
 	op   uint64     // counts exchanges, so a late cancellation hits none
@@ -135,7 +147,7 @@ func DialConfig(ctx context.Context, addr string, cfg Config) (*Phone, error) {
 	if err != nil {
 		return nil, fmt.Errorf("phone %s: %w", cfg.Name, err)
 	}
-	p := &Phone{name: cfg.Name, nc: nc, r: skinny.NewReader(nc, cfg.MaxFrame)}
+	p := &Phone{name: cfg.Name, nc: nc, r: skinny.NewReader(nc, cfg.MaxFrame), trace: cfg.Trace}
 	m, err := p.exchange(ctx, registerMessage(cfg, nc.LocalAddr()), skinny.RegisterAckID, skinny.RegisterRejectID)
 	if err != nil {
 		p.Close()
@@ -146,6 +158,12 @@ func DialConfig(ctx context.Context, addr string, cfg Config) (*Phone, error) {
 		return nil, &RejectedError{Device: cfg.Name, Text: rej.Text}
 	}
 	p.ack = m.(skinny.RegisterAck)
+	if cfg.Start {
+		if _, err := p.Start(ctx); err != nil {
+			p.Close()
+			return nil, err
+		}
+	}
 	return p, nil
 }
 
@@ -313,25 +331,47 @@ func (p *Phone) exchange(ctx context.Context, out skinny.Message, ids ...skinny.
 		return nil, nil
 	}
 	for {
-		f, err := p.r.ReadFrame()
+		m, err := p.next(ctx, fmt.Sprint(ids))
 		if err != nil {
-			return nil, p.fail(ctx, fmt.Sprintf("waiting for %v", ids), err)
-		}
-		m, err := skinny.Decode(f.ID, f.Body)
-		if err != nil {
-			return nil, fmt.Errorf("phone %s: %w", p.name, err)
+			return nil, err
 		}
 		for _, id := range ids {
 			if m.ID() == id {
 				return m, nil
 			}
 		}
-		if m.ID() == skinny.CapabilitiesReqID {
-			if err := p.write(capabilities); err != nil {
-				return nil, p.fail(ctx, "sending CapabilitiesRes", err)
-			}
+		if err := p.unasked(ctx, m); err != nil {
+			return nil, err
 		}
 	}
+}
+
+// next reads the next message. waiting says what for, in errors.
+func (p *Phone) next(ctx context.Context, waiting string) (skinny.Message, error) {
+	f, err := p.r.ReadFrame()
+	if err != nil {
+		return nil, p.fail(ctx, "waiting for "+waiting, err)
+	}
+	if p.trace != nil {
+		p.rbuf = skinny.AppendRawFrame(p.rbuf[:0], f.Version, f.ID, f.Body)
+		p.trace(false, p.rbuf)
+	}
+	m, err := skinny.Decode(f.ID, f.Body)
+	if err != nil {
+		return nil, fmt.Errorf("phone %s: waiting for %s: %w", p.name, waiting, err)
+	}
+	return m, nil
+}
+
+// unasked handles a message no exchange waits for: a CapabilitiesReq is
+// answered, anything else dropped.
+func (p *Phone) unasked(ctx context.Context, m skinny.Message) error {
+	if m.ID() == skinny.CapabilitiesReqID {
+		if err := p.write(capabilities); err != nil {
+			return p.fail(ctx, "sending CapabilitiesRes", err)
+		}
+	}
+	return nil
 }
 
 // capabilities is the answer to a CapabilitiesReq: G.711 µ-law and A-law,
@@ -342,8 +382,17 @@ var capabilities = skinny.CapabilitiesRes{Caps: []skinny.Capability{
 	{PayloadCapability: 11, MaxFramesPerPacket: 60},
 }}
 
-func (p *Phone) write(m skinny.Message) error {
-	p.wbuf = skinny.AppendFrame(p.wbuf[:0], skinny.BasicVersion, m)
+// write sends messages in one write, as a phone sends its requests back to
+// back.
+func (p *Phone) write(msgs ...skinny.Message) error {
+	p.wbuf = p.wbuf[:0]
+	for _, m := range msgs {
+		start := len(p.wbuf)
+		p.wbuf = skinny.AppendFrame(p.wbuf, skinny.BasicVersion, m)
+		if p.trace != nil {
+			p.trace(true, p.wbuf[start:])
+		}
+	}
 	_, err := p.nc.Write(p.wbuf)
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -183,7 +184,7 @@ func TestReaderBufferBound(t *testing.T) {
 	// buffer never exceeds one maximal frame.
 	var stream []byte
 	for _, n := range []int{0, 100, 600, 4092, 10} {
-		stream = AppendRawFrame(stream, 0, 0x0020, make([]byte, n))
+		stream = AppendRawFrame(stream, 0, 0x0122, make([]byte, n))
 	}
 	r := NewReader(iotest.OneByteReader(bytes.NewReader(stream)), 0)
 	got, err := readAll(r)
@@ -267,7 +268,7 @@ func TestReaderNoProgress(t *testing.T) {
 }
 
 func TestReadMessage(t *testing.T) {
-	stream := cat(Marshal(register7961), Marshal(KeepAlive{}), AppendRawFrame(nil, 0, 0x0020, []byte("alarm")))
+	stream := cat(Marshal(register7961), Marshal(KeepAlive{}), AppendRawFrame(nil, 0, 0x0122, []byte("other")))
 	r := NewReader(bytes.NewReader(stream), 0)
 	var got []Message
 	for {
@@ -281,7 +282,7 @@ func TestReadMessage(t *testing.T) {
 		got = append(got, m)
 	}
 	if len(got) != 3 || got[0].(Register).FirmwareLoadName != register7961.FirmwareLoadName ||
-		got[1] != (KeepAlive{}) || string(got[2].(Unknown).Body) != "alarm" {
+		got[1] != (KeepAlive{}) || string(got[2].(Unknown).Body) != "other" {
 		t.Fatalf("got %#v", got)
 	}
 }
@@ -292,7 +293,10 @@ func TestDecodeDoesNotAlias(t *testing.T) {
 	full := register7961
 	full.Trailing = []byte{1, 2, 3}
 	full.Length = RegisterFullLen + 3
-	for _, m := range []Message{Unknown{MsgID: 0x20, Body: []byte("alarm")}, full} {
+	for _, m := range []Message{Unknown{MsgID: 0x0122, Body: []byte("other")}, full,
+		Alarm{Severity: AlarmInformational, Text: "Name=SEP0011223344AA Load=SCCP41.9-4-2SR3-1S Last=Reset-Reset"},
+		ServerRes{Servers: []ServerInfo{{Name: "cm1", Addr: netip.MustParseAddr("10.0.0.1"), Port: 2000}}},
+		SoftKeyTemplateRes{Total: 1, Keys: []SoftKey{{Label: SoftKeyLabel(1), Event: 1}}}} {
 		body := m.AppendBody(nil)
 		got, err := Decode(m.ID(), body)
 		if err != nil {

@@ -14,35 +14,73 @@ type MessageID uint32
 
 // Message ids, named as Wireshark names the messages.
 const (
-	KeepAliveID         MessageID = 0x0000 // phone → CM
-	RegisterID          MessageID = 0x0001 // phone → CM
-	LineStatReqID       MessageID = 0x000B // phone → CM
-	ButtonTemplateReqID MessageID = 0x000E // phone → CM
-	CapabilitiesResID   MessageID = 0x0010 // phone → CM
-	UnregisterID        MessageID = 0x0027 // phone → CM
-	RegisterAckID       MessageID = 0x0081 // CM → phone
-	LineStatResID       MessageID = 0x0092 // CM → phone
-	ButtonTemplateID    MessageID = 0x0097 // CM → phone
-	CapabilitiesReqID   MessageID = 0x009B // CM → phone
-	RegisterRejectID    MessageID = 0x009D // CM → phone
-	KeepAliveAckID      MessageID = 0x0100 // CM → phone
-	UnregisterAckID     MessageID = 0x0118 // CM → phone
+	KeepAliveID              MessageID = 0x0000 // phone → CM
+	RegisterID               MessageID = 0x0001 // phone → CM
+	ForwardStatReqID         MessageID = 0x0009 // phone → CM
+	SpeedDialStatReqID       MessageID = 0x000A // phone → CM
+	LineStatReqID            MessageID = 0x000B // phone → CM
+	ConfigStatReqID          MessageID = 0x000C // phone → CM
+	TimeDateReqID            MessageID = 0x000D // phone → CM
+	ButtonTemplateReqID      MessageID = 0x000E // phone → CM
+	VersionReqID             MessageID = 0x000F // phone → CM
+	CapabilitiesResID        MessageID = 0x0010 // phone → CM
+	ServerReqID              MessageID = 0x0012 // phone → CM
+	AlarmID                  MessageID = 0x0020 // phone → CM
+	SoftKeySetReqID          MessageID = 0x0025 // phone → CM
+	UnregisterID             MessageID = 0x0027 // phone → CM
+	SoftKeyTemplateReqID     MessageID = 0x0028 // phone → CM
+	RegisterAvailableLinesID MessageID = 0x002D // phone → CM
+	RegisterAckID            MessageID = 0x0081 // CM → phone
+	ForwardStatID            MessageID = 0x0090 // CM → phone
+	SpeedDialStatID          MessageID = 0x0091 // CM → phone
+	LineStatResID            MessageID = 0x0092 // CM → phone
+	ConfigStatID             MessageID = 0x0093 // CM → phone
+	DefineTimeDateID         MessageID = 0x0094 // CM → phone
+	ButtonTemplateID         MessageID = 0x0097 // CM → phone
+	VersionID                MessageID = 0x0098 // CM → phone
+	CapabilitiesReqID        MessageID = 0x009B // CM → phone
+	RegisterRejectID         MessageID = 0x009D // CM → phone
+	ServerResID              MessageID = 0x009E // CM → phone
+	ResetID                  MessageID = 0x009F // CM → phone
+	KeepAliveAckID           MessageID = 0x0100 // CM → phone
+	SoftKeyTemplateResID     MessageID = 0x0108 // CM → phone
+	SoftKeySetResID          MessageID = 0x0109 // CM → phone
+	UnregisterAckID          MessageID = 0x0118 // CM → phone
 )
 
 var messageNames = map[MessageID]string{
-	KeepAliveID:         "KeepAliveMessage",
-	RegisterID:          "RegisterMessage",
-	LineStatReqID:       "LineStatReqMessage",
-	ButtonTemplateReqID: "ButtonTemplateReqMessage",
-	CapabilitiesResID:   "CapabilitiesResMessage",
-	UnregisterID:        "UnregisterMessage",
-	RegisterAckID:       "RegisterAckMessage",
-	LineStatResID:       "LineStatResMessage",
-	ButtonTemplateID:    "ButtonTemplateMessage",
-	CapabilitiesReqID:   "CapabilitiesReqMessage",
-	RegisterRejectID:    "RegisterRejectMessage",
-	KeepAliveAckID:      "KeepAliveAckMessage",
-	UnregisterAckID:     "UnregisterAckMessage",
+	KeepAliveID:              "KeepAliveMessage",
+	RegisterID:               "RegisterMessage",
+	ForwardStatReqID:         "ForwardStatReqMessage",
+	SpeedDialStatReqID:       "SpeedDialStatReqMessage",
+	LineStatReqID:            "LineStatReqMessage",
+	ConfigStatReqID:          "ConfigStatReqMessage",
+	TimeDateReqID:            "TimeDateReqMessage",
+	ButtonTemplateReqID:      "ButtonTemplateReqMessage",
+	VersionReqID:             "VersionReqMessage",
+	CapabilitiesResID:        "CapabilitiesResMessage",
+	ServerReqID:              "ServerReqMessage",
+	AlarmID:                  "AlarmMessage",
+	SoftKeySetReqID:          "SoftKeySetReqMessage",
+	UnregisterID:             "UnregisterMessage",
+	SoftKeyTemplateReqID:     "SoftKeyTemplateReqMessage",
+	RegisterAvailableLinesID: "RegisterAvailableLinesMessage",
+	RegisterAckID:            "RegisterAckMessage",
+	ForwardStatID:            "ForwardStatMessage",
+	SpeedDialStatID:          "SpeedDialStatMessage",
+	LineStatResID:            "LineStatResMessage",
+	ConfigStatID:             "ConfigStatMessage",
+	DefineTimeDateID:         "DefineTimeDate",
+	ButtonTemplateID:         "ButtonTemplateMessage",
+	VersionID:                "VersionMessage",
+	CapabilitiesReqID:        "CapabilitiesReqMessage",
+	RegisterRejectID:         "RegisterRejectMessage",
+	ServerResID:              "ServerResMessage",
+	ResetID:                  "ResetMessage",
+	KeepAliveAckID:           "KeepAliveAckMessage",
+	SoftKeyTemplateResID:     "SoftKeyTemplateResMessage",
+	SoftKeySetResID:          "SoftKeySetResMessage",
+	UnregisterAckID:          "UnregisterAckMessage",
 }
 
 // String is the Wireshark name of a known message ("RegisterMessage"), else
@@ -69,8 +107,8 @@ var ErrShortBody = errors.New("message body too short")
 // Decode decodes the body of a message with the given id. Unknown ids decode
 // as Unknown. Bodies longer than the fields this package knows are accepted
 // (newer firmware appends fields); bodies too short for a message's required
-// fields return an error wrapping ErrShortBody. The Message does not share
-// body.
+// fields return an error wrapping ErrShortBody that names the message, the
+// body's length and the length it needs. The Message does not share body.
 func Decode(id MessageID, body []byte) (Message, error) {
 	d := decoder{b: body}
 	var m Message
@@ -108,11 +146,54 @@ func Decode(id MessageID, body []byte) (Message, error) {
 		m = decodeLineStatRes(&d)
 	case ButtonTemplateID:
 		m = decodeButtonTemplate(&d)
+	case VersionReqID:
+		m = VersionReq{}
+	case ServerReqID:
+		m = ServerReq{}
+	case ConfigStatReqID:
+		m = ConfigStatReq{}
+	case TimeDateReqID:
+		m = TimeDateReq{}
+	case SoftKeySetReqID:
+		m = SoftKeySetReq{}
+	case SoftKeyTemplateReqID:
+		m = SoftKeyTemplateReq{}
+	case ForwardStatReqID:
+		d.need(4)
+		m = ForwardStatReq{LineNumber: d.u32()}
+	case SpeedDialStatReqID:
+		d.need(4)
+		m = SpeedDialStatReq{Number: d.u32()}
+	case RegisterAvailableLinesID:
+		d.need(4)
+		m = RegisterAvailableLines{MaxLines: d.u32()}
+	case AlarmID:
+		m = decodeAlarm(&d)
+	case VersionID:
+		d.need(versionLen)
+		m = Version{Load: d.str(versionLen)}
+	case ServerResID:
+		m = decodeServerRes(&d)
+	case ResetID:
+		d.need(4)
+		m = Reset{Type: ResetType(d.u32())}
+	case ConfigStatID:
+		m = decodeConfigStat(&d)
+	case DefineTimeDateID:
+		m = decodeDefineTimeDate(&d)
+	case ForwardStatID:
+		m = decodeForwardStat(&d)
+	case SpeedDialStatID:
+		m = decodeSpeedDialStat(&d)
+	case SoftKeyTemplateResID:
+		m = decodeSoftKeyTemplateRes(&d)
+	case SoftKeySetResID:
+		m = decodeSoftKeySetRes(&d)
 	default:
 		return Unknown{MsgID: id, Body: append([]byte(nil), body...)}, nil
 	}
 	if d.short {
-		return nil, fmt.Errorf("skinny: %s body of %d bytes: %w", id, len(body), ErrShortBody)
+		return nil, fmt.Errorf("skinny: %s body of %d bytes, need at least %d: %w", id, len(body), d.want, ErrShortBody)
 	}
 	return m, nil
 }
@@ -588,18 +669,21 @@ type decoder struct {
 	b     []byte
 	off   int
 	short bool
+	want  int // the body length the fields asked for so far need
 }
 
 func (d *decoder) rem() int { return len(d.b) - d.off }
 
 // need marks the body short unless n more bytes remain.
 func (d *decoder) need(n int) {
+	d.want = max(d.want, d.off+n)
 	if d.rem() < n {
 		d.short = true
 	}
 }
 
 func (d *decoder) bytes(n int) []byte {
+	d.want = max(d.want, d.off+n)
 	if d.rem() < n {
 		d.short = true
 		d.off = len(d.b)

@@ -91,7 +91,7 @@ func TestMessageRoundTrip(t *testing.T) {
 			cat(le(1), pad("1000", 24), pad("1000", 40), pad("Line 1", 40), le(0xF))},
 		{"ButtonTemplate", ButtonTemplate{Total: 1, Buttons: []Button{{1, ButtonLine}}},
 			cat(le(0), le(1), le(1), []byte{1, 9}, bytes.Repeat([]byte{0, 0xFF}, 41))},
-		{"Unknown", Unknown{MsgID: 0x0020, Body: []byte{1, 2, 3}}, []byte{1, 2, 3}},
+		{"Unknown", Unknown{MsgID: 0x0122, Body: []byte{1, 2, 3}}, []byte{1, 2, 3}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

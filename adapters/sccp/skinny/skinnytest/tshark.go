@@ -1,4 +1,8 @@
-package skinny
+// Package skinnytest writes Skinny frames as a TCP stream into a pcap file
+// and reads tshark's dissection of it back, so tests can check what is
+// encoded against Wireshark's Skinny dissector field by field. Tests using
+// it are skipped when tshark is not installed.
+package skinnytest
 
 import (
 	"bytes"
@@ -12,14 +16,10 @@ import (
 	"testing"
 )
 
-// This file writes Skinny frames as a TCP stream into a pcap file and reads
-// tshark's dissection of it back, so the tests can check our encoder against
-// Wireshark's Skinny dissector field by field.
-
-// wireFrame is one frame of the capture and its direction.
-type wireFrame struct {
-	toPhone bool // CM → phone (from port 2000) when true
-	data    []byte
+// Frame is one frame of the capture and its direction.
+type Frame struct {
+	ToPhone bool   // CM → phone (from port 2000) when true
+	Data    []byte // the whole frame: header and body
 }
 
 // pcapWriter builds a classic pcap of one TCP connection between a phone
@@ -112,38 +112,41 @@ func checksum(b []byte) uint16 {
 	return ^uint16(sum)
 }
 
-// dissected is tshark's view of one packet: every skinny.* (and
-// _ws.malformed) field's shown values, in order.
-type dissected map[string][]string
+// Packet is tshark's view of one packet: every skinny.* (and _ws.malformed)
+// field's shown values, in order. The raw bytes of a field, in hex, are
+// under its name followed by "@value".
+type Packet map[string][]string
 
-// get returns the field's only (or first) value, failing the test if absent.
-func (d dissected) get(t *testing.T, field string) string {
+// Get returns the field's only (or first) value, failing the test if absent.
+func (p Packet) Get(t testing.TB, field string) string {
 	t.Helper()
-	v, ok := d[field]
+	v, ok := p[field]
 	if !ok || len(v) == 0 {
-		t.Fatalf("tshark shows no %s; fields: %v", field, d)
+		t.Fatalf("tshark shows no %s; fields: %v", field, p)
 	}
 	return v[0]
 }
 
-// tshark writes frames to a pcap and returns tshark's PDML dissection of each
-// packet. It skips the test when tshark is not installed.
-func tshark(t *testing.T, frames []wireFrame) []dissected {
+// Dissect writes frames to a pcap, one TCP segment each, and returns tshark's
+// PDML dissection of each packet. It skips the test when tshark is not
+// installed. SKINNY_KEEP_PCAP=dir keeps the pcap in dir, named after the
+// test.
+func Dissect(t testing.TB, frames []Frame) []Packet {
 	t.Helper()
 	bin, err := exec.LookPath("tshark")
 	if err != nil {
-		t.Skip("tshark not on PATH: apt-get install -y tshark")
+		t.Skip("tshark not on PATH (apt-get install -y tshark): frames not checked against Wireshark's Skinny dissector")
 	}
 	w := newPcapWriter()
 	for _, f := range frames {
-		w.segment(f.toPhone, f.data)
+		w.segment(f.ToPhone, f.Data)
 	}
 	file := filepath.Join(t.TempDir(), "skinny.pcap")
 	if err := os.WriteFile(file, w.buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if dir := os.Getenv("SKINNY_KEEP_PCAP"); dir != "" {
-		_ = os.WriteFile(filepath.Join(dir, t.Name()+".pcap"), w.buf.Bytes(), 0o644)
+		_ = os.WriteFile(filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+".pcap"), w.buf.Bytes(), 0o644)
 	}
 	cmd := exec.Command(bin, "-n", "-r", file, "-d", "tcp.port==2000,skinny", "-T", "pdml")
 	cmd.Env = append(os.Environ(), "HOME="+t.TempDir()) // no user profile
@@ -163,9 +166,9 @@ func tshark(t *testing.T, frames []wireFrame) []dissected {
 	return pkts
 }
 
-func parsePDML(r io.Reader) ([]dissected, error) {
+func parsePDML(r io.Reader) ([]Packet, error) {
 	dec := xml.NewDecoder(r)
-	var pkts []dissected
+	var pkts []Packet
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF {
@@ -180,13 +183,13 @@ func parsePDML(r io.Reader) ([]dissected, error) {
 		}
 		switch se.Name.Local {
 		case "packet":
-			pkts = append(pkts, dissected{})
+			pkts = append(pkts, Packet{})
 		case "field", "proto":
 			if len(pkts) == 0 {
 				continue
 			}
-			var name, show, showname string
-			hasShow := false
+			var name, show, showname, value string
+			hasShow, hasValue := false, false
 			for _, a := range se.Attr {
 				switch a.Name.Local {
 				case "name":
@@ -195,6 +198,8 @@ func parsePDML(r io.Reader) ([]dissected, error) {
 					show, hasShow = a.Value, true
 				case "showname":
 					showname = a.Value
+				case "value":
+					value, hasValue = a.Value, true
 				}
 			}
 			if !hasShow {
@@ -203,6 +208,9 @@ func parsePDML(r io.Reader) ([]dissected, error) {
 			if strings.HasPrefix(name, "skinny.") || strings.HasPrefix(name, "_ws.malformed") {
 				p := pkts[len(pkts)-1]
 				p[name] = append(p[name], show)
+				if hasValue {
+					p[name+"@value"] = append(p[name+"@value"], value)
+				}
 			}
 		}
 	}
