@@ -56,7 +56,10 @@ func (b binding) ends() int64 { return int64(b.expires) * int64(time.Second) }
 // 64 bytes, plus its map entry and its bindings. What few devices need
 // lives in maps of their shard (see devFlags).
 type device struct {
-	dn       string // directory number from the last successful Register
+	// dn is the directory number from the last successful Register,
+	// packed as pack.DN packs it (0: none); one that does not pack is in
+	// the shard's dns (fDN).
+	dn       uint64
 	bindings []binding
 
 	// Requests for one device are processed one at a time, in the order
@@ -82,6 +85,7 @@ const (
 	// binding).
 	fExpiring
 	fPeer // the peer is in the shard's peers
+	fDN   // the directory number is in the shard's dns
 )
 
 func (d *device) is(f devFlags) bool { return d.flags&f != 0 }
@@ -120,6 +124,40 @@ func (sh *shard) setPeer(mac uint64, d *device, p netip.AddrPort) {
 	d.set(fPeer, true)
 }
 
+// dnOf is d's directory number; the caller holds the shard's lock.
+func (sh *shard) dnOf(mac uint64, d *device) string {
+	if d.is(fDN) {
+		return sh.dns[mac]
+	}
+	return pack.DNString(d.dn)
+}
+
+// setDN sets d's directory number; the caller holds the shard's lock.
+func (sh *shard) setDN(mac uint64, d *device, dn string) {
+	if v, ok := pack.DN(dn); ok {
+		d.dn = v
+		if d.is(fDN) {
+			delete(sh.dns, mac)
+			d.set(fDN, false)
+		}
+		return
+	}
+	if sh.dns == nil {
+		sh.dns = make(map[uint64]string)
+	}
+	d.dn = 0
+	sh.dns[mac] = dn
+	d.set(fDN, true)
+}
+
+// dn is the directory number of device mac's record d.
+func (t *table) dn(mac uint64, d *device) string {
+	sh := t.shard(mac)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.dnOf(mac, d)
+}
+
 // setExpiring sets or clears d's expiring mark and its correlation ID.
 func (sh *shard) setExpiring(mac uint64, d *device, on bool, callID string) {
 	switch {
@@ -143,6 +181,9 @@ func (sh *shard) drop(mac uint64, d *device) {
 	if d.is(fExpiring) {
 		delete(sh.expiring, mac)
 	}
+	if d.is(fDN) {
+		delete(sh.dns, mac)
+	}
 }
 
 const shardCount = 256
@@ -151,15 +192,17 @@ const shardCount = 256
 type shard struct {
 	mu      sync.Mutex
 	devices map[uint64]*device // key: the MAC as a 48-bit number
-	// peers and expiring hold, for the few devices that need them, a peer
-	// other than an IPv4 address (fPeer) and the correlation ID of an
-	// expiry to retry (fExpiring).
+	// peers, expiring and dns hold, for the few devices that need them, a
+	// peer other than an IPv4 address (fPeer), the correlation ID of an
+	// expiry to retry (fExpiring) and a directory number that does not
+	// pack (fDN).
 	peers    map[uint64]netip.AddrPort
 	expiring map[uint64]string
+	dns      map[uint64]string
 	// next is the earliest instant (server clock) at which the sweeper has
 	// something to do in this shard: no scan before it.
 	next int64
-	_    [24]byte // keep shards on separate cache lines
+	_    [16]byte // keep shards on separate cache lines (64 bytes each)
 }
 
 // table holds every device with bindings, sharded by MAC.
@@ -274,8 +317,8 @@ func (t *table) commit(mac uint64, d *device, bindings []binding, dn string, pee
 	if len(bindings) > 0 {
 		sh.setExpiring(mac, d, false, "")
 	}
-	if dn != d.dn {
-		d.dn = dn
+	if dn != sh.dnOf(mac, d) {
+		sh.setDN(mac, d, dn)
 	}
 	if peer.IsValid() {
 		sh.setPeer(mac, d, peer)
@@ -294,7 +337,7 @@ func (t *table) snapshot(mac uint64) (dn string, bindings []binding) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if d := sh.devices[mac]; d != nil {
-		return d.dn, t.resolve(mac, append([]binding(nil), d.bindings...))
+		return sh.dnOf(mac, d), t.resolve(mac, append([]binding(nil), d.bindings...))
 	}
 	return "", nil
 }

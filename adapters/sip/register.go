@@ -419,7 +419,7 @@ func (s *Server) process(ctx context.Context, dev *device, r *register) (outcome
 		return rejectf(403, "too many contacts for %s (at most %d)", r.device, s.cfg.MaxContacts), nil
 	}
 
-	dn := dev.dn
+	dn := s.table.dn(r.mac, dev)
 	switch {
 	case address != "":
 		// Something was added or refreshed: the registrar decides what it means.

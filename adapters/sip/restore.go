@@ -33,7 +33,9 @@ func (s *Server) Restore(devices []Restored) int {
 		sh := s.table.shard(mac)
 		sh.mu.Lock()
 		if _, exists := sh.devices[mac]; !exists && s.table.count.Load() < int64(s.table.max) {
-			sh.devices[mac] = &device{dn: r.DN, bindings: []binding{b}}
+			d := &device{bindings: []binding{b}}
+			sh.setDN(mac, d, r.DN)
+			sh.devices[mac] = d
 			s.table.count.Add(1)
 			if sh.next == 0 || b.ends() < sh.next {
 				sh.next = b.ends()

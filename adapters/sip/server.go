@@ -588,7 +588,7 @@ func (s *Server) unregisterExpired(e expiredDevice) {
 		s.log.Warn().Err(err).Str("device", device).Stringer("peer", e.peer).
 			Msg("expired registration: unregister failed, will retry")
 	} else {
-		s.log.Info().Str("device", device).Str("dn", e.dev.dn).Stringer("peer", e.peer).
+		s.log.Info().Str("device", device).Str("dn", s.table.dn(e.mac, e.dev)).Stringer("peer", e.peer).
 			Msg("registration expired")
 	}
 	if job := s.table.expired(e, err == nil); job != nil {

@@ -163,3 +163,27 @@ func TestPlanPackedContacts(t *testing.T) {
 		t.Fatalf("after removals: %v, want %v", listed(left), want)
 	}
 }
+
+// TestShardSize keeps a shard on a cache line of its own.
+func TestShardSize(t *testing.T) {
+	if n := unsafe.Sizeof(shard{}); n != 64 {
+		t.Fatalf("shard is %d bytes, want 64", n)
+	}
+}
+
+// TestDeviceDN: a device's directory number reads back as it was set,
+// packed or not.
+func TestDeviceDN(t *testing.T) {
+	tb := newTable(10)
+	sh := tb.shard(1)
+	d := &device{}
+	for _, dn := range []string{"1000", "0042", "", "12x", "1234567890123456789", "1001"} {
+		sh.setDN(1, d, dn)
+		if got := sh.dnOf(1, d); got != dn {
+			t.Fatalf("set %q, read %q", dn, got)
+		}
+	}
+	if len(sh.dns) != 0 {
+		t.Fatalf("%d directory numbers kept on the side after a packed one", len(sh.dns))
+	}
+}
