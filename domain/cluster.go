@@ -18,6 +18,11 @@ type CallManager struct {
 	Name            string
 	Description     string
 	AutoregDisabled bool // "Auto-registration Disabled on this Cisco CallManager"
+	// Where phones reach it: its host (name or address), SIP and SCCP ports
+	// (0: the protocol's default, 5060 and 2000).
+	Host     string
+	SIPPort  int
+	SCCPPort int
 }
 
 // RoutePattern is a dialable pattern in a partition.
@@ -32,6 +37,9 @@ type DevicePool struct {
 	Name  string
 	Group string // CallManager group
 	CSS   string // calling search space
+	// AutoregCSS is the pool's "Calling Search Space for Auto-registration":
+	// the calling search space of the phones that autoregister into it.
+	AutoregCSS string
 }
 
 // DeviceDefaults are the per-device-type settings autoregistration uses.
@@ -141,6 +149,49 @@ func (s ClusterState) AutoregEnabledCallManagers() []string {
 	return out
 }
 
+// AutoregCallManager is the CallManager that takes autoregistrations: the
+// first of the Auto-registration CallManager Group, when autoregistration
+// is enabled on it ("" otherwise: none does).
+func (s ClusterState) AutoregCallManager() string {
+	members := s.Groups[s.AutoregGroup]
+	if len(members) == 0 {
+		return ""
+	}
+	if cm, ok := s.CallManagers[members[0]]; ok && !cm.AutoregDisabled {
+		return cm.Name
+	}
+	return ""
+}
+
+// AutoregCSSFor is the calling search space a phone autoregistered into
+// pool gets: the pool's Calling Search Space for Auto-registration; for the
+// cluster default pool without one, the cluster's; otherwise none (the
+// phone uses its pool's calling search space).
+func (s ClusterState) AutoregCSSFor(pool string) string {
+	p := s.Pools[pool]
+	if p.AutoregCSS != "" {
+		return p.AutoregCSS
+	}
+	if pool == s.DefaultPool {
+		return s.AutoregCSS
+	}
+	return ""
+}
+
+// EffectiveCSS is the calling search space a device dials with: its own,
+// else its device pool's.
+func (s ClusterState) EffectiveCSS(css, pool string) string {
+	if css != "" {
+		return css
+	}
+	return s.Pools[pool].CSS
+}
+
+// InGroupOf reports whether node is one of the CallManagers of pool's group.
+func (s ClusterState) InGroupOf(pool, node string) bool {
+	return slices.Contains(s.Groups[s.Pools[pool].Group], node)
+}
+
 // PoolFor is the device pool an autoregistered device of this model lands in:
 // the one its Device Defaults name, else the cluster default pool.
 func (s ClusterState) PoolFor(model string) string {
@@ -158,7 +209,8 @@ func EvolveCluster(s ClusterState, e Event) ClusterState {
 	case SecurityModeSet:
 		s.Security = e.Mode
 	case CallManagerConfigured:
-		s.CallManagers[e.Name] = CallManager{Name: e.Name, Description: e.Description, AutoregDisabled: e.AutoregDisabled}
+		s.CallManagers[e.Name] = CallManager{Name: e.Name, Description: e.Description, AutoregDisabled: e.AutoregDisabled,
+			Host: e.Host, SIPPort: e.SIPPort, SCCPPort: e.SCCPPort}
 	case CallManagerRemoved:
 		delete(s.CallManagers, e.Name)
 	case GroupConfigured:
@@ -185,7 +237,7 @@ func EvolveCluster(s ClusterState, e Event) ClusterState {
 	case CSSRemoved:
 		delete(s.CSS, e.Name)
 	case DevicePoolConfigured:
-		s.Pools[e.Name] = DevicePool{Name: e.Name, Group: e.Group, CSS: e.CSS}
+		s.Pools[e.Name] = DevicePool{Name: e.Name, Group: e.Group, CSS: e.CSS, AutoregCSS: e.AutoregCSS}
 	case DevicePoolRemoved:
 		delete(s.Pools, e.Name)
 	case DefaultPoolSet:

@@ -58,7 +58,10 @@ type (
 		Name           string
 		Description    string
 		AutoregEnabled bool
-		By             string
+		// Where phones reach it (optional): host, SIP and SCCP ports.
+		Host              string
+		SIPPort, SCCPPort int
+		By                string
 	}
 	RemoveCallManager struct{ Name, By string }
 	ConfigureGroup    struct {
@@ -82,7 +85,7 @@ type (
 		By         string
 	}
 	RemoveCSS         struct{ Name, By string }
-	ConfigurePool     struct{ Name, Group, CSS, By string }
+	ConfigurePool     struct{ Name, Group, CSS, AutoregCSS, By string }
 	RemovePool        struct{ Name, By string }
 	SetDefaultPool    struct{ Pool, By string }
 	SetDeviceDefaults struct{ Model, LoadSCCP, LoadSIP, Pool, By string }
@@ -127,12 +130,18 @@ type Register struct {
 	Model    string // catalogue name, "" if unknown
 	Protocol Protocol
 	Address  string
+	// Node is the CallManager the phone registers with ("" when the
+	// registrar plays no particular one).
+	Node string
 }
 
 // Unregister: a phone's registration ended.
 type Unregister struct {
 	Device string
 	Reason string
+	// Node is the CallManager that saw the registration end: a device
+	// registered with another one since is left alone.
+	Node string
 }
 
 var (

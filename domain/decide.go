@@ -28,6 +28,76 @@ func NewWorld(device string) World {
 // is up): the caller writes the events, then reports the rejection.
 // Configuration commands that change nothing return no events.
 func Decide(w World, cmd Command, now time.Time) ([]Event, error) {
+	events, err := decide(w, cmd, now)
+	if err == nil && len(events) > 0 {
+		events = keepRules(w, cmd, events, now)
+	}
+	return events, err
+}
+
+// keepRules holds the autoregistration rules at every moment: a change of
+// the cluster's topology (a CallManager, a group, the flagged group, the
+// default pool, a partition) that leaves an open window without a
+// CallManager allowed to take autoregistrations, or otherwise breaks what
+// CheckAutoregistration asks, closes the window with the change, naming
+// the cause (CloseMisconfigured). The change is made: the administrator's
+// word is final, and the window, like a mixed-mode change, closes at once.
+func keepRules(w World, cmd Command, events []Event, now time.Time) []Event {
+	switch cmd.(type) {
+	case ConfigureCallManager, RemoveCallManager, ConfigureGroup, RemoveGroup, SetAutoregGroup,
+		ConfigurePool, RemovePool, SetDefaultPool, RemovePartition:
+	default:
+		return events
+	}
+	win := w.Cluster.Window
+	if win == nil || elapsed(win, now) {
+		return events
+	}
+	after := w.Cluster.Clone()
+	by := ""
+	for _, e := range events {
+		if e.Stream() == ClusterStream {
+			after = EvolveCluster(after, e)
+		}
+		if b, ok := byOf(e); ok {
+			by = b
+		}
+	}
+	_, free := w.Range.NextFree()
+	err := CheckCluster(after, w.Range.Range, free)
+	if err == nil {
+		return events
+	}
+	return append(events, closeEvent(w, CloseMisconfigured,
+		"the cluster no longer meets the autoregistration rules: "+err.Error(), by, now))
+}
+
+// byOf is who made an administrative cluster event.
+func byOf(e Event) (string, bool) {
+	switch e := e.(type) {
+	case CallManagerConfigured:
+		return e.By, true
+	case CallManagerRemoved:
+		return e.By, true
+	case GroupConfigured:
+		return e.By, true
+	case GroupRemoved:
+		return e.By, true
+	case AutoregGroupSet:
+		return e.By, true
+	case DevicePoolConfigured:
+		return e.By, true
+	case DevicePoolRemoved:
+		return e.By, true
+	case DefaultPoolSet:
+		return e.By, true
+	case PartitionRemoved:
+		return e.By, true
+	}
+	return "", false
+}
+
+func decide(w World, cmd Command, now time.Time) ([]Event, error) {
 	switch c := cmd.(type) {
 	case SetProtocol:
 		if err := needBy(c.By); err != nil {
@@ -48,11 +118,21 @@ func Decide(w World, cmd Command, now time.Time) ([]Event, error) {
 		if err := needName("CallManager", c.Name, c.By); err != nil {
 			return nil, err
 		}
-		cur, ok := w.Cluster.CallManagers[c.Name]
-		if ok && cur.Description == c.Description && cur.AutoregDisabled == !c.AutoregEnabled {
+		for _, p := range []int{c.SIPPort, c.SCCPPort} {
+			if p < 0 || p > 65535 {
+				return nil, fmt.Errorf("%w: CallManager %q: port %d: use 1-65535, or 0 for the protocol's default", ErrInvalid, c.Name, p)
+			}
+		}
+		if len(c.Host) > 253 || strings.ContainsAny(c.Host, " \x00\r\n\t/") {
+			return nil, fmt.Errorf("%w: CallManager %q: host %q is not a host name or address", ErrInvalid, c.Name, c.Host)
+		}
+		want := CallManager{Name: c.Name, Description: c.Description, AutoregDisabled: !c.AutoregEnabled,
+			Host: c.Host, SIPPort: c.SIPPort, SCCPPort: c.SCCPPort}
+		if cur, ok := w.Cluster.CallManagers[c.Name]; ok && cur == want {
 			return nil, nil
 		}
-		return []Event{CallManagerConfigured{Name: c.Name, Description: c.Description, AutoregDisabled: !c.AutoregEnabled, By: c.By}}, nil
+		return []Event{CallManagerConfigured{Name: c.Name, Description: c.Description, AutoregDisabled: !c.AutoregEnabled,
+			Host: c.Host, SIPPort: c.SIPPort, SCCPPort: c.SCCPPort, By: c.By}}, nil
 
 	case RemoveCallManager:
 		if _, ok := w.Cluster.CallManagers[c.Name]; !ok {
@@ -201,13 +281,15 @@ func Decide(w World, cmd Command, now time.Time) ([]Event, error) {
 		if _, ok := w.Cluster.Groups[c.Group]; !ok {
 			return nil, fmt.Errorf("%w: device pool %q names CallManager group %q, which does not exist", ErrNotFound, c.Name, c.Group)
 		}
-		if _, ok := w.Cluster.CSS[c.CSS]; c.CSS != "" && !ok {
-			return nil, fmt.Errorf("%w: device pool %q names calling search space %q, which does not exist", ErrNotFound, c.Name, c.CSS)
+		for _, css := range []string{c.CSS, c.AutoregCSS} {
+			if _, ok := w.Cluster.CSS[css]; css != "" && !ok {
+				return nil, fmt.Errorf("%w: device pool %q names calling search space %q, which does not exist", ErrNotFound, c.Name, css)
+			}
 		}
-		if cur, ok := w.Cluster.Pools[c.Name]; ok && cur.Group == c.Group && cur.CSS == c.CSS {
+		if cur, ok := w.Cluster.Pools[c.Name]; ok && cur.Group == c.Group && cur.CSS == c.CSS && cur.AutoregCSS == c.AutoregCSS {
 			return nil, nil
 		}
-		return []Event{DevicePoolConfigured{Name: c.Name, Group: c.Group, CSS: c.CSS, By: c.By}}, nil
+		return []Event{DevicePoolConfigured{Name: c.Name, Group: c.Group, CSS: c.CSS, AutoregCSS: c.AutoregCSS, By: c.By}}, nil
 
 	case RemovePool:
 		if _, ok := w.Cluster.Pools[c.Name]; !ok {
@@ -316,6 +398,11 @@ func Decide(w World, cmd Command, now time.Time) ([]Event, error) {
 
 	case Unregister:
 		if !w.Device.Exists || !w.Device.Registered {
+			return nil, nil
+		}
+		if c.Node != "" && w.Device.Node != "" && c.Node != w.Device.Node {
+			// It registered with another CallManager since (it failed
+			// over, or fell back): this one's loss does not end it.
 			return nil, nil
 		}
 		return []Event{DeviceUnregistered{DeviceEvent: DeviceEvent{Device: c.Device}, Reason: c.Reason}}, nil
@@ -615,9 +702,11 @@ func decideRegister(w World, c Register, now time.Time) ([]Event, error) {
 		case d.Address != "" && d.Address != c.Address:
 			// From a new address, whether it unregistered first (an SCCP phone
 			// unplugged and plugged in at another desk) or not: a move.
-			return []Event{DeviceMoved{DeviceEvent: dev, From: d.Address, To: c.Address}}, nil
-		case !d.Registered:
-			return []Event{DeviceRegistered{DeviceEvent: dev, Protocol: c.Protocol, Address: c.Address}}, nil
+			return []Event{DeviceMoved{DeviceEvent: dev, From: d.Address, To: c.Address, Node: c.Node}}, nil
+		case !d.Registered, c.Node != d.Node:
+			// Registered anew, or with another CallManager (failover,
+			// fallback): the registration records where.
+			return []Event{DeviceRegistered{DeviceEvent: dev, Protocol: c.Protocol, Address: c.Address, Node: c.Node}}, nil
 		}
 		return nil, nil // a refresh changes nothing
 	}
@@ -632,6 +721,15 @@ func decideRegister(w World, c Register, now time.Time) ([]Event, error) {
 	reject := func(reason RejectReason, detail string) ([]Event, error) {
 		more, err := rejectRecorded(w, c, now, reason, detail)
 		return append(ev, more...), err
+	}
+	if c.Node != "" {
+		// Only the autoregistration CallManager takes unknown phones.
+		switch cm := cl.AutoregCallManager(); {
+		case cm == "":
+			return reject(RejectNotAutoregNode, fmt.Sprintf("%s is not in the database and no CallManager takes autoregistrations (the first of the Auto-registration CallManager Group must have autoregistration enabled)", c.Device))
+		case cm != c.Node:
+			return reject(RejectNotAutoregNode, fmt.Sprintf("%s is not in the database of CallManager %s; autoregistration runs on CallManager %s", c.Device, c.Node, cm))
+		}
 	}
 	if cl.Security == Mixed {
 		return reject(RejectMixedMode, "cluster security is in mixed mode, which disables autoregistration")
@@ -666,15 +764,22 @@ func decideRegister(w World, c Register, now time.Time) ([]Event, error) {
 	}
 	r := w.Range.Range
 	pool := cl.PoolFor(m.Name)
-	css := cl.AutoregCSS
+	css := cl.AutoregCSSFor(pool)
 	ev = append(ev,
 		DNAssigned{DN: dn, Partition: r.Partition, Device: c.Device, Window: win.ID},
 		DeviceAutoregistered{DeviceEvent: DeviceEvent{Device: c.Device}, Model: m.Name, Protocol: c.Protocol,
 			DN: dn, Partition: r.Partition, ExternalNumber: r.ExternalNumber(dn), Pool: pool, CSS: css,
-			Load: cl.DeviceDefaults[m.Name].Load(c.Protocol), Address: c.Address, Window: win.ID})
-	if n := w.Range.WindowRegistrations(win.ID) + 1; win.MaxRegistrations > 0 && n >= win.MaxRegistrations {
+			Load: cl.DeviceDefaults[m.Name].Load(c.Protocol), Address: c.Address, Window: win.ID, Node: c.Node})
+	n := w.Range.WindowRegistrations(win.ID) + 1
+	switch {
+	case win.MaxRegistrations > 0 && n >= win.MaxRegistrations:
 		closing := closeEvent(w, CloseRegistrationLimit,
 			fmt.Sprintf("the window's limit of %d registrations is reached", win.MaxRegistrations), SystemActor, now)
+		closing.Registrations = n
+		ev = append(ev, closing)
+	case !w.Range.FreeAfter(dn):
+		// The last DN of the range went: the window closes with it.
+		closing := closeEvent(w, CloseRangeExhausted, fmt.Sprintf("every DN from %s to %s is in use", r.Start, r.End), SystemActor, now)
 		closing.Registrations = n
 		ev = append(ev, closing)
 	}

@@ -22,6 +22,9 @@ type DeviceState struct {
 	Window         string // the window it autoregistered in
 	Registered     bool
 	Address        string
+	// Node is the CallManager it is registered with ("" when none, or
+	// when the registrar played no particular one).
+	Node string
 	// LastRejected remembers when each rejection reason was last recorded.
 	LastRejected map[RejectReason]time.Time
 }
@@ -45,17 +48,17 @@ func EvolveDevice(s DeviceState, e Event, at time.Time) DeviceState {
 	case DeviceAutoregistered:
 		s = DeviceState{Name: e.Device, Exists: true, Model: e.Model, Protocol: e.Protocol,
 			DN: e.DN, Partition: e.Partition, Pool: e.Pool, CSS: e.CSS, Autoregistered: true,
-			Window: e.Window, Registered: true, Address: e.Address, LastRejected: s.LastRejected}
+			Window: e.Window, Registered: true, Address: e.Address, Node: e.Node, LastRejected: s.LastRejected}
 	case DeviceProvisioned:
 		s = DeviceState{Name: e.Device, Exists: true, Model: e.Model, Protocol: e.Protocol,
 			DN: e.DN, Partition: e.Partition, Pool: e.Pool, CSS: e.CSS, Description: e.Description,
 			LastRejected: s.LastRejected}
 	case DeviceRegistered:
-		s.Registered, s.Address = true, e.Address
+		s.Registered, s.Address, s.Node = true, e.Address, e.Node
 	case DeviceMoved:
-		s.Registered, s.Address = true, e.To
+		s.Registered, s.Address, s.Node = true, e.To, e.Node
 	case DeviceUnregistered:
-		s.Registered = false
+		s.Registered, s.Node = false, ""
 	case RegistrationRejected:
 		if s.LastRejected == nil {
 			s.LastRejected = map[RejectReason]time.Time{}

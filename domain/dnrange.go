@@ -232,6 +232,24 @@ func (s DNRangeState) NextFree() (string, bool) {
 	return "", false
 }
 
+// FreeAfter reports whether a DN of the range above dn (the lowest free
+// one, about to be assigned) is free: it scans up from dn, so it costs
+// little while the range is far from full.
+func (s DNRangeState) FreeAfter(dn string) bool {
+	r := s.Range
+	if r.Disabled() || !r.Contains(dn) {
+		return false
+	}
+	n, _ := atoi(dn)
+	end, _ := atoi(r.End)
+	for n++; n <= end; n++ {
+		if !s.InUse.Held(r.Partition, formatDN(n, len(r.Start))) {
+			return true
+		}
+	}
+	return false
+}
+
 // Free counts the DNs of the range not in use.
 func (s DNRangeState) Free() int {
 	r := s.Range

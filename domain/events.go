@@ -60,6 +60,9 @@ type CallManagerConfigured struct {
 	// AutoregDisabled is the page's "Auto-registration Disabled on this
 	// Cisco CallManager" check box (set by default).
 	AutoregDisabled bool   `json:"autoreg_disabled"`
+	Host            string `json:"host,omitempty"`
+	SIPPort         int    `json:"sip_port,omitempty"`
+	SCCPPort        int    `json:"sccp_port,omitempty"`
 	By              string `json:"by"`
 }
 
@@ -131,10 +134,11 @@ type CSSRemoved struct {
 
 // DevicePoolConfigured: a device pool (its CallManager group and calling search space).
 type DevicePoolConfigured struct {
-	Name  string `json:"name"`
-	Group string `json:"group"`
-	CSS   string `json:"css,omitempty"`
-	By    string `json:"by"`
+	Name       string `json:"name"`
+	Group      string `json:"group"`
+	CSS        string `json:"css,omitempty"`
+	AutoregCSS string `json:"autoreg_css,omitempty"`
+	By         string `json:"by"`
 }
 
 type DevicePoolRemoved struct {
@@ -184,6 +188,10 @@ const (
 	CloseRangeExhausted    CloseCause = "range_exhausted"
 	CloseSecurityMixed     CloseCause = "security_mixed"
 	CloseRangeDisabled     CloseCause = "range_disabled"
+	// CloseMisconfigured: an administrator changed the cluster so that it no
+	// longer meets the autoregistration rules (the CallManager, its group,
+	// the default pool): the window closed with the change.
+	CloseMisconfigured CloseCause = "cluster_misconfigured"
 )
 
 // WindowClosed: autoregistration closed, by an administrator or by itself.
@@ -263,6 +271,7 @@ type DeviceAutoregistered struct {
 	Load           string   `json:"load,omitempty"` // firmware load from Device Defaults
 	Address        string   `json:"address"`
 	Window         string   `json:"window"`
+	Node           string   `json:"node,omitempty"` // the CallManager it registered with
 }
 
 // DeviceProvisioned: an administrator added a device by hand.
@@ -283,6 +292,7 @@ type DeviceRegistered struct {
 	DeviceEvent
 	Protocol Protocol `json:"protocol"`
 	Address  string   `json:"address"`
+	Node     string   `json:"node,omitempty"` // the CallManager it registered with
 }
 
 // DeviceMoved: a registered device came back from a new address; its DN stays.
@@ -290,6 +300,7 @@ type DeviceMoved struct {
 	DeviceEvent
 	From string `json:"from"`
 	To   string `json:"to"`
+	Node string `json:"node,omitempty"` // the CallManager it registered with
 }
 
 // DeviceUnregistered: the device's registration ended.

@@ -13,12 +13,16 @@ const (
 	RejectMixedMode      RejectReason = "mixed_mode"
 	RejectUnknownModel   RejectReason = "unknown_model"
 	RejectRangeDisabled  RejectReason = "range_disabled"
+	// RejectNotAutoregNode: an unknown phone reached a CallManager other
+	// than the autoregistration one (the phone shows "Registration
+	// Rejected: Error DBConfig", as with CallManager).
+	RejectNotAutoregNode RejectReason = "not_autoreg_callmanager"
 )
 
 // RejectReasons lists every reason, for metrics and reports.
 var RejectReasons = []RejectReason{
 	RejectWindowClosed, RejectWrongProtocol, RejectRangeExhausted,
-	RejectMixedMode, RejectUnknownModel, RejectRangeDisabled,
+	RejectMixedMode, RejectUnknownModel, RejectRangeDisabled, RejectNotAutoregNode,
 }
 
 // Rejection is the error a registration gets when the device may not
@@ -51,6 +55,8 @@ func (r *Rejection) Short() string {
 		return "Unknown device model"
 	case RejectRangeDisabled:
 		return "Autoregistration disabled"
+	case RejectNotAutoregNode:
+		return "Error DBConfig"
 	}
 	return string(r.Reason)
 }

@@ -39,12 +39,14 @@ Feature: Devices
     And phone SEP00112233AABB is in device pool "Default" with calling search space "AutoReg_CSS"
     And phone SEP00112233AABB is registered from 10.0.0.5
 
-  Scenario: The Device Defaults of its model name the pool an autoregistered device lands in
+  Scenario: The Device Defaults of its model name the pool an autoregistered device lands in, and the pool its calling search space
     Given "alice" sets the Device Defaults of model 7961 to load "SCCP41.9-4-2SR3-1S" for SCCP and "SIP41.9-4-2SR3-1S" for SIP with device pool "HQ"
     And autoregistration is open by "alice" because "bulk add"
     When phone SEP00112233AABB of model 7961 registers over SCCP from 10.0.0.5
     Then it is given directory number 1000
-    And phone SEP00112233AABB is in device pool "HQ" with calling search space "AutoReg_CSS"
+    # HQ has no Calling Search Space for Auto-registration: the phone dials
+    # with HQ's own (the autoregistration one belongs to the default pool).
+    And phone SEP00112233AABB is in device pool "HQ" with calling search space ""
     When phone SEP00112233AABC of model 7940 registers over SCCP from 10.0.0.6
     Then it is given directory number 1001
     And phone SEP00112233AABC is in device pool "Default" with calling search space "AutoReg_CSS"

@@ -32,23 +32,32 @@ Feature: The autoregistration directory number range
     Then it is given directory number 1000
     And phone SEP0000000000A1 has directory number 1000
 
-  Scenario: The range is exhausted at its last directory number
+  Scenario: The range is exhausted at its last directory number, and the window closes with it
     Given "alice" sets the autoregistration range to 1000 through 1002
     And autoregistration is open by "alice" because "bulk add"
     When 3 phones of model 7961 register over SCCP
     Then they are given directory numbers 1000, 1001 and 1002
     And 0 directory numbers are left
-    When phone SEP00112233AABB of model 7961 registers over SCCP from 10.0.0.5
-    Then it is refused because the range is exhausted
-    And the phone is told "DN range exhausted"
-    And the history records "dnrange.exhausted"
-    And the history records 1 "dnrange.exhausted" event for SEP00112233AABB
     And the window is closed because the range is exhausted
     And the window closed after 3 registrations
+    When phone SEP00112233AABB of model 7961 registers over SCCP from 10.0.0.5
+    Then it is refused because the window is closed
     And phone SEP00112233AABB is unknown
     When "alice" opens autoregistration because "more phones"
     Then the change is refused because the range is exhausted
     And the refusal says "widen the range or free DNs"
+
+  Scenario: A window open on a range whose last DN went meanwhile refuses the next phone
+    Given "alice" sets the autoregistration range to 1000 through 1002
+    And "alice" provisions phone SEP0000000000A1 of model 7961 with directory number 1000
+    And "alice" provisions phone SEP0000000000A2 of model 7961 with directory number 1001
+    And autoregistration is open by "alice" because "bulk add"
+    And "alice" provisions phone SEP0000000000A3 of model 7961 with directory number 1002
+    When phone SEP00112233AABB of model 7961 registers over SCCP from 10.0.0.5
+    Then it is refused because the range is exhausted
+    And the phone is told "DN range exhausted"
+    And the history records 1 "dnrange.exhausted" event for SEP00112233AABB
+    And the window is closed because the range is exhausted
 
   Scenario: A range whose starting DN equals its ending DN disables autoregistration
     When "alice" sets the autoregistration range to 1000 through 1000
