@@ -325,27 +325,16 @@ func (s *Server) handle(ctx context.Context, p []byte, raw netip.AddrPort) {
 		s.burst.Add(now, "source rate", "", peer)
 		return
 	}
-	r, drop, e := parseRequest(p)
+	r, name, e, drop := admit(p)
+	if drop {
+		s.dropped.Add(1)
+		return
+	}
 	if e != nil {
-		if drop {
-			s.dropped.Add(1)
-			return
+		if name == "" {
+			name = r.name
 		}
-		s.answer(raw, r.name, peer, now, e)
-		return
-	}
-	if r.op == opWRQ {
-		s.answer(raw, r.name, peer, now, errorf(CodeAccess, "read-only server: writes are refused"))
-		return
-	}
-	name, err := Normalize(r.name)
-	if err != nil {
-		s.answer(raw, r.name, peer, now, err.(*Error))
-		return
-	}
-	if SecurityFile(name) {
-		// A non-secure cluster has no CTL/ITL: the phone goes on without.
-		s.answer(raw, name, peer, now, errorf(CodeNotFound, "file not found (no security files: non-secure cluster)"))
+		s.answer(raw, name, peer, now, e)
 		return
 	}
 	if len(r.dropped) > 0 || len(r.ignored) > 0 {
@@ -371,6 +360,28 @@ func (s *Server) handle(ctx context.Context, p []byte, raw netip.AddrPort) {
 	s.openers.Add(1)
 	s.mu.Unlock()
 	go s.open(ctx, t)
+}
+
+// admit decides what a packet read on the request port deserves, without
+// asking Files: drop (no answer), an error answer, or a read request for
+// the normalised name.
+func admit(p []byte) (r request, name string, e *Error, drop bool) {
+	r, drop, e = parseRequest(p)
+	if e != nil {
+		return r, "", e, drop
+	}
+	if r.op == opWRQ {
+		return r, "", errorf(CodeAccess, "read-only server: writes are refused"), false
+	}
+	n, err := Normalize(r.name)
+	if err != nil {
+		return r, "", err.(*Error), false
+	}
+	if SecurityFile(n) {
+		// A non-secure cluster has no CTL/ITL: the phone goes on without.
+		return r, n, errorf(CodeNotFound, "file not found (no security files: non-secure cluster)"), false
+	}
+	return r, n, nil, false
 }
 
 // open asks Files for t's file, then hands t to pin/tftp, or answers the
