@@ -128,14 +128,45 @@ func startServer(t testing.TB, cfg Config) (*Server, string) {
 
 // servedLog collects Config.OnServed calls.
 type servedLog struct {
-	mu  sync.Mutex
-	all []Served
+	mu      sync.Mutex
+	all     []Served
+	changed chan struct{}
 }
 
 func (l *servedLog) add(s Served) {
 	l.mu.Lock()
 	l.all = append(l.all, s)
+	if l.changed != nil {
+		close(l.changed)
+		l.changed = nil
+	}
 	l.mu.Unlock()
+}
+
+// wait returns once n requests have been reported: a client has its file
+// when it sent the last ACK, the server reports once it read that ACK.
+// The deadline only stops a test that would otherwise hang.
+func (l *servedLog) wait(t testing.TB, n int) []Served {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		l.mu.Lock()
+		if len(l.all) >= n {
+			all := append([]Served(nil), l.all...)
+			l.mu.Unlock()
+			return all
+		}
+		if l.changed == nil {
+			l.changed = make(chan struct{})
+		}
+		ch := l.changed
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("%d requests reported, want %d", len(l.list()), n)
+		}
+	}
 }
 
 func (l *servedLog) list() []Served {

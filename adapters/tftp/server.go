@@ -454,8 +454,15 @@ func (s *Server) remove(t *transfer) {
 	s.mu.Unlock()
 }
 
-// answer sends an error packet for a refused request.
+// answer sends an error packet for a refused request. It is counted and
+// reported before it is sent: whoever got the answer sees the count.
 func (s *Server) answer(raw netip.AddrPort, name string, peer netip.AddrPort, start time.Time, e *Error) {
+	if e.Code == CodeNotFound {
+		s.notFound.Add(1)
+	} else {
+		s.refused.Add(1)
+	}
+	s.report(Served{Name: name, Peer: peer, Duration: time.Since(start), Err: e})
 	pkt := appendError(make([]byte, 0, 64+len(e.Message)), e.Code, e.Message)
 	var err error
 	if s.udp != nil {
@@ -466,12 +473,6 @@ func (s *Server) answer(raw netip.AddrPort, name string, peer netip.AddrPort, st
 	if err != nil && !s.closing.Load() {
 		s.log.Debug().Err(err).Stringer("peer", peer).Msg("tftp: cannot send error packet")
 	}
-	if e.Code == CodeNotFound {
-		s.notFound.Add(1)
-	} else {
-		s.refused.Add(1)
-	}
-	s.report(Served{Name: name, Peer: peer, Duration: time.Since(start), Err: e})
 }
 
 func (s *Server) report(r Served) {
