@@ -119,15 +119,17 @@ type Server struct {
 	addr    atomic.Pointer[net.UDPAddr]
 
 	mu       sync.Mutex
-	inflight map[netip.AddrPort]*transfer
+	inflight map[transferKey]*transfer
 	openers  sync.WaitGroup
 
 	requests, served, bytes, failed, notFound, refused, dropped atomic.Uint64
 }
 
 // transfer is one accepted read request, from its acceptance to the end
-// of its transfer. It is keyed by the client's address and port (its TID):
-// a request from the same TID while it lives is a retransmission.
+// of its transfer. It is keyed by the client's address and port (its TID)
+// and the file: the same request from the same TID while it lives is a
+// retransmission. (A client that asks for another file from the same port
+// at once gets its transfer.)
 type transfer struct {
 	name  string
 	peer  netip.AddrPort // unmapped
@@ -138,6 +140,11 @@ type transfer struct {
 	// under Server.mu
 	file    File
 	claimed bool
+}
+
+type transferKey struct {
+	peer netip.AddrPort
+	name string
 }
 
 // NewServer checks cfg and fills its defaults.
@@ -172,7 +179,7 @@ func NewServer(cfg Config) (*Server, error) {
 		limiter:  limit.NewSourceLimiter(cfg.SourceRate, cfg.SourceBurst, cfg.TrustedSources),
 		burst:    limit.NewBurstLog(cfg.Logger, zerolog.WarnLevel, "TFTP requests dropped", cfg.RefusalLogInterval),
 		epoch:    time.Now(),
-		inflight: make(map[netip.AddrPort]*transfer),
+		inflight: make(map[transferKey]*transfer),
 	}
 	return s, nil
 }
@@ -343,7 +350,8 @@ func (s *Server) handle(ctx context.Context, p []byte, raw netip.AddrPort) {
 	}
 
 	s.mu.Lock()
-	if _, dup := s.inflight[peer]; dup {
+	key := transferKey{peer, name}
+	if _, dup := s.inflight[key]; dup {
 		s.mu.Unlock()
 		// A retransmitted request: the transfer under way answers it.
 		s.dropped.Add(1)
@@ -356,7 +364,7 @@ func (s *Server) handle(ctx context.Context, p []byte, raw netip.AddrPort) {
 		return
 	}
 	t := &transfer{name: name, peer: peer, raw: raw, req: appendRRQ(nil, name, r), start: now}
-	s.inflight[peer] = t
+	s.inflight[key] = t
 	s.openers.Add(1)
 	s.mu.Unlock()
 	go s.open(ctx, t)
@@ -416,7 +424,7 @@ func (s *Server) open(ctx context.Context, t *transfer) {
 
 // readHandler is pin/tftp's read handler: it sends the file opened for the
 // transfer's client.
-func (s *Server) readHandler(_ string, rf io.ReaderFrom) error {
+func (s *Server) readHandler(name string, rf io.ReaderFrom) error {
 	ot, ok := rf.(tftp.OutgoingTransfer)
 	if !ok {
 		return errors.New("internal error: no client address")
@@ -425,7 +433,7 @@ func (s *Server) readHandler(_ string, rf io.ReaderFrom) error {
 	ap := ra.AddrPort()
 	peer := netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	s.mu.Lock()
-	t := s.inflight[peer]
+	t := s.inflight[transferKey{peer, name}]
 	if t == nil || t.claimed || t.file == nil {
 		s.mu.Unlock()
 		return errors.New("internal error: no such request")
@@ -448,8 +456,8 @@ func (s *Server) readHandler(_ string, rf io.ReaderFrom) error {
 
 func (s *Server) remove(t *transfer) {
 	s.mu.Lock()
-	if s.inflight[t.peer] == t {
-		delete(s.inflight, t.peer)
+	if k := (transferKey{t.peer, t.name}); s.inflight[k] == t {
+		delete(s.inflight, k)
 	}
 	s.mu.Unlock()
 }
@@ -518,11 +526,11 @@ func (s *Server) sweeper(ctx context.Context, done chan<- struct{}) {
 func (s *Server) reclaim(before time.Time) {
 	var lost []*transfer
 	s.mu.Lock()
-	for peer, t := range s.inflight {
+	for k, t := range s.inflight {
 		if t.claimed || t.file == nil || (!before.IsZero() && t.start.After(before)) {
 			continue
 		}
-		delete(s.inflight, peer)
+		delete(s.inflight, k)
 		lost = append(lost, t)
 	}
 	s.mu.Unlock()
