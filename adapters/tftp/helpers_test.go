@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -309,11 +308,6 @@ func (c *client) download(req []byte) (data []byte, oack map[string]string, err 
 			return data, oack, err
 		}
 	}
-}
-
-func isTFTPError(err error, code ErrorCode) bool {
-	var e *Error
-	return errors.As(err, &e) && e.Code == code
 }
 
 func lookPath(t testing.TB, name, pkg string) string {
