@@ -105,18 +105,24 @@ func TestLastDNThenExhaustion(t *testing.T) {
 		if i < 3 && err != nil {
 			t.Fatalf("phone %d: %v", i+1, err)
 		}
-		if i == 3 {
-			var rej *domain.Rejection
-			if !errors.As(err, &rej) || rej.Reason != domain.RejectRangeExhausted {
-				t.Fatalf("fourth phone: want range_exhausted, got %v", err)
-			}
+		if i == 2 {
+			// The last DN went: the window closes with it (range exhausted).
 			types := []string{}
 			for _, e := range ev {
 				types = append(types, e.EventType())
+				if c, ok := e.(domain.WindowClosed); ok && (c.Cause != domain.CloseRangeExhausted || c.Registrations != 3) {
+					t.Errorf("close: cause %s after %d registrations, want range_exhausted after 3", c.Cause, c.Registrations)
+				}
 			}
-			want := []string{domain.TypeRangeExhausted, domain.TypeWindowClosed, domain.TypeRegistrationRejected}
+			want := []string{domain.TypeDNAssigned, domain.TypeDeviceAutoregistered, domain.TypeWindowClosed}
 			if diff := cmp.Diff(want, types); diff != "" {
-				t.Errorf("exhaustion events (-want +got):\n%s", diff)
+				t.Errorf("last DN events (-want +got):\n%s", diff)
+			}
+		}
+		if i == 3 {
+			var rej *domain.Rejection
+			if !errors.As(err, &rej) || rej.Reason != domain.RejectWindowClosed {
+				t.Fatalf("fourth phone: want window_closed, got %v", err)
 			}
 		}
 	}

@@ -111,6 +111,7 @@ const (
 	fDetail
 	fFrom
 	fTo
+	fNode
 	fAt // a time: the value is kept with its quotes
 	nFields
 )
@@ -151,6 +152,8 @@ func fieldOf(key []byte) int {
 		return fFrom
 	case "to":
 		return fTo
+	case "node":
+		return fNode
 	case "at":
 		return fAt
 	}
@@ -176,13 +179,13 @@ func allowedKeys(eventType string) (mask uint32, ok bool) {
 	case domain.TypeDNReleased:
 		return 1<<fDN | 1<<fPartition | 1<<fDevice | 1<<fReason | 1<<fBy, true
 	case domain.TypeDeviceAutoregistered:
-		return 1<<fDevice | 1<<fModel | 1<<fProtocol | 1<<fDN | 1<<fPartition | 1<<fExternal | 1<<fPool | 1<<fCSS | 1<<fLoad | 1<<fAddress | 1<<fWindow, true
+		return 1<<fDevice | 1<<fModel | 1<<fProtocol | 1<<fDN | 1<<fPartition | 1<<fExternal | 1<<fPool | 1<<fCSS | 1<<fLoad | 1<<fAddress | 1<<fWindow | 1<<fNode, true
 	case domain.TypeDeviceProvisioned:
 		return 1<<fDevice | 1<<fModel | 1<<fProtocol | 1<<fDN | 1<<fPartition | 1<<fPool | 1<<fCSS | 1<<fDescription | 1<<fBy, true
 	case domain.TypeDeviceRegistered:
-		return 1<<fDevice | 1<<fProtocol | 1<<fAddress, true
+		return 1<<fDevice | 1<<fProtocol | 1<<fAddress | 1<<fNode, true
 	case domain.TypeDeviceMoved:
-		return 1<<fDevice | 1<<fFrom | 1<<fTo, true
+		return 1<<fDevice | 1<<fFrom | 1<<fTo | 1<<fNode, true
 	case domain.TypeDeviceUnregistered:
 		return 1<<fDevice | 1<<fReason, true
 	case domain.TypeRegistrationRejected:
@@ -224,16 +227,16 @@ func (d *Decoder) fast(eventType string, payload []byte) domain.Event {
 	case domain.TypeDeviceAutoregistered:
 		return domain.DeviceAutoregistered{DeviceEvent: domain.DeviceEvent{Device: s(fDevice)}, Model: s(fModel),
 			Protocol: domain.Protocol(s(fProtocol)), DN: s(fDN), Partition: s(fPartition), ExternalNumber: s(fExternal),
-			Pool: s(fPool), CSS: s(fCSS), Load: s(fLoad), Address: s(fAddress), Window: s(fWindow)}
+			Pool: s(fPool), CSS: s(fCSS), Load: s(fLoad), Address: s(fAddress), Window: s(fWindow), Node: s(fNode)}
 	case domain.TypeDeviceProvisioned:
 		return domain.DeviceProvisioned{DeviceEvent: domain.DeviceEvent{Device: s(fDevice)}, Model: s(fModel),
 			Protocol: domain.Protocol(s(fProtocol)), DN: s(fDN), Partition: s(fPartition), Pool: s(fPool),
 			CSS: s(fCSS), Description: s(fDescription), By: s(fBy)}
 	case domain.TypeDeviceRegistered:
 		return domain.DeviceRegistered{DeviceEvent: domain.DeviceEvent{Device: s(fDevice)},
-			Protocol: domain.Protocol(s(fProtocol)), Address: s(fAddress)}
+			Protocol: domain.Protocol(s(fProtocol)), Address: s(fAddress), Node: s(fNode)}
 	case domain.TypeDeviceMoved:
-		return domain.DeviceMoved{DeviceEvent: domain.DeviceEvent{Device: s(fDevice)}, From: s(fFrom), To: s(fTo)}
+		return domain.DeviceMoved{DeviceEvent: domain.DeviceEvent{Device: s(fDevice)}, From: s(fFrom), To: s(fTo), Node: s(fNode)}
 	case domain.TypeDeviceUnregistered:
 		return domain.DeviceUnregistered{DeviceEvent: domain.DeviceEvent{Device: s(fDevice)}, Reason: s(fReason)}
 	case domain.TypeRegistrationRejected:

@@ -29,6 +29,8 @@ type Device struct {
 	Load        string // firmware load given at autoregistration
 	Registered  bool
 	Address     string // last known address
+	// Node is the CallManager it is registered with now ("" when none).
+	Node string
 	// Autoregistered: the device got its DN from autoregistration, in
 	// Window, at AutoregisteredAt.
 	Autoregistered   bool
@@ -60,7 +62,7 @@ type Device struct {
 // pack.Field: a value that does not pack is kept on the side), the strings
 // that repeat across devices (model, partition, pool, ...) as numbers in a
 // string table, times as Unix nanoseconds. The fields seldom set (the
-// description, the rejections) live in side maps. A record is 80 bytes (a
+// description, the rejections) live in side maps. A record is 88 bytes (a
 // Device is 350 bytes plus its strings), in a pack.Slab.
 type Devices struct {
 	mu      sync.RWMutex
@@ -88,7 +90,8 @@ type rec struct {
 	autoregisteredAt, firstSeen, lastSeen                    int64  // see nanos
 	position                                                 uint64
 	model, partition, pool, css, load, window, provisionedBy strtab.ID
-	flags                                                    recFlags // the protocol too: see protocolOf
+	node                                                     strtab.ID // the CallManager it is registered with
+	flags                                                    recFlags  // the protocol too: see protocolOf
 	// The device stream's version plus one (0: no event yet) in 24 bits
 	// (verHi, verLo); from versionSpilled on, it is in Devices.versions.
 	verHi uint8
@@ -192,7 +195,7 @@ func (d *Devices) device(k uint64, r *rec) Device {
 		Load:       d.strs.String(r.load),
 		Registered: r.is(fRegistered), Address: d.addrs.Get(k, r.address),
 		Autoregistered: r.is(fAutoregistered), Window: d.strs.String(r.window), AutoregisteredAt: timeOf(r.autoregisteredAt),
-		ProvisionedBy: d.strs.String(r.provisionedBy),
+		ProvisionedBy: d.strs.String(r.provisionedBy), Node: d.strs.String(r.node),
 		FirstSeen:     timeOf(r.firstSeen), LastSeen: timeOf(r.lastSeen),
 		Position: r.position,
 	}
@@ -280,6 +283,7 @@ func (d *Devices) Apply(e *Event) {
 		d.setProtocol(k, v, p.Protocol)
 		v.partition, v.pool, v.css, v.load, v.address = id(p.Partition), id(p.Pool), id(p.CSS), id(p.Load), d.addrs.Set(k, p.Address)
 		v.window, v.autoregisteredAt = id(p.Window), nanos(utc(e.RecordedAt))
+		v.node = id(p.Node)
 		v.lastSeen = noTime // set below, as for every event of the device itself
 	case domain.DeviceProvisioned:
 		k, v = d.get(p.Device)
@@ -297,15 +301,18 @@ func (d *Devices) Apply(e *Event) {
 		d.count(v, -1)
 		v.set(fRegistered|fBound, true)
 		v.address = d.addrs.Set(k, p.Address)
+		v.node = id(p.Node)
 	case domain.DeviceMoved:
 		k, v = d.get(p.Device)
 		d.count(v, -1)
 		v.set(fRegistered|fBound, true)
 		v.address = d.addrs.Set(k, p.To)
+		v.node = id(p.Node)
 	case domain.DeviceUnregistered:
 		k, v = d.get(p.Device)
 		d.count(v, -1)
 		v.set(fRegistered, false)
+		v.node = 0
 	case domain.RegistrationRejected:
 		k, v = d.get(p.Device)
 		d.count(v, -1)
@@ -385,6 +392,7 @@ func (d *Devices) DeviceState(name string) (st domain.DeviceState, version int64
 		Name: name, Exists: true, Model: s(v.model), Protocol: d.protocolOf(k, v),
 		DN: d.dns.Get(k, v.dn), Partition: s(v.partition), Pool: s(v.pool), CSS: s(v.css),
 		Autoregistered: v.is(fAutoregistered), Window: s(v.window), Registered: v.is(fRegistered),
+		Node: s(v.node),
 	}
 	if v.is(fBound) {
 		st.Address = d.addrs.Get(k, v.address)
@@ -448,4 +456,22 @@ func (d *Devices) Counts() (exist, registered int) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	return d.exist, d.regd
+}
+
+// RegisteredByNode counts the devices registered now with each CallManager
+// (those registered with none, "", are not counted).
+func (d *Devices) RegisteredByNode() map[string]int {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	byID := map[strtab.ID]int{}
+	for _, i := range d.devices {
+		if v := d.recs.At(i); v.is(fExists) && v.is(fRegistered) && v.node != 0 {
+			byID[v.node]++
+		}
+	}
+	out := make(map[string]int, len(byID))
+	for id, n := range byID {
+		out[d.strs.String(id)] = n
+	}
+	return out
 }

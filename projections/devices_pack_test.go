@@ -79,9 +79,9 @@ func TestDevicesCompactRoundTrip(t *testing.T) {
 			w.Pool, w.CSS, w.DN, w.Partition, w.Description, w.Position = "Staff", "StaffCSS", v.dn2, "Other", "lobby "+v.name, pos
 		}},
 		{"moved", func(v values) domain.Event {
-			return domain.DeviceMoved{DeviceEvent: ev(v.name), From: v.addr1, To: v.addr2}
+			return domain.DeviceMoved{DeviceEvent: ev(v.name), From: v.addr1, To: v.addr2, Node: "CM2"}
 		}, func(w *Device, v values, step int, pos uint64) {
-			w.Address, w.LastSeen, w.Position = v.addr2, at(step), pos
+			w.Address, w.LastSeen, w.Position, w.Node = v.addr2, at(step), pos, "CM2"
 		}},
 		{"refused again", func(v values) domain.Event {
 			return domain.RegistrationRejected{DeviceEvent: ev(v.name), Reason: domain.RejectMixedMode, Model: "7902", Address: v.addr0}
@@ -91,7 +91,7 @@ func TestDevicesCompactRoundTrip(t *testing.T) {
 		{"unregistered", func(v values) domain.Event {
 			return domain.DeviceUnregistered{DeviceEvent: ev(v.name), Reason: "expired"}
 		}, func(w *Device, v values, step int, pos uint64) {
-			w.Registered, w.LastSeen, w.Position = false, at(step), pos
+			w.Registered, w.LastSeen, w.Position, w.Node = false, at(step), pos, ""
 		}},
 		{"registered", func(v values) domain.Event {
 			return domain.DeviceRegistered{DeviceEvent: ev(v.name), Address: v.addr1}

@@ -8,7 +8,9 @@ import (
 // TestRecSize keeps the devices read model's record within the size its
 // comment promises: the registrar holds one per device.
 func TestRecSize(t *testing.T) {
-	if n := unsafe.Sizeof(rec{}); n > 80 {
-		t.Fatalf("rec is %d bytes, want <= 80", n)
+	// 80 bytes until the cluster's CallManager of each registration (node)
+	// came in.
+	if n := unsafe.Sizeof(rec{}); n > 88 {
+		t.Fatalf("rec is %d bytes, want <= 88", n)
 	}
 }

@@ -182,6 +182,10 @@ func (r *Reader) MayDial(ctx context.Context, device, number string) (domain.Dia
 	return domain.MayDial(r.set.Cluster.State(), r.set.Assignment, d, number)
 }
 
+// RegisteredByNode counts the devices registered now with each
+// CallManager.
+func (r *Reader) RegisteredByNode() map[string]int { return r.set.Devices.RegisteredByNode() }
+
 // Holdings lists every DN held by a device (see Assignment.Holdings).
 func (r *Reader) Holdings() []Holding { return r.set.Assignment.Holdings() }
 

@@ -822,7 +822,8 @@ func TestDevices(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantProv := &api.Device{Name: "SEP0011223344CC", Model: "7940", Protocol: "SIP", DN: "2000", Partition: "Internal",
-		ExternalNumber: "40855510" + "00", Pool: "Staff", Description: "lobby"}
+		ExternalNumber: "40855510" + "00", Pool: "Staff", Description: "lobby",
+		EffectiveCSS: "Staff", Status: "unregistered"} // it dials with its pool's CSS; it never registered
 	if diff := cmp.Diff(wantProv, res.Device); diff != "" {
 		t.Errorf("provisioned (-want +got):\n%s", diff)
 	}
@@ -834,12 +835,17 @@ func TestDevices(t *testing.T) {
 	want := []api.Device{
 		*wantProv, // sorted by name: '4' < 'A'
 		{Name: "SEP00112233AABB", Model: "7961", Protocol: "SCCP", DN: "1000", Partition: "Internal", ExternalNumber: "4085551000",
-			Pool: "Default", CSS: "Autoreg", Autoregistered: true, Window: "W1", Registered: true, Address: "10.0.0.5:2000"},
+			Pool: "Default", CSS: "Autoreg", Autoregistered: true, Window: "W1", Registered: true, Address: "10.0.0.5:2000",
+			EffectiveCSS: "Autoreg", Status: "registered"},
+	}
+	for i := range devs {
+		devs[i].LastSeen = time.Time{} // when the phone was last seen: the store's clock
 	}
 	if diff := cmp.Diff(want, devs); diff != "" {
 		t.Errorf("devices (-want +got):\n%s", diff)
 	}
 	d, err := e.bob.Device(ctx, "SEP00112233AABB")
+	d.LastSeen = time.Time{}
 	if err != nil || d != want[1] {
 		t.Errorf("device: %+v %v", d, err)
 	}

@@ -57,6 +57,9 @@ type Config struct {
 	// Metrics is the registry /metrics serves; nil makes a new one (see
 	// Server.Metrics). Pass the same Metrics to the SIP and SCCP adapters.
 	Metrics *Metrics
+	// NodeUp tells whether a registrar process serves CallManager name now,
+	// and which (for GET /v1/nodes); nil: nodes are shown as unknown.
+	NodeUp func(name string) (up bool, process string)
 }
 
 // AnonymousUser is the user of requests when no token is configured.

@@ -28,6 +28,7 @@ func (s *Server) routes() {
 
 	s.handle("GET /v1/status", accessRead, s.getStatus)
 	s.handle("GET /v1/cluster", accessRead, s.getCluster)
+	s.handle("GET /v1/nodes", accessRead, s.getNodes)
 
 	s.handle("POST /v1/autoreg/open", accessWrite, s.openWindow)
 	s.handle("POST /v1/autoreg/close", accessWrite, s.closeWindow)
@@ -343,7 +344,7 @@ func (s *Server) getCluster(w http.ResponseWriter, r *http.Request, _ principal)
 	}
 	for _, n := range slices.Sorted(maps.Keys(c.CallManagers)) {
 		cm := c.CallManagers[n]
-		out.CallManagers = append(out.CallManagers, api.CallManager{Name: cm.Name, Description: cm.Description, AutoregEnabled: !cm.AutoregDisabled})
+		out.CallManagers = append(out.CallManagers, apiCallManager(cm))
 	}
 	for _, n := range slices.Sorted(maps.Keys(c.Groups)) {
 		out.Groups = append(out.Groups, api.Group{Name: n, CallManagers: slices.Clone(c.Groups[n]), Autoreg: n == c.AutoregGroup})
@@ -366,14 +367,45 @@ func (s *Server) getCluster(w http.ResponseWriter, r *http.Request, _ principal)
 	return nil
 }
 
+func apiCallManager(cm domain.CallManager) api.CallManager {
+	return api.CallManager{Name: cm.Name, Description: cm.Description, AutoregEnabled: !cm.AutoregDisabled,
+		Host: cm.Host, SIPPort: cm.SIPPort, SCCPPort: cm.SCCPPort}
+}
+
+// getNodes lists the CallManagers with their addresses, whether a
+// registrar serves each now, and how many devices are registered with each
+// (RisPort's per-node view).
+func (s *Server) getNodes(w http.ResponseWriter, r *http.Request, _ principal) error {
+	c, err := s.reader.Cluster(r.Context())
+	if err != nil {
+		return err
+	}
+	counts := s.reader.RegisteredByNode()
+	autoreg := c.AutoregCallManager()
+	out := api.Nodes{Nodes: []api.Node{}}
+	for _, n := range slices.Sorted(maps.Keys(c.CallManagers)) {
+		node := api.Node{CallManager: apiCallManager(c.CallManagers[n]), Autoreg: n == autoreg, Devices: counts[n]}
+		if s.cfg.NodeUp != nil {
+			node.Up, node.Process = s.cfg.NodeUp(n)
+		}
+		out.Nodes = append(out.Nodes, node)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
 func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ principal) error {
 	devs, err := s.reader.Devices(r.Context())
 	if err != nil {
 		return err
 	}
+	c, err := s.reader.Cluster(r.Context())
+	if err != nil {
+		return err
+	}
 	out := api.Devices{Devices: make([]api.Device, 0, len(devs))}
 	for _, d := range devs {
-		out.Devices = append(out.Devices, toDevice(d, s.reader.ExternalNumber))
+		out.Devices = append(out.Devices, toDevice(d, s.reader.ExternalNumber, c))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -391,7 +423,11 @@ func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, _ principal) 
 	if !ok {
 		return fmt.Errorf("%w: no device %s (list them with GET /v1/devices)", domain.ErrNotFound, name)
 	}
-	writeJSON(w, http.StatusOK, toDevice(d, s.reader.ExternalNumber))
+	c, err := s.reader.Cluster(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toDevice(d, s.reader.ExternalNumber, c))
 	return nil
 }
 
@@ -669,8 +705,12 @@ func (s *Server) deviceChange(w http.ResponseWriter, r *http.Request, status int
 		if err != nil {
 			return err
 		}
+		c, err := s.reader.Cluster(r.Context())
+		if err != nil {
+			return err
+		}
 		if ok {
-			api := toDevice(d, s.reader.ExternalNumber)
+			api := toDevice(d, s.reader.ExternalNumber, c)
 			res.Device = &api
 		}
 	}

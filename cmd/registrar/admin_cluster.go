@@ -32,6 +32,37 @@ device pools, Device Defaults, and the range.`,
 	}
 }
 
+func (a *adminCLI) nodesCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "nodes",
+		Short: "List the CallManagers: where phones reach them, which are up, how many devices each holds",
+		Long: `nodes lists the cluster's CallManagers (each registrar process is one,
+'registrar serve --node NAME'): the addresses phones reach them at, whether
+a registrar serves each now (and which process), whether it is the
+autoregistration CallManager, and how many devices are registered with it.`,
+		Example: `  registrar admin nodes
+  registrar admin nodes --format json`,
+		Args: nArgs(),
+		RunE: show(a, func(ctx context.Context, c *client.Client, _ []string) (api.Nodes, error) {
+			return c.Nodes(ctx)
+		}, printNodes),
+	}
+}
+
+func printNodes(w io.Writer, ns api.Nodes) {
+	fmt.Fprintln(w, "CALLMANAGER\tUP\tAUTOREG\tDEVICES\tHOST\tSIP\tSCCP\tPROCESS")
+	for _, n := range ns.Nodes {
+		port := func(p, def int) string {
+			if p == 0 {
+				p = def
+			}
+			return fmt.Sprint(p)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", n.Name, yesNo(n.Up), yesNo(n.Autoreg), n.Devices,
+			orDash(n.Host), port(n.SIPPort, 5060), port(n.SCCPPort, 2000), orDash(n.Process))
+	}
+}
+
 func printCluster(w io.Writer, cl api.Cluster) {
 	fmt.Fprintf(w, "Protocol:\t%s\n", cl.Protocol)
 	fmt.Fprintf(w, "Security:\t%s\n", cl.Security)
@@ -40,9 +71,9 @@ func printCluster(w io.Writer, cl api.Cluster) {
 	fmt.Fprintf(w, "Default pool:\t%s\n", orDash(cl.DefaultPool))
 	fmt.Fprintf(w, "Range:\t%s\n", rangeText(cl.Range))
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "CALLMANAGER\tAUTOREG\tDESCRIPTION")
+	fmt.Fprintln(w, "CALLMANAGER\tAUTOREG\tHOST\tDESCRIPTION")
 	for _, cm := range cl.CallManagers {
-		fmt.Fprintf(w, "%s\t%s\t%s\n", cm.Name, map[bool]string{true: "enabled", false: "disabled"}[cm.AutoregEnabled], cm.Description)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", cm.Name, map[bool]string{true: "enabled", false: "disabled"}[cm.AutoregEnabled], orDash(cm.Host), cm.Description)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "GROUP\tCALLMANAGERS\tAUTOREG")

@@ -72,6 +72,8 @@ store, exit 0.`,
 	f.String("data", "./data", "directory of the embedded store and the generated admin token")
 	f.String("store", "", "event store URL: sqlite:///path/autoreg.db (default: sqlite under --data) or kurrentdb://host:2113")
 	f.Bool("shared-store", false, "other registrars write to the same store: fold their events before each decision")
+	f.String("node", "", "the CallManager of the cluster this process is (default: the autoregistration CallManager)")
+	f.Int("gc-percent", 0, "the Go runtime's GOGC (default: the configuration's gc_percent, 50; GOGC in the environment wins)")
 	f.String("sip-addr", ":5060", "SIP address (UDP and TCP)")
 	f.String("sccp-addr", ":2000", "SCCP (Skinny) TCP address")
 	f.String("admin-addr", "127.0.0.1:8080", "admin API address (loopback unless a token and TLS are set)")
@@ -83,6 +85,7 @@ store, exit 0.`,
 		"data": "data", "store": "store", "store_shared": "shared-store", "sip.addr": "sip-addr", "sccp.addr": "sccp-addr",
 		"admin.addr": "admin-addr", "log.format": "log-format", "log.level": "log-level",
 		"admin.allow_plain_http": "admin-allow-plain-http", "memory_limit": "memory-limit",
+		"node": "node", "gc_percent": "gc-percent",
 	})
 	return c
 }
@@ -116,6 +119,37 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if n := debug.SetMemoryLimit(-1); n < math.MaxInt64 {
 		log.Info().Int64("bytes", n).Msg("soft memory limit")
 	}
+	if cfg.GCPercent > 0 && os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(cfg.GCPercent)
+	}
+
+	// The CallManager this process is, and its claims on the store: one
+	// registrar alone on a store unless each has --shared-store, and one
+	// process per CallManager (see nodes.go).
+	node := cfg.Node
+	if node == "" {
+		node = cfg.Cluster.AutoregCallManager()
+	}
+	host, _ := os.Hostname()
+	me := holder{Node: node, PID: os.Getpid(), Host: host, SIP: cfg.SIP.Addr, SCCP: cfg.SCCP.Addr, Since: time.Now().UTC()}
+	spath, _ := storePath(cfg) // "" for KurrentDB: the lock files go in the data directory
+	base := lockBase(spath, cfg.Data)
+	if err := os.MkdirAll(filepath.Dir(base), 0o700); err != nil {
+		return fmt.Errorf("creating the data directory: %w", err)
+	}
+	storeClaim, err := claimStore(base, cfg.StoreShared, me)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	defer storeClaim.Close()
+	if node != "" {
+		nodeClaim, err := claimNode(base, node, me)
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		defer nodeClaim.Close()
+	}
+
 	store, path, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
@@ -144,6 +178,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	go func() { readErr <- reader.Run(readCtx) }()
 	svc, err := command.New(ctx, metrics.Store(store), command.Options{
 		Devices:     reader,
+		Node:        node,
 		Shared:      cfg.StoreShared,
 		VerifyChain: true, // refuse a store altered on disk rather than serve it
 		OnError:     func(err error) { log.Error().Err(err).Msg("background work failed; retrying") },
@@ -155,7 +190,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	log.Info().Str("store", path).Uint64("events", head).Int("config_events", written).
+	log.Info().Str("store", path).Str("node", node).Uint64("events", head).Int("config_events", written).
 		Dur("load", time.Since(started)).Msg("event store open")
 
 	tokens, err := adminTokens(cfg, log)
@@ -166,6 +201,13 @@ func serve(ctx context.Context, cfg config.Config) error {
 	adm, err := admin.New(admin.Config{
 		Addr: cfg.Admin.Addr, Tokens: tokens, AllowPlainHTTP: cfg.Admin.AllowPlainHTTP,
 		TLSCert: cfg.Admin.TLSCert, TLSKey: cfg.Admin.TLSKey, Metrics: metrics,
+		NodeUp: func(name string) (bool, string) {
+			up, h := nodeUp(base, name)
+			if !up {
+				return false, ""
+			}
+			return true, h.String()
+		},
 	}, svc, reader, log.With().Str("component", "admin").Logger())
 	if err != nil {
 		return &exitError{code: 2, err: err}
@@ -250,6 +292,10 @@ func serve(ctx context.Context, cfg config.Config) error {
 	servers++
 	run("admin", func() error { return adm.ListenAndServe(srvCtx) })
 	go func() { _ = svc.Run(srvCtx, time.Second) }()
+	go trimWhenIdle(srvCtx, 30*time.Second, heapAllocated, func() {
+		debug.FreeOSMemory()
+		log.Debug().Msg("idle: heap returned to the operating system")
+	})
 	go func() {
 		if err := <-readErr; err != nil && !errors.Is(err, context.Canceled) {
 			log.Error().Err(err).Msg("read models stopped following the store")

@@ -102,6 +102,12 @@ type Options struct {
 	// Devices is the read model of the devices (required): decisions read
 	// from it every device the handler does not hold.
 	Devices Devices
+	// Node is the CallManager of the cluster this process is (`registrar
+	// serve --node`): the phones' registrations and unregistrations made
+	// through Register and Unregister record it, and only the
+	// autoregistration CallManager takes unknown phones. "" plays no
+	// particular one (tests, tools).
+	Node string
 	// Clock gives the time decisions are made at (default time.Now).
 	Clock func() time.Time
 	// Shared: other processes write to the same store. Appends are then
@@ -128,6 +134,7 @@ type Handler struct {
 	shared   bool
 	verify   bool
 	clock    func() time.Time
+	node     string
 	mu       sync.Mutex
 	cluster  domain.ClusterState
 	cVersion int64
@@ -172,7 +179,7 @@ func New(ctx context.Context, store eventstore.Store, opt Options) (*Handler, er
 	if opt.Devices == nil {
 		return nil, errors.New("command: Options.Devices is required: the read model of the devices (projections.Reader)")
 	}
-	s := &Handler{store: store, devices: opt.Devices, clock: opt.Clock, onError: opt.OnError, shared: opt.Shared, verify: opt.VerifyChain}
+	s := &Handler{store: store, devices: opt.Devices, clock: opt.Clock, onError: opt.OnError, shared: opt.Shared, verify: opt.VerifyChain, node: opt.Node}
 	if s.clock == nil {
 		s.clock = time.Now
 	}
@@ -680,7 +687,7 @@ func (s *Handler) Register(ctx context.Context, r Registration) (Registered, err
 	if actor == "" {
 		actor = "adapter"
 	}
-	out, err := s.Execute(ctx, domain.Register{Device: r.Device, Model: r.Model, Protocol: r.Protocol, Address: r.Address},
+	out, err := s.Execute(ctx, domain.Register{Device: r.Device, Model: r.Model, Protocol: r.Protocol, Address: r.Address, Node: s.node},
 		Origin{Actor: actor, Peer: r.Peer, CorrelationID: r.CorrelationID})
 	if err != nil {
 		return Registered{}, err
@@ -713,12 +720,15 @@ func (s *Handler) Unregister(ctx context.Context, u Unregistration) error {
 	if actor == "" {
 		actor = "adapter"
 	}
-	_, err := s.Execute(ctx, domain.Unregister{Device: u.Device, Reason: string(u.Reason)},
+	_, err := s.Execute(ctx, domain.Unregister{Device: u.Device, Reason: string(u.Reason), Node: s.node},
 		Origin{Actor: actor, Peer: u.Peer, CorrelationID: u.CorrelationID})
 	return err
 }
 
 var _ Registrar = (*Handler)(nil)
+
+// Node is the CallManager this handler registers phones with ("" for none).
+func (s *Handler) Node() string { return s.node }
 
 // ---- Background work -------------------------------------------------------
 

@@ -40,6 +40,12 @@ type Config struct {
 	Cluster Cluster `mapstructure:"cluster"`
 	// StoreShared: other registrars write to the same store (command.Options.Shared).
 	StoreShared bool `mapstructure:"store_shared"`
+	// Node is the CallManager of the cluster this process is; "" is the
+	// autoregistration CallManager (see Cluster.AutoregCallManager).
+	Node string `mapstructure:"node"`
+	// GCPercent is the Go runtime's GOGC for the registrar (0: the
+	// runtime's default; GOGC in the environment wins).
+	GCPercent int `mapstructure:"gc_percent"`
 	// MemoryLimit is the Go runtime's soft memory limit ("" or "0": none;
 	// GOMEMLIMIT's syntax: 160MiB, 1GiB, or bytes). See ParseMemoryLimit.
 	MemoryLimit string `mapstructure:"memory_limit"`
@@ -165,6 +171,10 @@ type CallManager struct {
 	Name           string `mapstructure:"name"`
 	Description    string `mapstructure:"description"`
 	AutoregEnabled bool   `mapstructure:"autoreg_enabled"`
+	// Where phones reach it: host (name or address), SIP and SCCP ports.
+	Host     string `mapstructure:"host"`
+	SIPPort  int    `mapstructure:"sip_port"`
+	SCCPPort int    `mapstructure:"sccp_port"`
 }
 
 type Group struct {
@@ -194,6 +204,8 @@ type Pool struct {
 	Name  string `mapstructure:"name"`
 	Group string `mapstructure:"group"`
 	CSS   string `mapstructure:"css"`
+	// AutoregCSS is the pool's Calling Search Space for Auto-registration.
+	AutoregCSS string `mapstructure:"autoreg_css"`
 }
 
 type Range struct {
@@ -237,7 +249,7 @@ func Load(v *viper.Viper, file string) (Config, error) {
 		return Config{}, fmt.Errorf("%s is not valid YAML: %w", name, err)
 	}
 	// Environment variables for keys that are not in the file still count.
-	for _, k := range []string{"admin.token", "store", "data", "sip.addr", "sccp.addr", "admin.addr", "log.format", "log.level", "memory_limit"} {
+	for _, k := range []string{"admin.token", "store", "data", "sip.addr", "sccp.addr", "admin.addr", "log.format", "log.level", "memory_limit", "node", "gc_percent"} {
 		_ = v.BindEnv(k)
 	}
 	var c Config
@@ -336,10 +348,45 @@ func (c Config) Validate() error {
 	} else if n > 0 && n < 16<<20 {
 		add("memory_limit %q: below 16MiB the registrar cannot hold its own code and buffers", c.MemoryLimit)
 	}
+	if c.GCPercent != 0 && (c.GCPercent < 10 || c.GCPercent > 1000) {
+		add("gc_percent %d: use 10-1000 (the runtime's GOGC), or 0 for its default", c.GCPercent)
+	}
+	cms := map[string]bool{}
+	for i, cm := range c.Cluster.CallManagers {
+		cms[cm.Name] = true
+		for _, p := range []struct {
+			key  string
+			port int
+		}{{"sip_port", cm.SIPPort}, {"sccp_port", cm.SCCPPort}} {
+			if p.port < 0 || p.port > 65535 {
+				add("cluster.callmanagers[%d].%s %d: use 1-65535, or 0 for the protocol's default", i, p.key, p.port)
+			}
+		}
+	}
+	if c.Node != "" && !cms[c.Node] {
+		add("node %q: not a CallManager of cluster.callmanagers", c.Node)
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%s: %w", strings.Join(errs, "; "), ErrInvalidConfig)
 	}
 	return nil
+}
+
+// AutoregCallManager is the CallManager the configuration makes the
+// autoregistration one: the first of the group flagged autoreg, when it has
+// autoregistration enabled ("" otherwise).
+func (c Cluster) AutoregCallManager() string {
+	for _, g := range c.Groups {
+		if !g.Autoreg || len(g.CallManagers) == 0 {
+			continue
+		}
+		for _, cm := range c.CallManagers {
+			if cm.Name == g.CallManagers[0] && cm.AutoregEnabled {
+				return cm.Name
+			}
+		}
+	}
+	return ""
 }
 
 // Commands turns the cluster section into domain commands, in dependency
@@ -359,7 +406,8 @@ func (c Cluster) Commands(fresh bool, by string) []domain.Command {
 		}
 	}
 	for _, cm := range c.CallManagers {
-		cmds = append(cmds, domain.ConfigureCallManager{Name: cm.Name, Description: cm.Description, AutoregEnabled: cm.AutoregEnabled, By: by})
+		cmds = append(cmds, domain.ConfigureCallManager{Name: cm.Name, Description: cm.Description, AutoregEnabled: cm.AutoregEnabled,
+			Host: cm.Host, SIPPort: cm.SIPPort, SCCPPort: cm.SCCPPort, By: by})
 	}
 	for _, g := range c.Groups {
 		cmds = append(cmds, domain.ConfigureGroup{Name: g.Name, CallManagers: g.CallManagers, By: by})
@@ -379,7 +427,7 @@ func (c Cluster) Commands(fresh bool, by string) []domain.Command {
 		cmds = append(cmds, domain.ConfigureCSS{Name: s.Name, Partitions: s.Partitions, By: by})
 	}
 	for _, p := range c.Pools {
-		cmds = append(cmds, domain.ConfigurePool{Name: p.Name, Group: p.Group, CSS: p.CSS, By: by})
+		cmds = append(cmds, domain.ConfigurePool{Name: p.Name, Group: p.Group, CSS: p.CSS, AutoregCSS: p.AutoregCSS, By: by})
 	}
 	if c.DefaultPool != "" {
 		cmds = append(cmds, domain.SetDefaultPool{Pool: c.DefaultPool, By: by})

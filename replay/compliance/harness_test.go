@@ -90,6 +90,28 @@ func (h *hist) admin(cmd domain.Command) uint64 {
 	return out.Position
 }
 
+// raw appends events as a store written before the registrar kept the
+// rules at every moment may hold them (the domain would refuse to write
+// them now), and returns the position of the last.
+func (h *hist) raw(events ...domain.Event) uint64 {
+	h.t.Helper()
+	var pos uint64
+	for _, e := range events {
+		typ, data, err := domain.Encode(e)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		res, err := h.store.Append(h.ctx, eventstore.StreamAppend{Stream: e.Stream(), Expected: eventstore.Any,
+			Events: []eventstore.EventData{{ID: fmt.Sprintf("raw-%d-%s", h.clk.Now().UnixNano(), typ), Type: typ, Data: data,
+				Metadata: []byte(`{"event_id":"raw","actor":"admin:alice","command":"raw"}`)}}})
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		pos = res.Position
+	}
+	return pos
+}
+
 // open opens a window (for: 0 for no maximum duration) and returns its id.
 func (h *hist) open(reason string, forDur time.Duration) string {
 	h.t.Helper()

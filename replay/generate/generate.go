@@ -671,8 +671,24 @@ func (s *sim) register(p phone) ([]domain.Event, error) {
 	if p.protocol == domain.SIP {
 		actor = "sip"
 	}
-	return s.exec(domain.Register{Device: p.name, Model: p.model, Protocol: p.protocol, Address: p.addr},
+	// A new phone reaches the autoregistration CallManager.
+	return s.exec(domain.Register{Device: p.name, Model: p.model, Protocol: p.protocol, Address: p.addr, Node: "CM1"},
 		origin{actor: actor, peer: p.peer})
+}
+
+// nodeOf is the CallManager a known phone registers with: mostly the
+// first of its pool's group, one phone in eight its second (it failed
+// over), chosen from its name so that the history's randomness is the
+// same as without nodes.
+func (s *sim) nodeOf(name, pool string) string {
+	group := s.cluster.Groups[s.cluster.Pools[pool].Group]
+	if len(group) == 0 {
+		return ""
+	}
+	if len(group) > 1 && name[len(name)-1]%8 == 0 {
+		return group[1]
+	}
+	return group[0]
 }
 
 // batch: set the protocol, open a window, let a batch of phones
@@ -958,7 +974,7 @@ func (s *sim) churn() error {
 		} else if st.Address == "" {
 			addr, peer = s.address(st.Name, proto)
 		}
-		if _, err := s.exec(domain.Register{Device: st.Name, Model: st.Model, Protocol: proto, Address: addr},
+		if _, err := s.exec(domain.Register{Device: st.Name, Model: st.Model, Protocol: proto, Address: addr, Node: s.nodeOf(st.Name, st.Pool)},
 			origin{actor: actor, peer: peer}); err != nil {
 			return err
 		}

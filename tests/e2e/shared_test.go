@@ -10,10 +10,15 @@ import (
 )
 
 // startShared starts a registrar on the shared SQLite file, with a data
-// directory (admin token) of its own.
-func startShared(t *testing.T, store string) *Registrar {
+// directory (admin token) of its own, as CallManager node ("" for the
+// autoregistration one).
+func startShared(t *testing.T, store, node string) *Registrar {
 	t.Helper()
-	return startRegistrar(t, "", "--store", "sqlite://"+store, "--shared-store")
+	args := []string{"--store", "sqlite://" + store, "--shared-store"}
+	if node != "" {
+		args = append(args, "--node", node)
+	}
+	return startRegistrar(t, "", args...)
 }
 
 // replayJSON runs the replay binary and decodes its JSON output.
@@ -31,48 +36,56 @@ func replayJSON(t *testing.T, v any, args ...string) {
 }
 
 // TestTwoRegistrarsOneStore runs two `registrar serve --shared-store` on
-// the same SQLite file and registers phones through both at the same
-// time: the DN range is one stream both append to, so optimistic
-// concurrency must keep every DN held by one device; and each registrar
-// must act on what the other wrote (a window opened through A lets phones
-// register through B; A lists the phones registered through B).
+// the same SQLite file, as two CallManagers of the sample cluster: A is CM1
+// (the autoregistration CallManager, by default), B is CM2. Unknown phones
+// that reach B are refused as CallManager refuses them ("Error DBConfig");
+// known phones register with either (both are in the Default pool's
+// group), at the same time as A autoregisters new ones; each registrar acts
+// on what the other wrote (a window opened through A; A lists what B
+// registered), and every DN stays with one device.
 func TestTwoRegistrarsOneStore(t *testing.T) {
 	store := filepath.Join(t.TempDir(), "shared", "autoreg.db")
-	a := startShared(t, store)
-	b := startShared(t, store)
+	a := startShared(t, store, "")
+	b := startShared(t, store, "CM2")
 
 	// The window is opened through A only.
 	a.MustAdmin("autoreg", "open", "--reason", "two registrars, ticket 5", "--for", "30m", "--max", "90")
 
-	// B alone first: it sees A's window.
-	first := b.phonesim(t, "--phones", "5", "--models", "7961", "--seed", "50")
+	// New phones through B: refused, CM2 is not the autoregistration CallManager.
+	refused := b.phonesim(t, "--phones", "5", "--models", "7961", "--seed", "50")
+	if refused.Registered != 0 || refused.Rejected["not_autoreg_callmanager"] != 5 {
+		t.Fatalf("new phones through CM2: %+v, want 5 refused not_autoreg_callmanager", refused)
+	}
+	// The same phones through A: autoregistered.
+	first := a.phonesim(t, "--phones", "5", "--models", "7961", "--seed", "50")
 	if first.Registered != 5 {
-		t.Fatalf("phones through B after the window was opened through A: %+v", first)
+		t.Fatalf("phones through A: %+v", first)
 	}
 	t.Run("ReadsFoldOthers", func(t *testing.T) {
-		// A has made no decision since B's registrations: its admin
-		// reads (the read models) fold the shared store themselves.
-		devs := a.Devices()
+		// B has made no decision since A's registrations: its admin reads
+		// (the read models) fold the shared store themselves.
+		devs := b.Devices()
 		for _, p := range first.Phones {
 			if d, ok := devs[p.Device]; !ok || d.DN != p.DN {
-				t.Fatalf("A lists %s as %+v, B gave it DN %s (%d devices listed)", p.Device, d, p.DN, len(devs))
+				t.Fatalf("B lists %s as %+v, A gave it DN %s (%d devices listed)", p.Device, d, p.DN, len(devs))
 			}
 		}
 	})
 
-	// Both at once, 30 new phones each: every one takes a DN from the
-	// same range.
+	// Both at once: 30 new phones through A, the 5 known ones again
+	// through B (they fail over to CM2).
 	var wg sync.WaitGroup
 	results := make([]simResult, 2)
-	for i, r := range []*Registrar{a, b} {
-		wg.Go(func() {
-			results[i] = r.phonesim(t, "--phones", "30", "--models", "7961,7941", "--seed", []string{"51", "52"}[i], "--concurrency", "16")
-		})
-	}
+	wg.Go(func() {
+		results[0] = a.phonesim(t, "--phones", "30", "--models", "7961,7941", "--seed", "51", "--concurrency", "16")
+	})
+	wg.Go(func() {
+		results[1] = b.phonesim(t, "--phones", "5", "--models", "7961", "--seed", "50", "--concurrency", "4")
+	})
 	wg.Wait()
 	for i, res := range results {
-		if res.Registered != 30 || res.Errors != 0 {
-			t.Fatalf("registrar %c: %d registered, %d errors, rejected %v", 'A'+i, res.Registered, res.Errors, res.Rejected)
+		if n := []int{30, 5}[i]; res.Registered != n || res.Errors != 0 {
+			t.Fatalf("registrar %c: %d registered (want %d), %d errors, rejected %v", 'A'+i, res.Registered, n, res.Errors, res.Rejected)
 		}
 	}
 	want := map[string]string{} // device -> DN, as the phones were told
@@ -85,8 +98,8 @@ func TestTwoRegistrarsOneStore(t *testing.T) {
 			dns[p.DN], want[p.Device] = p.Device, p.DN
 		}
 	}
-	if len(want) != 65 {
-		t.Fatalf("%d distinct phones registered, want 65", len(want))
+	if len(want) != 35 {
+		t.Fatalf("%d distinct phones registered, want 35", len(want))
 	}
 
 	// Each registrar's view holds the other's phones once it has decided
@@ -103,8 +116,8 @@ func TestTwoRegistrarsOneStore(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &status); err != nil {
 			t.Fatal(err)
 		}
-		if status.Devices != 65 {
-			t.Fatalf("B's status lists %d devices, want 65: %s", status.Devices, out)
+		if status.Devices != 35 {
+			t.Fatalf("B's status lists %d devices, want 35: %s", status.Devices, out)
 		}
 		if status.Open {
 			t.Errorf("B shows the window A closed as open: %s", out)
@@ -133,8 +146,8 @@ func TestTwoRegistrarsOneStore(t *testing.T) {
 		Autoregistrations int    `json:"autoregistrations"`
 	}
 	replayJSON(t, &summary, "verify", "--store", store, "--format", "json")
-	if summary.Devices != 65 || summary.Autoregistrations != 65 {
-		t.Fatalf("replay verify: %+v, want 65 devices autoregistered", summary)
+	if summary.Devices != 35 || summary.Autoregistrations != 35 {
+		t.Fatalf("replay verify: %+v, want 35 devices autoregistered", summary)
 	}
 	var state struct {
 		Devices []struct {
@@ -153,7 +166,39 @@ func TestTwoRegistrarsOneStore(t *testing.T) {
 			t.Fatalf("the store gives %s DN %s, the phone was told %s", d.Name, d.DN, want[d.Name])
 		}
 	}
-	if len(held) != 65 {
-		t.Fatalf("the store holds %d devices with a DN, want 65", len(held))
+	if len(held) != 35 {
+		t.Fatalf("the store holds %d devices with a DN, want 35", len(held))
 	}
+}
+
+// TestStoreAndNodeClaims: a second registrar on the same SQLite file
+// without --shared-store is refused at start, naming the flag, and writes
+// nothing; two registrars claiming the same CallManager on one store: the
+// second is refused, naming the first.
+func TestStoreAndNodeClaims(t *testing.T) {
+	store := filepath.Join(t.TempDir(), "shared", "autoreg.db")
+	a := startShared(t, store, "")
+	for _, c := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"no --shared-store", []string{"--store", "sqlite://" + store}, []string{"--shared-store", "another registrar"}},
+		{"the same node", []string{"--store", "sqlite://" + store, "--shared-store"}, []string{"CallManager CM1 is already served", "pid"}},
+		{"an unknown node", []string{"--store", "sqlite://" + store, "--shared-store", "--node", "CM9"}, []string{"node \"CM9\"", "not a CallManager"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			args := append([]string{"serve", "--data", t.TempDir(), "--sip-addr", "127.0.0.1:0", "--sccp-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}, c.args...)
+			out, err := exec.Command(bin(t, "registrar"), args...).CombinedOutput()
+			if err == nil {
+				t.Fatalf("started: %s", out)
+			}
+			for _, w := range c.want {
+				if !bytes.Contains(out, []byte(w)) {
+					t.Errorf("the refusal does not say %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+	a.MustAdmin("status") // the first is unharmed
 }

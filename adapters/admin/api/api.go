@@ -225,6 +225,19 @@ type Device struct {
 	Window         string `json:"window,omitempty"` // the window it autoregistered in
 	Registered     bool   `json:"registered"`
 	Address        string `json:"address,omitempty"`
+	// EffectiveCSS is the calling search space it dials with: its own
+	// (css), else its device pool's.
+	EffectiveCSS string `json:"effective_css,omitempty"`
+	// Node is the CallManager it is registered with now ("" when none).
+	Node string `json:"node"`
+	// OutsideGroup: registered with a CallManager outside its device
+	// pool's group (accepted, as CallManager does, and flagged).
+	OutsideGroup bool `json:"outside_group,omitempty"`
+	// Status is registered, unregistered or rejected (never registered,
+	// only refused); StatusReason says why when it is not registered.
+	Status       string    `json:"status"`
+	StatusReason string    `json:"status_reason,omitempty"`
+	LastSeen     time.Time `json:"last_seen,omitzero"`
 }
 
 // Devices is the body of GET /v1/devices.
@@ -246,6 +259,28 @@ type CallManager struct {
 	Name           string `json:"name"`
 	Description    string `json:"description,omitempty"`
 	AutoregEnabled bool   `json:"autoreg_enabled"`
+	Host           string `json:"host,omitempty"`
+	SIPPort        int    `json:"sip_port,omitempty"`
+	SCCPPort       int    `json:"sccp_port,omitempty"`
+}
+
+// Node is one CallManager as GET /v1/nodes shows it: where phones reach
+// it, whether a registrar process serves it now, and how many devices are
+// registered with it.
+type Node struct {
+	CallManager
+	// Autoreg: the CallManager that takes autoregistrations (first of the
+	// flagged group, autoregistration enabled).
+	Autoreg bool `json:"autoreg"`
+	Up      bool `json:"up"`
+	// Process says which process serves it (pid, host, addresses, since).
+	Process string `json:"process,omitempty"`
+	Devices int    `json:"devices"` // registered with it now
+}
+
+// Nodes is the body of GET /v1/nodes.
+type Nodes struct {
+	Nodes []Node `json:"nodes"`
 }
 
 // Group is a CallManager group.

@@ -193,6 +193,13 @@ func (c *Client) Cluster(ctx context.Context) (api.Cluster, error) {
 	return cl, err
 }
 
+// Nodes reads the CallManagers with their addresses, liveness and devices.
+func (c *Client) Nodes(ctx context.Context) (api.Nodes, error) {
+	var n api.Nodes
+	err := c.do(ctx, http.MethodGet, "/v1/nodes", nil, nil, &n)
+	return n, err
+}
+
 // Metrics reads GET /metrics in the Prometheus text format.
 func (c *Client) Metrics(ctx context.Context) ([]byte, error) {
 	var b []byte
