@@ -196,7 +196,7 @@ func (d *Devices) device(k uint64, r *rec) Device {
 		Registered: r.is(fRegistered), Address: d.addrs.Get(k, r.address),
 		Autoregistered: r.is(fAutoregistered), Window: d.strs.String(r.window), AutoregisteredAt: timeOf(r.autoregisteredAt),
 		ProvisionedBy: d.strs.String(r.provisionedBy), Node: d.strs.String(r.node),
-		FirstSeen:     timeOf(r.firstSeen), LastSeen: timeOf(r.lastSeen),
+		FirstSeen: timeOf(r.firstSeen), LastSeen: timeOf(r.lastSeen),
 		Position: r.position,
 	}
 	if r.is(fDescribed) {
