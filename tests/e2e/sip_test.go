@@ -97,8 +97,9 @@ func TestSippRegisterRefreshUnregisterClosed(t *testing.T) {
 }
 
 // 150 phones in one window on the sample's 100-DN range: the first 100 get
-// 1000..1099 in order, the 101st is refused because the range is exhausted,
-// and the window closes; the rest are refused too.
+// 1000..1099 in order and the window closes with the last DN (range
+// exhausted); the 101st and the rest are refused, autoregistration being
+// closed.
 func TestSippExhaustsTheRangeAtThe101st(t *testing.T) {
 	need(t, "sipp", "sip-tester")
 	r := startRegistrar(t, "")
@@ -117,8 +118,8 @@ func TestSippExhaustsTheRangeAtThe101st(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w := headerValues(trace, "Warning"); len(w) != 1 || !strings.Contains(w[0], "in use") {
-		t.Errorf("101st phone's Warning: %q, want the range exhausted", w)
+	if w := headerValues(trace, "Warning"); len(w) != 1 || !strings.Contains(w[0], "autoregistration is closed") {
+		t.Errorf("101st phone's Warning: %q, want autoregistration closed", w)
 	}
 	if _, err := r.sipp(t, "refused.xml", phones[101:]); err != nil {
 		t.Fatal(err)
@@ -130,5 +131,12 @@ func TestSippExhaustsTheRangeAtThe101st(t *testing.T) {
 	status := r.MustAdmin("status")
 	if !strings.Contains(status, "closed") {
 		t.Errorf("status after exhaustion:\n%s", status)
+	}
+	var windows []struct {
+		Cause string `json:"close_cause"`
+	}
+	replayJSON(t, &windows, "windows", "--data", r.Data, "--format", "json")
+	if len(windows) != 1 || windows[0].Cause != "range_exhausted" {
+		t.Errorf("the window's close: %+v, want range_exhausted", windows)
 	}
 }
