@@ -44,8 +44,11 @@ type conn struct {
 
 	// Registration state, owned by the serve goroutine.
 	registered bool
-	device     string
-	result     command.Registered
+	// standby: not registered, but keeping alive (a phone's standby
+	// connection): the idle timeout no longer applies.
+	standby bool
+	device  string
+	result  command.Registered
 
 	superseded atomic.Bool // a newer connection took the device over
 
@@ -146,7 +149,7 @@ func (c *conn) armDeadline() bool {
 }
 
 func (c *conn) baseDeadline() time.Time {
-	if c.registered {
+	if c.registered || c.standby {
 		return c.lastRx.Add(time.Duration(c.s.cfg.MissedKeepAlives) * c.s.cfg.KeepAlive)
 	}
 	return c.started.Add(c.s.cfg.IdleTimeout)
@@ -216,6 +219,10 @@ func (c *conn) badInput(err error) end {
 func (c *conn) handle(ctx context.Context, m skinny.Message) (e end, done bool) {
 	switch m := m.(type) {
 	case skinny.KeepAlive:
+		// Before registration, a phone's standby connection (to the next
+		// CallManager of its list): it stays open while it keeps alive, so
+		// that the phone fails over on it.
+		c.standby = !c.registered
 		return c.send(skinny.KeepAliveAck{})
 	case skinny.Register:
 		return c.register(ctx, m)

@@ -543,15 +543,20 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-// A connection that never registers is closed after the idle timeout, even
-// if it sends keepalives.
+// A connection that never registers nor keeps alive is closed after the
+// idle timeout. One that keeps alive without registering is a phone's
+// standby connection (to the next CallManager of its list): it stays open
+// while it keeps alive, and is closed once its keepalives stop, as a
+// registered phone's would be (bounded, like every connection, by
+// max_conns and max_conns_per_source).
 func TestIdleTimeout(t *testing.T) {
-	ts := startServer(t, sccp.Config{IdleTimeout: time.Second})
+	ts := startServer(t, sccp.Config{IdleTimeout: time.Second, KeepAlive: time.Second, MissedKeepAlives: 1})
+	silent := dialRaw(t, ts.addr)
 	c := dialRaw(t, ts.addr)
 	start := time.Now()
-	for range 2 {
+	for range 6 {
 		if _, err := c.Write(skinny.Marshal(skinny.KeepAlive{})); err != nil {
-			t.Fatal(err)
+			t.Fatalf("the standby connection was closed after %v: %v", time.Since(start), err)
 		}
 		want := skinny.Marshal(skinny.KeepAliveAck{})
 		if got := readN(t, c, len(want)); !bytes.Equal(got, want) {
@@ -559,8 +564,11 @@ func TestIdleTimeout(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+	expectClosed(t, silent, 3*time.Second)
+	// 1.8 s of keepalives every 300 ms, past the 1 s idle timeout: open.
+	// Now silent: closed within the missed keepalives.
 	expectClosed(t, c, 3*time.Second)
-	if d := time.Since(start); d < 900*time.Millisecond {
+	if d := time.Since(start); d < 1800*time.Millisecond {
 		t.Fatalf("closed after %v", d)
 	}
 	if len(ts.reg.registrations()) != 0 {

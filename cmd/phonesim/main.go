@@ -83,6 +83,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // flags are the command line's values.
 type flags struct {
 	sip, sipTransport, sccp string
+	callmanagers, sipCMs    []string
 	phones                  int
 	protocol                string
 	mix                     bool
@@ -176,6 +177,8 @@ registering, 2 for a usage error.`,
 	fl.StringVar(&f.sip, "sip", "127.0.0.1:5060", "the registrar's SIP address `ADDR` (host:port)")
 	fl.StringVar(&f.sipTransport, "sip-transport", "udp", "SIP `TRANSPORT`: udp or tcp")
 	fl.StringVar(&f.sccp, "sccp", "127.0.0.1:2000", "the registrar's SCCP address `ADDR` (host:port)")
+	fl.StringSliceVar(&f.callmanagers, "callmanagers", nil, "the SCCP phones' CallManager list `ADDRS` (host:port,...): register with the first that accepts, keep a standby connection to the next, fail over and fall back (replaces --sccp)")
+	fl.StringSliceVar(&f.sipCMs, "sip-callmanagers", nil, "the SIP phones' CallManager list `ADDRS` (host:port,...): each refresh goes to the first that answers (replaces --sip)")
 	fl.IntVarP(&f.phones, "phones", "n", 1, "register `N` phones (with --macs: one per MAC unless given)")
 	fl.StringVarP(&f.protocol, "protocol", "p", "sccp", "the phones' `PROTOCOL`: sip, sccp or mix")
 	fl.BoolVar(&f.mix, "mix", false, "shorthand for --protocol mix")
@@ -219,6 +222,7 @@ func execute(cmd *cobra.Command, f flags) error {
 	}
 	o := Options{
 		SIPAddr: f.sip, SIPTransport: f.sipTransport, SCCPAddr: f.sccp,
+		SCCPCallManagers: f.callmanagers, SIPCallManagers: f.sipCMs,
 		Phones: f.phones, Protocol: f.protocol, Models: f.models, Seed: f.seed,
 		Rate: f.rate, Concurrency: f.concurrency, Timeout: f.timeout, Hold: f.hold,
 		Unregister: f.unregister, Expires: f.expires,

@@ -43,6 +43,12 @@ type Options struct {
 	// SCCPAddr is host:port of the registrar's SCCP side; needed when a
 	// phone registers over SCCP.
 	SCCPAddr string
+	// SCCPCallManagers and SIPCallManagers, when set, are the phones'
+	// CallManager lists (host:port each, in order), in place of SCCPAddr
+	// and SIPAddr: the phones register with the first that accepts them,
+	// fail over and fall back as Cisco phones do (see failover.go).
+	SCCPCallManagers []string
+	SIPCallManagers  []string
 
 	// Phones is how many phones register. 0 with Devices: one per device.
 	Phones int
@@ -135,6 +141,12 @@ type Phone struct {
 	// excluded).
 	LatencyMS    float64 `json:"latency_ms"`
 	Unregistered bool    `json:"unregistered,omitempty"`
+	// Node is the CallManager (host:port) the phone is registered with at
+	// the end, with a CallManager list; Failovers and Fallbacks count its
+	// moves to a backup and back to the first.
+	Node      string `json:"node,omitempty"`
+	Failovers int    `json:"failovers,omitempty"`
+	Fallbacks int    `json:"fallbacks,omitempty"`
 	// Lost says why a registered phone failed later.
 	Lost string `json:"lost,omitempty"`
 }
@@ -315,19 +327,49 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, usagef("--sccp %q: want host:port, e.g. 127.0.0.1:2000", o.SCCPAddr)
 		}
 	}
+	for _, l := range []struct {
+		flag string
+		cms  []string
+	}{{"--callmanagers", o.SCCPCallManagers}, {"--sip-callmanagers", o.SIPCallManagers}} {
+		for _, a := range l.cms {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				return nil, usagef("%s: %q: want host:port, e.g. 127.0.0.1:2000", l.flag, a)
+			}
+		}
+	}
 
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	var sipc *sipClient
-	if needSIP {
-		if sipc, err = newSIPClient(ctx, o.SIPAddr, o.SIPTransport, o.Expires, o.Timeout, log); err != nil {
+	var sipc interface {
+		register(context.Context, spec) attempt
+	}
+	if needSIP && len(o.SIPCallManagers) > 0 {
+		list := &sipListClient{}
+		for _, a := range o.SIPCallManagers {
+			c, err := newSIPClient(ctx, a, o.SIPTransport, o.Expires, o.Timeout, log)
+			if err != nil {
+				return nil, err
+			}
+			defer c.close()
+			list.clients = append(list.clients, c)
+		}
+		sipc = list
+	} else if needSIP {
+		c, err := newSIPClient(ctx, o.SIPAddr, o.SIPTransport, o.Expires, o.Timeout, log)
+		if err != nil {
 			return nil, err
 		}
-		defer sipc.close()
+		defer c.close()
+		sipc = c
 	}
-	sccpc := &sccpClient{addr: o.SCCPAddr}
+	var sccpc interface {
+		register(context.Context, spec) attempt
+	} = &sccpClient{addr: o.SCCPAddr}
+	if len(o.SCCPCallManagers) > 0 {
+		sccpc = &sccpListClient{cms: o.SCCPCallManagers}
+	}
 
 	attempts := make([]attempt, len(specs))
 	started := time.Now()
@@ -361,6 +403,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 				a.session = nil
 			}
 			attempts[i] = a
+			if b, ok := a.session.(interface{ bind(*Phone) }); ok {
+				b.bind(&attempts[i].phone) // it reports its moves there
+			}
 		})
 	}
 	wg.Wait()

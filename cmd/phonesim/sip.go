@@ -115,6 +115,9 @@ func (c *sipClient) localPort(ctx context.Context) int {
 
 func (c *sipClient) close() { c.ua.Close() }
 
+// addr is the registrar's SIP address, host:port.
+func (c *sipClient) addr() string { return net.JoinHostPort(c.host, strconv.Itoa(c.port)) }
+
 func (c *sipClient) requestURI() sip.Uri {
 	return sip.Uri{Scheme: "sip", Host: c.host, Port: c.port}
 }

@@ -254,6 +254,8 @@ func serve(ctx context.Context, cfg config.Config) error {
 	for _, d := range devices {
 		switch {
 		case !d.Registered:
+		case d.Node != "" && d.Node != node:
+			// Registered with another CallManager of the cluster: not ours.
 		case d.Protocol == domain.SIP:
 			sipBack = append(sipBack, sip.Restored{Device: d.Name, Contact: d.Address, DN: d.DN})
 		case d.Protocol == domain.SCCP:

@@ -103,6 +103,7 @@ type Registrar struct {
 	SCCP     string
 	AdminURL string
 	sippPort int // the phones' port: the same for every sipp run, as a real phone's is
+	args     []string
 	cmd      *exec.Cmd
 	logs     *bytes.Buffer
 	done     chan error
@@ -112,27 +113,41 @@ type Registrar struct {
 // given one) with the sample configuration, and waits until it serves.
 func startRegistrar(t *testing.T, data string, extra ...string) *Registrar {
 	t.Helper()
+	return startRegistrarAt(t, data, fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t)), extra...)
+}
+
+// startRegistrarAt is startRegistrar with SIP and SCCP on the addresses
+// given (127.0.0.2, ...: the nodes of a cluster on one host).
+func startRegistrarAt(t *testing.T, data, sip, sccp string, extra ...string) *Registrar {
+	t.Helper()
 	if data == "" {
 		data = t.TempDir()
 	}
-	r := &Registrar{t: t, Data: data,
-		SIP:  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		SCCP: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-	}
+	r := &Registrar{t: t, Data: data, SIP: sip, SCCP: sccp}
 	r.sippPort = freePort(t)
 	adminAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	r.AdminURL = "http://" + adminAddr
-	args := append([]string{"serve", "--data", data, "--sip-addr", r.SIP, "--sccp-addr", r.SCCP,
+	r.args = append([]string{"serve", "--data", data, "--sip-addr", r.SIP, "--sccp-addr", r.SCCP,
 		"--admin-addr", adminAddr, "--log-level", "info"}, extra...)
-	r.cmd = exec.Command(bin(t, "registrar"), args...)
+	t.Cleanup(func() { r.Stop() })
+	r.start()
+	return r
+}
+
+// start runs the process with r.args and waits until it serves.
+func (r *Registrar) start() {
+	t := r.t
+	t.Helper()
+	r.cmd = exec.Command(bin(t, "registrar"), r.args...)
 	r.logs = &bytes.Buffer{}
 	r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	r.done = make(chan error, 1)
-	go func() { r.done <- r.cmd.Wait() }()
-	t.Cleanup(func() { r.Stop() })
+	done := make(chan error, 1)
+	r.done = done
+	cmd := r.cmd
+	go func() { done <- cmd.Wait() }()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
@@ -145,13 +160,25 @@ func startRegistrar(t *testing.T, data string, extra ...string) *Registrar {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 && strings.Contains(r.logs.String(), "registrar serving") {
-				return r
+				return
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("registrar did not start in 15 s:\n%s", r.logs)
-	return nil
+}
+
+// Kill sends SIGKILL and waits for the process to end.
+func (r *Registrar) Kill() {
+	_ = r.cmd.Process.Kill()
+	err := <-r.done
+	r.done <- err
+}
+
+// Restart starts the process again, with the same flags (after Kill or Stop).
+func (r *Registrar) Restart() {
+	r.t.Helper()
+	r.start()
 }
 
 // Stop sends SIGTERM and waits; it reports the exit status.
@@ -196,13 +223,15 @@ func (r *Registrar) MustAdmin(args ...string) string {
 
 // Device is a row of `registrar admin devices --format json`.
 type Device struct {
-	Name       string `json:"name"`
-	Model      string `json:"model"`
-	Protocol   string `json:"protocol"`
-	DN         string `json:"dn"`
-	Pool       string `json:"pool"`
-	Registered bool   `json:"registered"`
-	Address    string `json:"address"`
+	Name       string    `json:"name"`
+	Model      string    `json:"model"`
+	Protocol   string    `json:"protocol"`
+	Node       string    `json:"node"`
+	LastSeen   time.Time `json:"last_seen"`
+	DN         string    `json:"dn"`
+	Pool       string    `json:"pool"`
+	Registered bool      `json:"registered"`
+	Address    string    `json:"address"`
 }
 
 // Devices lists the registrar's devices through the admin CLI.

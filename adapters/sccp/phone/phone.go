@@ -139,6 +139,22 @@ func Dial(ctx context.Context, addr, name string, deviceType uint32) (*Phone, er
 // RegisterReject is a *RejectedError (errors.Is(err, ErrRejected)) and the
 // connection is closed.
 func DialConfig(ctx context.Context, addr string, cfg Config) (*Phone, error) {
+	p, err := DialStandby(ctx, addr, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Register(ctx, cfg); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// DialStandby connects to addr as a phone connects to its standby
+// CallManager (the next in its list): without registering. KeepAlive (or
+// RunEvery) keeps the connection open; Register makes it the phone's
+// CallManager when the one it is registered with fails.
+func DialStandby(ctx context.Context, addr string, cfg Config) (*Phone, error) {
 	dialer := cfg.Dialer
 	if dialer == nil {
 		dialer = &net.Dialer{}
@@ -147,24 +163,27 @@ func DialConfig(ctx context.Context, addr string, cfg Config) (*Phone, error) {
 	if err != nil {
 		return nil, fmt.Errorf("phone %s: %w", cfg.Name, err)
 	}
-	p := &Phone{name: cfg.Name, nc: nc, r: skinny.NewReader(nc, cfg.MaxFrame), trace: cfg.Trace}
-	m, err := p.exchange(ctx, registerMessage(cfg, nc.LocalAddr()), skinny.RegisterAckID, skinny.RegisterRejectID)
+	return &Phone{name: cfg.Name, nc: nc, r: skinny.NewReader(nc, cfg.MaxFrame), trace: cfg.Trace}, nil
+}
+
+// Register registers the phone cfg describes on p's connection (a
+// standby connection taking over). A RegisterReject is a *RejectedError;
+// the connection stays open.
+func (p *Phone) Register(ctx context.Context, cfg Config) error {
+	m, err := p.exchange(ctx, registerMessage(cfg, p.nc.LocalAddr()), skinny.RegisterAckID, skinny.RegisterRejectID)
 	if err != nil {
-		p.Close()
-		return nil, err
+		return err
 	}
 	if rej, ok := m.(skinny.RegisterReject); ok {
-		p.Close()
-		return nil, &RejectedError{Device: cfg.Name, Text: rej.Text}
+		return &RejectedError{Device: cfg.Name, Text: rej.Text}
 	}
 	p.ack = m.(skinny.RegisterAck)
 	if cfg.Start {
 		if _, err := p.Start(ctx); err != nil {
-			p.Close()
-			return nil, err
+			return err
 		}
 	}
-	return p, nil
+	return nil
 }
 
 // registerMessage builds the RegisterMessage cfg describes.
@@ -268,8 +287,11 @@ func (p *Phone) Unregister(ctx context.Context) error {
 // Run sends a KeepAlive every KeepAliveInterval and checks each is
 // acknowledged within the interval, until ctx ends (it returns nil) or an
 // exchange fails (it returns the error; the phone is then best closed).
-func (p *Phone) Run(ctx context.Context) error {
-	every := p.KeepAliveInterval()
+func (p *Phone) Run(ctx context.Context) error { return p.RunEvery(ctx, p.KeepAliveInterval()) }
+
+// RunEvery is Run at the interval every (a standby connection's, which no
+// RegisterAck told).
+func (p *Phone) RunEvery(ctx context.Context, every time.Duration) error {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
