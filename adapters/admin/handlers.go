@@ -357,7 +357,7 @@ func (s *Server) getCluster(w http.ResponseWriter, r *http.Request, _ principal)
 	}
 	for _, n := range slices.Sorted(maps.Keys(c.Pools)) {
 		p := c.Pools[n]
-		out.Pools = append(out.Pools, api.Pool{Name: p.Name, Group: p.Group, CSS: p.CSS})
+		out.Pools = append(out.Pools, api.Pool{Name: p.Name, Group: p.Group, CSS: p.CSS, AutoregCSS: p.AutoregCSS})
 	}
 	for _, n := range slices.Sorted(maps.Keys(c.DeviceDefaults)) {
 		d := c.DeviceDefaults[n]
@@ -550,7 +550,8 @@ func (s *Server) putCallManager(w http.ResponseWriter, r *http.Request, who prin
 	if err := decode(w, r, &req, true); err != nil {
 		return err
 	}
-	return s.change(w, r, domain.ConfigureCallManager{Name: name, Description: req.Description, AutoregEnabled: req.AutoregEnabled, By: by(who)})
+	return s.change(w, r, domain.ConfigureCallManager{Name: name, Description: req.Description, AutoregEnabled: req.AutoregEnabled,
+		Host: req.Host, SIPPort: req.SIPPort, SCCPPort: req.SCCPPort, By: by(who)})
 }
 
 func (s *Server) deleteCallManager(w http.ResponseWriter, r *http.Request, who principal) error {
@@ -657,7 +658,7 @@ func (s *Server) putPool(w http.ResponseWriter, r *http.Request, who principal) 
 	if err := decode(w, r, &req, false); err != nil {
 		return err
 	}
-	return s.change(w, r, domain.ConfigurePool{Name: name, Group: req.Group, CSS: req.CSS, By: by(who)})
+	return s.change(w, r, domain.ConfigurePool{Name: name, Group: req.Group, CSS: req.CSS, AutoregCSS: req.AutoregCSS, By: by(who)})
 }
 
 func (s *Server) deletePool(w http.ResponseWriter, r *http.Request, who principal) error {

@@ -93,9 +93,9 @@ func printCluster(w io.Writer, cl api.Cluster) {
 		fmt.Fprintf(w, "%s\t%s\n", s.Name, strings.Join(s.Partitions, ","))
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "POOL\tGROUP\tCSS")
+	fmt.Fprintln(w, "POOL\tGROUP\tCSS\tAUTOREG CSS")
 	for _, p := range cl.Pools {
-		fmt.Fprintf(w, "%s\t%s\t%s\n", p.Name, p.Group, orDash(p.CSS))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", p.Name, p.Group, orDash(p.CSS), orDash(p.AutoregCSS))
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "MODEL\tLOAD SCCP\tLOAD SIP\tPOOL")
@@ -137,6 +137,9 @@ autoregistration group.`,
 	}
 	set.Flags().BoolVar(&cm.AutoregEnabled, "autoreg-enabled", false, "allow autoregistration on this CallManager")
 	set.Flags().StringVar(&cm.Description, "description", "", "description")
+	set.Flags().StringVar(&cm.Host, "host", "", "where phones reach it: host name or address")
+	set.Flags().IntVar(&cm.SIPPort, "sip-port", 0, "its SIP port (0: 5060)")
+	set.Flags().IntVar(&cm.SCCPPort, "sccp-port", 0, "its SCCP port (0: 2000)")
 	c.AddCommand(set, a.deleteCommand("CallManager", (*client.Client).DeleteCallManager, "registrar admin callmanager delete CM3"))
 	return c
 }
@@ -329,6 +332,7 @@ emergency and the operator.`,
 	}
 	set.Flags().StringVar(&p.Group, "group", "", "CallManager group (required)")
 	set.Flags().StringVar(&p.CSS, "css", "", "calling search space")
+	set.Flags().StringVar(&p.AutoregCSS, "autoreg-css", "", "Calling Search Space for Auto-registration: given to the phones that autoregister into the pool")
 	c.AddCommand(set, a.deleteCommand("device pool", (*client.Client).DeletePool, "registrar admin pool delete Old"))
 	return c
 }

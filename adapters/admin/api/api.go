@@ -82,6 +82,10 @@ type PutCallManager struct {
 	// AutoregEnabled unchecks "Auto-registration Disabled on this Cisco
 	// CallManager" (it is checked, autoregistration disabled, by default).
 	AutoregEnabled bool `json:"autoreg_enabled"`
+	// Where phones reach it (optional): host, SIP and SCCP ports.
+	Host     string `json:"host,omitempty"`
+	SIPPort  int    `json:"sip_port,omitempty"`
+	SCCPPort int    `json:"sccp_port,omitempty"`
 }
 
 // PutGroup is the body of PUT /v1/groups/{name}.
@@ -115,6 +119,8 @@ type PutCSS struct {
 type PutPool struct {
 	Group string `json:"group"`
 	CSS   string `json:"css,omitempty"`
+	// AutoregCSS is the pool's Calling Search Space for Auto-registration.
+	AutoregCSS string `json:"autoreg_css,omitempty"`
 }
 
 // SetDefaultPool is the body of PUT /v1/default-pool.
@@ -305,9 +311,10 @@ type CSS struct {
 
 // Pool is a device pool.
 type Pool struct {
-	Name  string `json:"name"`
-	Group string `json:"group"`
-	CSS   string `json:"css,omitempty"`
+	Name       string `json:"name"`
+	Group      string `json:"group"`
+	CSS        string `json:"css,omitempty"`
+	AutoregCSS string `json:"autoreg_css,omitempty"`
 }
 
 // DeviceDefaults are one model's Device Defaults.
