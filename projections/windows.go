@@ -55,6 +55,7 @@ type Registration struct {
 	Model    string
 	Protocol domain.Protocol
 	DN       string
+	Node     string // the CallManager it autoregistered with
 }
 
 // Rejections summarises refused registrations.
@@ -126,7 +127,7 @@ func (w *Windows) Apply(e *Event) {
 		}
 		if win != nil {
 			win.Registrations = append(win.Registrations, Registration{Position: e.Position, At: utc(e.RecordedAt),
-				Device: p.Device, Model: p.Model, Protocol: p.Protocol, DN: p.DN})
+				Device: p.Device, Model: p.Model, Protocol: p.Protocol, DN: p.DN, Node: p.Node})
 		}
 	case domain.RegistrationRejected:
 		if win := w.open; win != nil {

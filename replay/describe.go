@@ -83,13 +83,13 @@ func Describe(e domain.Event) string {
 	case domain.RangeExhausted:
 		return fmt.Sprintf("range %s-%s exhausted: %s got no DN", e.Start, e.End, e.Device)
 	case domain.DeviceAutoregistered:
-		return fmt.Sprintf("autoregistered in %s with DN %s (%s over %s) from %s", e.Window, e.DN, e.Model, e.Protocol, e.Address)
+		return fmt.Sprintf("autoregistered in %s with DN %s (%s over %s) from %s", e.Window, e.DN, e.Model, e.Protocol, e.Address) + onNode(e.Node)
 	case domain.DeviceProvisioned:
 		return fmt.Sprintf("provisioned with DN %s (%s over %s), pool %s", e.DN, e.Model, e.Protocol, e.Pool)
 	case domain.DeviceRegistered:
-		return fmt.Sprintf("registered over %s from %s", e.Protocol, e.Address)
+		return fmt.Sprintf("registered over %s from %s", e.Protocol, e.Address) + onNode(e.Node)
 	case domain.DeviceMoved:
-		return fmt.Sprintf("moved from %s to %s", e.From, e.To)
+		return fmt.Sprintf("moved from %s to %s", e.From, e.To) + onNode(e.Node)
 	case domain.DeviceUnregistered:
 		return "unregistered (" + e.Reason + ")"
 	case domain.RegistrationRejected:
@@ -140,4 +140,12 @@ func decidedAt(metadata []byte) time.Time {
 		}
 	}
 	return time.Time{}
+}
+
+// onNode names the CallManager a registration was made with ("" for none).
+func onNode(node string) string {
+	if node == "" {
+		return ""
+	}
+	return " with CallManager " + node
 }

@@ -115,6 +115,8 @@ type DeviceReport struct {
 	// Window is the window it autoregistered in ("" if provisioned by hand).
 	Window   string `json:"window"`
 	LastSeen Time   `json:"last_seen"`
+	// Node is the CallManager it was registered with then ("" when none).
+	Node string `json:"node,omitempty"`
 }
 
 // State replays the events recorded at or before at and returns the state
@@ -150,7 +152,7 @@ func NewStateReport(at time.Time, pos uint64, set *projections.Set) StateReport 
 	for _, d := range set.Devices.List() {
 		r.Devices = append(r.Devices, DeviceReport{Name: d.Name, Model: d.Model, Protocol: d.Protocol, DN: d.DN,
 			Partition: d.Partition, Pool: d.Pool, CSS: d.CSS, Registered: d.Registered, Address: d.Address,
-			Window: d.Window, LastSeen: Time(d.LastSeen)})
+			Window: d.Window, LastSeen: Time(d.LastSeen), Node: d.Node})
 	}
 	return r
 }

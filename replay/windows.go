@@ -48,6 +48,9 @@ type RegistrationReport struct {
 	Protocol domain.Protocol `json:"protocol"`
 	DN       string          `json:"dn"`
 	At       Time            `json:"at"`
+	// Node is the CallManager it autoregistered with ("" when the
+	// registrar played none).
+	Node string `json:"node,omitempty"`
 }
 
 // NewWindowReport turns a window of the read model into its report.
@@ -63,7 +66,7 @@ func NewWindowReport(w projections.Window) WindowReport {
 		r.ProtocolChanges = append(r.ProtocolChanges, ProtocolChangeReport{At: Time(c.At), Protocol: c.Protocol, By: c.By})
 	}
 	for _, g := range w.Registrations {
-		r.Registrations = append(r.Registrations, RegistrationReport{Device: g.Device, Model: g.Model, Protocol: g.Protocol, DN: g.DN, At: Time(g.At)})
+		r.Registrations = append(r.Registrations, RegistrationReport{Device: g.Device, Model: g.Model, Protocol: g.Protocol, DN: g.DN, At: Time(g.At), Node: g.Node})
 	}
 	for k, v := range w.RejectedBy {
 		r.RejectedByReason[k] = v
