@@ -146,6 +146,23 @@ type auditor struct {
 	loads       map[loadKey]*loadMiss
 	rogues      map[string]*rogueDevice
 	rogueReason map[domain.RejectReason]bool
+	// pools is each device's device pool (one entry per device: the only
+	// part of the auditor that grows with the devices); outside, the
+	// devices registered in the period with a CallManager outside their
+	// pool's group.
+	pools   map[string]string
+	outside map[string]*outsideDevice
+}
+
+// outsideDevice is a device registered with CallManagers outside its
+// pool's group.
+type outsideDevice struct {
+	name        string
+	nodes       []string // the CallManagers, in the order first seen
+	pool, group string
+	count       int
+	first, last stamp
+	positions   capped[uint64]
 }
 
 func newAuditor(pol *Policy, since time.Time) *auditor {
@@ -162,6 +179,7 @@ func (a *auditor) Reset() {
 	a.regs, a.regFirst, a.regLast, a.regWindows = 0, stamp{}, stamp{}, nil
 	a.loads, a.rogues = map[loadKey]*loadMiss{}, map[string]*rogueDevice{}
 	a.rogueReason = map[domain.RejectReason]bool{}
+	a.pools, a.outside = map[string]string{}, map[string]*outsideDevice{}
 	for _, r := range a.pol.Checks.RogueAttempts.Reasons {
 		a.rogueReason[domain.RejectReason(r)] = true
 	}
@@ -174,7 +192,9 @@ func (a *auditor) Checkpoint() uint64 { return a.pos }
 // autoregistrations and the refusals.
 func (a *auditor) Wants(t string) bool {
 	return strings.HasPrefix(t, "cluster.") || strings.HasPrefix(t, "autoregistration.") ||
-		t == domain.TypeDeviceAutoregistered || t == domain.TypeRegistrationRejected
+		t == domain.TypeDeviceAutoregistered || t == domain.TypeRegistrationRejected ||
+		t == domain.TypeDeviceRegistered || t == domain.TypeDeviceMoved || t == domain.TypeDeviceProvisioned ||
+		t == domain.TypeDeviceReconfigured || t == domain.TypeDeviceDeleted
 }
 
 // Apply implements projections.Projection.
@@ -185,8 +205,31 @@ func (a *auditor) Apply(e *projections.Event) {
 	s := stamp{Pos: e.Position, At: at}
 	switch p := e.Payload.(type) {
 	case domain.DeviceAutoregistered:
+		a.pools[p.Device] = p.Pool
 		if inPeriod {
 			a.autoregistered(p, s)
+			a.registeredWith(p.Device, p.Node, s)
+		}
+		return
+	case domain.DeviceProvisioned:
+		a.pools[p.Device] = p.Pool
+		return
+	case domain.DeviceReconfigured:
+		if p.Pool != "" {
+			a.pools[p.Device] = p.Pool
+		}
+		return
+	case domain.DeviceDeleted:
+		delete(a.pools, p.Device)
+		return
+	case domain.DeviceRegistered:
+		if inPeriod {
+			a.registeredWith(p.Device, p.Node, s)
+		}
+		return
+	case domain.DeviceMoved:
+		if inPeriod {
+			a.registeredWith(p.Device, p.Node, s)
 		}
 		return
 	case domain.RegistrationRejected:
@@ -215,6 +258,26 @@ func (a *auditor) Apply(e *projections.Event) {
 		}
 	}
 	a.observe(e.Type, s)
+}
+
+// registeredWith notes a registration of device with CallManager node
+// when node is not in the device pool's group.
+func (a *auditor) registeredWith(device, node string, s stamp) {
+	pool := a.pools[device]
+	if node == "" || pool == "" || a.cl.InGroupOf(pool, node) {
+		return
+	}
+	o := a.outside[device]
+	if o == nil {
+		o = &outsideDevice{name: device, pool: pool, group: a.cl.Pools[pool].Group, first: s}
+		a.outside[device] = o
+	}
+	if !slices.Contains(o.nodes, node) {
+		o.nodes = append(o.nodes, node)
+	}
+	o.count++
+	o.last = s
+	o.positions.add(a.limit, s.Pos)
 }
 
 // openWindow returns the window open at s (nil when none): one was opened

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/eventstore"
 	"github.com/autoreg/autoreg/replay/compliance"
 )
@@ -615,4 +616,46 @@ func TestPeriod(t *testing.T) {
 		t.Errorf("period %+v, %d windows", r.Period, len(r.Windows))
 	}
 	count(t, r, compliance.LeftOpen, 1)
+}
+
+func TestRegisteredOutsideGroup(t *testing.T) {
+	h := newHist(t, saturday)
+	since := h.now()
+	h.admin(domain.ConfigureCallManager{Name: "CM3", Description: "branch", By: "admin:alice"})
+	h.admin(domain.ConfigureGroup{Name: "Branch", CallManagers: []string{"CM3"}, By: "admin:alice"})
+	h.admin(domain.ConfigurePool{Name: "Branch", Group: "Branch", CSS: "Staff", By: "admin:alice"})
+	h.open("batch", 0)
+	devs := h.batch(2, "7961", domain.SCCP)
+	h.close()
+	h.step(time.Hour)
+	register := func(dev, node, addr string) uint64 {
+		t.Helper()
+		out, err := h.svc.Execute(h.ctx, domain.Register{Device: dev, Model: "7961", Protocol: domain.SCCP, Address: addr, Node: node},
+			command.Origin{Actor: "sccp", Peer: addr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Position
+	}
+	// The first fails over to CM2, in its group (Default: CM1, CM2): fine.
+	register(devs[0], "CM2", "10.1.2.3:2001")
+	// The second registers with CM3, outside its group: flagged, and
+	// accepted (it is registered with CM3 now).
+	p1 := register(devs[1], "CM3", "10.1.2.4:2000")
+	t1 := h.now()
+	if d, _ := h.svc.Device(devs[1]); !d.Registered || d.Node != "CM3" {
+		t.Fatalf("%s: %+v, want registered with CM3", devs[1], d)
+	}
+	r := h.build(since, h.now().Add(time.Hour), nil)
+	fs := count(t, r, compliance.OutsideGroup, 1)
+	wantFinding(t, fs[0], compliance.Warning, compliance.Evidence{Positions: []uint64{p1}, Devices: []string{devs[1]},
+		Windows: []string{}, Times: times(t1, t1)}, devs[1], "device pool Default, group Default", "CallManager CM3, outside its group")
+	// Moved to the branch's pool, CM3 is its group: no more findings after.
+	h.step(time.Minute)
+	h.admin(domain.ReconfigureDevice{Device: devs[1], Pool: "Branch", By: "admin:alice"})
+	h.step(time.Minute)
+	later := h.now()
+	h.step(time.Hour)
+	register(devs[1], "CM3", "10.1.2.5:2000")
+	count(t, h.build(later, h.now().Add(time.Hour), nil), compliance.OutsideGroup, 0)
 }

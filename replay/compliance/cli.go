@@ -104,6 +104,7 @@ the CallManager guide's advice on autoregistration:
   rogue-attempts                 unknown devices refused while closed, per device
   protocol-mixed-batch           SIP and SCCP batches mixed in one window
   left-open                      a window still open at the end of the period
+  registered-outside-group       a phone registered with a CallManager outside its pool's group
 
 Thresholds and severities come from a policy file (YAML; see 'compliance
 policy sample' and docs/compliance.md).

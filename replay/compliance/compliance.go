@@ -81,6 +81,7 @@ const (
 	RogueAttempts               CheckID = "rogue-attempts"
 	ProtocolMixedBatch          CheckID = "protocol-mixed-batch"
 	LeftOpen                    CheckID = "left-open"
+	OutsideGroup                CheckID = "registered-outside-group"
 )
 
 // Check describes one check.
@@ -119,6 +120,8 @@ var Checks = []Check{
 		"Autoregister a mixed batch in two steps: the SCCP phones with the protocol parameter at SCCP, then the SIP phones at SIP."},
 	{LeftOpen, Warning, "Window left open",
 		"Turn autoregistration off after installing the devices (step 6)."},
+	{OutsideGroup, Warning, "Phones registered with a CallManager outside their device pool's group",
+		"A phone registers with the CallManagers of its device pool's group; after it autoregisters, assign it to its permanent device pool and CallManager group (step 8)."},
 }
 
 // CheckByID returns the check with this id.

@@ -58,6 +58,7 @@ type CheckPolicies struct {
 	RogueAttempts               RoguePolicy           `yaml:"rogue-attempts"`
 	ProtocolMixedBatch          Base                  `yaml:"protocol-mixed-batch"`
 	LeftOpen                    Base                  `yaml:"left-open"`
+	OutsideGroup                Base                  `yaml:"registered-outside-group"`
 }
 
 // WindowTooLongPolicy: windows open longer than MaxDuration.
@@ -134,6 +135,7 @@ func DefaultPolicy() *Policy {
 				EscalatedSeverity: Warning},
 			ProtocolMixedBatch: on(ProtocolMixedBatch),
 			LeftOpen:           on(LeftOpen),
+			OutsideGroup:       on(OutsideGroup),
 		},
 		loc: time.UTC,
 	}
@@ -168,6 +170,8 @@ func (p *Policy) base(id CheckID) Base {
 		return c.ProtocolMixedBatch
 	case LeftOpen:
 		return c.LeftOpen
+	case OutsideGroup:
+		return c.OutsideGroup
 	}
 	return Base{}
 }

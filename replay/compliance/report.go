@@ -187,6 +187,7 @@ func Build(ctx context.Context, env replay.Env, opt Options) (*Report, error) {
 	}
 	c.windows = all
 	c.period()
+	c.outsideGroup()
 	if devs != nil {
 		c.notReconfigured(devs)
 	}
@@ -575,6 +576,22 @@ func (c *checker) period() {
 		ev.Times = []replay.Time{replay.Time(first.At), replay.Time(last.At)}
 		c.add(RogueAttempts, "", fmt.Sprintf("%d unknown devices were refused %d times in all (%d at most each; reasons: %s) from %s to %s",
 			len(few), total, rp.Threshold, strings.Join(rp.Reasons, ", "), when(first.At), when(last.At)), ev)
+	}
+}
+
+// outsideGroup: the phones registered in the period with a CallManager
+// outside their device pool's group, one finding each.
+func (c *checker) outsideGroup() {
+	outs := make([]*outsideDevice, 0, len(c.a.outside))
+	for _, o := range c.a.outside {
+		outs = append(outs, o)
+	}
+	slices.SortFunc(outs, func(x, y *outsideDevice) int { return cmp.Compare(x.name, y.name) })
+	for _, o := range outs {
+		c.add(OutsideGroup, "", fmt.Sprintf("%s (device pool %s, group %s) registered %d times with CallManager %s, outside its group, from %s to %s",
+			o.name, o.pool, o.group, o.count, strings.Join(o.nodes, ", "), when(o.first.At), when(o.last.At)),
+			Evidence{Positions: o.positions.items, Devices: []string{o.name},
+				Times: []replay.Time{replay.Time(o.first.At), replay.Time(o.last.At)}})
 	}
 }
 
