@@ -74,11 +74,24 @@ type node struct {
 // SCCP phones return to it. No registration is lost, no DN is held twice,
 // and replay verify passes. The failover times are logged (p50, p99).
 func TestClusterFailover(t *testing.T) {
+	clusterFailover(t, "sqlite://"+filepath.Join(t.TempDir(), "cluster", "autoreg.db"))
+}
+
+// TestClusterFailoverKurrentDB is TestClusterFailover with the nodes on a
+// KurrentDB store, as on several hosts.
+func TestClusterFailoverKurrentDB(t *testing.T) {
+	url := os.Getenv("AUTOREG_KURRENTDB_URL")
+	if url == "" {
+		t.Skip("no KurrentDB server: run a KurrentDB 25.1+ node (docs/kurrentdb.md) and set AUTOREG_KURRENTDB_URL=kurrentdb://host:2113?tls=false to run the cluster test on it")
+	}
+	clusterFailover(t, url)
+}
+
+func clusterFailover(t *testing.T, storeURL string) {
 	phones := 100 // per protocol; AUTOREG_CLUSTER_PHONES for more
 	if v := os.Getenv("AUTOREG_CLUSTER_PHONES"); v != "" {
 		fmt.Sscan(v, &phones)
 	}
-	store := filepath.Join(t.TempDir(), "cluster", "autoreg.db")
 	nodes := make([]*node, 3)
 	for i := range nodes {
 		ip := fmt.Sprintf("127.0.0.%d", i+1)
@@ -86,7 +99,7 @@ func TestClusterFailover(t *testing.T) {
 	}
 	cfg := clusterConfig(t, nodes)
 	for i, n := range nodes {
-		n.r = startRegistrarAt(t, "", n.sip, n.sccp, "--config", cfg, "--store", "sqlite://"+store, "--shared-store", "--node", fmt.Sprintf("CM%d", i+1))
+		n.r = startRegistrarAt(t, "", n.sip, n.sccp, "--config", cfg, "--store", storeURL, "--shared-store", "--node", fmt.Sprintf("CM%d", i+1))
 	}
 	cm1, cm2 := nodes[0].r, nodes[1].r
 	cm1.MustAdmin("autoreg", "open", "--reason", "cluster failover test", "--for", "30m")
@@ -211,7 +224,7 @@ func TestClusterFailover(t *testing.T) {
 		Devices           int `json:"devices"`
 		Autoregistrations int `json:"autoregistrations"`
 	}
-	replayJSON(t, &summary, "verify", "--store", store, "--format", "json")
+	replayJSON(t, &summary, "verify", "--store", storeURL, "--format", "json")
 	if summary.Devices != 2*phones || summary.Autoregistrations != 2*phones {
 		t.Fatalf("replay verify: %+v, want %d devices autoregistered", summary, 2*phones)
 	}
