@@ -86,3 +86,19 @@ Feature: The dial plan autoregistered phones get
       | *67X      | *671                 | *67, 671            |
       | 8[2-9]X+  | 821, 8291234         | 82, 811             |
       | 7X?       | 7, 71, 7123          | 8, 67               |
+
+  Scenario: A phone that Device Defaults send to the rogue pool dials with the rogue pool's calling search space, not the autoregistration one
+    Given "alice" adds partition "Rogue_PT"
+    And "alice" adds route pattern "911" to partition "Rogue_PT"
+    And "alice" adds route pattern "0" to partition "Rogue_PT"
+    And "alice" configures calling search space "Rogue_CSS" as "Rogue_PT"
+    And "alice" configures device pool "Rogue" with group "Default" and calling search space "Rogue_CSS"
+    And "alice" sets the Device Defaults of model 7902 to load "CP7902080002SCCP060817A" for SCCP and "" for SIP with device pool "Rogue"
+    And autoregistration is open by "alice" because "bulk add"
+    When phone SEP00112233AABB of model 7902 registers over SCCP from 10.0.0.5
+    Then it is given directory number 1000
+    And phone SEP00112233AABB is in device pool "Rogue" with calling search space ""
+    When phone SEP00112233AABC of model 7961 registers over SCCP from 10.0.0.6
+    Then it is given directory number 1001
+    And device SEP00112233AABB may dial 911 and 0 but not 1001, 95551234 or 914085551234
+    And device SEP00112233AABC may dial 1000, 911 and 0 but not 95551234

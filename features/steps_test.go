@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/command"
 )
 
 func initializeScenario(sc *godog.ScenarioContext) {
@@ -83,13 +84,14 @@ func duration(n int, unit string) time.Duration {
 
 // Registration refusals, in the registrar's words.
 var rejectPhrases = map[string]domain.RejectReason{
-	"the window is closed":         domain.RejectWindowClosed,
-	"autoregistration is closed":   domain.RejectWindowClosed,
-	"the cluster is in mixed mode": domain.RejectMixedMode,
-	"it speaks the wrong protocol": domain.RejectWrongProtocol,
-	"the range is exhausted":       domain.RejectRangeExhausted,
-	"its model is unknown":         domain.RejectUnknownModel,
-	"the range is disabled":        domain.RejectRangeDisabled,
+	"the window is closed":                            domain.RejectWindowClosed,
+	"autoregistration is closed":                      domain.RejectWindowClosed,
+	"the cluster is in mixed mode":                    domain.RejectMixedMode,
+	"it speaks the wrong protocol":                    domain.RejectWrongProtocol,
+	"the range is exhausted":                          domain.RejectRangeExhausted,
+	"its model is unknown":                            domain.RejectUnknownModel,
+	"the range is disabled":                           domain.RejectRangeDisabled,
+	"its CallManager is not the autoregistration one": domain.RejectNotAutoregNode,
 }
 
 // Administrative refusals, in the registrar's words.
@@ -114,6 +116,7 @@ var closePhrases = map[string]domain.CloseCause{
 	"the range is exhausted":             domain.CloseRangeExhausted,
 	"security was set to mixed mode":     domain.CloseSecurityMixed,
 	"the range was disabled":             domain.CloseRangeDisabled,
+	"the cluster broke the rules":        domain.CloseMisconfigured,
 }
 
 func registerSteps(sc *godog.ScenarioContext, get func() *world) {
@@ -232,6 +235,25 @@ func registerSteps(sc *godog.ScenarioContext, get func() *world) {
 	// ---- phones ---------------------------------------------------------------
 	S(`^phone (\S+) of model (\w+) registers over (SIP|SCCP) from (\S+)$`, func(w *world, dev, model, p, addr string) error {
 		return w.phoneRegisters(dev, model, proto(p), addr)
+	})
+	S(`^phone (\S+) of model (\w+) registers over (SIP|SCCP) from (\S+) with CallManager (\S+)$`, func(w *world, dev, model, p, addr, node string) error {
+		if err := w.begin(); err != nil {
+			return err
+		}
+		reg, err := w.registerWith(dev, model, proto(p), addr, node)
+		w.lastDevice, w.lastReg = dev, reg
+		return w.done(err)
+	})
+	S(`^phone (\S+) is registered with CallManager (\S*)$`, func(w *world, dev, node string) error {
+		d, ok := w.svc.Device(dev)
+		if !ok || !d.Registered || d.Node != node {
+			return fmt.Errorf("%s is %+v, want registered with CallManager %q", dev, d, node)
+		}
+		return nil
+	})
+	S(`^the connection of phone (\S+) to CallManager (\S+) is lost$`, func(w *world, dev, node string) error {
+		_, err := w.svc.Execute(w.ctx, domain.Unregister{Device: dev, Reason: "connection", Node: node}, command.Origin{Actor: "sccp"})
+		return err
 	})
 	S(`^phone (\S+) registers (?:again )?over (SIP|SCCP) from (\S+)$`, func(w *world, dev, p, addr string) error {
 		model := ""

@@ -171,6 +171,23 @@ func (w *world) register(device, model string, proto domain.Protocol, addr strin
 	})
 }
 
+// registerWith is register at CallManager node, as that node's registrar
+// would make it.
+func (w *world) registerWith(device, model string, proto domain.Protocol, addr, node string) (command.Registered, error) {
+	out, err := w.svc.Execute(w.ctx, domain.Register{Device: device, Model: model, Protocol: proto, Address: addr, Node: node},
+		command.Origin{Actor: strings.ToLower(string(proto)), Peer: addr})
+	if err != nil {
+		return command.Registered{}, err
+	}
+	reg := command.Registered{Device: out.Device.Name, DN: out.Device.DN, Changed: len(out.Events) > 0}
+	for _, e := range out.Events {
+		if _, ok := e.(domain.DeviceAutoregistered); ok {
+			reg.Autoregistered = true
+		}
+	}
+	return reg, nil
+}
+
 // makePhone invents the next phone name and address.
 func (w *world) makePhone() (name, addr string) {
 	w.phones++
