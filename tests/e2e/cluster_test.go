@@ -17,7 +17,7 @@ import (
 // loopback address, every one in the Default group (CM1 first, flagged for
 // autoregistration), keepalives of a second and SIP registrations of two,
 // so that a failover is seen in seconds.
-func clusterConfig(t *testing.T, nodes []*node) string {
+func clusterConfig(t *testing.T, nodes []*node, keepalive time.Duration) string {
 	t.Helper()
 	var cms, names []string
 	for i, n := range nodes {
@@ -35,9 +35,10 @@ sip:
   trusted_sources: [127.0.0.0/8]
 sccp:
   addr: ":2000"
-  keepalive: 2s
+  keepalive: ` + keepalive.String() + `
   missed_keepalives: 2
   trusted_sources: [127.0.0.0/8]
+  max_conns_per_source: -1  # every phone of the test comes from 127.0.0.1
 cluster:
   protocol: sccp
   security: nonsecure
@@ -51,7 +52,7 @@ cluster:
   pools: [{name: Default, group: Default, css: Autoreg}]
   default_pool: Default
   autoreg_css: Autoreg
-  range: {start: "1000", end: "1999", partition: Internal}
+  range: {start: "10000", end: "19999", partition: Internal}
 `
 	path := filepath.Join(t.TempDir(), "cluster.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
@@ -92,12 +93,23 @@ func clusterFailover(t *testing.T, storeURL string) {
 	if v := os.Getenv("AUTOREG_CLUSTER_PHONES"); v != "" {
 		fmt.Sscan(v, &phones)
 	}
+	keepalive := 2 * time.Second // AUTOREG_CLUSTER_KEEPALIVE for another
+	if v := os.Getenv("AUTOREG_CLUSTER_KEEPALIVE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("AUTOREG_CLUSTER_KEEPALIVE: %v", err)
+		}
+		keepalive = d
+	}
+	// The nodes on one store append one decision at a time (each folds
+	// the others' first): a burst of n phones takes a few ms each.
+	burst := time.Duration(phones) * 10 * time.Millisecond
 	nodes := make([]*node, 3)
 	for i := range nodes {
 		ip := fmt.Sprintf("127.0.0.%d", i+1)
 		nodes[i] = &node{sip: fmt.Sprintf("%s:%d", ip, freePort(t)), sccp: fmt.Sprintf("%s:%d", ip, freePort(t))}
 	}
-	cfg := clusterConfig(t, nodes)
+	cfg := clusterConfig(t, nodes, keepalive)
 	for i, n := range nodes {
 		n.r = startRegistrarAt(t, "", n.sip, n.sccp, "--config", cfg, "--store", storeURL, "--shared-store", "--node", fmt.Sprintf("CM%d", i+1))
 	}
@@ -112,7 +124,7 @@ func clusterFailover(t *testing.T, storeURL string) {
 	}
 	sim := exec.Command(bin(t, "phonesim"), "--mix", "--models", "7902,8961", "--phones", fmt.Sprint(2*phones),
 		"--callmanagers", strings.Join(sccpCMs, ","), "--sip-callmanagers", strings.Join(sipCMs, ","),
-		"--expires", "2", "--timeout", "2s", "--hold", "30s", "--concurrency", "32", "--seed", "77", "--format", "json")
+		"--expires", "2", "--timeout", "2s", "--hold", (30*time.Second + 6*keepalive + 6*burst).String(), "--concurrency", "32", "--seed", "77", "--format", "json")
 	var simOut, simErr bytes.Buffer
 	sim.Stdout, sim.Stderr = &simOut, &simErr
 	if err := sim.Start(); err != nil {
@@ -131,7 +143,11 @@ func clusterFailover(t *testing.T, storeURL string) {
 				return devs
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: not after %v (%d devices)\nphonesim: %s", what, within, len(devs), simErr.String())
+				by := map[string]int{}
+				for _, d := range devs {
+					by[fmt.Sprintf("%s registered=%v node=%s", d.Protocol, d.Registered, d.Node)]++
+				}
+				t.Fatalf("%s: not after %v (%d devices: %v)\nphonesim: %s", what, within, len(devs), by, simErr.String())
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
@@ -147,7 +163,7 @@ func clusterFailover(t *testing.T, storeURL string) {
 			return n == phones
 		}
 	}
-	before := waitDevices(cm2, "every phone registered with CM1", 30*time.Second, func(devs map[string]Device) bool {
+	before := waitDevices(cm2, "every phone registered with CM1", 30*time.Second+2*burst, func(devs map[string]Device) bool {
 		return onNode("CM1", "SCCP")(devs) && onNode("CM1", "SIP")(devs)
 	})
 	dns := map[string]string{}
@@ -162,8 +178,8 @@ func clusterFailover(t *testing.T, storeURL string) {
 	// timed out (phonesim --timeout 2s). Both with a margin for the test's
 	// polling and for the shared store, where the registrars append one
 	// decision at a time.
-	waitDevices(cm2, "every SCCP phone on CM2", 2*2*time.Second+3*time.Second, onNode("CM2", "SCCP"))
-	after := waitDevices(cm2, "every SIP phone on CM2", 3*time.Second+3*time.Second, onNode("CM2", "SIP"))
+	waitDevices(cm2, "every SCCP phone on CM2", 2*keepalive+3*time.Second+burst, onNode("CM2", "SCCP"))
+	after := waitDevices(cm2, "every SIP phone on CM2", 3*time.Second+3*time.Second+burst, onNode("CM2", "SIP"))
 	for _, proto := range []string{"SCCP", "SIP"} {
 		var took []time.Duration
 		for _, d := range after {
@@ -184,8 +200,8 @@ func clusterFailover(t *testing.T, storeURL string) {
 	// CM1 back: the SCCP phones fall back to it (they try it every
 	// keepalive interval), the SIP phones at their next refresh.
 	nodes[0].r.Restart()
-	waitDevices(cm1, "every SCCP phone back on CM1", 10*time.Second, onNode("CM1", "SCCP"))
-	waitDevices(cm1, "every SIP phone back on CM1", 10*time.Second, onNode("CM1", "SIP"))
+	waitDevices(cm1, "every SCCP phone back on CM1", 2*keepalive+10*time.Second+burst, onNode("CM1", "SCCP"))
+	waitDevices(cm1, "every SIP phone back on CM1", 10*time.Second+burst, onNode("CM1", "SIP"))
 
 	if err := <-simDone; err != nil {
 		t.Fatalf("phonesim: %v\n%s\n%s", err, simErr.String(), simOut.String())
