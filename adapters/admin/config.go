@@ -71,6 +71,11 @@ func (c Config) addr() string {
 
 func (c Config) tls() bool { return c.TLSCert != "" && c.TLSKey != "" }
 
+// Check checks the configuration as New does, without a server: the
+// tokens, TLS files named in pairs, and whether the address may be served
+// (ErrUnsafe). `registrar serve` calls it before binding anything.
+func (c Config) Check() error { return c.validate() }
+
 // validate checks the tokens and whether the configuration may serve addr.
 func (c Config) validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {

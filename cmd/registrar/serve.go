@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -116,6 +115,26 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if n := debug.SetMemoryLimit(-1); n < math.MaxInt64 {
 		log.Info().Int64("bytes", n).Msg("soft memory limit")
 	}
+	// Every socket is bound before anything else happens: a taken port
+	// fails the start before the store is created, the configuration
+	// written or "serving" logged.
+	tokens, err := configuredTokens(cfg)
+	if err != nil {
+		return err
+	}
+	if err := checkAdmin(cfg, tokens); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	sipTLS, err := loadSIPTLS(cfg)
+	if err != nil {
+		return err
+	}
+	lns, err := bindListeners(ctx, cfg, sipTLS != nil)
+	if err != nil {
+		return err
+	}
+	defer lns.close() // those not handed to a server yet
+
 	store, path, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
@@ -156,11 +175,12 @@ func serve(ctx context.Context, cfg config.Config) error {
 		return &exitError{code: 2, err: err}
 	}
 	log.Info().Str("store", path).Uint64("events", head).Int("config_events", written).
-		Dur("load", time.Since(started)).Msg("event store open")
+		Int64("load_ms", time.Since(started).Milliseconds()).Msg("event store open")
 
-	tokens, err := adminTokens(cfg, log)
-	if err != nil {
-		return err
+	if len(tokens) == 0 {
+		if tokens, err = generatedToken(cfg, log); err != nil {
+			return err
+		}
 	}
 
 	adm, err := admin.New(admin.Config{
@@ -172,14 +192,6 @@ func serve(ctx context.Context, cfg config.Config) error {
 	}
 	reg := metrics.Instrument(svc)
 
-	var sipTLS *tls.Config
-	if cfg.SIP.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.SIP.TLSCert, cfg.SIP.TLSKey)
-		if err != nil {
-			return &exitError{code: 2, err: fmt.Errorf("sip.tls_cert/sip.tls_key: %w", err)}
-		}
-		sipTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
 	known := func(device string) bool { d, _, ok := reader.DeviceState(device); return ok && d.Exists }
 	sipTrusted, _ := config.Prefixes(cfg.SIP.TrustedSources) // checked by Load
 	sccpTrusted, _ := config.Prefixes(cfg.SCCP.TrustedSources)
@@ -219,14 +231,16 @@ func serve(ctx context.Context, cfg config.Config) error {
 		}
 	}
 	if n := sipSrv.Restore(sipBack); n > 0 {
-		log.Info().Int("devices", n).Dur("until", cfg.SIP.MaxExpires).Msg("SIP bindings restored; they expire unless refreshed")
+		log.Info().Int("devices", n).Int64("until_ms", cfg.SIP.MaxExpires.Milliseconds()).Msg("SIP bindings restored; they expire unless refreshed")
 	}
 
 	errc := make(chan error, 8)
-	run := func(name string, fn func() error) {
+	// run serves one listener; its errors already name their adapter
+	// ("sip: ", "sccp: ", "admin API: ").
+	run := func(fn func() error) {
 		go func() {
 			if err := fn(); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, net.ErrClosed) {
-				errc <- fmt.Errorf("%s: %w", name, err)
+				errc <- err
 				return
 			}
 			errc <- nil
@@ -235,20 +249,25 @@ func serve(ctx context.Context, cfg config.Config) error {
 	srvCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	servers := 0
-	for _, t := range cfg.SIP.Transports {
-		t := t
+	if pc := lns.take(&lns.sipUDP); pc != nil {
 		servers++
-		run("sip "+t, func() error { return sipSrv.ListenAndServe(srvCtx, t, cfg.SIP.Addr) })
+		run(func() error { return sipSrv.ServeUDP(srvCtx, pc.(net.PacketConn)) })
 	}
-	if sipTLS != nil {
+	if ln := lns.take(&lns.sipTCP); ln != nil {
 		servers++
-		run("sip tls", func() error { return sipSrv.ListenAndServe(srvCtx, "tls", cfg.SIP.TLSAddr) })
+		run(func() error { return sipSrv.ServeTCP(srvCtx, ln.(net.Listener)) })
 	}
+	if ln := lns.take(&lns.sipTLS); ln != nil {
+		servers++
+		run(func() error { return sipSrv.ServeTLS(srvCtx, ln.(net.Listener)) })
+	}
+	sccpLn := lns.take(&lns.sccp).(net.Listener)
 	servers++
-	run("sccp", func() error { return sccpSrv.ListenAndServe(srvCtx, cfg.SCCP.Addr) })
+	run(func() error { return sccpSrv.Serve(srvCtx, sccpLn) })
 	sccpSrv.ExpectBack(srvCtx, sccpBack, cfg.SCCP.KeepAlive*time.Duration(cfg.SCCP.MissedKeepAlives))
+	adminLn := lns.take(&lns.admin).(net.Listener)
 	servers++
-	run("admin", func() error { return adm.ListenAndServe(srvCtx) })
+	run(func() error { return adm.Serve(srvCtx, adminLn) })
 	go func() { _ = svc.Run(srvCtx, time.Second) }()
 	go func() {
 		if err := <-readErr; err != nil && !errors.Is(err, context.Canceled) {
@@ -305,9 +324,9 @@ func openOrClosed(ctx context.Context, reader *projections.Reader) string {
 	return "closed (open it with `registrar admin autoreg open --reason ...`)"
 }
 
-// adminTokens gathers the configured tokens; with none, it makes one and
-// writes it to DATA/admin.token for `registrar admin` to find.
-func adminTokens(cfg config.Config, log zerolog.Logger) ([]admin.Token, error) {
+// configuredTokens gathers the configured admin tokens (none: see
+// generatedToken).
+func configuredTokens(cfg config.Config) ([]admin.Token, error) {
 	var out []admin.Token
 	for _, t := range cfg.Admin.Tokens {
 		scope := t.Scope
@@ -319,9 +338,13 @@ func adminTokens(cfg config.Config, log zerolog.Logger) ([]admin.Token, error) {
 	if cfg.Admin.Token != "" {
 		out = append(out, admin.Token{User: "admin", Token: cfg.Admin.Token, Scope: "admin"})
 	}
-	if len(out) > 0 {
-		return out, nil
-	}
+	return out, nil
+}
+
+// generatedToken is the token of an admin API configured with none: the one
+// in DATA/admin.token, made and written there the first time for
+// `registrar admin` to find.
+func generatedToken(cfg config.Config, log zerolog.Logger) ([]admin.Token, error) {
 	path := filepath.Join(cfg.Data, "admin.token")
 	b, err := os.ReadFile(path)
 	tok := strings.TrimSpace(string(b))
