@@ -304,7 +304,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		ev = s.log.Info()
 	}
 	ev.Str("request_id", ri.id).Str("method", r.Method).Str("route", routeLabel).Str("path", r.URL.Path).
-		Int("status", status).Dur("duration", elapsed).Str("user", ri.user).Str("peer", r.RemoteAddr).
+		Int("status", status).Float64("duration_ms", float64(elapsed.Microseconds())/1000).Str("user", ri.user).Str("peer", r.RemoteAddr).
 		Msg("admin request")
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
@@ -93,12 +95,15 @@ func bind(v *viper.Viper, c *cobra.Command, keys map[string]string) {
 	}
 }
 
-func newLogger(cfg config.Log) zerolog.Logger {
+// newLogger writes the log on w: JSON, or for people (console) with
+// colours only when w is a terminal, so a console log redirected to a file
+// holds no escape codes.
+func newLogger(cfg config.Log, w io.Writer) zerolog.Logger {
 	var log zerolog.Logger
 	if cfg.Format == "console" {
-		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.TimeOnly})
+		log = zerolog.New(zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, NoColor: !isTerminal(w)})
 	} else {
-		log = zerolog.New(os.Stderr)
+		log = zerolog.New(w)
 	}
 	lvl, err := zerolog.ParseLevel(cfg.Level)
 	if err != nil || cfg.Level == "" {
@@ -107,8 +112,14 @@ func newLogger(cfg config.Log) zerolog.Logger {
 	return log.Level(lvl).With().Timestamp().Logger()
 }
 
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
+
 func serve(ctx context.Context, cfg config.Config) error {
-	log := newLogger(cfg.Log)
+	log := newLogger(cfg.Log, os.Stderr)
 	if n, _ := config.ParseMemoryLimit(cfg.MemoryLimit); n > 0 { // validated by Load
 		debug.SetMemoryLimit(n)
 	}
