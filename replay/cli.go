@@ -173,7 +173,9 @@ the security mode, the configuration autoregistration depends on, every
 range configured so far with its usage and next DN, and the devices that
 existed, with their DN, pool and registration.
 
-Without --at, the state now (after the last event).
+Without --at, the state now (after the last event). An instant before the
+first event, or an empty store, is an error (exit 1) that says so and when
+the first event was recorded, rather than an empty state.
 
 text: for people. json: see docs/replay.md. csv: the devices table.`,
 		Example: `  replay state --at 2026-03-02T10:00
@@ -193,7 +195,11 @@ text: for people. json: see docs/replay.md. csv: the devices table.`,
 			return nil
 		},
 		Run: answer(a.Program, func(ctx context.Context, env Env) (StateReport, error) {
-			return State(ctx, env, t)
+			r, err := State(ctx, env, t)
+			if err == nil && r.Position == 0 {
+				err = nothingBefore(ctx, env, t)
+			}
+			return r, err
 		}, WriteState),
 	})
 	c.Flags().StringVar(&at, "at", "", "the instant (default: now)")

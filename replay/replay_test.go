@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/autoreg/autoreg/adapters/eventstore/memory"
 	"github.com/autoreg/autoreg/domain"
 	"github.com/autoreg/autoreg/internal/eventstore"
 	"github.com/autoreg/autoreg/replay"
@@ -233,10 +234,13 @@ func TestState(t *testing.T) {
 		return out
 	}
 
-	before := state(rt.T0.Add(-time.Hour))
-	if before.Position != 0 || len(before.Ranges) != 0 || len(before.Devices) != 0 || before.Protocol != domain.SCCP ||
-		before.Autoregistration.Open || before.Autoregistration.Window != nil {
-		t.Errorf("before the history: %+v", before)
+	// Before the first event there is no state: it says so, in every format.
+	for _, f := range []string{"text", "json", "csv"} {
+		code, out, errs := c.run("state", "--at", rt.T0.Add(-time.Hour).Format(time.RFC3339), "--format", f)
+		want := "replay: nothing was recorded at or before " + replay.Time(rt.T0.Add(-time.Hour)).String() + " UTC: the first event (position 1, "
+		if code != replay.ExitFailure || out != "" || !strings.Contains(errs, want) || !strings.Contains(errs, "give a later --at") {
+			t.Errorf("--format %s before the history: exit %d, stdout %q, stderr %q; want exit 1, nothing on stdout, %q", f, code, out, errs, want)
+		}
 	}
 
 	conf := state(c.h.Configured)
@@ -397,5 +401,16 @@ func TestVerifyOK(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("text lacks %q:\n%s", want, text)
 		}
+	}
+}
+
+// An empty store has no state to show, and says so.
+func TestStateOfAnEmptyStore(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := replay.Main(context.Background(), []string{"state"}, &out, &errb,
+		replay.WithOpener(func(ctx context.Context, loc string) (eventstore.Store, error) { return memory.New(), nil }),
+		replay.WithTerminal(false))
+	if code != replay.ExitFailure || out.Len() != 0 || !strings.Contains(errb.String(), "replay: the store holds no events yet") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
 	}
 }

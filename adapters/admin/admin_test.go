@@ -944,6 +944,49 @@ func TestDevices(t *testing.T) {
 	}
 }
 
+// A malformed device name is answered 400 before any command or read; a
+// pool, CSS or partition that does not exist 404, listing those that do.
+func TestDeviceNamesAndReferences(t *testing.T) {
+	e := newEnv(t, admin.Config{})
+	e.seed()
+	r := e.do("POST", "/v1/devices", aliceToken, `{"name":"SEP0011223344CC","model":"7940","dn":"2000"}`)
+	if r.status != 201 {
+		t.Fatalf("provision: %d %s", r.status, r.body)
+	}
+	before := e.svc.Reader.Position()
+	cases := []struct {
+		method, path, body string
+		status             int
+		code, want         string
+	}{
+		{"GET", "/v1/devices/SEP00AA", "", 400, api.CodeInvalid, `"SEP00AA" is malformed: a device name is SEP and the 12 hex digits of its MAC address in capitals`},
+		{"GET", "/v1/devices/sep0011223344cc", "", 400, api.CodeInvalid, "did you mean SEP0011223344CC?"},
+		{"PATCH", "/v1/devices/phone-12", `{"pool":"Staff"}`, 400, api.CodeInvalid, `"phone-12" is malformed`},
+		{"DELETE", "/v1/devices/SEP0011223344C", "", 400, api.CodeInvalid, "is malformed"},
+		{"GET", "/v1/devices/SEPXX11223344CC/may-dial?number=911", "", 400, api.CodeInvalid, "is malformed"},
+		{"POST", "/v1/devices", `{"name":"SEP1","model":"7940","dn":"2001"}`, 400, api.CodeInvalid, `"SEP1" is malformed`},
+		{"GET", "/v1/devices/SEP999999999999", "", 404, api.CodeNotFound, "no device SEP999999999999"},
+		{"PATCH", "/v1/devices/SEP0011223344CC", `{"pool":"Staf"}`, 404, api.CodeNotFound, `no device pool "Staf": the pools are Default, Staff (did you mean Staff?)`},
+		{"PATCH", "/v1/devices/SEP0011223344CC", `{"css":"Rogue"}`, 404, api.CodeNotFound, `no calling search space "Rogue": the calling search spaces are Autoreg, Staff`},
+		{"PATCH", "/v1/devices/SEP0011223344CC", `{"partition":"internal"}`, 404, api.CodeNotFound, `the partitions are Emergency, Internal, PSTN (did you mean Internal?)`},
+		{"POST", "/v1/devices", `{"name":"SEP0011223344DD","model":"7940","dn":"2001","pool":"Nowhere"}`, 404, api.CodeNotFound, `no device pool "Nowhere": the pools are Default, Staff`},
+		{"PUT", "/v1/default-pool", `{"pool":"Defualt"}`, 404, api.CodeNotFound, `no device pool "Defualt": the pools are Default, Staff`},
+	}
+	for _, c := range cases {
+		r := e.do(c.method, c.path, aliceToken, c.body)
+		if r.status != c.status {
+			t.Errorf("%s %s: %d %s, want %d", c.method, c.path, r.status, r.body, c.status)
+			continue
+		}
+		if ae := r.apiError(t); ae.Code != c.code || !strings.Contains(ae.Error, c.want) {
+			t.Errorf("%s %s: %+v, want code %s and %q", c.method, c.path, ae, c.code, c.want)
+		}
+	}
+	if after := e.svc.Reader.Position(); after != before {
+		t.Errorf("refused requests wrote %d events", after-before)
+	}
+}
+
 func TestMetrics(t *testing.T) {
 	e := newEnv(t, admin.Config{})
 	e.seed()

@@ -276,6 +276,67 @@ func (s *Server) change(w http.ResponseWriter, r *http.Request, cmds ...domain.C
 	return nil
 }
 
+// deviceName reads the {name} of a device's path, refusing a malformed name
+// (400 invalid) before any command is made or any read model asked.
+func deviceName(r *http.Request) (string, error) {
+	name, err := pathName(r, "name")
+	if err != nil {
+		return "", err
+	}
+	return name, checkDeviceName(name)
+}
+
+// checkDeviceName says what is wrong with a malformed device name.
+func checkDeviceName(name string) error {
+	if domain.ValidDeviceName(name) {
+		return nil
+	}
+	hint := ""
+	if up := strings.ToUpper(name); domain.ValidDeviceName(up) {
+		hint = " (did you mean " + up + "?)"
+	}
+	return fmt.Errorf("%w: %q is malformed: a device name is SEP and the 12 hex digits of its MAC address in capitals, such as SEP00112233AABB%s", domain.ErrInvalid, name, hint)
+}
+
+// checkRefs refuses, before the command, a device pool, calling search
+// space or partition that does not exist (404 not_found), listing those that
+// do. The command side checks them again (they may go in between).
+func (s *Server) checkRefs(ctx context.Context, pool, css, partition string) error {
+	if pool == "" && css == "" && partition == "" {
+		return nil
+	}
+	c, err := s.reader.Cluster(ctx)
+	if err != nil {
+		return err
+	}
+	if _, ok := c.Pools[pool]; pool != "" && !ok {
+		return notFoundAmong("device pool", "pools", pool, slices.Sorted(maps.Keys(c.Pools)))
+	}
+	if _, ok := c.CSS[css]; css != "" && !ok {
+		return notFoundAmong("calling search space", "calling search spaces", css, slices.Sorted(maps.Keys(c.CSS)))
+	}
+	if partition != "" && !c.Partitions[partition] {
+		return notFoundAmong("partition", "partitions", partition, slices.Sorted(maps.Keys(c.Partitions)))
+	}
+	return nil
+}
+
+// notFoundAmong is "no device pool "Staf": the pools are Default, Rogue,
+// Staff (did you mean Staff?)".
+func notFoundAmong(what, plural, name string, have []string) error {
+	if len(have) == 0 {
+		return fmt.Errorf("%w: no %s %q: there are no %s yet", domain.ErrNotFound, what, name, plural)
+	}
+	hint := ""
+	for _, h := range have {
+		if strings.EqualFold(h, name) || strings.HasPrefix(strings.ToLower(h), strings.ToLower(name)) {
+			hint = " (did you mean " + h + "?)"
+			break
+		}
+	}
+	return fmt.Errorf("%w: no %s %q: the %s are %s%s", domain.ErrNotFound, what, name, plural, strings.Join(have, ", "), hint)
+}
+
 func pathName(r *http.Request, key string) (string, error) {
 	v := r.PathValue(key)
 	if v == "" {
@@ -380,7 +441,7 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ principal
 }
 
 func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, _ principal) error {
-	name, err := pathName(r, "name")
+	name, err := deviceName(r)
 	if err != nil {
 		return err
 	}
@@ -400,7 +461,7 @@ func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, _ principal) 
 const MaxDialString = 64
 
 func (s *Server) mayDial(w http.ResponseWriter, r *http.Request, _ principal) error {
-	name, err := pathName(r, "name")
+	name, err := deviceName(r)
 	if err != nil {
 		return err
 	}
@@ -637,6 +698,9 @@ func (s *Server) setDefaultPool(w http.ResponseWriter, r *http.Request, who prin
 	if err := decode(w, r, &req, false); err != nil {
 		return err
 	}
+	if err := s.checkRefs(r.Context(), req.Pool, "", ""); err != nil {
+		return err
+	}
 	return s.change(w, r, domain.SetDefaultPool{Pool: req.Pool, By: by(who)})
 }
 
@@ -686,6 +750,12 @@ func (s *Server) provisionDevice(w http.ResponseWriter, r *http.Request, who pri
 	if err := decode(w, r, &req, false); err != nil {
 		return err
 	}
+	if err := checkDeviceName(req.Name); err != nil {
+		return err
+	}
+	if err := s.checkRefs(r.Context(), req.Pool, req.CSS, req.Partition); err != nil {
+		return err
+	}
 	var proto domain.Protocol
 	if req.Protocol != "" {
 		p, err := domain.ParseProtocol(req.Protocol)
@@ -700,7 +770,7 @@ func (s *Server) provisionDevice(w http.ResponseWriter, r *http.Request, who pri
 }
 
 func (s *Server) reconfigureDevice(w http.ResponseWriter, r *http.Request, who principal) error {
-	name, err := pathName(r, "name")
+	name, err := deviceName(r)
 	if err != nil {
 		return err
 	}
@@ -708,12 +778,15 @@ func (s *Server) reconfigureDevice(w http.ResponseWriter, r *http.Request, who p
 	if err := decode(w, r, &req, false); err != nil {
 		return err
 	}
+	if err := s.checkRefs(r.Context(), req.Pool, req.CSS, req.Partition); err != nil {
+		return err
+	}
 	return s.deviceChange(w, r, http.StatusOK, domain.ReconfigureDevice{
 		Device: name, Pool: req.Pool, CSS: req.CSS, DN: req.DN, Partition: req.Partition, Description: req.Description, By: by(who)})
 }
 
 func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request, who principal) error {
-	name, err := pathName(r, "name")
+	name, err := deviceName(r)
 	if err != nil {
 		return err
 	}

@@ -290,6 +290,12 @@ func TestAdminDevices(t *testing.T) {
 		t.Errorf("may-dial after the move: %+v", md)
 	}
 	e.fails(1, "held by SEP0011223344CC", "device", "set", "SEP00112233AABB", "--dn", "2000")
+	// A pool that does not exist: the error lists those that do.
+	e.fails(1, `no device pool "Staf": the pools are Default, Staff (did you mean Staff?)`, "device", "set", "SEP00112233AABB", "--pool", "Staf")
+	e.fails(1, `no calling search space "Nope": the calling search spaces are Autoreg, Staff`, "device", "set", "SEP00112233AABB", "--css", "Nope")
+	// A malformed name is malformed, not unknown.
+	e.fails(1, `"SEP00AA" is malformed: a device name is SEP and the 12 hex digits`, "device", "set", "SEP00AA", "--pool", "Staff")
+	e.fails(1, `(did you mean SEP00112233AABB?)`, "device", "show", "sep00112233aabb")
 	e.fails(2, "nothing to change", "device", "set", "SEP00112233AABB")
 	e.fails(2, "missing --model and --dn", "device", "add", "SEP0011223344DD")
 
