@@ -19,6 +19,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -836,6 +837,13 @@ func TestDevices(t *testing.T) {
 		{Name: "SEP00112233AABB", Model: "7961", Protocol: "SCCP", DN: "1000", Partition: "Internal", ExternalNumber: "4085551000",
 			Pool: "Default", CSS: "Autoreg", Autoregistered: true, Window: "W1", Registered: true, Address: "10.0.0.5:2000"},
 	}
+	// The phone was seen when it autoregistered; the provisioned one never was.
+	if len(devs) == 2 {
+		if devs[1].LastSeen.IsZero() || time.Since(devs[1].LastSeen) > time.Hour || !devs[0].LastSeen.IsZero() {
+			t.Errorf("last seen: %v and %v", devs[0].LastSeen, devs[1].LastSeen)
+		}
+		want[1].LastSeen = devs[1].LastSeen
+	}
 	if diff := cmp.Diff(want, devs); diff != "" {
 		t.Errorf("devices (-want +got):\n%s", diff)
 	}
@@ -985,6 +993,114 @@ func TestDeviceNamesAndReferences(t *testing.T) {
 	if after := e.svc.Reader.Position(); after != before {
 		t.Errorf("refused requests wrote %d events", after-before)
 	}
+}
+
+// GET /v1/devices filters, sorts and pages from the read model, with the
+// total the filter selects; without parameters it lists every device by
+// name, as before.
+func TestDeviceListingQuery(t *testing.T) {
+	e := newEnv(t, admin.Config{})
+	e.seed()
+	ctx := context.Background()
+	if _, err := e.alice.Open(ctx, api.OpenWindow{Reason: "bulk add"}); err != nil {
+		t.Fatal(err)
+	}
+	models := []string{"7961", "7941", "7902", "7961", "7941", "7961"}
+	var names []string
+	for i, m := range models {
+		name := fmt.Sprintf("SEP00AA000000%02X", 0x10-i) // registered in reverse name order
+		names = append(names, name)
+		if _, err := e.svc.Register(ctx, command.Registration{Device: name, Model: m, Protocol: domain.SCCP,
+			Address: fmt.Sprintf("10.0.0.%d:2000", i+1), Adapter: "sccp"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// names[0] (DN 1000) goes to Staff; names[1] unregisters.
+	if _, err := e.alice.ReconfigureDevice(ctx, names[0], api.ReconfigureDevice{Pool: "Staff"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Unregister(ctx, command.Unregistration{Device: names[1], Reason: command.UnregisterConnLost, Adapter: "sccp"}); err != nil {
+		t.Fatal(err)
+	}
+	list := func(q api.DeviceQuery) ([]string, int) {
+		t.Helper()
+		d, err := e.bob.QueryDevices(ctx, q)
+		if err != nil {
+			t.Fatalf("%+v: %v", q, err)
+		}
+		var out []string
+		for _, x := range d.Devices {
+			out = append(out, x.Name)
+		}
+		if d.Offset != q.Offset || d.Limit != q.Limit {
+			t.Errorf("%+v: page echoed as %d/%d", q, d.Offset, d.Limit)
+		}
+		return out, d.Total
+	}
+	sorted := slices.Sorted(slices.Values(names))
+	cases := []struct {
+		q     api.DeviceQuery
+		want  []string
+		total int
+	}{
+		{api.DeviceQuery{}, sorted, 6},
+		{api.DeviceQuery{Status: "registered"}, without(sorted, names[1]), 5},
+		{api.DeviceQuery{Status: "unregistered"}, []string{names[1]}, 1},
+		{api.DeviceQuery{Pool: "Staff"}, []string{names[0]}, 1},
+		{api.DeviceQuery{Pool: "Nowhere"}, nil, 0},
+		{api.DeviceQuery{Model: "7961"}, []string{names[5], names[3], names[0]}, 3},
+		{api.DeviceQuery{Model: "7941", Status: "registered"}, []string{names[4]}, 1},
+		{api.DeviceQuery{Protocol: "sip"}, nil, 0},
+		{api.DeviceQuery{Window: "W1", Protocol: "sccp"}, sorted, 6},
+		{api.DeviceQuery{Q: "aa00000010"}, []string{names[0]}, 1},
+		{api.DeviceQuery{Q: "10.0.0.3"}, []string{names[2]}, 1},
+		{api.DeviceQuery{Q: "1005"}, []string{names[5]}, 1}, // its DN
+		{api.DeviceQuery{Sort: "dn"}, names, 6},
+		{api.DeviceQuery{Sort: "-dn", Limit: 2}, []string{names[5], names[4]}, 6},
+		{api.DeviceQuery{Sort: "dn", Offset: 2, Limit: 3}, names[2:5], 6},
+		{api.DeviceQuery{Offset: 4, Limit: 10}, sorted[4:], 6},
+		{api.DeviceQuery{Offset: 10, Limit: 10}, nil, 6},
+		{api.DeviceQuery{Sort: "status", Limit: 1}, []string{sorted[0]}, 6},
+		{api.DeviceQuery{Sort: "-status", Limit: 1}, []string{names[1]}, 6},
+		{api.DeviceQuery{Since: "1h"}, sorted, 6},
+		{api.DeviceQuery{Since: time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}, nil, 0},
+	}
+	for _, c := range cases {
+		got, total := list(c.q)
+		if !slices.Equal(got, c.want) || total != c.total {
+			t.Errorf("%+v: %v (total %d), want %v (total %d)", c.q, got, total, c.want, c.total)
+		}
+	}
+	// The answer carries last seen.
+	d, err := e.bob.QueryDevices(ctx, api.DeviceQuery{Q: names[1]})
+	if err != nil || len(d.Devices) != 1 || d.Devices[0].LastSeen.IsZero() || d.Devices[0].Registered {
+		t.Errorf("unregistered device: %+v %v", d, err)
+	}
+
+	for _, c := range []struct{ query, want string }{
+		{"?status=online", `status "online": use registered or unregistered`},
+		{"?sort=colour", `sort "colour": use one of`},
+		{"?limit=-1", `limit "-1": give a whole number from 0 to 5000`},
+		{"?limit=5001", "from 0 to 5000"},
+		{"?offset=x", `offset "x"`},
+		{"?since=yesterday", `since "yesterday": give a time`},
+		{"?protocol=h323", `protocol "h323": use sip or sccp`},
+		{"?colour=red", `unknown query parameter "colour": GET /v1/devices takes status, pool, model`},
+		{"?pool=A&pool=B", `"pool" is given 2 times`},
+	} {
+		r := e.do("GET", "/v1/devices"+c.query, bobToken, "")
+		if r.status != 400 {
+			t.Errorf("%s: %d %s", c.query, r.status, r.body)
+			continue
+		}
+		if ae := r.apiError(t); ae.Code != api.CodeBadRequest || !strings.Contains(ae.Error, c.want) {
+			t.Errorf("%s: %+v, want %q", c.query, ae, c.want)
+		}
+	}
+}
+
+func without(list []string, drop string) []string {
+	return slices.DeleteFunc(slices.Clone(list), func(s string) bool { return s == drop })
 }
 
 func TestMetrics(t *testing.T) {

@@ -52,7 +52,7 @@
 //	DELETE /v1/pools/{name}
 //	PUT    /v1/default-pool                  {pool}
 //	PUT    /v1/device-defaults/{model}       {load_sccp, load_sip, pool}
-//	GET    /v1/devices                       api.Devices
+//	GET    /v1/devices                       api.Devices; ?status=&pool=&model=&protocol=&window=&since=&q=&sort=&offset=&limit=
 //	POST   /v1/devices                       api.ProvisionDevice      201 with the device
 //	GET    /v1/devices/{name}                api.Device
 //	PATCH  /v1/devices/{name}                {pool, css, dn, partition, description}; empty fields stay

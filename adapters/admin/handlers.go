@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"mime"
 	"net/http"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -427,13 +429,79 @@ func (s *Server) getCluster(w http.ResponseWriter, r *http.Request, _ principal)
 	return nil
 }
 
+// deviceParams are the query parameters GET /v1/devices takes.
+var deviceParams = []string{"status", "pool", "model", "protocol", "window", "since", "q", "sort", "offset", "limit"}
+
+// deviceQuery reads the query of GET /v1/devices.
+func (s *Server) deviceQuery(r *http.Request) (projections.DeviceQuery, error) {
+	var q projections.DeviceQuery
+	vals := r.URL.Query()
+	for k, v := range vals {
+		if !slices.Contains(deviceParams, k) {
+			return q, badRequest("unknown query parameter %q: GET /v1/devices takes %s", k, strings.Join(deviceParams, ", "))
+		}
+		if len(v) > 1 {
+			return q, badRequest("query parameter %q is given %d times: give it once", k, len(v))
+		}
+	}
+	q.Status = projections.DeviceStatus(strings.ToLower(vals.Get("status")))
+	if q.Status != projections.AnyStatus && q.Status != projections.Registered && q.Status != projections.Unregistered {
+		return q, badRequest("status %q: use registered or unregistered", vals.Get("status"))
+	}
+	q.Pool, q.Model, q.Window, q.Text = vals.Get("pool"), vals.Get("model"), vals.Get("window"), vals.Get("q")
+	if p := vals.Get("protocol"); p != "" {
+		proto, err := domain.ParseProtocol(p)
+		if err != nil {
+			return q, badRequest("protocol %q: use sip or sccp", p)
+		}
+		q.Protocol = proto
+	}
+	if since := vals.Get("since"); since != "" {
+		if d, err := time.ParseDuration(since); err == nil && d > 0 {
+			q.Since = s.now().Add(-d)
+		} else if t, err := time.Parse(time.RFC3339, since); err == nil {
+			q.Since = t
+		} else {
+			return q, badRequest("since %q: give a time (RFC 3339, 2026-11-27T10:00:00Z) or a duration back from now (90m, 24h)", since)
+		}
+	}
+	sort := vals.Get("sort")
+	if rest, ok := strings.CutPrefix(sort, "-"); ok {
+		sort, q.Desc = rest, true
+	}
+	q.Sort = projections.DeviceSort(sort)
+	if sort != "" && !slices.Contains(projections.DeviceSorts, q.Sort) {
+		return q, badRequest("sort %q: use one of %v, with a leading - to reverse it", vals.Get("sort"), projections.DeviceSorts)
+	}
+	for _, p := range []struct {
+		name string
+		to   *int
+		max  int
+	}{{"offset", &q.Offset, math.MaxInt32}, {"limit", &q.Limit, api.MaxDevicePage}} {
+		v := vals.Get(p.name)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > p.max {
+			return q, badRequest("%s %q: give a whole number from 0 to %d", p.name, v, p.max)
+		}
+		*p.to = n
+	}
+	return q, nil
+}
+
 func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ principal) error {
-	devs, err := s.reader.Devices(r.Context())
+	q, err := s.deviceQuery(r)
 	if err != nil {
 		return err
 	}
-	out := api.Devices{Devices: make([]api.Device, 0, len(devs))}
-	for _, d := range devs {
+	page, err := s.reader.QueryDevices(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	out := api.Devices{Devices: make([]api.Device, 0, len(page.Devices)), Total: page.Total, Offset: q.Offset, Limit: q.Limit}
+	for _, d := range page.Devices {
 		out.Devices = append(out.Devices, toDevice(d, s.reader.ExternalNumber))
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -10,5 +10,5 @@ import (
 func toDevice(d projections.Device, externalNumber func(partition, dn string) string) api.Device {
 	return api.Device{Name: d.Name, Model: d.Model, Protocol: string(d.Protocol), DN: d.DN, Partition: d.Partition,
 		Pool: d.Pool, CSS: d.CSS, Description: d.Description, Autoregistered: d.Autoregistered, Window: d.Window,
-		Registered: d.Registered, Address: d.Address, ExternalNumber: externalNumber(d.Partition, d.DN)}
+		Registered: d.Registered, Address: d.Address, ExternalNumber: externalNumber(d.Partition, d.DN), LastSeen: d.LastSeen}
 }

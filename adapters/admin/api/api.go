@@ -225,12 +225,45 @@ type Device struct {
 	Window         string `json:"window,omitempty"` // the window it autoregistered in
 	Registered     bool   `json:"registered"`
 	Address        string `json:"address,omitempty"`
+	// LastSeen is the last time the device itself reached the registrar
+	// with an effect recorded (it autoregistered, registered, moved, was
+	// refused or unregistered); absent if it never did. A SIP refresh that
+	// changes nothing records nothing.
+	LastSeen time.Time `json:"last_seen,omitzero"`
 }
 
 // Devices is the body of GET /v1/devices.
 type Devices struct {
-	Devices []Device `json:"devices"` // sorted by name
+	Devices []Device `json:"devices"` // sorted by name unless the query says otherwise
+	// Total is how many devices the query selects, over every page.
+	Total int `json:"total"`
+	// Offset and Limit echo the page asked for (Limit 0: all).
+	Offset int `json:"offset"`
+	Limit  int `json:"limit"`
 }
+
+// DeviceQuery is the query of GET /v1/devices: zero fields select
+// everything; the zero DeviceQuery lists every device by name.
+type DeviceQuery struct {
+	Status   string `json:"status,omitempty"`   // registered or unregistered
+	Pool     string `json:"pool,omitempty"`     // exactly this device pool
+	Model    string `json:"model,omitempty"`    // exactly this model
+	Protocol string `json:"protocol,omitempty"` // sip or sccp
+	Window   string `json:"window,omitempty"`   // autoregistered in this window
+	// Since: last seen at or after this time (RFC 3339), or within this
+	// duration before now ("1h").
+	Since string `json:"since,omitempty"`
+	// Q: a substring, in any case, of the name, the DN or the address.
+	Q string `json:"q,omitempty"`
+	// Sort: name (default), dn, model, protocol, pool, status, last_seen or
+	// address; a leading "-" reverses it.
+	Sort   string `json:"sort,omitempty"`
+	Offset int    `json:"offset,omitempty"`
+	Limit  int    `json:"limit,omitempty"` // 0: all (at most MaxDevicePage when given)
+}
+
+// MaxDevicePage is the largest limit GET /v1/devices takes.
+const MaxDevicePage = 5000
 
 // MayDial is the body of GET /v1/devices/{name}/may-dial.
 type MayDial struct {
