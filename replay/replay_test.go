@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,7 +15,9 @@ import (
 
 	"github.com/autoreg/autoreg/adapters/eventstore/memory"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/eventstore"
+	"github.com/autoreg/autoreg/internal/testreg"
 	"github.com/autoreg/autoreg/replay"
 	rt "github.com/autoreg/autoreg/replay/replaytest"
 )
@@ -412,5 +416,145 @@ func TestStateOfAnEmptyStore(t *testing.T) {
 		replay.WithTerminal(false))
 	if code != replay.ExitFailure || out.Len() != 0 || !strings.Contains(errb.String(), "replay: the store holds no events yet") {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
+}
+
+// subscribed is a store that says when a follow subscribed to it.
+type subscribed struct {
+	eventstore.Store
+	ch chan uint64 // receives the position the subscription starts from
+}
+
+func (s subscribed) Close() error { return nil }
+
+func (s subscribed) Subscribe(ctx context.Context, from uint64, fn func(eventstore.RecordedEvent) error) error {
+	s.ch <- from
+	return s.Store.Subscribe(ctx, from, fn)
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// `replay events --follow` prints the events the filters select as they
+// are appended to a store being written, each as soon as it is stored, and
+// ends with status 0 when interrupted. Without --since it starts at the end
+// of the log; with it, the history since then comes first.
+func TestEventsFollow(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		args    []string
+		history bool
+	}{
+		{"new events only", nil, false},
+		{"since", []string{"--since", "2000-01-01"}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			store := memory.New()
+			reg := testreg.New(t, store, command.Options{})
+			ctx := context.Background()
+			by := command.Admin("carol", "")
+			exec := func(cmd domain.Command) {
+				t.Helper()
+				if _, err := reg.Execute(ctx, cmd, by); err != nil {
+					t.Fatal(err)
+				}
+			}
+			exec(domain.AddPartition{Name: "Internal", By: by.Actor})
+
+			sub := subscribed{Store: store, ch: make(chan uint64, 1)}
+			out := &syncBuffer{}
+			var errb bytes.Buffer
+			fctx, interrupt := context.WithCancel(ctx)
+			defer interrupt()
+			done := make(chan int, 1)
+			args := append([]string{"events", "--follow", "--format", "jsonl", "--type", "cluster.partition_*"}, c.args...)
+			go func() {
+				done <- replay.Main(fctx, args, out, &errb,
+					replay.WithOpener(func(context.Context, string) (eventstore.Store, error) { return sub, nil }),
+					replay.WithTerminal(false))
+			}()
+			select {
+			case from := <-sub.ch:
+				if want := map[bool]uint64{false: 2, true: 1}[c.history]; from != want {
+					t.Errorf("subscribed from %d, want %d", from, want)
+				}
+			case code := <-done:
+				t.Fatalf("replay events --follow ended at once: exit %d: %s", code, errb.String())
+			}
+			// The store is written while the follow runs: two partitions
+			// (selected) and a pool-less CSS (not selected), then a removal.
+			exec(domain.AddPartition{Name: "PSTN", By: by.Actor})
+			exec(domain.ConfigureCSS{Name: "Staff", Partitions: []string{"Internal", "PSTN"}, By: by.Actor})
+			exec(domain.AddPartition{Name: "Emergency", By: by.Actor})
+			want := 2
+			if c.history {
+				want = 3
+			}
+			lines := func() []string { return strings.Split(strings.TrimSpace(out.String()), "\n") }
+			deadline := time.Now().Add(10 * time.Second)
+			for len(lines()) < want && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			// One more: it must come out too, while nothing else does.
+			exec(domain.RemoveCSS{Name: "Staff", By: by.Actor})
+			exec(domain.RemovePartition{Name: "PSTN", By: by.Actor})
+			want++
+			for len(lines()) < want && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			interrupt()
+			if code := <-done; code != replay.ExitOK {
+				t.Fatalf("interrupted follow: exit %d: %s", code, errb.String())
+			}
+			var got []string
+			for _, l := range lines() {
+				var r replay.EventReport
+				if err := json.Unmarshal([]byte(l), &r); err != nil {
+					t.Fatalf("line %q: %v", l, err)
+				}
+				var data struct{ Name string }
+				_ = json.Unmarshal(r.Data, &data)
+				got = append(got, fmt.Sprintf("%d %s %s %s", r.Position, r.Type, data.Name, r.Actor))
+			}
+			wantLines := []string{
+				"2 cluster.partition_added PSTN admin:carol",
+				"4 cluster.partition_added Emergency admin:carol",
+				"6 cluster.partition_removed PSTN admin:carol",
+			}
+			if c.history {
+				wantLines = append([]string{"1 cluster.partition_added Internal admin:carol"}, wantLines...)
+			}
+			if diff := cmp.Diff(wantLines, got); diff != "" {
+				t.Errorf("followed (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestEventsFollowUsage(t *testing.T) {
+	c := newCLI(t)
+	for _, args := range [][]string{
+		{"events", "--follow", "--format", "json"},
+		{"events", "--follow", "--until", "2026-03-02"},
+	} {
+		code, out, errs := c.run(args...)
+		if code != replay.ExitUsage || out != "" || !strings.Contains(errs, "--follow") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errs)
+		}
 	}
 }
