@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"net"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -1138,6 +1140,84 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(string(r.body), want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+}
+
+// The window's gauges: how long it has been open, its time and
+// registrations left (NaN when unlimited or closed), the range's size, the
+// devices registered by protocol, the SIP bindings, the store's health.
+func TestWindowAndDeviceMetrics(t *testing.T) {
+	e := newEnv(t, admin.Config{})
+	e.seed()
+	ctx := context.Background()
+	m := e.srv.Metrics()
+	m.WatchSIPBindings(func() int { return 7 })
+	scrape := func() map[string]float64 {
+		t.Helper()
+		r := e.do("GET", "/metrics", "", "")
+		if r.status != 200 {
+			t.Fatalf("metrics: %d %s", r.status, r.body)
+		}
+		out := map[string]float64{}
+		for _, line := range strings.Split(string(r.body), "\n") {
+			i := strings.LastIndexByte(line, ' ')
+			if name, val := line[:max(i, 0)], line[i+1:]; i > 0 && strings.HasPrefix(name, "autoreg_") {
+				f, err := strconv.ParseFloat(val, 64)
+				if err != nil {
+					t.Fatalf("%q: %v", line, err)
+				}
+				out[name] = f
+			}
+		}
+		return out
+	}
+	closed := scrape()
+	for name, want := range map[string]float64{"autoreg_window_open": 0, "autoreg_window_open_seconds": 0, "autoreg_window_registrations": 0,
+		"autoreg_dns_range_size": 10, "autoreg_dns_left": 10, "autoreg_sip_bindings": 7, "autoreg_store_up": 1,
+		`autoreg_devices_registered{protocol="SCCP"}`: 0, `autoreg_devices_registered{protocol="SIP"}`: 0} {
+		if got, ok := closed[name]; !ok || got != want {
+			t.Errorf("closed: %s = %v (present %v), want %v", name, got, ok, want)
+		}
+	}
+	for _, name := range []string{"autoreg_window_seconds_left", "autoreg_window_registrations_left"} {
+		if !math.IsNaN(closed[name]) {
+			t.Errorf("closed: %s = %v, want NaN", name, closed[name])
+		}
+	}
+
+	if _, err := e.alice.Open(ctx, api.OpenWindow{Reason: "bulk add", For: "30m", Max: 5}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"SEP00112233AAB1", "SEP00112233AAB2"} {
+		if _, err := e.svc.Register(ctx, command.Registration{Device: name, Model: "7961", Protocol: domain.SCCP, Address: "10.0.0.1:2000", Adapter: "sccp"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open := scrape()
+	for name, want := range map[string]float64{"autoreg_window_open": 1, "autoreg_window_registrations": 2, "autoreg_window_registrations_left": 3,
+		"autoreg_dns_left": 8, `autoreg_devices_registered{protocol="SCCP"}`: 2} {
+		if got := open[name]; got != want {
+			t.Errorf("open: %s = %v, want %v", name, got, want)
+		}
+	}
+	if left := open["autoreg_window_seconds_left"]; !(left > 25*60 && left <= 30*60) {
+		t.Errorf("open for 30m: %v seconds left", left)
+	}
+	if since := open["autoreg_window_open_seconds"]; !(since >= 0 && since < 5*60) {
+		t.Errorf("just opened: open for %v seconds", since)
+	}
+	if _, err := e.alice.Open(ctx, api.OpenWindow{Reason: "x"}); err == nil {
+		t.Fatal("a second window opened")
+	}
+	if _, err := e.alice.Close(ctx, "done"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.alice.Open(ctx, api.OpenWindow{Reason: "no limits"}); err != nil {
+		t.Fatal(err)
+	}
+	unlimited := scrape()
+	if !math.IsNaN(unlimited["autoreg_window_seconds_left"]) || !math.IsNaN(unlimited["autoreg_window_registrations_left"]) || unlimited["autoreg_window_open"] != 1 {
+		t.Errorf("an unlimited window: %v left, %v registrations left", unlimited["autoreg_window_seconds_left"], unlimited["autoreg_window_registrations_left"])
 	}
 }
 

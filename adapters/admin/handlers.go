@@ -371,7 +371,9 @@ func toRange(r domain.DNRange) api.Range {
 func (s *Server) status(ctx context.Context) (projections.Status, error) {
 	st, err := s.reader.Status(ctx)
 	if err == nil {
-		s.metrics.observeStatus(st)
+		s.metrics.observeStatus(st, s.now())
+	} else {
+		s.metrics.StoreUp.Set(0)
 	}
 	return st, err
 }

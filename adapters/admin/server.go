@@ -438,6 +438,8 @@ func (s *Server) metricsHandler() handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, _ principal) error {
 		if _, err := s.status(r.Context()); err != nil {
 			s.log.Debug().Err(err).Msg("metrics: the status gauges keep their last values")
+		} else {
+			s.metrics.observeRegistered(s.reader.RegisteredByProtocol())
 		}
 		h.ServeHTTP(w, r)
 		return nil

@@ -216,6 +216,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	metrics.WatchSIPBindings(sipSrv.Devices)
 	sccpSrv := sccp.NewServer(sccp.Config{
 		Registrar: reg, Logger: log.With().Str("component", "sccp").Logger(),
 		KeepAlive: cfg.SCCP.KeepAlive, MissedKeepAlives: cfg.SCCP.MissedKeepAlives,
