@@ -57,6 +57,9 @@ type Config struct {
 	// Metrics is the registry /metrics serves; nil makes a new one (see
 	// Server.Metrics). Pass the same Metrics to the SIP and SCCP adapters.
 	Metrics *Metrics
+	// Report, when set, serves the compliance report in HTML at
+	// GET /audit/report (the console's Audit page links to it).
+	Report ReportFunc
 }
 
 // AnonymousUser is the user of requests when no token is configured.

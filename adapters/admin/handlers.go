@@ -59,6 +59,8 @@ func (s *Server) routes() {
 	s.handle("PATCH /v1/devices/{name}", accessWrite, s.reconfigureDevice)
 	s.handle("DELETE /v1/devices/{name}", accessWrite, s.deleteDevice)
 	s.handle("GET /v1/devices/{name}/may-dial", accessRead, s.mayDial)
+
+	s.consoleRoutes()
 }
 
 // ---- Plumbing --------------------------------------------------------------

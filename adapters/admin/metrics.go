@@ -143,7 +143,7 @@ func NewMetrics() *Metrics {
 		}, []string{"error"}),
 		AuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "autoreg", Name: "admin_auth_failures_total",
-			Help: "Admin API requests refused: no token (missing), a wrong one (invalid), a read-only token asking for a change (read_only), an address slowed down after failures (throttled).",
+			Help: "Admin API requests refused: no token (missing), a wrong one (invalid), a read-only token asking for a change (read_only), an address slowed down after failures (throttled), a console change or sign-in without its CSRF token (csrf).",
 		}, []string{"reason"}),
 		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "autoreg", Name: "refused_total",
@@ -173,7 +173,7 @@ func NewMetrics() *Metrics {
 	for _, r := range domain.RejectReasons {
 		m.Rejections.WithLabelValues(string(r))
 	}
-	for _, r := range []string{authMissing, authInvalid, authReadOnly, authThrottled} {
+	for _, r := range []string{authMissing, authInvalid, authReadOnly, authThrottled, authCSRF} {
 		m.AuthFailures.WithLabelValues(r)
 	}
 	m.Refused.WithLabelValues("sip", "rate_limited")

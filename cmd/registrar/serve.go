@@ -30,7 +30,10 @@ import (
 	"github.com/autoreg/autoreg/domain"
 	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/config"
+	"github.com/autoreg/autoreg/internal/eventstore"
 	"github.com/autoreg/autoreg/projections"
+	"github.com/autoreg/autoreg/replay"
+	"github.com/autoreg/autoreg/replay/compliance"
 )
 
 func newServeCommand() *cobra.Command {
@@ -197,6 +200,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	adm, err := admin.New(admin.Config{
 		Addr: cfg.Admin.Addr, Tokens: tokens, AllowPlainHTTP: cfg.Admin.AllowPlainHTTP,
 		TLSCert: cfg.Admin.TLSCert, TLSKey: cfg.Admin.TLSKey, Metrics: metrics,
+		Report: complianceReport(store, path),
 	}, svc, reader, log.With().Str("component", "admin").Logger())
 	if err != nil {
 		return &exitError{code: 2, err: err}
@@ -327,6 +331,19 @@ func serve(ctx context.Context, cfg config.Config) error {
 	}
 	log.Info().Msg("stopped")
 	return nil
+}
+
+// complianceReport is the console's compliance report: the compliance
+// checks over the registrar's store, read as `compliance report` reads it,
+// written as its HTML page.
+func complianceReport(store eventstore.Store, location string) admin.ReportFunc {
+	return func(ctx context.Context, w io.Writer, since, until time.Time) error {
+		r, err := compliance.Build(ctx, replay.Env{Store: store}, compliance.Options{Since: since, Until: until, Store: location})
+		if err != nil {
+			return err
+		}
+		return compliance.WriteHTML(w, r)
+	}
 }
 
 func openOrClosed(ctx context.Context, reader *projections.Reader) string {

@@ -10,7 +10,10 @@
 // It imports the standard library only.
 package api
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Error codes in the "code" field of an error body. They are stable: scripts
 // may match on them.
@@ -333,4 +336,56 @@ type Cluster struct {
 	AutoregCSS     string           `json:"autoreg_css"`
 	Range          Range            `json:"range"`
 	Window         *Window          `json:"window"` // null when closed
+}
+
+// Event is one stored event, as GET /v1/devices/{name}/history shows it.
+type Event struct {
+	Position   uint64    `json:"position"`
+	Version    uint64    `json:"version"`
+	Type       string    `json:"type"`
+	RecordedAt time.Time `json:"recorded_at"`
+	Actor      string    `json:"actor"`
+	// Data is the event's payload (docs/replay.md lists them by type).
+	Data json.RawMessage `json:"data"`
+}
+
+// History is the body of GET /v1/devices/{name}/history: the events of the
+// device's stream, oldest first.
+type History struct {
+	Device string  `json:"device"`
+	Events []Event `json:"events"`
+}
+
+// WindowReport is one window of GET /v1/windows: who opened it, why, how
+// it ended, what registered in it.
+type WindowReport struct {
+	ID               string    `json:"id"`
+	OpenedAt         time.Time `json:"opened_at"`
+	OpenedBy         string    `json:"opened_by"`
+	OpenReason       string    `json:"open_reason"`
+	Until            time.Time `json:"until,omitzero"`
+	MaxRegistrations int       `json:"max_registrations,omitempty"`
+	Open             bool      `json:"open"`
+	ClosedAt         time.Time `json:"closed_at,omitzero"`
+	ClosedBy         string    `json:"closed_by,omitempty"`
+	CloseReason      string    `json:"close_reason,omitempty"`
+	// CloseCause: admin, duration_elapsed, max_registrations,
+	// range_exhausted, security_mixed, ...
+	CloseCause string `json:"close_cause,omitempty"`
+	Protocol   string `json:"protocol"`
+	// ProtocolChanges counts the protocol parameter's changes while it was
+	// open (the guide's batch advice: none).
+	ProtocolChanges int `json:"protocol_changes"`
+	Registrations   int `json:"registrations"`
+	// RegistrationsByProtocol counts them by protocol.
+	RegistrationsByProtocol map[string]int `json:"registrations_by_protocol"`
+	Rejected                int            `json:"rejected"`
+}
+
+// Windows is the body of GET /v1/windows, oldest first.
+type Windows struct {
+	Windows []WindowReport `json:"windows"`
+	// Report says whether GET /audit/report (the compliance report in
+	// HTML) is served.
+	Report bool `json:"report"`
 }
