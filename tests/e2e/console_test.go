@@ -356,3 +356,91 @@ func TestConsole(t *testing.T) {
 		t.Errorf("the auditor opened a window: %+v %v", st, err)
 	}
 }
+
+// The pictures of the console in docs/: a registrar after a day's batches
+// (an SCCP batch in one window, a SIP batch in a second, some phones moved
+// to Staff, some gone), on each page. It runs only when asked for, with
+// AUTOREG_SCREENSHOTS=DIR (`AUTOREG_SCREENSHOTS=$PWD/docs go test -run
+// TestConsoleScreenshots ./tests/e2e/` refreshes docs/console-*.png), and
+// checks that the pages show that state.
+func TestConsoleScreenshots(t *testing.T) {
+	if os.Getenv("AUTOREG_SCREENSHOTS") == "" {
+		t.Skip("set AUTOREG_SCREENSHOTS=DIR to take the console's pictures for docs/")
+	}
+	ctx := browser(t)
+	dir := shots(t)
+	r := startRegistrar(t, "", "--config", configWithTokens(t))
+	alice, err := client.New(r.AdminURL, aliceToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bg := context.Background()
+	must := func(_ api.Result, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	sim := func(hold bool, args ...string) {
+		t.Helper()
+		all := append([]string{"--sccp", r.SCCP, "--sip", r.SIP, "--summary"}, args...)
+		if !hold {
+			if out, err := exec.Command(bin(t, "phonesim"), all...).CombinedOutput(); err != nil {
+				t.Fatalf("phonesim: %v\n%s", err, out)
+			}
+			return
+		}
+		cmd := exec.Command(bin(t, "phonesim"), append(all, "--hold", "5m")...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	}
+	// The SCCP batch: 18 phones stay, 6 leave (their connections close).
+	must(alice.Open(bg, api.OpenWindow{Reason: "3rd floor, SCCP batch (ticket 4711)", For: "30m", Max: 50}))
+	sim(true, "--protocol", "sccp", "--phones", "18", "--models", "7961,7941,7970,7902", "--seed", "101")
+	sim(false, "--protocol", "sccp", "--phones", "6", "--models", "7960,7940", "--seed", "102")
+	waitDevices := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			st, err := alice.Status(bg)
+			if err == nil && st.Devices == n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d devices, want %d (%v)", st.Devices, n, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitDevices(24)
+	must(alice.Close(bg, "SCCP batch done"))
+	must(alice.SetProtocol(bg, "sip"))
+	must(alice.Open(bg, api.OpenWindow{Reason: "3rd floor, SIP batch (ticket 4711)", For: "30m", Max: 50}))
+	sim(true, "--protocol", "sip", "--phones", "12", "--models", "7961,7941", "--seed", "103")
+	waitDevices(36)
+	devs, err := alice.QueryDevices(bg, api.DeviceQuery{Sort: "dn", Limit: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range devs.Devices[:5] {
+		must(alice.ReconfigureDevice(bg, d.Name, api.ReconfigureDevice{Pool: "Staff"}))
+	}
+
+	signIn(t, ctx, r.AdminURL, aliceToken)
+	do(t, ctx, "the autoregistration page", waitJS(`document.querySelectorAll('#window-phones tbody tr td.mono a').length === 10`))
+	screenshot(t, ctx, dir, "console-autoreg.png")
+	do(t, ctx, "the devices page", chromedp.Navigate(r.AdminURL+"/devices?limit=25"),
+		chromedp.WaitVisible(css(`body[data-ready="true"]`)),
+		waitJS(`document.querySelector('#count').textContent === '1–25 of 36 devices'`),
+		waitJS(`document.querySelectorAll('#devices .badge.off').length > 0`))
+	screenshot(t, ctx, dir, "console-devices.png")
+	do(t, ctx, "a device", chromedp.Click(css(fmt.Sprintf(`#devices tr[data-name="%s"]`, devs.Devices[0].Name))),
+		waitJS(`document.querySelectorAll('#history li').length >= 2`))
+	screenshot(t, ctx, dir, "console-device.png")
+	must(alice.Close(bg, "SIP batch done"))
+	do(t, ctx, "the audit page", chromedp.Navigate(r.AdminURL+"/audit"), chromedp.WaitVisible(css(`body[data-ready="true"]`)),
+		waitJS(`document.querySelectorAll('#windows tbody tr').length === 2`))
+	screenshot(t, ctx, dir, "console-audit.png")
+}

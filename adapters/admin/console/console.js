@@ -262,7 +262,7 @@
       if (st.problem) { btn.disabled = true; btn.title = st.problem; }
       const form = h('form', { class: 'form', id: 'open-form' },
         problem,
-        h('p', { class: 'muted', style: null }, 'Autoregistration is closed: phones the registrar does not know are refused. Open a brief window for a batch; the guide advises fewer than 100 phones.'),
+        h('p', { class: 'muted' }, 'Autoregistration is closed: phones the registrar does not know are refused. Open a brief window for a batch; the guide advises fewer than 100 phones.'),
         h('div', { class: 'field' }, h('label', { for: 'open-reason', text: 'Reason' }), reason, h('div', { class: 'hint', text: 'Recorded in the event, with your name.' })),
         h('div', { class: 'row' },
           h('div', { class: 'field' }, h('label', { for: 'open-for', text: 'At most for' }), dur),
