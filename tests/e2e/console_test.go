@@ -278,8 +278,14 @@ func TestConsole(t *testing.T) {
 		waitJS(`document.querySelector('#detail-pool').textContent === 'Staff'`),
 		waitJS(`[...document.querySelectorAll('#history li .what')].some(e => e.textContent.startsWith('Reconfigured: pool Staff'))`))
 	screenshot(t, ctx, dir, "console-device.png")
-	if d, err := alice.Device(bg, moved); err != nil || d.Pool != "Staff" {
-		t.Errorf("%s after the move: %+v %v", moved, d, err)
+	// Another DN, from the same drawer.
+	do(t, ctx, "give "+moved+" DN 2001",
+		chromedp.SendKeys(css("#new-dn"), "2001"),
+		chromedp.Click(css("#change-dn")),
+		waitJS(`[...document.querySelectorAll('#detail dd')].some(e => e.textContent === '2001')`),
+		waitJS(`[...document.querySelectorAll('#history li .what')].some(e => e.textContent.startsWith('Reconfigured: DN 2001'))`))
+	if d, err := alice.Device(bg, moved); err != nil || d.Pool != "Staff" || d.DN != "2001" {
+		t.Errorf("%s after the move and the new DN: %+v %v", moved, d, err)
 	}
 
 	// Close the window.
@@ -292,6 +298,23 @@ func TestConsole(t *testing.T) {
 		waitJS(`document.querySelector('#state-value').textContent === 'CLOSED'`))
 	if st, err := alice.Status(bg); err != nil || st.Open || st.Devices != 9 {
 		t.Errorf("after closing: %+v %v", st, err)
+	}
+
+	// Delete a device: the button asks again before it deletes.
+	gone := devs.Devices[0].Name
+	if second, err := alice.QueryDevices(bg, api.DeviceQuery{Sort: "dn", Limit: 1}); err == nil && len(second.Devices) == 1 {
+		gone = second.Devices[0].Name // the lowest DN now that the first has 2001
+	}
+	do(t, ctx, "delete "+gone,
+		chromedp.Navigate(base+"/devices?selected="+gone),
+		chromedp.WaitVisible(css("#delete-form")),
+		chromedp.Click(css("#delete")),
+		chromedp.WaitVisible(css("#delete-confirm")),
+		chromedp.Click(css("#delete-confirm")),
+		waitJS(`document.querySelector('#count').textContent === '1–8 of 8 devices'`),
+		waitJS(`document.querySelector('#drawer').hidden`))
+	if _, err := alice.Device(bg, gone); client.CodeOf(err) != api.CodeNotFound {
+		t.Errorf("%s after the delete: %v", gone, err)
 	}
 
 	// The other pages.
@@ -311,7 +334,7 @@ func TestConsole(t *testing.T) {
 	// Every change is the API's, recorded as made by admin:alice.
 	var events []struct{ Type, Actor string }
 	for _, line := range strings.Split(strings.TrimSpace(r.replay(t, "events", "--format", "jsonl",
-		"--type", "autoregistration.*,device.reconfigured")), "\n") {
+		"--type", "autoregistration.*,device.reconfigured,device.deleted")), "\n") {
 		var e struct{ Type, Actor string }
 		if err := json.Unmarshal([]byte(line), &e); err != nil {
 			t.Fatal(err)
@@ -321,7 +344,9 @@ func TestConsole(t *testing.T) {
 	want := []struct{ Type, Actor string }{
 		{"autoregistration.window_opened", "admin:alice"},
 		{"device.reconfigured", "admin:alice"},
+		{"device.reconfigured", "admin:alice"},
 		{"autoregistration.window_closed", "admin:alice"},
+		{"device.deleted", "admin:alice"},
 	}
 	if fmt.Sprint(events) != fmt.Sprint(want) {
 		t.Errorf("events: %v, want %v", events, want)
