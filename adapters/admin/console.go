@@ -446,6 +446,15 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request, _ principal) err
 	if !since.IsZero() && !until.IsZero() && until.Before(since) {
 		return badRequest("until %s is before since %s", until.Format(time.RFC3339), since.Format(time.RFC3339))
 	}
+	// A report reads the whole log: one at a time.
+	select {
+	case s.reporting <- struct{}{}:
+		defer func() { <-s.reporting }()
+	default:
+		w.Header().Set("Retry-After", "10")
+		writeJSON(w, http.StatusTooManyRequests, api.Error{Error: "another compliance report is being made: try again in a few seconds", Code: api.CodeTooMany})
+		return nil
+	}
 	var buf bytes.Buffer
 	if err := s.cfg.Report(r.Context(), &buf, since, until); err != nil {
 		return err

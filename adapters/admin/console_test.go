@@ -553,3 +553,37 @@ func TestShutdownEndsWatchers(t *testing.T) {
 		t.Errorf("Serve: %v", err)
 	}
 }
+
+// A compliance report reads the whole log: while one is being made,
+// another is refused (429) rather than read in parallel.
+func TestOneReportAtATime(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	e := newEnv(t, admin.Config{Report: func(ctx context.Context, w io.Writer, _, _ time.Time) error {
+		close(entered)
+		<-release
+		_, err := io.WriteString(w, "<html><body>done</body></html>")
+		return err
+	}})
+	first := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", e.http.URL+"/audit/report", nil)
+		req.Header.Set("Authorization", "Bearer "+bobToken)
+		resp, err := e.http.Client().Do(req)
+		if err != nil {
+			first <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		first <- resp.Status + " " + string(b)
+	}()
+	<-entered
+	r := e.do("GET", "/audit/report", bobToken, "")
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
+		t.Errorf("a second report while one is made: %d %s", r.status, r.body)
+	}
+	close(release)
+	if got := <-first; !strings.HasPrefix(got, "200 OK") || !strings.Contains(got, "done") {
+		t.Errorf("the first report: %s", got)
+	}
+}

@@ -66,6 +66,7 @@ type Server struct {
 	sessions    *sessions
 	audit       *projections.AuditWindows
 	watchers    atomic.Int64
+	reporting   chan struct{} // holds a token while a compliance report is made
 	closing     context.Context
 	stopClosing context.CancelFunc
 
@@ -101,6 +102,7 @@ func New(cfg Config, svc *command.Handler, reader *projections.Reader, log zerol
 	s.throttle = newThrottle(func() time.Time { return s.now() })
 	s.sessions = newSessions(func() time.Time { return s.now() })
 	s.audit = reader.AuditWindows()
+	s.reporting = make(chan struct{}, 1)
 	s.closing, s.stopClosing = context.WithCancel(context.Background())
 	host, _, _ := net.SplitHostPort(cfg.addr())
 	s.loopback.Store(isLoopbackHost(host))

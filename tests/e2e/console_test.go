@@ -206,6 +206,20 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("a forged open opened a window: %+v %v", st, err)
 	}
 
+	// What stops a window from opening is said, and the button waits: the
+	// page follows the change made elsewhere (here through the API).
+	if _, err := alice.SetSecurity(bg, "mixed"); err != nil {
+		t.Fatal(err)
+	}
+	do(t, ctx, "a problem blocks opening",
+		waitJS(`document.querySelector('#problem') !== null && document.querySelector('#problem').textContent.includes('mixed')`),
+		waitJS(`document.querySelector('#open-window').disabled`))
+	if _, err := alice.SetSecurity(bg, "nonsecure"); err != nil {
+		t.Fatal(err)
+	}
+	do(t, ctx, "the problem is gone",
+		waitJS(`document.querySelector('#problem') === null && !document.querySelector('#open-window').disabled`))
+
 	// Open a window from the form.
 	do(t, ctx, "open a window",
 		chromedp.SendKeys(css("#open-reason"), "console batch, ticket 77"),
