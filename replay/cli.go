@@ -173,7 +173,9 @@ the security mode, the configuration autoregistration depends on, every
 range configured so far with its usage and next DN, and the devices that
 existed, with their DN, pool and registration.
 
-Without --at, the state now (after the last event).
+Without --at, the state now (after the last event). An instant before the
+first event, or an empty store, is an error (exit 1) that says so and when
+the first event was recorded, rather than an empty state.
 
 text: for people. json: see docs/replay.md. csv: the devices table.`,
 		Example: `  replay state --at 2026-03-02T10:00
@@ -193,7 +195,11 @@ text: for people. json: see docs/replay.md. csv: the devices table.`,
 			return nil
 		},
 		Run: answer(a.Program, func(ctx context.Context, env Env) (StateReport, error) {
-			return State(ctx, env, t)
+			r, err := State(ctx, env, t)
+			if err == nil && r.Position == 0 {
+				err = nothingBefore(ctx, env, t)
+			}
+			return r, err
 		}, WriteState),
 	})
 	c.Flags().StringVar(&at, "at", "", "the instant (default: now)")
@@ -202,6 +208,7 @@ text: for people. json: see docs/replay.md. csv: the devices table.`,
 
 func (a *app) eventsCmd() *cobra.Command {
 	var stream, types, since, until string
+	var follow bool
 	var filter EventsFilter
 	c := a.Query(&cobra.Command{
 		Use:   "events",
@@ -215,10 +222,18 @@ autoreg-device-SEP001122334455). --type takes event types or patterns,
 comma-separated (autoregistration.window_opened, 'device.*').
 
 text: a table with a sentence per event. json: an array; jsonl: one
-object a line; csv: a header row, data as JSON (docs/replay.md).`,
+object a line; csv: a header row, data as JSON (docs/replay.md).
+
+--follow (-f) is a tail for operators: it prints the events the filters
+select as the registrar appends them, each as soon as it is stored, until
+interrupted (Ctrl-C, SIGTERM: exit 0). It starts at the end of the log; with
+--since, the events stored since then come first. Text is then one line an
+event; json cannot be followed (use jsonl); --until does not apply.`,
 		Example: `  replay events --type 'autoregistration.*'
   replay events --stream autoreg-device-SEP001122334455 --format json
-  replay events --since 2026-03-02T10:00 --until 2026-03-02T11:00 --format jsonl`,
+  replay events --since 2026-03-02T10:00 --until 2026-03-02T11:00 --format jsonl
+  replay events --follow --data /var/lib/autoreg
+  replay events -f --type 'device.*' --format jsonl`,
 		Args: args(0),
 	}, Query{
 		Formats:    []Format{Text, JSON, JSONL, CSV},
@@ -229,9 +244,26 @@ object a line; csv: a header row, data as JSON (docs/replay.md).`,
 				return err
 			}
 			filter.Interval, err = ParseInterval(since, until)
-			return err
+			if err != nil || !follow {
+				return err
+			}
+			if until != "" {
+				return usagef("--follow prints events as they come, with no end: --until does not apply")
+			}
+			return nil
 		},
 		Run: func(ctx context.Context, src Source) error {
+			if follow {
+				if src.Format == JSON {
+					return usagef("--follow writes each event as it comes, which a JSON array cannot hold: use --format jsonl")
+				}
+				ew := NewFollowWriter(a.Stdout, src.Format)
+				if err := Follow(ctx, src.Env, filter, ew.Write); err != nil {
+					ew.Close()
+					return err
+				}
+				return ew.Close()
+			}
 			ew := NewEventWriter(a.Stdout, src.Format)
 			if err := Events(ctx, src.Env, filter, ew.Write); err != nil {
 				ew.Close()
@@ -244,6 +276,7 @@ object a line; csv: a header row, data as JSON (docs/replay.md).`,
 	c.Flags().StringVar(&types, "type", "", "only these event types or patterns, comma-separated")
 	c.Flags().StringVar(&since, "since", "", "only events recorded at or after this time")
 	c.Flags().StringVar(&until, "until", "", "only events recorded at or before this time")
+	c.Flags().BoolVarP(&follow, "follow", "f", false, "print new events as they are appended, until interrupted")
 	return c
 }
 

@@ -97,17 +97,7 @@ func Events(ctx context.Context, env Env, f EventsFilter, fn func(EventReport, d
 		if !f.match(e) {
 			return nil
 		}
-		var payload domain.Event
-		if strings.HasPrefix(e.Stream, domain.StreamPrefix) {
-			p, err := dec.Decode(e.Type, e.Data)
-			if err != nil {
-				return fmt.Errorf("event at position %d: %w", e.Position, err)
-			}
-			payload = p
-		}
-		return fn(EventReport{Position: e.Position, Stream: e.Stream, Version: e.Version, Type: e.Type,
-			RecordedAt: Time(e.RecordedAt), Actor: actorOf(e.Metadata, payload), ID: e.ID,
-			Data: json.RawMessage(dataOf(e.Data))}, payload)
+		return report(dec, e, fn)
 	}
 	var err error
 	tr, typed := env.Store.(typedReader)
@@ -135,14 +125,76 @@ func Events(ctx context.Context, env Env, f EventsFilter, fn func(EventReport, d
 	return err
 }
 
+// report calls fn with the report of e and its decoded payload (nil for
+// another program's events).
+func report(dec *projections.Decoder, e eventstore.RecordedEvent, fn func(EventReport, domain.Event) error) error {
+	var payload domain.Event
+	if strings.HasPrefix(e.Stream, domain.StreamPrefix) {
+		p, err := dec.Decode(e.Type, e.Data)
+		if err != nil {
+			return fmt.Errorf("event at position %d: %w", e.Position, err)
+		}
+		payload = p
+	}
+	return fn(EventReport{Position: e.Position, Stream: e.Stream, Version: e.Version, Type: e.Type,
+		RecordedAt: Time(e.RecordedAt), Actor: actorOf(e.Metadata, payload), ID: e.ID,
+		Data: json.RawMessage(dataOf(e.Data))}, payload)
+}
+
+// Follow calls fn, as they are appended, for the events the filter selects
+// (its Until aside), until ctx ends; it then returns nil. Without f.Since
+// it starts at the end of the log (only new events); with it, the events
+// stored since then come first.
+func Follow(ctx context.Context, env Env, f EventsFilter, fn func(EventReport, domain.Event) error) error {
+	from := uint64(1)
+	if f.Since.IsZero() {
+		head, err := env.Store.Head(ctx)
+		if err != nil {
+			return err
+		}
+		from = head + 1
+	}
+	dec := projections.NewDecoder()
+	err := env.Store.Subscribe(ctx, from, func(e eventstore.RecordedEvent) error {
+		if !f.match(e) {
+			return nil
+		}
+		return report(dec, e, fn)
+	})
+	if ctx.Err() != nil {
+		return nil // interrupted: the end of a follow
+	}
+	return err
+}
+
 // EventWriter writes events in a format as they come.
 type EventWriter struct {
-	w     *bufio.Writer
-	f     Format
-	n     int
-	table *table
-	csv   *csvW
+	w      *bufio.Writer
+	f      Format
+	n      int
+	table  *table
+	csv    *csvW
+	follow bool // each event is flushed as it is written; text is not aligned in a table
 }
+
+// NewFollowWriter starts the output of a follow: each event goes out as
+// soon as it is written; text is one line an event in fixed columns (a
+// table cannot be aligned before its last row). JSON (an array) cannot be
+// followed: use JSONL.
+func NewFollowWriter(w io.Writer, f Format) *EventWriter {
+	ew := &EventWriter{w: bufio.NewWriterSize(w, 1<<16), f: f, follow: true}
+	switch f {
+	case CSV:
+		ew.csv = newCSVW(ew.w, "position", "stream", "version", "type", "recorded_at", "actor", "id", "data")
+	case Text:
+		fmt.Fprintf(ew.w, followLine, "POSITION", "RECORDED", "STREAM", "TYPE", "ACTOR", "WHAT")
+	}
+	ew.w.Flush()
+	return ew
+}
+
+// followLine is a line of text of a follow.
+const followLine = "%-9s %-23s %-16s %-34s %-22s %s\n"
 
 // NewEventWriter starts the output.
 func NewEventWriter(w io.Writer, f Format) *EventWriter {
@@ -190,10 +242,24 @@ func (ew *EventWriter) Write(r EventReport, payload domain.Event) error {
 		} else {
 			stream = strings.TrimPrefix(stream, domain.StreamPrefix)
 		}
+		if ew.follow {
+			fmt.Fprintf(ew.w, followLine, fmt.Sprint(r.Position), r.RecordedAt.String(), stream, r.Type, orDash(r.Actor),
+				strings.NewReplacer("\t", " ", "\n", " ").Replace(what))
+			break
+		}
 		ew.table.row(fmt.Sprint(r.Position), r.RecordedAt.String(), stream, r.Type, orDash(r.Actor), what)
 		if ew.n%512 == 0 {
 			return ew.table.flush()
 		}
+	}
+	if ew.follow {
+		if ew.csv != nil {
+			ew.csv.flush()
+			if err := ew.csv.err(); err != nil {
+				return err
+			}
+		}
+		return ew.w.Flush()
 	}
 	return nil
 }
@@ -212,8 +278,10 @@ func (ew *EventWriter) Close() error {
 			return err
 		}
 	case Text:
-		if err := ew.table.flush(); err != nil {
-			return err
+		if ew.table != nil {
+			if err := ew.table.flush(); err != nil {
+				return err
+			}
 		}
 	}
 	return ew.w.Flush()

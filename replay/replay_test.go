@@ -5,14 +5,19 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/autoreg/autoreg/adapters/eventstore/memory"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/eventstore"
+	"github.com/autoreg/autoreg/internal/testreg"
 	"github.com/autoreg/autoreg/replay"
 	rt "github.com/autoreg/autoreg/replay/replaytest"
 )
@@ -233,10 +238,13 @@ func TestState(t *testing.T) {
 		return out
 	}
 
-	before := state(rt.T0.Add(-time.Hour))
-	if before.Position != 0 || len(before.Ranges) != 0 || len(before.Devices) != 0 || before.Protocol != domain.SCCP ||
-		before.Autoregistration.Open || before.Autoregistration.Window != nil {
-		t.Errorf("before the history: %+v", before)
+	// Before the first event there is no state: it says so, in every format.
+	for _, f := range []string{"text", "json", "csv"} {
+		code, out, errs := c.run("state", "--at", rt.T0.Add(-time.Hour).Format(time.RFC3339), "--format", f)
+		want := "replay: nothing was recorded at or before " + replay.Time(rt.T0.Add(-time.Hour)).String() + " UTC: the first event (position 1, "
+		if code != replay.ExitFailure || out != "" || !strings.Contains(errs, want) || !strings.Contains(errs, "give a later --at") {
+			t.Errorf("--format %s before the history: exit %d, stdout %q, stderr %q; want exit 1, nothing on stdout, %q", f, code, out, errs, want)
+		}
 	}
 
 	conf := state(c.h.Configured)
@@ -396,6 +404,157 @@ func TestVerifyOK(t *testing.T) {
 	for _, want := range []string{"OK", "events", "61", "windows", "devices", "6 (7 autoregistrations)", "time"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("text lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+// An empty store has no state to show, and says so.
+func TestStateOfAnEmptyStore(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := replay.Main(context.Background(), []string{"state"}, &out, &errb,
+		replay.WithOpener(func(ctx context.Context, loc string) (eventstore.Store, error) { return memory.New(), nil }),
+		replay.WithTerminal(false))
+	if code != replay.ExitFailure || out.Len() != 0 || !strings.Contains(errb.String(), "replay: the store holds no events yet") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
+}
+
+// subscribed is a store that says when a follow subscribed to it.
+type subscribed struct {
+	eventstore.Store
+	ch chan uint64 // receives the position the subscription starts from
+}
+
+func (s subscribed) Close() error { return nil }
+
+func (s subscribed) Subscribe(ctx context.Context, from uint64, fn func(eventstore.RecordedEvent) error) error {
+	s.ch <- from
+	return s.Store.Subscribe(ctx, from, fn)
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// `replay events --follow` prints the events the filters select as they
+// are appended to a store being written, each as soon as it is stored, and
+// ends with status 0 when interrupted. Without --since it starts at the end
+// of the log; with it, the history since then comes first.
+func TestEventsFollow(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		args    []string
+		history bool
+	}{
+		{"new events only", nil, false},
+		{"since", []string{"--since", "2000-01-01"}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			store := memory.New()
+			reg := testreg.New(t, store, command.Options{})
+			ctx := context.Background()
+			by := command.Admin("carol", "")
+			exec := func(cmd domain.Command) {
+				t.Helper()
+				if _, err := reg.Execute(ctx, cmd, by); err != nil {
+					t.Fatal(err)
+				}
+			}
+			exec(domain.AddPartition{Name: "Internal", By: by.Actor})
+
+			sub := subscribed{Store: store, ch: make(chan uint64, 1)}
+			out := &syncBuffer{}
+			var errb bytes.Buffer
+			fctx, interrupt := context.WithCancel(ctx)
+			defer interrupt()
+			done := make(chan int, 1)
+			args := append([]string{"events", "--follow", "--format", "jsonl", "--type", "cluster.partition_*"}, c.args...)
+			go func() {
+				done <- replay.Main(fctx, args, out, &errb,
+					replay.WithOpener(func(context.Context, string) (eventstore.Store, error) { return sub, nil }),
+					replay.WithTerminal(false))
+			}()
+			select {
+			case from := <-sub.ch:
+				if want := map[bool]uint64{false: 2, true: 1}[c.history]; from != want {
+					t.Errorf("subscribed from %d, want %d", from, want)
+				}
+			case code := <-done:
+				t.Fatalf("replay events --follow ended at once: exit %d: %s", code, errb.String())
+			}
+			// The store is written while the follow runs: two partitions
+			// (selected) and a pool-less CSS (not selected), then a removal.
+			exec(domain.AddPartition{Name: "PSTN", By: by.Actor})
+			exec(domain.ConfigureCSS{Name: "Staff", Partitions: []string{"Internal", "PSTN"}, By: by.Actor})
+			exec(domain.AddPartition{Name: "Emergency", By: by.Actor})
+			want := 2
+			if c.history {
+				want = 3
+			}
+			lines := func() []string { return strings.Split(strings.TrimSpace(out.String()), "\n") }
+			deadline := time.Now().Add(10 * time.Second)
+			for len(lines()) < want && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			// One more: it must come out too, while nothing else does.
+			exec(domain.RemoveCSS{Name: "Staff", By: by.Actor})
+			exec(domain.RemovePartition{Name: "PSTN", By: by.Actor})
+			want++
+			for len(lines()) < want && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			interrupt()
+			if code := <-done; code != replay.ExitOK {
+				t.Fatalf("interrupted follow: exit %d: %s", code, errb.String())
+			}
+			var got []string
+			for _, l := range lines() {
+				var r replay.EventReport
+				if err := json.Unmarshal([]byte(l), &r); err != nil {
+					t.Fatalf("line %q: %v", l, err)
+				}
+				var data struct{ Name string }
+				_ = json.Unmarshal(r.Data, &data)
+				got = append(got, fmt.Sprintf("%d %s %s %s", r.Position, r.Type, data.Name, r.Actor))
+			}
+			wantLines := []string{
+				"2 cluster.partition_added PSTN admin:carol",
+				"4 cluster.partition_added Emergency admin:carol",
+				"6 cluster.partition_removed PSTN admin:carol",
+			}
+			if c.history {
+				wantLines = append([]string{"1 cluster.partition_added Internal admin:carol"}, wantLines...)
+			}
+			if diff := cmp.Diff(wantLines, got); diff != "" {
+				t.Errorf("followed (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestEventsFollowUsage(t *testing.T) {
+	c := newCLI(t)
+	for _, args := range [][]string{
+		{"events", "--follow", "--format", "json"},
+		{"events", "--follow", "--until", "2026-03-02"},
+	} {
+		code, out, errs := c.run(args...)
+		if code != replay.ExitUsage || out != "" || !strings.Contains(errs, "--follow") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errs)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/eventstore"
 	"github.com/autoreg/autoreg/projections"
 )
 
@@ -128,6 +130,24 @@ func State(ctx context.Context, env Env, at time.Time) (StateReport, error) {
 		return StateReport{}, err
 	}
 	return NewStateReport(at, pos, set), nil
+}
+
+// nothingBefore is the error of a state asked for before anything was
+// recorded: it says when the first event was, or that the store is empty.
+func nothingBefore(ctx context.Context, env Env, at time.Time) error {
+	var first *eventstore.RecordedEvent
+	err := env.Store.ReadAll(ctx, 1, func(e eventstore.RecordedEvent) error {
+		first = &e
+		return errStop
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return err
+	}
+	if first == nil {
+		return errors.New("the store holds no events yet: there is no state to show")
+	}
+	return fmt.Errorf("nothing was recorded at or before %s UTC: the first event (position %d, %s) was recorded at %s UTC; give a later --at",
+		Time(at), first.Position, first.Type, Time(first.RecordedAt))
 }
 
 // NewStateReport builds the report from read models.

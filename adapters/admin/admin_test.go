@@ -13,12 +13,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -841,6 +844,13 @@ func TestDevices(t *testing.T) {
 	for i := range devs {
 		devs[i].LastSeen = time.Time{} // when the phone was last seen: the store's clock
 	}
+	// The phone was seen when it autoregistered; the provisioned one never was.
+	if len(devs) == 2 {
+		if devs[1].LastSeen.IsZero() || time.Since(devs[1].LastSeen) > time.Hour || !devs[0].LastSeen.IsZero() {
+			t.Errorf("last seen: %v and %v", devs[0].LastSeen, devs[1].LastSeen)
+		}
+		want[1].LastSeen = devs[1].LastSeen
+	}
 	if diff := cmp.Diff(want, devs); diff != "" {
 		t.Errorf("devices (-want +got):\n%s", diff)
 	}
@@ -950,6 +960,157 @@ func TestDevices(t *testing.T) {
 	}
 }
 
+// A malformed device name is answered 400 before any command or read; a
+// pool, CSS or partition that does not exist 404, listing those that do.
+func TestDeviceNamesAndReferences(t *testing.T) {
+	e := newEnv(t, admin.Config{})
+	e.seed()
+	r := e.do("POST", "/v1/devices", aliceToken, `{"name":"SEP0011223344CC","model":"7940","dn":"2000"}`)
+	if r.status != 201 {
+		t.Fatalf("provision: %d %s", r.status, r.body)
+	}
+	before := e.svc.Reader.Position()
+	cases := []struct {
+		method, path, body string
+		status             int
+		code, want         string
+	}{
+		{"GET", "/v1/devices/SEP00AA", "", 400, api.CodeInvalid, `"SEP00AA" is malformed: a device name is SEP and the 12 hex digits of its MAC address in capitals`},
+		{"GET", "/v1/devices/sep0011223344cc", "", 400, api.CodeInvalid, "did you mean SEP0011223344CC?"},
+		{"PATCH", "/v1/devices/phone-12", `{"pool":"Staff"}`, 400, api.CodeInvalid, `"phone-12" is malformed`},
+		{"DELETE", "/v1/devices/SEP0011223344C", "", 400, api.CodeInvalid, "is malformed"},
+		{"GET", "/v1/devices/SEPXX11223344CC/may-dial?number=911", "", 400, api.CodeInvalid, "is malformed"},
+		{"POST", "/v1/devices", `{"name":"SEP1","model":"7940","dn":"2001"}`, 400, api.CodeInvalid, `"SEP1" is malformed`},
+		{"GET", "/v1/devices/SEP999999999999", "", 404, api.CodeNotFound, "no device SEP999999999999"},
+		{"PATCH", "/v1/devices/SEP0011223344CC", `{"pool":"Staf"}`, 404, api.CodeNotFound, `no device pool "Staf": the pools are Default, Staff (did you mean Staff?)`},
+		{"PATCH", "/v1/devices/SEP0011223344CC", `{"css":"Rogue"}`, 404, api.CodeNotFound, `no calling search space "Rogue": the calling search spaces are Autoreg, Staff`},
+		{"PATCH", "/v1/devices/SEP0011223344CC", `{"partition":"internal"}`, 404, api.CodeNotFound, `the partitions are Emergency, Internal, PSTN (did you mean Internal?)`},
+		{"POST", "/v1/devices", `{"name":"SEP0011223344DD","model":"7940","dn":"2001","pool":"Nowhere"}`, 404, api.CodeNotFound, `no device pool "Nowhere": the pools are Default, Staff`},
+		{"PUT", "/v1/default-pool", `{"pool":"Defualt"}`, 404, api.CodeNotFound, `no device pool "Defualt": the pools are Default, Staff`},
+	}
+	for _, c := range cases {
+		r := e.do(c.method, c.path, aliceToken, c.body)
+		if r.status != c.status {
+			t.Errorf("%s %s: %d %s, want %d", c.method, c.path, r.status, r.body, c.status)
+			continue
+		}
+		if ae := r.apiError(t); ae.Code != c.code || !strings.Contains(ae.Error, c.want) {
+			t.Errorf("%s %s: %+v, want code %s and %q", c.method, c.path, ae, c.code, c.want)
+		}
+	}
+	if after := e.svc.Reader.Position(); after != before {
+		t.Errorf("refused requests wrote %d events", after-before)
+	}
+}
+
+// GET /v1/devices filters, sorts and pages from the read model, with the
+// total the filter selects; without parameters it lists every device by
+// name, as before.
+func TestDeviceListingQuery(t *testing.T) {
+	e := newEnv(t, admin.Config{})
+	e.seed()
+	ctx := context.Background()
+	if _, err := e.alice.Open(ctx, api.OpenWindow{Reason: "bulk add"}); err != nil {
+		t.Fatal(err)
+	}
+	models := []string{"7961", "7941", "7902", "7961", "7941", "7961"}
+	var names []string
+	for i, m := range models {
+		name := fmt.Sprintf("SEP00AA000000%02X", 0x10-i) // registered in reverse name order
+		names = append(names, name)
+		if _, err := e.svc.Register(ctx, command.Registration{Device: name, Model: m, Protocol: domain.SCCP,
+			Address: fmt.Sprintf("10.0.0.%d:2000", i+1), Adapter: "sccp"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// names[0] (DN 1000) goes to Staff; names[1] unregisters.
+	if _, err := e.alice.ReconfigureDevice(ctx, names[0], api.ReconfigureDevice{Pool: "Staff"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Unregister(ctx, command.Unregistration{Device: names[1], Reason: command.UnregisterConnLost, Adapter: "sccp"}); err != nil {
+		t.Fatal(err)
+	}
+	list := func(q api.DeviceQuery) ([]string, int) {
+		t.Helper()
+		d, err := e.bob.QueryDevices(ctx, q)
+		if err != nil {
+			t.Fatalf("%+v: %v", q, err)
+		}
+		var out []string
+		for _, x := range d.Devices {
+			out = append(out, x.Name)
+		}
+		if d.Offset != q.Offset || d.Limit != q.Limit {
+			t.Errorf("%+v: page echoed as %d/%d", q, d.Offset, d.Limit)
+		}
+		return out, d.Total
+	}
+	sorted := slices.Sorted(slices.Values(names))
+	cases := []struct {
+		q     api.DeviceQuery
+		want  []string
+		total int
+	}{
+		{api.DeviceQuery{}, sorted, 6},
+		{api.DeviceQuery{Status: "registered"}, without(sorted, names[1]), 5},
+		{api.DeviceQuery{Status: "unregistered"}, []string{names[1]}, 1},
+		{api.DeviceQuery{Pool: "Staff"}, []string{names[0]}, 1},
+		{api.DeviceQuery{Pool: "Nowhere"}, nil, 0},
+		{api.DeviceQuery{Model: "7961"}, []string{names[5], names[3], names[0]}, 3},
+		{api.DeviceQuery{Model: "7941", Status: "registered"}, []string{names[4]}, 1},
+		{api.DeviceQuery{Protocol: "sip"}, nil, 0},
+		{api.DeviceQuery{Window: "W1", Protocol: "sccp"}, sorted, 6},
+		{api.DeviceQuery{Q: "aa00000010"}, []string{names[0]}, 1},
+		{api.DeviceQuery{Q: "10.0.0.3"}, []string{names[2]}, 1},
+		{api.DeviceQuery{Q: "1005"}, []string{names[5]}, 1}, // its DN
+		{api.DeviceQuery{Sort: "dn"}, names, 6},
+		{api.DeviceQuery{Sort: "-dn", Limit: 2}, []string{names[5], names[4]}, 6},
+		{api.DeviceQuery{Sort: "dn", Offset: 2, Limit: 3}, names[2:5], 6},
+		{api.DeviceQuery{Offset: 4, Limit: 10}, sorted[4:], 6},
+		{api.DeviceQuery{Offset: 10, Limit: 10}, nil, 6},
+		{api.DeviceQuery{Sort: "status", Limit: 1}, []string{sorted[0]}, 6},
+		{api.DeviceQuery{Sort: "-status", Limit: 1}, []string{names[1]}, 6},
+		{api.DeviceQuery{Since: "1h"}, sorted, 6},
+		{api.DeviceQuery{Since: time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}, nil, 0},
+	}
+	for _, c := range cases {
+		got, total := list(c.q)
+		if !slices.Equal(got, c.want) || total != c.total {
+			t.Errorf("%+v: %v (total %d), want %v (total %d)", c.q, got, total, c.want, c.total)
+		}
+	}
+	// The answer carries last seen.
+	d, err := e.bob.QueryDevices(ctx, api.DeviceQuery{Q: names[1]})
+	if err != nil || len(d.Devices) != 1 || d.Devices[0].LastSeen.IsZero() || d.Devices[0].Registered {
+		t.Errorf("unregistered device: %+v %v", d, err)
+	}
+
+	for _, c := range []struct{ query, want string }{
+		{"?status=online", `status "online": use registered or unregistered`},
+		{"?sort=colour", `sort "colour": use one of`},
+		{"?limit=-1", `limit "-1": give a whole number from 0 to 5000`},
+		{"?limit=5001", "from 0 to 5000"},
+		{"?offset=x", `offset "x"`},
+		{"?since=yesterday", `since "yesterday": give a time`},
+		{"?protocol=h323", `protocol "h323": use sip or sccp`},
+		{"?colour=red", `unknown query parameter "colour": GET /v1/devices takes status, pool, model`},
+		{"?pool=A&pool=B", `"pool" is given 2 times`},
+	} {
+		r := e.do("GET", "/v1/devices"+c.query, bobToken, "")
+		if r.status != 400 {
+			t.Errorf("%s: %d %s", c.query, r.status, r.body)
+			continue
+		}
+		if ae := r.apiError(t); ae.Code != api.CodeBadRequest || !strings.Contains(ae.Error, c.want) {
+			t.Errorf("%s: %+v, want %q", c.query, ae, c.want)
+		}
+	}
+}
+
+func without(list []string, drop string) []string {
+	return slices.DeleteFunc(slices.Clone(list), func(s string) bool { return s == drop })
+}
+
 func TestMetrics(t *testing.T) {
 	e := newEnv(t, admin.Config{})
 	e.seed()
@@ -985,6 +1146,84 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(string(r.body), want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+}
+
+// The window's gauges: how long it has been open, its time and
+// registrations left (NaN when unlimited or closed), the range's size, the
+// devices registered by protocol, the SIP bindings, the store's health.
+func TestWindowAndDeviceMetrics(t *testing.T) {
+	e := newEnv(t, admin.Config{})
+	e.seed()
+	ctx := context.Background()
+	m := e.srv.Metrics()
+	m.WatchSIPBindings(func() int { return 7 })
+	scrape := func() map[string]float64 {
+		t.Helper()
+		r := e.do("GET", "/metrics", "", "")
+		if r.status != 200 {
+			t.Fatalf("metrics: %d %s", r.status, r.body)
+		}
+		out := map[string]float64{}
+		for _, line := range strings.Split(string(r.body), "\n") {
+			i := strings.LastIndexByte(line, ' ')
+			if name, val := line[:max(i, 0)], line[i+1:]; i > 0 && strings.HasPrefix(name, "autoreg_") {
+				f, err := strconv.ParseFloat(val, 64)
+				if err != nil {
+					t.Fatalf("%q: %v", line, err)
+				}
+				out[name] = f
+			}
+		}
+		return out
+	}
+	closed := scrape()
+	for name, want := range map[string]float64{"autoreg_window_open": 0, "autoreg_window_open_seconds": 0, "autoreg_window_registrations": 0,
+		"autoreg_dns_range_size": 10, "autoreg_dns_left": 10, "autoreg_sip_bindings": 7, "autoreg_store_up": 1,
+		`autoreg_devices_registered{protocol="SCCP"}`: 0, `autoreg_devices_registered{protocol="SIP"}`: 0} {
+		if got, ok := closed[name]; !ok || got != want {
+			t.Errorf("closed: %s = %v (present %v), want %v", name, got, ok, want)
+		}
+	}
+	for _, name := range []string{"autoreg_window_seconds_left", "autoreg_window_registrations_left"} {
+		if !math.IsNaN(closed[name]) {
+			t.Errorf("closed: %s = %v, want NaN", name, closed[name])
+		}
+	}
+
+	if _, err := e.alice.Open(ctx, api.OpenWindow{Reason: "bulk add", For: "30m", Max: 5}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"SEP00112233AAB1", "SEP00112233AAB2"} {
+		if _, err := e.svc.Register(ctx, command.Registration{Device: name, Model: "7961", Protocol: domain.SCCP, Address: "10.0.0.1:2000", Adapter: "sccp"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open := scrape()
+	for name, want := range map[string]float64{"autoreg_window_open": 1, "autoreg_window_registrations": 2, "autoreg_window_registrations_left": 3,
+		"autoreg_dns_left": 8, `autoreg_devices_registered{protocol="SCCP"}`: 2} {
+		if got := open[name]; got != want {
+			t.Errorf("open: %s = %v, want %v", name, got, want)
+		}
+	}
+	if left := open["autoreg_window_seconds_left"]; !(left > 25*60 && left <= 30*60) {
+		t.Errorf("open for 30m: %v seconds left", left)
+	}
+	if since := open["autoreg_window_open_seconds"]; !(since >= 0 && since < 5*60) {
+		t.Errorf("just opened: open for %v seconds", since)
+	}
+	if _, err := e.alice.Open(ctx, api.OpenWindow{Reason: "x"}); err == nil {
+		t.Fatal("a second window opened")
+	}
+	if _, err := e.alice.Close(ctx, "done"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.alice.Open(ctx, api.OpenWindow{Reason: "no limits"}); err != nil {
+		t.Fatal(err)
+	}
+	unlimited := scrape()
+	if !math.IsNaN(unlimited["autoreg_window_seconds_left"]) || !math.IsNaN(unlimited["autoreg_window_registrations_left"]) || unlimited["autoreg_window_open"] != 1 {
+		t.Errorf("an unlimited window: %v left, %v registrations left", unlimited["autoreg_window_seconds_left"], unlimited["autoreg_window_registrations_left"])
 	}
 }
 

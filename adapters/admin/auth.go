@@ -15,6 +15,7 @@ const (
 	authInvalid   = "invalid"
 	authReadOnly  = "read_only"
 	authThrottled = "throttled"
+	authCSRF      = "csrf" // a console change (or sign-in) without its CSRF token
 )
 
 // principal is who a request acts as.

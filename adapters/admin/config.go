@@ -60,6 +60,9 @@ type Config struct {
 	// NodeUp tells whether a registrar process serves CallManager name now,
 	// and which (for GET /v1/nodes); nil: nodes are shown as unknown.
 	NodeUp func(name string) (up bool, process string)
+	// Report, when set, serves the compliance report in HTML at
+	// GET /audit/report (the console's Audit page links to it).
+	Report ReportFunc
 }
 
 // AnonymousUser is the user of requests when no token is configured.
@@ -73,6 +76,11 @@ func (c Config) addr() string {
 }
 
 func (c Config) tls() bool { return c.TLSCert != "" && c.TLSKey != "" }
+
+// Check checks the configuration as New does, without a server: the
+// tokens, TLS files named in pairs, and whether the address may be served
+// (ErrUnsafe). `registrar serve` calls it before binding anything.
+func (c Config) Check() error { return c.validate() }
 
 // validate checks the tokens and whether the configuration may serve addr.
 func (c Config) validate() error {

@@ -52,12 +52,28 @@
 //	DELETE /v1/pools/{name}
 //	PUT    /v1/default-pool                  {pool}
 //	PUT    /v1/device-defaults/{model}       {load_sccp, load_sip, pool}
-//	GET    /v1/devices                       api.Devices
+//	GET    /v1/devices                       api.Devices; ?status=&pool=&model=&protocol=&window=&since=&q=&sort=&offset=&limit=
 //	POST   /v1/devices                       api.ProvisionDevice      201 with the device
 //	GET    /v1/devices/{name}                api.Device
 //	PATCH  /v1/devices/{name}                {pool, css, dn, partition, description}; empty fields stay
 //	DELETE /v1/devices/{name}
 //	GET    /v1/devices/{name}/may-dial?number=N   api.MayDial {allowed, css, partition, match, reason}
+//	GET    /v1/devices/{name}/history        api.History: the device's stream
+//	GET    /v1/windows                       api.Windows: every window
+//	GET    /v1/watch                         Server-Sent Events: "change" when the read models move
+//
+// # The console
+//
+// The same server serves a web console from / (console.go): pages /,
+// /devices, /cluster, /audit; /login and /logout; embedded assets under
+// /assets/; the compliance report at /audit/report when Config.Report is
+// set. A person signs in with a token into a session (session.go): an
+// HttpOnly, SameSite=Strict cookie, Secure under TLS. A request with the
+// cookie and no Authorization header acts as the session's user; a change
+// so made must carry the session's CSRF token (X-CSRF-Token) or is refused
+// 403. The pages call the endpoints above, so every change is the same
+// command and the same events. Content-Security-Policy: default-src 'self',
+// no inline script or style.
 //
 // # Errors
 //

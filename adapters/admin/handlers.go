@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"mime"
 	"net/http"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,6 +60,8 @@ func (s *Server) routes() {
 	s.handle("PATCH /v1/devices/{name}", accessWrite, s.reconfigureDevice)
 	s.handle("DELETE /v1/devices/{name}", accessWrite, s.deleteDevice)
 	s.handle("GET /v1/devices/{name}/may-dial", accessRead, s.mayDial)
+
+	s.consoleRoutes()
 }
 
 // ---- Plumbing --------------------------------------------------------------
@@ -277,6 +281,67 @@ func (s *Server) change(w http.ResponseWriter, r *http.Request, cmds ...domain.C
 	return nil
 }
 
+// deviceName reads the {name} of a device's path, refusing a malformed name
+// (400 invalid) before any command is made or any read model asked.
+func deviceName(r *http.Request) (string, error) {
+	name, err := pathName(r, "name")
+	if err != nil {
+		return "", err
+	}
+	return name, checkDeviceName(name)
+}
+
+// checkDeviceName says what is wrong with a malformed device name.
+func checkDeviceName(name string) error {
+	if domain.ValidDeviceName(name) {
+		return nil
+	}
+	hint := ""
+	if up := strings.ToUpper(name); domain.ValidDeviceName(up) {
+		hint = " (did you mean " + up + "?)"
+	}
+	return fmt.Errorf("%w: %q is malformed: a device name is SEP and the 12 hex digits of its MAC address in capitals, such as SEP00112233AABB%s", domain.ErrInvalid, name, hint)
+}
+
+// checkRefs refuses, before the command, a device pool, calling search
+// space or partition that does not exist (404 not_found), listing those that
+// do. The command side checks them again (they may go in between).
+func (s *Server) checkRefs(ctx context.Context, pool, css, partition string) error {
+	if pool == "" && css == "" && partition == "" {
+		return nil
+	}
+	c, err := s.reader.Cluster(ctx)
+	if err != nil {
+		return err
+	}
+	if _, ok := c.Pools[pool]; pool != "" && !ok {
+		return notFoundAmong("device pool", "pools", pool, slices.Sorted(maps.Keys(c.Pools)))
+	}
+	if _, ok := c.CSS[css]; css != "" && !ok {
+		return notFoundAmong("calling search space", "calling search spaces", css, slices.Sorted(maps.Keys(c.CSS)))
+	}
+	if partition != "" && !c.Partitions[partition] {
+		return notFoundAmong("partition", "partitions", partition, slices.Sorted(maps.Keys(c.Partitions)))
+	}
+	return nil
+}
+
+// notFoundAmong is "no device pool "Staf": the pools are Default, Rogue,
+// Staff (did you mean Staff?)".
+func notFoundAmong(what, plural, name string, have []string) error {
+	if len(have) == 0 {
+		return fmt.Errorf("%w: no %s %q: there are no %s yet", domain.ErrNotFound, what, name, plural)
+	}
+	hint := ""
+	for _, h := range have {
+		if strings.EqualFold(h, name) || strings.HasPrefix(strings.ToLower(h), strings.ToLower(name)) {
+			hint = " (did you mean " + h + "?)"
+			break
+		}
+	}
+	return fmt.Errorf("%w: no %s %q: the %s are %s%s", domain.ErrNotFound, what, name, plural, strings.Join(have, ", "), hint)
+}
+
 func pathName(r *http.Request, key string) (string, error) {
 	v := r.PathValue(key)
 	if v == "" {
@@ -309,7 +374,9 @@ func toRange(r domain.DNRange) api.Range {
 func (s *Server) status(ctx context.Context) (projections.Status, error) {
 	st, err := s.reader.Status(ctx)
 	if err == nil {
-		s.metrics.observeStatus(st)
+		s.metrics.observeStatus(st, s.now())
+	} else {
+		s.metrics.StoreUp.Set(0)
 	}
 	return st, err
 }
@@ -394,8 +461,70 @@ func (s *Server) getNodes(w http.ResponseWriter, r *http.Request, _ principal) e
 	return nil
 }
 
+// deviceParams are the query parameters GET /v1/devices takes.
+var deviceParams = []string{"status", "pool", "model", "protocol", "window", "since", "q", "sort", "offset", "limit"}
+
+// deviceQuery reads the query of GET /v1/devices.
+func (s *Server) deviceQuery(r *http.Request) (projections.DeviceQuery, error) {
+	var q projections.DeviceQuery
+	vals := r.URL.Query()
+	for k, v := range vals {
+		if !slices.Contains(deviceParams, k) {
+			return q, badRequest("unknown query parameter %q: GET /v1/devices takes %s", k, strings.Join(deviceParams, ", "))
+		}
+		if len(v) > 1 {
+			return q, badRequest("query parameter %q is given %d times: give it once", k, len(v))
+		}
+	}
+	q.Status = projections.DeviceStatus(strings.ToLower(vals.Get("status")))
+	if q.Status != projections.AnyStatus && q.Status != projections.Registered && q.Status != projections.Unregistered {
+		return q, badRequest("status %q: use registered or unregistered", vals.Get("status"))
+	}
+	q.Pool, q.Model, q.Window, q.Text = vals.Get("pool"), vals.Get("model"), vals.Get("window"), vals.Get("q")
+	if p := vals.Get("protocol"); p != "" {
+		proto, err := domain.ParseProtocol(p)
+		if err != nil {
+			return q, badRequest("protocol %q: use sip or sccp", p)
+		}
+		q.Protocol = proto
+	}
+	if since := vals.Get("since"); since != "" {
+		if d, err := time.ParseDuration(since); err == nil && d > 0 {
+			q.Since = s.now().Add(-d)
+		} else if t, err := time.Parse(time.RFC3339, since); err == nil {
+			q.Since = t
+		} else {
+			return q, badRequest("since %q: give a time (RFC 3339, 2026-11-27T10:00:00Z) or a duration back from now (90m, 24h)", since)
+		}
+	}
+	sort := vals.Get("sort")
+	if rest, ok := strings.CutPrefix(sort, "-"); ok {
+		sort, q.Desc = rest, true
+	}
+	q.Sort = projections.DeviceSort(sort)
+	if sort != "" && !slices.Contains(projections.DeviceSorts, q.Sort) {
+		return q, badRequest("sort %q: use one of %v, with a leading - to reverse it", vals.Get("sort"), projections.DeviceSorts)
+	}
+	for _, p := range []struct {
+		name string
+		to   *int
+		max  int
+	}{{"offset", &q.Offset, math.MaxInt32}, {"limit", &q.Limit, api.MaxDevicePage}} {
+		v := vals.Get(p.name)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > p.max {
+			return q, badRequest("%s %q: give a whole number from 0 to %d", p.name, v, p.max)
+		}
+		*p.to = n
+	}
+	return q, nil
+}
+
 func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ principal) error {
-	devs, err := s.reader.Devices(r.Context())
+	q, err := s.deviceQuery(r)
 	if err != nil {
 		return err
 	}
@@ -403,8 +532,12 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ principal
 	if err != nil {
 		return err
 	}
-	out := api.Devices{Devices: make([]api.Device, 0, len(devs))}
-	for _, d := range devs {
+	page, err := s.reader.QueryDevices(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	out := api.Devices{Devices: make([]api.Device, 0, len(page.Devices)), Total: page.Total, Offset: q.Offset, Limit: q.Limit}
+	for _, d := range page.Devices {
 		out.Devices = append(out.Devices, toDevice(d, s.reader.ExternalNumber, c))
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -412,7 +545,7 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ principal
 }
 
 func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, _ principal) error {
-	name, err := pathName(r, "name")
+	name, err := deviceName(r)
 	if err != nil {
 		return err
 	}
@@ -436,7 +569,7 @@ func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, _ principal) 
 const MaxDialString = 64
 
 func (s *Server) mayDial(w http.ResponseWriter, r *http.Request, _ principal) error {
-	name, err := pathName(r, "name")
+	name, err := deviceName(r)
 	if err != nil {
 		return err
 	}
@@ -674,6 +807,9 @@ func (s *Server) setDefaultPool(w http.ResponseWriter, r *http.Request, who prin
 	if err := decode(w, r, &req, false); err != nil {
 		return err
 	}
+	if err := s.checkRefs(r.Context(), req.Pool, "", ""); err != nil {
+		return err
+	}
 	return s.change(w, r, domain.SetDefaultPool{Pool: req.Pool, By: by(who)})
 }
 
@@ -727,6 +863,12 @@ func (s *Server) provisionDevice(w http.ResponseWriter, r *http.Request, who pri
 	if err := decode(w, r, &req, false); err != nil {
 		return err
 	}
+	if err := checkDeviceName(req.Name); err != nil {
+		return err
+	}
+	if err := s.checkRefs(r.Context(), req.Pool, req.CSS, req.Partition); err != nil {
+		return err
+	}
 	var proto domain.Protocol
 	if req.Protocol != "" {
 		p, err := domain.ParseProtocol(req.Protocol)
@@ -741,7 +883,7 @@ func (s *Server) provisionDevice(w http.ResponseWriter, r *http.Request, who pri
 }
 
 func (s *Server) reconfigureDevice(w http.ResponseWriter, r *http.Request, who principal) error {
-	name, err := pathName(r, "name")
+	name, err := deviceName(r)
 	if err != nil {
 		return err
 	}
@@ -749,12 +891,15 @@ func (s *Server) reconfigureDevice(w http.ResponseWriter, r *http.Request, who p
 	if err := decode(w, r, &req, false); err != nil {
 		return err
 	}
+	if err := s.checkRefs(r.Context(), req.Pool, req.CSS, req.Partition); err != nil {
+		return err
+	}
 	return s.deviceChange(w, r, http.StatusOK, domain.ReconfigureDevice{
 		Device: name, Pool: req.Pool, CSS: req.CSS, DN: req.DN, Partition: req.Partition, Description: req.Description, By: by(who)})
 }
 
 func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request, who principal) error {
-	name, err := pathName(r, "name")
+	name, err := deviceName(r)
 	if err != nil {
 		return err
 	}

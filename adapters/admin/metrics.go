@@ -3,6 +3,8 @@ package admin
 import (
 	"context"
 	"errors"
+	"math"
+	"strconv"
 	"sync"
 	"time"
 
@@ -35,8 +37,16 @@ const (
 //	autoreg_registrations_total{protocol,outcome}    counter
 //	autoreg_registration_rejections_total{reason}    counter
 //	autoreg_window_open                              gauge (1 while a window is open)
+//	autoreg_window_open_seconds                      gauge (how long the open window has been open; 0 closed)
+//	autoreg_window_seconds_left                      gauge (until the window's time is up; NaN closed or unlimited)
+//	autoreg_window_registrations                     gauge (autoregistrations in the open window)
+//	autoreg_window_registrations_left                gauge (before its limit; NaN closed or unlimited)
 //	autoreg_dns_left                                 gauge (free DNs in the range)
+//	autoreg_dns_range_size                           gauge (DNs in the range)
 //	autoreg_devices{state="known"|"registered"}      gauge
+//	autoreg_devices_registered{protocol}             gauge (SCCP: phones on an open connection; SIP: with a binding)
+//	autoreg_sip_bindings                             gauge (devices the SIP adapter holds bindings for)
+//	autoreg_store_up                                 gauge (1 when the last read of the store succeeded)
 //	autoreg_store_append_duration_seconds            histogram (until durable)
 //	autoreg_store_append_errors_total{error}         counter
 //	autoreg_admin_auth_failures_total{reason}        counter (missing, invalid, read_only, throttled)
@@ -52,8 +62,15 @@ type Metrics struct {
 	Registrations     *prometheus.CounterVec
 	Rejections        *prometheus.CounterVec
 	WindowOpen        prometheus.Gauge
+	WindowOpenFor     prometheus.Gauge
+	WindowLeft        prometheus.Gauge
+	WindowRegs        prometheus.Gauge
+	WindowRegsLeft    prometheus.Gauge
 	DNsLeft           prometheus.Gauge
+	DNsRange          prometheus.Gauge
 	Devices           *prometheus.GaugeVec
+	DevicesRegistered *prometheus.GaugeVec
+	StoreUp           prometheus.Gauge
 	StoreAppend       prometheus.Histogram
 	StoreAppendErrors *prometheus.CounterVec
 	AuthFailures      *prometheus.CounterVec
@@ -79,14 +96,42 @@ func NewMetrics() *Metrics {
 			Namespace: "autoreg", Name: "window_open",
 			Help: "1 while an autoregistration window is open, else 0.",
 		}),
+		WindowOpenFor: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "autoreg", Name: "window_open_seconds",
+			Help: "How long the autoregistration window open now has been open, in seconds; 0 while closed.",
+		}),
+		WindowLeft: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "autoreg", Name: "window_seconds_left",
+			Help: "Seconds until the open window's time is up; NaN while closed or when it has no maximum duration.",
+		}),
+		WindowRegs: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "autoreg", Name: "window_registrations",
+			Help: "Phones autoregistered in the window open now; 0 while closed.",
+		}),
+		WindowRegsLeft: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "autoreg", Name: "window_registrations_left",
+			Help: "Autoregistrations the open window still takes before its limit; NaN while closed or when it has no limit.",
+		}),
 		DNsLeft: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "autoreg", Name: "dns_left",
 			Help: "Directory numbers of the autoregistration range not in use.",
+		}),
+		DNsRange: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "autoreg", Name: "dns_range_size",
+			Help: "Directory numbers in the autoregistration range (0: none, or disabled).",
 		}),
 		Devices: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "autoreg", Name: "devices",
 			Help: "Devices known to the registrar (state=known) and those registered now (state=registered).",
 		}, []string{"state"}),
+		DevicesRegistered: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "autoreg", Name: "devices_registered",
+			Help: "Devices registered now, by protocol: SCCP phones hold an open connection, SIP phones a binding.",
+		}, []string{"protocol"}),
+		StoreUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "autoreg", Name: "store_up",
+			Help: "1 when the last read of the event store (at the last scrape or status request) succeeded, else 0.",
+		}),
 		StoreAppend: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "autoreg", Name: "store_append_duration_seconds",
 			Help:    "Time from asking the event store to append until the events are durable.",
@@ -98,7 +143,7 @@ func NewMetrics() *Metrics {
 		}, []string{"error"}),
 		AuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "autoreg", Name: "admin_auth_failures_total",
-			Help: "Admin API requests refused: no token (missing), a wrong one (invalid), a read-only token asking for a change (read_only), an address slowed down after failures (throttled).",
+			Help: "Admin API requests refused: no token (missing), a wrong one (invalid), a read-only token asking for a change (read_only), an address slowed down after failures (throttled), a console change or sign-in without its CSRF token (csrf).",
 		}, []string{"reason"}),
 		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "autoreg", Name: "refused_total",
@@ -114,7 +159,8 @@ func NewMetrics() *Metrics {
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route"}),
 	}
-	reg.MustRegister(m.Registrations, m.Rejections, m.WindowOpen, m.DNsLeft, m.Devices, m.StoreAppend,
+	reg.MustRegister(m.Registrations, m.Rejections, m.WindowOpen, m.WindowOpenFor, m.WindowLeft, m.WindowRegs, m.WindowRegsLeft,
+		m.DNsLeft, m.DNsRange, m.Devices, m.DevicesRegistered, m.StoreUp, m.StoreAppend,
 		m.StoreAppendErrors, m.AuthFailures, m.Refused, m.Requests, m.RequestDuration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Make the labelled series visible at zero before anything happens, so
@@ -127,12 +173,26 @@ func NewMetrics() *Metrics {
 	for _, r := range domain.RejectReasons {
 		m.Rejections.WithLabelValues(string(r))
 	}
-	for _, r := range []string{authMissing, authInvalid, authReadOnly, authThrottled} {
+	for _, r := range []string{authMissing, authInvalid, authReadOnly, authThrottled, authCSRF} {
 		m.AuthFailures.WithLabelValues(r)
 	}
 	m.Refused.WithLabelValues("sip", "rate_limited")
 	m.Refused.WithLabelValues("sccp", "rate_limited")
+	m.WindowLeft.Set(math.NaN())
+	m.WindowRegsLeft.Set(math.NaN())
+	for _, p := range []domain.Protocol{domain.SIP, domain.SCCP} {
+		m.DevicesRegistered.WithLabelValues(string(p))
+	}
 	return m
+}
+
+// WatchSIPBindings registers autoreg_sip_bindings, read from n at each
+// scrape (the SIP adapter's count of devices with bindings).
+func (m *Metrics) WatchSIPBindings(n func() int) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "autoreg", Name: "sip_bindings",
+		Help: "Devices the SIP adapter holds bindings for (and, briefly, those with a REGISTER in progress).",
+	}, func() float64 { return float64(n()) }))
 }
 
 // CountRefused returns the function to give an adapter's Config.Refused:
@@ -141,16 +201,46 @@ func (m *Metrics) CountRefused(adapter string) func(reason string) {
 	return func(reason string) { m.Refused.WithLabelValues(adapter, reason).Inc() }
 }
 
-// observeStatus sets the gauges that mirror the service's state.
-func (m *Metrics) observeStatus(st projections.Status) {
-	if st.Open {
-		m.WindowOpen.Set(1)
-	} else {
-		m.WindowOpen.Set(0)
+// observeStatus sets the gauges that mirror the service's state at now.
+func (m *Metrics) observeStatus(st projections.Status, now time.Time) {
+	m.StoreUp.Set(1)
+	open, left, regsLeft, openFor, regs := 0.0, math.NaN(), math.NaN(), 0.0, 0.0
+	if w := st.Window; st.Open && w != nil {
+		open, openFor, regs = 1, max(now.Sub(w.OpenedAt).Seconds(), 0), float64(st.Registrations)
+		if !w.Until.IsZero() {
+			left = max(w.Until.Sub(now).Seconds(), 0)
+		}
+		if w.MaxRegistrations > 0 {
+			regsLeft = float64(max(w.MaxRegistrations-st.Registrations, 0))
+		}
 	}
+	m.WindowOpen.Set(open)
+	m.WindowOpenFor.Set(openFor)
+	m.WindowLeft.Set(left)
+	m.WindowRegs.Set(regs)
+	m.WindowRegsLeft.Set(regsLeft)
 	m.DNsLeft.Set(float64(st.DNsLeft))
+	m.DNsRange.Set(float64(rangeSize(st.Range)))
 	m.Devices.WithLabelValues("known").Set(float64(st.Devices))
 	m.Devices.WithLabelValues("registered").Set(float64(st.Registered))
+}
+
+// rangeSize is how many DNs a range holds (0 when it has none or is not
+// numeric).
+func rangeSize(r domain.DNRange) int64 {
+	lo, err1 := strconv.ParseInt(r.Start, 10, 64)
+	hi, err2 := strconv.ParseInt(r.End, 10, 64)
+	if err1 != nil || err2 != nil || hi <= lo {
+		return 0
+	}
+	return hi - lo + 1
+}
+
+// observeRegistered sets autoreg_devices_registered.
+func (m *Metrics) observeRegistered(by map[domain.Protocol]int) {
+	for p, n := range by {
+		m.DevicesRegistered.WithLabelValues(string(p)).Set(float64(n))
+	}
 }
 
 // CountRegistration records the outcome of one registration (for adapters

@@ -38,6 +38,7 @@ const (
 	accessMetrics               // a token of any scope, or none from loopback when listening on loopback
 	accessRead                  // a token of any scope
 	accessWrite                 // an admin token
+	accessPage                  // a console page: a session, else the sign-in page
 )
 
 // handlerFunc serves a request made by who; an error becomes a JSON error
@@ -59,6 +60,15 @@ type Server struct {
 	// loopback: the server listens on loopback only, so /metrics may be
 	// scraped without a token from loopback.
 	loopback atomic.Bool
+
+	// The console: its sessions, the windows of its Audit page (built when
+	// first shown), its live-update streams, which end when closing does.
+	sessions    *sessions
+	audit       *projections.AuditWindows
+	watchers    atomic.Int64
+	reporting   chan struct{} // holds a token while a compliance report is made
+	closing     context.Context
+	stopClosing context.CancelFunc
 
 	mu      sync.Mutex
 	srv     *http.Server
@@ -90,6 +100,10 @@ func New(cfg Config, svc *command.Handler, reader *projections.Reader, log zerol
 		s.metrics = NewMetrics()
 	}
 	s.throttle = newThrottle(func() time.Time { return s.now() })
+	s.sessions = newSessions(func() time.Time { return s.now() })
+	s.audit = reader.AuditWindows()
+	s.reporting = make(chan struct{}, 1)
+	s.closing, s.stopClosing = context.WithCancel(context.Background())
 	host, _, _ := net.SplitHostPort(cfg.addr())
 	s.loopback.Store(isLoopbackHost(host))
 	s.routes()
@@ -157,6 +171,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return errors.New("admin API: already serving")
 	}
 	s.serving, s.srv, s.addr = true, srv, ln.Addr()
+	srv.RegisterOnShutdown(s.stopClosing) // end the live-update streams, which never go idle
 	s.loopback.Store(isLoopbackHost(host))
 	s.mu.Unlock()
 
@@ -196,6 +211,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // Shutdown stops the server gracefully: no new connections, and in-flight
 // requests finish until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopClosing()
 	s.mu.Lock()
 	srv := s.srv
 	s.mu.Unlock()
@@ -222,7 +238,7 @@ func (s *Server) handle(pattern string, a access, h handlerFunc) {
 // ServeHTTP authenticates the request and runs the handler (the mux calls
 // it, having set the path values).
 func (rt route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	who, ok := rt.s.authenticate(w, r, rt.access)
+	who, r, ok := rt.s.authenticate(w, r, rt.access)
 	if !ok {
 		return
 	}
@@ -279,6 +295,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	h.Set("X-Request-Id", ri.id)
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", apiCSP) // the console's pages set theirs
 
 	handler, pattern := s.mux.Handler(r)
 	routeLabel := pattern
@@ -304,7 +321,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		ev = s.log.Info()
 	}
 	ev.Str("request_id", ri.id).Str("method", r.Method).Str("route", routeLabel).Str("path", r.URL.Path).
-		Int("status", status).Dur("duration", elapsed).Str("user", ri.user).Str("peer", r.RemoteAddr).
+		Int("status", status).Float64("duration_ms", float64(elapsed.Microseconds())/1000).Str("user", ri.user).Str("peer", r.RemoteAddr).
 		Msg("admin request")
 }
 
@@ -351,11 +368,16 @@ func (p *headerProbe) Write(b []byte) (int, error) {
 
 // authenticate decides whether the request may use a route of access a,
 // and answers it (401, 403, 429) when not.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a access) (principal, bool) {
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a access) (principal, *http.Request, bool) {
 	if a == accessPublic {
-		return principal{}, true
+		return principal{}, r, true
 	}
 	peer := r.RemoteAddr
+	if a == accessPage {
+		// The console's pages: a session only (no token in a page's
+		// request); without one, the sign-in page.
+		return s.authenticateSession(w, r, a, sessionID(r))
+	}
 	if s.tokens.empty() {
 		// No token configured: the server listens on loopback only (New and
 		// Serve refuse otherwise). Refuse requests whose Host is not a
@@ -369,14 +391,17 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a access) 
 			writeJSON(w, http.StatusForbidden, api.Error{
 				Error: fmt.Sprintf("this registrar's admin API has no token and answers only local requests to localhost or 127.0.0.1, not %q", r.Host),
 				Code:  api.CodeForbidden})
-			return principal{}, false
+			return principal{}, r, false
 		}
-		return principal{User: AnonymousUser, Scope: ScopeAdmin}, true
+		return principal{User: AnonymousUser, Scope: ScopeAdmin}, r, true
 	}
 
 	auth := r.Header.Get("Authorization")
 	if auth == "" && a == accessMetrics && s.loopback.Load() && isLoopbackPeer(peer) {
-		return principal{User: "metrics", Scope: ScopeRead}, true
+		return principal{User: "metrics", Scope: ScopeRead}, r, true
+	}
+	if id := sessionID(r); auth == "" && id != "" {
+		return s.authenticateSession(w, r, a, id)
 	}
 	key := throttleKey(peer)
 	token, ok := bearer(auth)
@@ -389,7 +414,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a access) 
 			msg = "the Authorization header is not \"Bearer <token>\": send \"Authorization: Bearer <token>\""
 		}
 		writeJSON(w, http.StatusUnauthorized, api.Error{Error: msg, Code: api.CodeUnauthorized})
-		return principal{}, false
+		return principal{}, r, false
 	}
 	if wait, refuse := s.throttle.admit(key); refuse {
 		s.metrics.AuthFailures.WithLabelValues(authThrottled).Inc()
@@ -398,14 +423,14 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a access) 
 		writeJSON(w, http.StatusTooManyRequests, api.Error{
 			Error: "too many wrong tokens from your address: wait a little and check the token",
 			Code:  api.CodeTooMany})
-		return principal{}, false
+		return principal{}, r, false
 	} else if wait > 0 {
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
 		case <-r.Context().Done():
 			t.Stop()
-			return principal{}, false
+			return principal{}, r, false
 		}
 	}
 	who, ok := s.tokens.lookup(token)
@@ -417,7 +442,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a access) 
 		writeJSON(w, http.StatusUnauthorized, api.Error{
 			Error: "the token is not valid: check --token or AUTOREG_ADMIN_TOKEN against the registrar's admin.tokens",
 			Code:  api.CodeUnauthorized})
-		return principal{}, false
+		return principal{}, r, false
 	}
 	s.throttle.ok(key)
 	if a == accessWrite && !who.canWrite() {
@@ -426,9 +451,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a access) 
 		writeJSON(w, http.StatusForbidden, api.Error{
 			Error: fmt.Sprintf("the token of %s is read-only: changes need a token with scope admin", who.User),
 			Code:  api.CodeForbidden})
-		return principal{}, false
+		return principal{}, r, false
 	}
-	return who, true
+	return who, r, true
 }
 
 // metricsHandler serves /metrics after refreshing the gauges that mirror
@@ -438,6 +463,8 @@ func (s *Server) metricsHandler() handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, _ principal) error {
 		if _, err := s.status(r.Context()); err != nil {
 			s.log.Debug().Err(err).Msg("metrics: the status gauges keep their last values")
+		} else {
+			s.metrics.observeRegistered(s.reader.RegisteredByProtocol())
 		}
 		h.ServeHTTP(w, r)
 		return nil

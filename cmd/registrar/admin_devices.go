@@ -15,33 +15,73 @@ import (
 )
 
 func (a *adminCLI) devicesCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "devices",
-		Short: "List the devices",
-		Long:  `devices lists the known devices, autoregistered or provisioned, sorted by name.`,
+	var q api.DeviceQuery
+	c := &cobra.Command{
+		Use:   "devices [--status S] [--pool P] [--model M] [--protocol P] [--window W] [--since T] [--name TEXT] [--sort F] [--limit N] [--offset N]",
+		Short: "List the devices: filtered, sorted, a page at a time",
+		Long: `devices lists the known devices, autoregistered or provisioned, sorted by
+name, with their registration, when they were last seen and from where.
+
+The filters combine: --status registered or unregistered, --pool, --model,
+--protocol (sip, sccp), --window (autoregistered in it), --since (last seen
+at or after a time, 2026-11-27T10:00:00Z, or within a duration back from
+now, 24h), --name (a substring of the name, the DN or the address, any
+case). --sort takes name, dn, model, protocol, pool, status, last_seen or
+address, with a leading - to reverse it. --limit shows a page of that many
+(at most 5000), from --offset; the last line says how many the filters
+select and the --offset of the next page. Without them, every device.
+
+LAST SEEN is the last time the phone reached the registrar with an effect
+recorded (it registered, moved, was refused or unregistered): a SIP refresh
+that changes nothing records nothing. The registrar does not record when a
+SIP binding or an SCCP keepalive expires, so no expiry is shown.`,
 		Example: `  registrar admin devices
-  registrar admin devices --format json`,
+  registrar admin devices --status unregistered --pool Default
+  registrar admin devices --model 7961 --since 24h --sort -last_seen --limit 50
+  registrar admin devices --name 00AA --format json`,
 		Args: nArgs(),
 		RunE: show(a, func(ctx context.Context, c *client.Client, _ []string) (api.Devices, error) {
-			devs, err := c.Devices(ctx)
-			return api.Devices{Devices: devs}, err
+			return c.QueryDevices(ctx, q)
 		}, printDevices),
 	}
+	f := c.Flags()
+	f.StringVar(&q.Status, "status", "", "registered or unregistered")
+	f.StringVar(&q.Pool, "pool", "", "only this device pool")
+	f.StringVar(&q.Model, "model", "", "only this model (7961, ...)")
+	f.StringVar(&q.Protocol, "protocol", "", "only sip or sccp")
+	f.StringVar(&q.Window, "window", "", "only the devices autoregistered in this window (W1, ...)")
+	f.StringVar(&q.Since, "since", "", "only devices last seen at or after a time (RFC 3339) or within a duration (24h)")
+	f.StringVar(&q.Q, "name", "", "only devices whose name, DN or address contains this text (any case)")
+	f.StringVar(&q.Sort, "sort", "", "name, dn, model, protocol, pool, status, last_seen or address; -F reverses")
+	f.IntVar(&q.Limit, "limit", 0, "show at most this many (a page; at most 5000)")
+	f.IntVar(&q.Offset, "offset", 0, "skip this many first (the page's start)")
+	return c
 }
 
 func printDevices(w io.Writer, devs api.Devices) {
 	if len(devs.Devices) == 0 {
-		fmt.Fprintln(w, "no devices")
+		if devs.Total > 0 {
+			fmt.Fprintf(w, "no devices from offset %d: the filters select %d\n", devs.Offset, devs.Total)
+		} else {
+			fmt.Fprintln(w, "no devices")
+		}
 		return
 	}
-	fmt.Fprintln(w, "NAME\tMODEL\tPROTOCOL\tDN\tPARTITION\tPOOL\tCSS\tREGISTERED\tADDRESS\tORIGIN")
+	fmt.Fprintln(w, "NAME\tMODEL\tPROTOCOL\tDN\tPARTITION\tPOOL\tCSS\tREGISTERED\tLAST SEEN\tADDRESS\tORIGIN")
 	for _, d := range devs.Devices {
 		origin := "provisioned"
 		if d.Autoregistered {
 			origin = "autoreg " + d.Window
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.Model, d.Protocol, d.DN,
-			orDash(d.Partition), orDash(d.Pool), orDash(d.CSS), yesNo(d.Registered), orDash(d.Address), origin)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.Model, d.Protocol, d.DN,
+			orDash(d.Partition), orDash(d.Pool), orDash(d.CSS), yesNo(d.Registered), when(d.LastSeen), orDash(d.Address), origin)
+	}
+	if shown := devs.Offset + len(devs.Devices); devs.Offset > 0 || shown < devs.Total {
+		fmt.Fprintf(w, "%d-%d of %d devices", devs.Offset+1, shown, devs.Total)
+		if shown < devs.Total {
+			fmt.Fprintf(w, "; next page: --offset %d", shown)
+		}
+		fmt.Fprintln(w)
 	}
 }
 

@@ -267,6 +267,28 @@ func TestAdminDevices(t *testing.T) {
 		t.Errorf("devices json: %+v", devs)
 	}
 
+	// Filters and pages.
+	out = e.ok("devices", "--limit", "1")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 3 || !strings.HasPrefix(lines[1], "SEP0011223344CC") ||
+		lines[2] != "1-1 of 2 devices; next page: --offset 1" || !strings.Contains(lines[0], "LAST SEEN") {
+		t.Errorf("devices --limit 1:\n%s", out)
+	}
+	out = e.ok("devices", "--limit", "1", "--offset", "1")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 3 || !strings.HasPrefix(lines[1], "SEP00112233AABB") || lines[2] != "2-2 of 2 devices" {
+		t.Errorf("devices --limit 1 --offset 1:\n%s", out)
+	}
+	out = e.ok("devices", "--pool", "Staff", "--protocol", "sip", "--status", "unregistered")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[1], "SEP0011223344CC") {
+		t.Errorf("devices --pool Staff --protocol sip --status unregistered:\n%s", out)
+	}
+	if out := e.ok("devices", "--model", "7961", "--since", "1h", "--name", "aabb"); !strings.Contains(out, "SEP00112233AABB") || strings.Contains(out, "SEP0011223344CC") {
+		t.Errorf("devices --model 7961 --since 1h --name aabb:\n%s", out)
+	}
+	if out := e.ok("devices", "--offset", "5", "--limit", "5"); !strings.Contains(out, "no devices from offset 5: the filters select 2") {
+		t.Errorf("devices past the end:\n%s", out)
+	}
+	e.fails(1, `status "online": use registered or unregistered`, "devices", "--status", "online")
+
 	out = e.ok("device", "show", "SEP00112233AABB")
 	for _, want := range []string{"Model:", "7961", "autoregistered in window W1", "yes, from 10.0.0.5:2000", "4085551000"} {
 		if !strings.Contains(out, want) {
@@ -290,6 +312,12 @@ func TestAdminDevices(t *testing.T) {
 		t.Errorf("may-dial after the move: %+v", md)
 	}
 	e.fails(1, "held by SEP0011223344CC", "device", "set", "SEP00112233AABB", "--dn", "2000")
+	// A pool that does not exist: the error lists those that do.
+	e.fails(1, `no device pool "Staf": the pools are Default, Staff (did you mean Staff?)`, "device", "set", "SEP00112233AABB", "--pool", "Staf")
+	e.fails(1, `no calling search space "Nope": the calling search spaces are Autoreg, Staff`, "device", "set", "SEP00112233AABB", "--css", "Nope")
+	// A malformed name is malformed, not unknown.
+	e.fails(1, `"SEP00AA" is malformed: a device name is SEP and the 12 hex digits`, "device", "set", "SEP00AA", "--pool", "Staff")
+	e.fails(1, `(did you mean SEP00112233AABB?)`, "device", "show", "sep00112233aabb")
 	e.fails(2, "nothing to change", "device", "set", "SEP00112233AABB")
 	e.fails(2, "missing --model and --dn", "device", "add", "SEP0011223344DD")
 

@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
@@ -29,7 +30,10 @@ import (
 	"github.com/autoreg/autoreg/domain"
 	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/config"
+	"github.com/autoreg/autoreg/internal/eventstore"
 	"github.com/autoreg/autoreg/projections"
+	"github.com/autoreg/autoreg/replay"
+	"github.com/autoreg/autoreg/replay/compliance"
 )
 
 func newServeCommand() *cobra.Command {
@@ -97,12 +101,15 @@ func bind(v *viper.Viper, c *cobra.Command, keys map[string]string) {
 	}
 }
 
-func newLogger(cfg config.Log) zerolog.Logger {
+// newLogger writes the log on w: JSON, or for people (console) with
+// colours only when w is a terminal, so a console log redirected to a file
+// holds no escape codes.
+func newLogger(cfg config.Log, w io.Writer) zerolog.Logger {
 	var log zerolog.Logger
 	if cfg.Format == "console" {
-		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.TimeOnly})
+		log = zerolog.New(zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, NoColor: !isTerminal(w)})
 	} else {
-		log = zerolog.New(os.Stderr)
+		log = zerolog.New(w)
 	}
 	lvl, err := zerolog.ParseLevel(cfg.Level)
 	if err != nil || cfg.Level == "" {
@@ -111,8 +118,14 @@ func newLogger(cfg config.Log) zerolog.Logger {
 	return log.Level(lvl).With().Timestamp().Logger()
 }
 
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
+
 func serve(ctx context.Context, cfg config.Config) error {
-	log := newLogger(cfg.Log)
+	log := newLogger(cfg.Log, os.Stderr)
 	if n, _ := config.ParseMemoryLimit(cfg.MemoryLimit); n > 0 { // validated by Load
 		debug.SetMemoryLimit(n)
 	}
@@ -122,6 +135,26 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if cfg.GCPercent > 0 && os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(cfg.GCPercent)
 	}
+
+	// Every socket is bound before anything else happens: a taken port
+	// fails the start before the store is created, the configuration
+	// written or "serving" logged.
+	tokens, err := configuredTokens(cfg)
+	if err != nil {
+		return err
+	}
+	if err := checkAdmin(cfg, tokens); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	sipTLS, err := loadSIPTLS(cfg)
+	if err != nil {
+		return err
+	}
+	lns, err := bindListeners(ctx, cfg, sipTLS != nil)
+	if err != nil {
+		return err
+	}
+	defer lns.close() // those not handed to a server yet
 
 	// The CallManager this process is, and its claims on the store: one
 	// registrar alone on a store unless each has --shared-store, and one
@@ -191,11 +224,12 @@ func serve(ctx context.Context, cfg config.Config) error {
 		return &exitError{code: 2, err: err}
 	}
 	log.Info().Str("store", path).Str("node", node).Uint64("events", head).Int("config_events", written).
-		Dur("load", time.Since(started)).Msg("event store open")
+		Int64("load_ms", time.Since(started).Milliseconds()).Msg("event store open")
 
-	tokens, err := adminTokens(cfg, log)
-	if err != nil {
-		return err
+	if len(tokens) == 0 {
+		if tokens, err = generatedToken(cfg, log); err != nil {
+			return err
+		}
 	}
 
 	adm, err := admin.New(admin.Config{
@@ -208,20 +242,13 @@ func serve(ctx context.Context, cfg config.Config) error {
 			}
 			return true, h.String()
 		},
+		Report: complianceReport(store, path),
 	}, svc, reader, log.With().Str("component", "admin").Logger())
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	reg := metrics.Instrument(svc)
 
-	var sipTLS *tls.Config
-	if cfg.SIP.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.SIP.TLSCert, cfg.SIP.TLSKey)
-		if err != nil {
-			return &exitError{code: 2, err: fmt.Errorf("sip.tls_cert/sip.tls_key: %w", err)}
-		}
-		sipTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
 	known := func(device string) bool { d, _, ok := reader.DeviceState(device); return ok && d.Exists }
 	sipTrusted, _ := config.Prefixes(cfg.SIP.TrustedSources) // checked by Load
 	sccpTrusted, _ := config.Prefixes(cfg.SCCP.TrustedSources)
@@ -235,6 +262,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	metrics.WatchSIPBindings(sipSrv.Devices)
 	sccpSrv := sccp.NewServer(sccp.Config{
 		Registrar: reg, Logger: log.With().Str("component", "sccp").Logger(),
 		KeepAlive: cfg.SCCP.KeepAlive, MissedKeepAlives: cfg.SCCP.MissedKeepAlives,
@@ -263,14 +291,16 @@ func serve(ctx context.Context, cfg config.Config) error {
 		}
 	}
 	if n := sipSrv.Restore(sipBack); n > 0 {
-		log.Info().Int("devices", n).Dur("until", cfg.SIP.MaxExpires).Msg("SIP bindings restored; they expire unless refreshed")
+		log.Info().Int("devices", n).Int64("until_ms", cfg.SIP.MaxExpires.Milliseconds()).Msg("SIP bindings restored; they expire unless refreshed")
 	}
 
 	errc := make(chan error, 8)
-	run := func(name string, fn func() error) {
+	// run serves one listener; its errors already name their adapter
+	// ("sip: ", "sccp: ", "admin API: ").
+	run := func(fn func() error) {
 		go func() {
 			if err := fn(); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, net.ErrClosed) {
-				errc <- fmt.Errorf("%s: %w", name, err)
+				errc <- err
 				return
 			}
 			errc <- nil
@@ -279,20 +309,25 @@ func serve(ctx context.Context, cfg config.Config) error {
 	srvCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	servers := 0
-	for _, t := range cfg.SIP.Transports {
-		t := t
+	if pc := lns.take(&lns.sipUDP); pc != nil {
 		servers++
-		run("sip "+t, func() error { return sipSrv.ListenAndServe(srvCtx, t, cfg.SIP.Addr) })
+		run(func() error { return sipSrv.ServeUDP(srvCtx, pc.(net.PacketConn)) })
 	}
-	if sipTLS != nil {
+	if ln := lns.take(&lns.sipTCP); ln != nil {
 		servers++
-		run("sip tls", func() error { return sipSrv.ListenAndServe(srvCtx, "tls", cfg.SIP.TLSAddr) })
+		run(func() error { return sipSrv.ServeTCP(srvCtx, ln.(net.Listener)) })
 	}
+	if ln := lns.take(&lns.sipTLS); ln != nil {
+		servers++
+		run(func() error { return sipSrv.ServeTLS(srvCtx, ln.(net.Listener)) })
+	}
+	sccpLn := lns.take(&lns.sccp).(net.Listener)
 	servers++
-	run("sccp", func() error { return sccpSrv.ListenAndServe(srvCtx, cfg.SCCP.Addr) })
+	run(func() error { return sccpSrv.Serve(srvCtx, sccpLn) })
 	sccpSrv.ExpectBack(srvCtx, sccpBack, cfg.SCCP.KeepAlive*time.Duration(cfg.SCCP.MissedKeepAlives))
+	adminLn := lns.take(&lns.admin).(net.Listener)
 	servers++
-	run("admin", func() error { return adm.ListenAndServe(srvCtx) })
+	run(func() error { return adm.Serve(srvCtx, adminLn) })
 	go func() { _ = svc.Run(srvCtx, time.Second) }()
 	go trimWhenIdle(srvCtx, 30*time.Second, heapAllocated, func() {
 		debug.FreeOSMemory()
@@ -346,6 +381,19 @@ func serve(ctx context.Context, cfg config.Config) error {
 	return nil
 }
 
+// complianceReport is the console's compliance report: the compliance
+// checks over the registrar's store, read as `compliance report` reads it,
+// written as its HTML page.
+func complianceReport(store eventstore.Store, location string) admin.ReportFunc {
+	return func(ctx context.Context, w io.Writer, since, until time.Time) error {
+		r, err := compliance.Build(ctx, replay.Env{Store: store}, compliance.Options{Since: since, Until: until, Store: location})
+		if err != nil {
+			return err
+		}
+		return compliance.WriteHTML(w, r)
+	}
+}
+
 func openOrClosed(ctx context.Context, reader *projections.Reader) string {
 	if st, err := reader.Status(ctx); err == nil && st.Open {
 		return "open"
@@ -353,9 +401,9 @@ func openOrClosed(ctx context.Context, reader *projections.Reader) string {
 	return "closed (open it with `registrar admin autoreg open --reason ...`)"
 }
 
-// adminTokens gathers the configured tokens; with none, it makes one and
-// writes it to DATA/admin.token for `registrar admin` to find.
-func adminTokens(cfg config.Config, log zerolog.Logger) ([]admin.Token, error) {
+// configuredTokens gathers the configured admin tokens (none: see
+// generatedToken).
+func configuredTokens(cfg config.Config) ([]admin.Token, error) {
 	var out []admin.Token
 	for _, t := range cfg.Admin.Tokens {
 		scope := t.Scope
@@ -367,9 +415,13 @@ func adminTokens(cfg config.Config, log zerolog.Logger) ([]admin.Token, error) {
 	if cfg.Admin.Token != "" {
 		out = append(out, admin.Token{User: "admin", Token: cfg.Admin.Token, Scope: "admin"})
 	}
-	if len(out) > 0 {
-		return out, nil
-	}
+	return out, nil
+}
+
+// generatedToken is the token of an admin API configured with none: the one
+// in DATA/admin.token, made and written there the first time for
+// `registrar admin` to find.
+func generatedToken(cfg config.Config, log zerolog.Logger) ([]admin.Token, error) {
 	path := filepath.Join(cfg.Data, "admin.token")
 	b, err := os.ReadFile(path)
 	tok := strings.TrimSpace(string(b))

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -255,7 +256,7 @@ func Load(v *viper.Viper, file string) (Config, error) {
 	var c Config
 	err := v.UnmarshalExact(&c, func(dc *mapstructure.DecoderConfig) {
 		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
-			mapstructure.StringToTimeDurationHookFunc(),
+			durationHook,
 			mapstructure.StringToSliceHookFunc(","),
 		)
 		dc.WeaklyTypedInput = false
@@ -269,6 +270,38 @@ func Load(v *viper.Viper, file string) (Config, error) {
 	return c, nil
 }
 
+// durationType is the type of every duration key.
+var durationType = reflect.TypeFor[time.Duration]()
+
+// durationHook decodes a duration key: a Go duration string with its unit
+// ("30s", "5m", "1h30m"). A bare number (30, or "30" from the environment)
+// is refused rather than read as nanoseconds, with the fix in the message.
+func durationHook(from, to reflect.Type, data any) (any, error) {
+	if to != durationType {
+		return data, nil
+	}
+	switch from.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		if reflect.ValueOf(data).IsZero() {
+			return time.Duration(0), nil // zero needs no unit
+		}
+		return nil, fmt.Errorf("%v is a bare number: a duration needs a unit, e.g. \"%vs\" (s, m, h; ms for milliseconds)", data, data)
+	case reflect.String:
+		s := strings.TrimSpace(data.(string))
+		if _, err := strconv.ParseFloat(s, 64); err == nil && s != "0" {
+			return nil, fmt.Errorf("%q is a bare number: a duration needs a unit, e.g. \"%ss\" (s, m, h; ms for milliseconds)", s, s)
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a duration: write it with a unit, e.g. \"30s\", \"5m\" or \"1h30m\"", s)
+		}
+		return d, nil
+	}
+	return data, nil
+}
+
 // cleanDecodeError keeps mapstructure's messages (they name the key) but
 // drops its "decoding failed due to the following error(s):" preamble.
 func cleanDecodeError(err error) error {
@@ -278,6 +311,11 @@ func cleanDecodeError(err error) error {
 	}
 	return fmt.Errorf("%s: %w", strings.ReplaceAll(msg, "\n\n", "; "), ErrInvalidConfig)
 }
+
+// MinDuration is the shortest value of every duration key (sip.min_expires,
+// sip.max_expires, sccp.keepalive, sccp.idle_timeout, which may also be 0
+// for its default).
+const MinDuration = time.Second
 
 // ErrInvalidConfig is wrapped by every configuration error.
 var ErrInvalidConfig = errors.New("invalid configuration")
@@ -299,17 +337,30 @@ func (c Config) Validate() error {
 	if (c.SIP.TLSCert == "") != (c.SIP.TLSKey == "") {
 		add("sip.tls_cert and sip.tls_key go together")
 	}
-	if c.SIP.MinExpires <= 0 || c.SIP.MaxExpires < c.SIP.MinExpires {
-		add("sip.min_expires must be positive and at most sip.max_expires")
+	// Durations: each has a floor below which the registrar cannot work
+	// (a phone asked to re-register or keep alive every few milliseconds).
+	if c.SIP.MinExpires < MinDuration {
+		add("sip.min_expires %s: at least %s (e.g. 60s)", c.SIP.MinExpires, MinDuration)
 	}
-	if c.SCCP.KeepAlive <= 0 || c.SCCP.MissedKeepAlives <= 0 {
-		add("sccp.keepalive and sccp.missed_keepalives must be positive")
+	if c.SIP.MaxExpires < MinDuration {
+		add("sip.max_expires %s: at least %s (e.g. 3600s)", c.SIP.MaxExpires, MinDuration)
+	} else if c.SIP.MaxExpires < c.SIP.MinExpires {
+		add("sip.max_expires %s is below sip.min_expires %s", c.SIP.MaxExpires, c.SIP.MinExpires)
+	}
+	if c.SCCP.KeepAlive < MinDuration {
+		add("sccp.keepalive %s: at least %s (e.g. 30s)", c.SCCP.KeepAlive, MinDuration)
+	}
+	if c.SCCP.MissedKeepAlives <= 0 {
+		add("sccp.missed_keepalives must be positive")
+	}
+	if c.SCCP.IdleTimeout != 0 && c.SCCP.IdleTimeout < MinDuration {
+		add("sccp.idle_timeout %s: at least %s (e.g. 30s), or 0 for the default", c.SCCP.IdleTimeout, MinDuration)
 	}
 	if c.SIP.MaxInFlight < 0 {
 		add("sip.max_in_flight must not be negative (0: the default)")
 	}
-	if c.SCCP.IdleTimeout < 0 || c.SCCP.MaxConns < 0 || c.SIP.SourceBurst < 0 || c.SCCP.SourceBurst < 0 {
-		add("sccp.idle_timeout, sccp.max_conns, sip.source_burst and sccp.source_burst must not be negative")
+	if c.SCCP.MaxConns < 0 || c.SIP.SourceBurst < 0 || c.SCCP.SourceBurst < 0 {
+		add("sccp.max_conns, sip.source_burst and sccp.source_burst must not be negative")
 	}
 	for _, ts := range []struct {
 		key  string

@@ -76,3 +76,66 @@ func TestEnvironmentOverrides(t *testing.T) {
 }
 
 var _ = context.Background
+
+// A duration key given as a bare number is refused, naming the key and the
+// fix, from the file and from the environment alike; each duration has a
+// floor, named with its key.
+func TestDurationsNeedUnitsAndFloors(t *testing.T) {
+	base := string(config.Sample)
+	cases := []struct{ name, from, to, want string }{
+		{"bare keepalive", "keepalive: 30s", "keepalive: 30", `'sccp.keepalive' 30 is a bare number: a duration needs a unit, e.g. "30s"`},
+		{"bare min_expires", "min_expires: 60s", "min_expires: 60", `'sip.min_expires' 60 is a bare number`},
+		{"bare float", "idle_timeout: 30s", "idle_timeout: 1.5", `'sccp.idle_timeout' 1.5 is a bare number`},
+		{"quoted bare", "max_expires: 3600s", `max_expires: "3600"`, `'sip.max_expires' "3600" is a bare number: a duration needs a unit, e.g. "3600s"`},
+		{"no duration", "keepalive: 30s", "keepalive: soon", `'sccp.keepalive' "soon" is not a duration`},
+		{"keepalive floor", "keepalive: 30s", "keepalive: 500ms", "sccp.keepalive 500ms: at least 1s"},
+		{"min_expires floor", "min_expires: 60s", "min_expires: 10ms", "sip.min_expires 10ms: at least 1s"},
+		{"max below min", "max_expires: 3600s", "max_expires: 30s", "sip.max_expires 30s is below sip.min_expires 1m0s"},
+		{"idle_timeout floor", "idle_timeout: 30s", "idle_timeout: 100ms", "sccp.idle_timeout 100ms: at least 1s (e.g. 30s), or 0 for the default"},
+		{"negative idle", "idle_timeout: 30s", "idle_timeout: -5s", "sccp.idle_timeout -5s: at least 1s"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if !strings.Contains(base, c.from) {
+				t.Fatalf("the sample has no %q", c.from)
+			}
+			p := write(t, strings.Replace(base, c.from, c.to, 1))
+			_, err := config.Load(config.New(), p)
+			if err == nil {
+				t.Fatalf("%s loaded", c.to)
+			}
+			if !strings.Contains(err.Error(), c.want) || !errors.Is(err, config.ErrInvalidConfig) {
+				t.Errorf("error %q\nwant it to contain %q and wrap ErrInvalidConfig", err, c.want)
+			}
+		})
+	}
+	t.Run("environment", func(t *testing.T) {
+		t.Setenv("AUTOREG_SCCP_KEEPALIVE", "30")
+		_, err := config.Load(config.New(), "")
+		if err == nil || !strings.Contains(err.Error(), `'sccp.keepalive' "30" is a bare number`) {
+			t.Errorf("AUTOREG_SCCP_KEEPALIVE=30: %v", err)
+		}
+	})
+	t.Run("zero idle_timeout is the default", func(t *testing.T) {
+		for _, v := range []string{"0", "0s", `"0"`} {
+			p := write(t, strings.Replace(base, "idle_timeout: 30s", "idle_timeout: "+v, 1))
+			c, err := config.Load(config.New(), p)
+			if err != nil {
+				t.Fatalf("idle_timeout: %s: %v", v, err)
+			}
+			if c.SCCP.IdleTimeout != 0 {
+				t.Errorf("idle_timeout: %s read as %s", v, c.SCCP.IdleTimeout)
+			}
+		}
+	})
+	t.Run("units read", func(t *testing.T) {
+		p := write(t, strings.Replace(base, "keepalive: 30s", "keepalive: 1m30s", 1))
+		c, err := config.Load(config.New(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.SCCP.KeepAlive.Seconds() != 90 {
+			t.Errorf("keepalive 1m30s read as %s", c.SCCP.KeepAlive)
+		}
+	})
+}

@@ -10,7 +10,10 @@
 // It imports the standard library only.
 package api
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Error codes in the "code" field of an error body. They are stable: scripts
 // may match on them.
@@ -242,14 +245,46 @@ type Device struct {
 	// Status is registered, unregistered or rejected (never registered,
 	// only refused); StatusReason says why when it is not registered.
 	Status       string    `json:"status"`
-	StatusReason string    `json:"status_reason,omitempty"`
-	LastSeen     time.Time `json:"last_seen,omitzero"`
+	StatusReason string `json:"status_reason,omitempty"`
+	// LastSeen is the last time the device itself reached the registrar
+	// with an effect recorded (it autoregistered, registered, moved, was
+	// refused or unregistered); absent if it never did. A SIP refresh that
+	// changes nothing records nothing.
+	LastSeen time.Time `json:"last_seen,omitzero"`
 }
 
 // Devices is the body of GET /v1/devices.
 type Devices struct {
-	Devices []Device `json:"devices"` // sorted by name
+	Devices []Device `json:"devices"` // sorted by name unless the query says otherwise
+	// Total is how many devices the query selects, over every page.
+	Total int `json:"total"`
+	// Offset and Limit echo the page asked for (Limit 0: all).
+	Offset int `json:"offset"`
+	Limit  int `json:"limit"`
 }
+
+// DeviceQuery is the query of GET /v1/devices: zero fields select
+// everything; the zero DeviceQuery lists every device by name.
+type DeviceQuery struct {
+	Status   string `json:"status,omitempty"`   // registered or unregistered
+	Pool     string `json:"pool,omitempty"`     // exactly this device pool
+	Model    string `json:"model,omitempty"`    // exactly this model
+	Protocol string `json:"protocol,omitempty"` // sip or sccp
+	Window   string `json:"window,omitempty"`   // autoregistered in this window
+	// Since: last seen at or after this time (RFC 3339), or within this
+	// duration before now ("1h").
+	Since string `json:"since,omitempty"`
+	// Q: a substring, in any case, of the name, the DN or the address.
+	Q string `json:"q,omitempty"`
+	// Sort: name (default), dn, model, protocol, pool, status, last_seen or
+	// address; a leading "-" reverses it.
+	Sort   string `json:"sort,omitempty"`
+	Offset int    `json:"offset,omitempty"`
+	Limit  int    `json:"limit,omitempty"` // 0: all (at most MaxDevicePage when given)
+}
+
+// MaxDevicePage is the largest limit GET /v1/devices takes.
+const MaxDevicePage = 5000
 
 // MayDial is the body of GET /v1/devices/{name}/may-dial.
 type MayDial struct {
@@ -342,4 +377,56 @@ type Cluster struct {
 	AutoregCSS     string           `json:"autoreg_css"`
 	Range          Range            `json:"range"`
 	Window         *Window          `json:"window"` // null when closed
+}
+
+// Event is one stored event, as GET /v1/devices/{name}/history shows it.
+type Event struct {
+	Position   uint64    `json:"position"`
+	Version    uint64    `json:"version"`
+	Type       string    `json:"type"`
+	RecordedAt time.Time `json:"recorded_at"`
+	Actor      string    `json:"actor"`
+	// Data is the event's payload (docs/replay.md lists them by type).
+	Data json.RawMessage `json:"data"`
+}
+
+// History is the body of GET /v1/devices/{name}/history: the events of the
+// device's stream, oldest first.
+type History struct {
+	Device string  `json:"device"`
+	Events []Event `json:"events"`
+}
+
+// WindowReport is one window of GET /v1/windows: who opened it, why, how
+// it ended, what registered in it.
+type WindowReport struct {
+	ID               string    `json:"id"`
+	OpenedAt         time.Time `json:"opened_at"`
+	OpenedBy         string    `json:"opened_by"`
+	OpenReason       string    `json:"open_reason"`
+	Until            time.Time `json:"until,omitzero"`
+	MaxRegistrations int       `json:"max_registrations,omitempty"`
+	Open             bool      `json:"open"`
+	ClosedAt         time.Time `json:"closed_at,omitzero"`
+	ClosedBy         string    `json:"closed_by,omitempty"`
+	CloseReason      string    `json:"close_reason,omitempty"`
+	// CloseCause: admin, duration_elapsed, max_registrations,
+	// range_exhausted, security_mixed, ...
+	CloseCause string `json:"close_cause,omitempty"`
+	Protocol   string `json:"protocol"`
+	// ProtocolChanges counts the protocol parameter's changes while it was
+	// open (the guide's batch advice: none).
+	ProtocolChanges int `json:"protocol_changes"`
+	Registrations   int `json:"registrations"`
+	// RegistrationsByProtocol counts them by protocol.
+	RegistrationsByProtocol map[string]int `json:"registrations_by_protocol"`
+	Rejected                int            `json:"rejected"`
+}
+
+// Windows is the body of GET /v1/windows, oldest first.
+type Windows struct {
+	Windows []WindowReport `json:"windows"`
+	// Report says whether GET /audit/report (the compliance report in
+	// HTML) is served.
+	Report bool `json:"report"`
 }

@@ -214,6 +214,27 @@ func (c *Client) Devices(ctx context.Context) ([]api.Device, error) {
 	return d.Devices, err
 }
 
+// QueryDevices lists the devices q selects, sorted and paged as it says,
+// with how many it selects in all.
+func (c *Client) QueryDevices(ctx context.Context, q api.DeviceQuery) (api.Devices, error) {
+	v := url.Values{}
+	for k, s := range map[string]string{"status": q.Status, "pool": q.Pool, "model": q.Model, "protocol": q.Protocol,
+		"window": q.Window, "since": q.Since, "q": q.Q, "sort": q.Sort} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	if q.Offset != 0 {
+		v.Set("offset", strconv.Itoa(q.Offset))
+	}
+	if q.Limit != 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	var d api.Devices
+	err := c.do(ctx, http.MethodGet, "/v1/devices", v, nil, &d)
+	return d, err
+}
+
 // Device reads one device.
 func (c *Client) Device(ctx context.Context, name string) (api.Device, error) {
 	var d api.Device
