@@ -244,7 +244,7 @@ type Device struct {
 	OutsideGroup bool `json:"outside_group,omitempty"`
 	// Status is registered, unregistered or rejected (never registered,
 	// only refused); StatusReason says why when it is not registered.
-	Status       string    `json:"status"`
+	Status       string `json:"status"`
 	StatusReason string `json:"status_reason,omitempty"`
 	// LastSeen is the last time the device itself reached the registrar
 	// with an effect recorded (it autoregistered, registered, moved, was
