@@ -69,7 +69,7 @@ kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
 
 # --- autoreg -----------------------------------------------------------------
 mkdir -p "$OUT/data"
-"$BIN/registrar" serve --data "$OUT/data" --sip-addr 127.0.0.1:$REG_SIP --sccp-addr 127.0.0.1:$REG_SCCP \
+"$BIN/registrar" serve --data "$OUT/data" --tftp-addr "" --sip-addr 127.0.0.1:$REG_SIP --sccp-addr 127.0.0.1:$REG_SCCP \
 	--admin-addr 127.0.0.1:$REG_ADMIN --log-level warn ${MEMORY_LIMIT:+--memory-limit "$MEMORY_LIMIT"} >"$OUT/registrar.log" 2>&1 &
 rpid=$!
 pids+=($rpid)

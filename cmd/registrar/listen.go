@@ -21,7 +21,10 @@ import (
 // listeners are the registrar's bound sockets. A server takes its own
 // (take); close closes those no server took.
 type listeners struct {
-	sipUDP, sipTCP, sipTLS, sccp, admin io.Closer
+	sipUDP, sipTCP, sipTLS, sccp, admin, tftp io.Closer
+	// noTFTP says why the default TFTP address was not bound ("" when it
+	// was, or TFTP is off).
+	noTFTP string
 }
 
 // take hands the socket in *slot over to its server: close no longer
@@ -33,7 +36,7 @@ func (l *listeners) take(slot *io.Closer) io.Closer {
 }
 
 func (l *listeners) close() {
-	for _, c := range []*io.Closer{&l.sipUDP, &l.sipTCP, &l.sipTLS, &l.sccp, &l.admin} {
+	for _, c := range []*io.Closer{&l.sipUDP, &l.sipTCP, &l.sipTLS, &l.sccp, &l.admin, &l.tftp} {
 		if *c != nil {
 			_ = (*c).Close()
 			*c = nil
@@ -82,7 +85,22 @@ func bindListeners(ctx context.Context, cfg config.Config, withTLS bool) (*liste
 		if addr == "" {
 			addr = admin.DefaultAddr
 		}
-		return stream(&l.admin, "--admin-addr", addr)
+		if err := stream(&l.admin, "--admin-addr", addr); err != nil {
+			return err
+		}
+		if cfg.TFTP.Addr == "" {
+			return nil
+		}
+		pc, err := lc.ListenPacket(ctx, "udp", cfg.TFTP.Addr)
+		switch {
+		case err == nil:
+			l.tftp = pc
+		case cfg.TFTP.Addr == defaultTFTPAddr && (errors.Is(err, syscall.EACCES) || errors.Is(err, os.ErrPermission)):
+			l.noTFTP = "the TFTP port " + defaultTFTPAddr + " needs root or CAP_NET_BIND_SERVICE: serving without TFTP (phones then need their configuration files from another TFTP server); give --tftp-addr another address, or \"\" to say so"
+		default:
+			return listenError("--tftp-addr", "udp", cfg.TFTP.Addr, err)
+		}
+		return nil
 	}()
 	if err != nil {
 		l.close()
@@ -90,6 +108,10 @@ func bindListeners(ctx context.Context, cfg config.Config, withTLS bool) (*liste
 	}
 	return l, nil
 }
+
+// defaultTFTPAddr is tftp.addr's default, whose refusal for lack of
+// privilege serve forgives (make run for a user who is not root).
+const defaultTFTPAddr = ":69"
 
 // listenError says which address could not be bound, by its flag, and
 // why, in words for the common causes.

@@ -27,6 +27,7 @@ import (
 	"github.com/autoreg/autoreg/adapters/admin"
 	"github.com/autoreg/autoreg/adapters/sccp"
 	"github.com/autoreg/autoreg/adapters/sip"
+	"github.com/autoreg/autoreg/adapters/tftp"
 	"github.com/autoreg/autoreg/domain"
 	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/config"
@@ -80,13 +81,14 @@ store, exit 0.`,
 	f.Int("gc-percent", 0, "the Go runtime's GOGC (default: the configuration's gc_percent, 50; GOGC in the environment wins)")
 	f.String("sip-addr", ":5060", "SIP address (UDP and TCP)")
 	f.String("sccp-addr", ":2000", "SCCP (Skinny) TCP address")
+	f.String("tftp-addr", ":69", "the phones' TFTP server (UDP); \"\" turns it off (:69 needs root or CAP_NET_BIND_SERVICE: without, serve goes on without TFTP)")
 	f.String("admin-addr", "127.0.0.1:8080", "admin API address (loopback unless a token and TLS are set)")
 	f.String("log-format", "json", "log format: json or console")
 	f.String("log-level", "info", "log level: debug, info, warn, error")
 	f.String("memory-limit", "", "soft memory limit of the Go runtime, e.g. 160MiB (default: none, or GOMEMLIMIT)")
 	f.Bool("admin-allow-plain-http", false, "serve the admin API in plain HTTP on a non-loopback address (tokens cross the network in clear: only behind a TLS proxy)")
 	bind(v, c, map[string]string{
-		"data": "data", "store": "store", "store_shared": "shared-store", "sip.addr": "sip-addr", "sccp.addr": "sccp-addr",
+		"data": "data", "store": "store", "store_shared": "shared-store", "sip.addr": "sip-addr", "sccp.addr": "sccp-addr", "tftp.addr": "tftp-addr",
 		"admin.addr": "admin-addr", "log.format": "log-format", "log.level": "log-level",
 		"admin.allow_plain_http": "admin-allow-plain-http", "memory_limit": "memory-limit",
 		"node": "node", "gc_percent": "gc-percent",
@@ -263,13 +265,34 @@ func serve(ctx context.Context, cfg config.Config) error {
 		return &exitError{code: 2, err: err}
 	}
 	metrics.WatchSIPBindings(sipSrv.Devices)
+	prov := &provisioning{reader: reader, minExpires: cfg.SIP.MinExpires, maxExpires: cfg.SIP.MaxExpires}
 	sccpSrv := sccp.NewServer(sccp.Config{
 		Registrar: reg, Logger: log.With().Str("component", "sccp").Logger(),
 		KeepAlive: cfg.SCCP.KeepAlive, MissedKeepAlives: cfg.SCCP.MissedKeepAlives,
 		IdleTimeout: cfg.SCCP.IdleTimeout, MaxConns: cfg.SCCP.MaxConns, MaxConnsPerSource: cfg.SCCP.MaxConnsPerSource,
 		SourceRate: cfg.SCCP.SourceRate, SourceBurst: cfg.SCCP.SourceBurst, TrustedSources: sccpTrusted,
-		Known: known, Refused: metrics.CountRefused("sccp"),
+		Known: known, Refused: metrics.CountRefused("sccp"), Provisioning: prov,
 	})
+	var tftpSrv *tftp.Server
+	if pc := lns.take(&lns.tftp); pc != nil {
+		files := tftp.Files(prov)
+		if dir := cfg.TFTP.FilesDir; dir != "" {
+			d, err := tftp.OpenDir(dir, 0)
+			if err != nil {
+				pc.Close()
+				return &exitError{code: 2, err: fmt.Errorf("tftp.files_dir: %w", err)}
+			}
+			files = tftp.Chain(prov, d)
+		}
+		tftpSrv, err = tftp.NewServer(tftp.Config{Files: files, Logger: log.With().Str("component", "tftp").Logger()})
+		if err != nil {
+			pc.Close()
+			return &exitError{code: 2, err: err}
+		}
+		lns.tftp = pc // handed to the server below
+	} else if lns.noTFTP != "" {
+		log.Warn().Msg(lns.noTFTP)
+	}
 
 	// Registrations the previous process left in the store: SIP bindings
 	// lived in its memory, SCCP phones on its TCP connections.
@@ -325,6 +348,11 @@ func serve(ctx context.Context, cfg config.Config) error {
 	servers++
 	run(func() error { return sccpSrv.Serve(srvCtx, sccpLn) })
 	sccpSrv.ExpectBack(srvCtx, sccpBack, cfg.SCCP.KeepAlive*time.Duration(cfg.SCCP.MissedKeepAlives))
+	if tftpSrv != nil {
+		pc := lns.take(&lns.tftp).(net.PacketConn)
+		servers++
+		run(func() error { return tftpSrv.Serve(srvCtx, pc) })
+	}
 	adminLn := lns.take(&lns.admin).(net.Listener)
 	servers++
 	run(func() error { return adm.Serve(srvCtx, adminLn) })
@@ -347,7 +375,11 @@ func serve(ctx context.Context, cfg config.Config) error {
 		log.Warn().Str("addr", addr).Msg("pprof enabled (AUTOREG_PPROF)")
 	}
 
-	log.Info().Str("sip", cfg.SIP.Addr).Strs("sip_transports", cfg.SIP.Transports).Str("sccp", cfg.SCCP.Addr).
+	tftpAddr := ""
+	if tftpSrv != nil {
+		tftpAddr = cfg.TFTP.Addr
+	}
+	log.Info().Str("sip", cfg.SIP.Addr).Strs("sip_transports", cfg.SIP.Transports).Str("sccp", cfg.SCCP.Addr).Str("tftp", tftpAddr).
 		Str("admin", cfg.Admin.Addr).Msg("registrar serving; autoregistration is " + openOrClosed(ctx, reader))
 
 	var failure error

@@ -37,6 +37,7 @@ type Config struct {
 	Store   string  `mapstructure:"store"`
 	SIP     SIP     `mapstructure:"sip"`
 	SCCP    SCCP    `mapstructure:"sccp"`
+	TFTP    TFTP    `mapstructure:"tftp"`
 	Admin   Admin   `mapstructure:"admin"`
 	Cluster Cluster `mapstructure:"cluster"`
 	// StoreShared: other registrars write to the same store (command.Options.Shared).
@@ -103,6 +104,18 @@ type SIP struct {
 	// MaxInFlight bounds the REGISTERs being processed at once (beyond: 503
 	// with Retry-After); 0 the adapter's default (sip.DefaultMaxInFlight).
 	MaxInFlight int `mapstructure:"max_in_flight"`
+}
+
+// TFTP is the phones' configuration files server.
+type TFTP struct {
+	// Addr is where it listens (UDP); "" turns it off. The default ":69"
+	// needs root or CAP_NET_BIND_SERVICE: without, serve says so once and
+	// goes on without TFTP; another address that cannot be bound is an
+	// error.
+	Addr string `mapstructure:"addr"`
+	// FilesDir holds the firmware loads and other static files served
+	// read-only beside the generated configuration files ("": none).
+	FilesDir string `mapstructure:"files_dir"`
 }
 
 type SCCP struct {
@@ -250,7 +263,7 @@ func Load(v *viper.Viper, file string) (Config, error) {
 		return Config{}, fmt.Errorf("%s is not valid YAML: %w", name, err)
 	}
 	// Environment variables for keys that are not in the file still count.
-	for _, k := range []string{"admin.token", "store", "data", "sip.addr", "sccp.addr", "admin.addr", "log.format", "log.level", "memory_limit", "node", "gc_percent"} {
+	for _, k := range []string{"admin.token", "store", "data", "sip.addr", "sccp.addr", "admin.addr", "log.format", "log.level", "memory_limit", "node", "gc_percent", "tftp.addr", "tftp.files_dir"} {
 		_ = v.BindEnv(k)
 	}
 	var c Config

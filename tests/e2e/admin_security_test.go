@@ -124,7 +124,7 @@ func TestAdminPlainHTTPNeedsTheFlag(t *testing.T) {
 	cfg := configWithTokens(t)
 	run := func(extra ...string) (*exec.Cmd, *bytes.Buffer, string) {
 		port := freePort(t)
-		args := append([]string{"serve", "--data", t.TempDir(), "--config", cfg,
+		args := append([]string{"serve", "--data", t.TempDir(), "--tftp-addr", "", "--config", cfg,
 			"--sip-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--sccp-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 			"--admin-addr", fmt.Sprintf("0.0.0.0:%d", port)}, extra...)
 		cmd := exec.Command(bin(t, "registrar"), args...)

@@ -66,7 +66,7 @@ func newProc(t *testing.T, data string, extra ...string) *proc {
 // start runs `registrar serve`; it does not wait.
 func (p *proc) start() {
 	p.t.Helper()
-	args := append([]string{"serve", "--data", p.data, "--sip-addr", p.sip, "--sccp-addr", p.sccp,
+	args := append([]string{"serve", "--data", p.data, "--tftp-addr", "", "--sip-addr", p.sip, "--sccp-addr", p.sccp,
 		"--admin-addr", p.admin, "--log-level", "info"}, p.extra...)
 	p.cmd = exec.Command(bin(p.t, "registrar"), args...)
 	p.logs = &lockedBuffer{}

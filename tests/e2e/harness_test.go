@@ -101,6 +101,7 @@ type Registrar struct {
 	Data     string
 	SIP      string // 127.0.0.1:port
 	SCCP     string
+	TFTP     string // the phones' TFTP server
 	AdminURL string
 	sippPort int // the phones' port: the same for every sipp run, as a real phone's is
 	args     []string
@@ -123,12 +124,12 @@ func startRegistrarAt(t *testing.T, data, sip, sccp string, extra ...string) *Re
 	if data == "" {
 		data = t.TempDir()
 	}
-	r := &Registrar{t: t, Data: data, SIP: sip, SCCP: sccp}
+	r := &Registrar{t: t, Data: data, SIP: sip, SCCP: sccp, TFTP: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
 	r.sippPort = freePort(t)
 	adminAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	r.AdminURL = "http://" + adminAddr
 	r.args = append([]string{"serve", "--data", data, "--sip-addr", r.SIP, "--sccp-addr", r.SCCP,
-		"--admin-addr", adminAddr, "--log-level", "info"}, extra...)
+		"--admin-addr", adminAddr, "--tftp-addr", r.TFTP, "--log-level", "info"}, extra...)
 	t.Cleanup(func() { r.Stop() })
 	r.start()
 	return r

@@ -188,7 +188,7 @@ func TestStoreAndNodeClaims(t *testing.T) {
 		{"an unknown node", []string{"--store", "sqlite://" + store, "--shared-store", "--node", "CM9"}, []string{"node \"CM9\"", "not a CallManager"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			args := append([]string{"serve", "--data", t.TempDir(), "--sip-addr", "127.0.0.1:0", "--sccp-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}, c.args...)
+			args := append([]string{"serve", "--data", t.TempDir(), "--sip-addr", "127.0.0.1:0", "--sccp-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--tftp-addr", ""}, c.args...)
 			out, err := exec.Command(bin(t, "registrar"), args...).CombinedOutput()
 			if err == nil {
 				t.Fatalf("started: %s", out)

@@ -1,0 +1,96 @@
+package e2e
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// tftpGet fetches name from the registrar's TFTP server with curl; ok is
+// false when the server answered "file not found" (curl exits 68).
+func tftpGet(t *testing.T, r *Registrar, name string) (body []byte, ok bool) {
+	t.Helper()
+	cmd := exec.Command("curl", "-sS", "--max-time", "10", "tftp://"+r.TFTP+"/"+name)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ee, isExit := err.(*exec.ExitError); isExit && ee.ExitCode() == 68 {
+		return nil, false
+	}
+	if err != nil {
+		t.Fatalf("curl tftp %s: %v: %s", name, err, errb.String())
+	}
+	return out.Bytes(), true
+}
+
+// wellFormed checks an XML document with xmllint.
+func wellFormed(t *testing.T, name string, doc []byte) {
+	t.Helper()
+	if _, err := exec.LookPath("xmllint"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("xmllint is missing (libxml2-utils): .ci/run installs it")
+		}
+		t.Logf("xmllint not found (apt-get install -y libxml2-utils): %s not checked", name)
+		return
+	}
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, doc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("xmllint", "--noout", path).CombinedOutput(); err != nil {
+		t.Fatalf("%s is not well-formed XML: %v\n%s\n%s", name, err, out, doc)
+	}
+}
+
+// TestPhoneBootPath walks the guide's boot path against the real
+// registrar and a real TFTP client (curl): an unknown phone's
+// SEP<MAC>.cnf.xml is not found, XmlDefault.cnf.xml lists the
+// autoregistration group's CallManagers and every model's load; the phone
+// autoregisters; from then on its own SEP<MAC>.cnf.xml exists, with its
+// device pool's CallManagers (and, for a SIP phone, its DN on line 1).
+func TestPhoneBootPath(t *testing.T) {
+	need(t, "curl", "curl")
+	r := startRegistrar(t, "")
+	r.MustAdmin("autoreg", "open", "--reason", "boot path")
+
+	sccpPhone := "SEP00AA55000061"
+	macs := filepath.Join(t.TempDir(), "macs.txt")
+	if err := os.WriteFile(macs, []byte("00AA55000061\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tftpGet(t, r, sccpPhone+".cnf.xml"); ok {
+		t.Fatalf("%s.cnf.xml served for a phone the registrar does not know", sccpPhone)
+	}
+	def, ok := tftpGet(t, r, "XmlDefault.cnf.xml")
+	if !ok {
+		t.Fatal("XmlDefault.cnf.xml not found")
+	}
+	wellFormed(t, "XmlDefault.cnf.xml", def)
+	for _, want := range []string{"<name>CM1</name>", "<name>CM2</name>", "<loadInformation30018", "SCCP41.9-4-2SR3-1S"} {
+		if !bytes.Contains(def, []byte(want)) {
+			t.Errorf("XmlDefault.cnf.xml has no %s:\n%s", want, def)
+		}
+	}
+	for _, name := range []string{"CTL" + sccpPhone + ".tlv", "ITL" + sccpPhone + ".tlv", "ITLFile.tlv", "../etc/passwd"} {
+		if _, ok := tftpGet(t, r, name); ok {
+			t.Errorf("%s served, want file not found", name)
+		}
+	}
+
+	res := r.phonesim(t, "--macs", macs, "--models", "7961")
+	if res.Registered != 1 || res.Phones[0].Device != sccpPhone {
+		t.Fatalf("phonesim: %+v (want %s registered)", res, sccpPhone)
+	}
+	own, ok := tftpGet(t, r, sccpPhone+".cnf.xml")
+	if !ok {
+		t.Fatalf("%s.cnf.xml not found after it autoregistered", sccpPhone)
+	}
+	wellFormed(t, sccpPhone+".cnf.xml", own)
+	for _, want := range []string{"<deviceProtocol>SCCP</deviceProtocol>", "<processNodeName>127.0.0.1</processNodeName>", "<name>CM1</name>", "SCCP41.9-4-2SR3-1S"} {
+		if !bytes.Contains(own, []byte(want)) {
+			t.Errorf("%s.cnf.xml has no %s:\n%s", sccpPhone, want, own)
+		}
+	}
+}
