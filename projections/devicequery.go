@@ -51,6 +51,7 @@ type DeviceQuery struct {
 	Model    string          // exactly this model
 	Protocol domain.Protocol // SIP or SCCP
 	Window   string          // autoregistered in this window
+	Node     string          // registered now with this CallManager
 	// Since: last seen (the device itself reached the registrar) at or
 	// after it.
 	Since time.Time
@@ -215,7 +216,8 @@ func (d *Devices) match(q DeviceQuery) (hits []hit, ok bool) {
 	pool, okPool := id(q.Pool)
 	model, okModel := id(q.Model)
 	window, okWindow := id(q.Window)
-	if !okPool || !okModel || !okWindow {
+	node, okNode := id(q.Node)
+	if !okPool || !okModel || !okWindow || !okNode {
 		return nil, false
 	}
 	since := int64(math.MinInt64)
@@ -233,6 +235,7 @@ func (d *Devices) match(q DeviceQuery) (hits []hit, ok bool) {
 			q.Pool != "" && v.pool != pool,
 			q.Model != "" && v.model != model,
 			q.Window != "" && v.window != window,
+			q.Node != "" && (v.node != node || !v.is(fRegistered)),
 			q.Protocol != "" && d.protocolOf(k, v) != q.Protocol,
 			!q.Since.IsZero() && (v.lastSeen == noTime || v.lastSeen < since):
 			continue

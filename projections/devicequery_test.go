@@ -28,6 +28,7 @@ func naiveQuery(all []projections.Device, q projections.DeviceQuery) projections
 			q.Pool != "" && d.Pool != q.Pool,
 			q.Model != "" && d.Model != q.Model,
 			q.Window != "" && d.Window != q.Window,
+			q.Node != "" && (d.Node != q.Node || !d.Registered),
 			q.Protocol != "" && d.Protocol != q.Protocol,
 			!q.Since.IsZero() && (d.LastSeen.IsZero() || d.LastSeen.Before(q.Since)):
 			continue
@@ -143,6 +144,7 @@ func TestDeviceQuery(t *testing.T) {
 	pool := pick(func(d projections.Device) string { return d.Pool })
 	model := pick(func(d projections.Device) string { return d.Model })
 	window := pick(func(d projections.Device) string { return d.Window })
+	node := pick(func(d projections.Device) string { return d.Node })
 	mid := all[len(all)/2].LastSeen
 	if mid.IsZero() {
 		mid = events[len(events)/2].RecordedAt
@@ -157,6 +159,8 @@ func TestDeviceQuery(t *testing.T) {
 		{Pool: "NoSuchPool"},
 		{Model: model, Status: projections.Registered},
 		{Window: window},
+		{Node: node},
+		{Node: node, Protocol: domain.SIP},
 		{Protocol: domain.SIP},
 		{Protocol: domain.SCCP, Pool: pool},
 		{Since: mid},
@@ -196,7 +200,7 @@ func TestDeviceQuery(t *testing.T) {
 		t.Errorf("the zero query is not List (total %d of %d):\n%s", zero.Total, len(all), diff)
 	}
 	// The filters select something, or the comparisons prove little.
-	for _, f := range filters[:12] {
+	for _, f := range filters[:14] {
 		if f.Pool == "NoSuchPool" {
 			continue
 		}

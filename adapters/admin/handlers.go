@@ -462,7 +462,7 @@ func (s *Server) getNodes(w http.ResponseWriter, r *http.Request, _ principal) e
 }
 
 // deviceParams are the query parameters GET /v1/devices takes.
-var deviceParams = []string{"status", "pool", "model", "protocol", "window", "since", "q", "sort", "offset", "limit"}
+var deviceParams = []string{"status", "pool", "model", "protocol", "window", "node", "since", "q", "sort", "offset", "limit"}
 
 // deviceQuery reads the query of GET /v1/devices.
 func (s *Server) deviceQuery(r *http.Request) (projections.DeviceQuery, error) {
@@ -480,7 +480,7 @@ func (s *Server) deviceQuery(r *http.Request) (projections.DeviceQuery, error) {
 	if q.Status != projections.AnyStatus && q.Status != projections.Registered && q.Status != projections.Unregistered {
 		return q, badRequest("status %q: use registered or unregistered", vals.Get("status"))
 	}
-	q.Pool, q.Model, q.Window, q.Text = vals.Get("pool"), vals.Get("model"), vals.Get("window"), vals.Get("q")
+	q.Pool, q.Model, q.Window, q.Node, q.Text = vals.Get("pool"), vals.Get("model"), vals.Get("window"), vals.Get("node"), vals.Get("q")
 	if p := vals.Get("protocol"); p != "" {
 		proto, err := domain.ParseProtocol(p)
 		if err != nil {

@@ -50,6 +50,7 @@ SIP binding or an SCCP keepalive expires, so no expiry is shown.`,
 	f.StringVar(&q.Model, "model", "", "only this model (7961, ...)")
 	f.StringVar(&q.Protocol, "protocol", "", "only sip or sccp")
 	f.StringVar(&q.Window, "window", "", "only the devices autoregistered in this window (W1, ...)")
+	f.StringVar(&q.Node, "node", "", "only the devices registered now with this CallManager (CM1, ...)")
 	f.StringVar(&q.Since, "since", "", "only devices last seen at or after a time (RFC 3339) or within a duration (24h)")
 	f.StringVar(&q.Q, "name", "", "only devices whose name, DN or address contains this text (any case)")
 	f.StringVar(&q.Sort, "sort", "", "name, dn, model, protocol, pool, status, last_seen or address; -F reverses")
@@ -67,14 +68,23 @@ func printDevices(w io.Writer, devs api.Devices) {
 		}
 		return
 	}
-	fmt.Fprintln(w, "NAME\tMODEL\tPROTOCOL\tDN\tPARTITION\tPOOL\tCSS\tREGISTERED\tLAST SEEN\tADDRESS\tORIGIN")
+	fmt.Fprintln(w, "NAME\tMODEL\tPROTOCOL\tDN\tPARTITION\tPOOL\tCSS\tREGISTERED\tNODE\tLAST SEEN\tADDRESS\tORIGIN")
 	for _, d := range devs.Devices {
 		origin := "provisioned"
 		if d.Autoregistered {
 			origin = "autoreg " + d.Window
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.Model, d.Protocol, d.DN,
-			orDash(d.Partition), orDash(d.Pool), orDash(d.CSS), yesNo(d.Registered), when(d.LastSeen), orDash(d.Address), origin)
+		// The calling search space it dials with: its own, else its pool's.
+		css := d.CSS
+		if css == "" && d.EffectiveCSS != "" {
+			css = d.EffectiveCSS + " (pool)"
+		}
+		node := orDash(d.Node)
+		if d.OutsideGroup {
+			node += " (outside its group)"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.Model, d.Protocol, d.DN,
+			orDash(d.Partition), orDash(d.Pool), orDash(css), yesNo(d.Registered), node, when(d.LastSeen), orDash(d.Address), origin)
 	}
 	if shown := devs.Offset + len(devs.Devices); devs.Offset > 0 || shown < devs.Total {
 		fmt.Fprintf(w, "%d-%d of %d devices", devs.Offset+1, shown, devs.Total)

@@ -271,6 +271,7 @@ type DeviceQuery struct {
 	Model    string `json:"model,omitempty"`    // exactly this model
 	Protocol string `json:"protocol,omitempty"` // sip or sccp
 	Window   string `json:"window,omitempty"`   // autoregistered in this window
+	Node     string `json:"node,omitempty"`     // registered now with this CallManager
 	// Since: last seen at or after this time (RFC 3339), or within this
 	// duration before now ("1h").
 	Since string `json:"since,omitempty"`

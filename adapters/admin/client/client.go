@@ -219,7 +219,7 @@ func (c *Client) Devices(ctx context.Context) ([]api.Device, error) {
 func (c *Client) QueryDevices(ctx context.Context, q api.DeviceQuery) (api.Devices, error) {
 	v := url.Values{}
 	for k, s := range map[string]string{"status": q.Status, "pool": q.Pool, "model": q.Model, "protocol": q.Protocol,
-		"window": q.Window, "since": q.Since, "q": q.Q, "sort": q.Sort} {
+		"window": q.Window, "node": q.Node, "since": q.Since, "q": q.Q, "sort": q.Sort} {
 		if s != "" {
 			v.Set(k, s)
 		}
