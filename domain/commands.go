@@ -120,6 +120,13 @@ type (
 		By            string
 	}
 	DeleteDevice struct{ Device, By string }
+	// ResetDevice asks a device to reset (Restart: restart) and fetch its
+	// configuration again.
+	ResetDevice struct {
+		Device  string
+		Restart bool
+		By      string
+	}
 )
 
 // ---- Commands from the protocol adapters -----------------------------------
@@ -174,5 +181,6 @@ func (ConfigureRange) Needs() Needs       { return clusterRange }
 func (c ProvisionDevice) Needs() Needs    { return Needs{Cluster: true, Range: true, Device: c.Device} }
 func (c ReconfigureDevice) Needs() Needs  { return Needs{Cluster: true, Range: true, Device: c.Device} }
 func (c DeleteDevice) Needs() Needs       { return Needs{Range: true, Device: c.Device} }
+func (c ResetDevice) Needs() Needs        { return Needs{Device: c.Device} }
 func (c Register) Needs() Needs           { return Needs{Cluster: true, Range: true, Device: c.Device} }
 func (c Unregister) Needs() Needs         { return Needs{Device: c.Device} }

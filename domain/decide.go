@@ -393,6 +393,15 @@ func decide(w World, cmd Command, now time.Time) ([]Event, error) {
 		}
 		return ev, nil
 
+	case ResetDevice:
+		if err := needBy(c.By); err != nil {
+			return nil, err
+		}
+		if !w.Device.Exists {
+			return nil, fmt.Errorf("%w: no device %s", ErrNotFound, c.Device)
+		}
+		return []Event{DeviceResetRequested{DeviceEvent: DeviceEvent{Device: c.Device}, Restart: c.Restart, By: c.By}}, nil
+
 	case Register:
 		return decideRegister(w, c, now)
 

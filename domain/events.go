@@ -339,6 +339,16 @@ type DeviceDeleted struct {
 	By string `json:"by"`
 }
 
+// DeviceResetRequested: an administrator asked the device to reset (reboot)
+// or, with Restart, to restart (reload its configuration without a
+// reboot), so that it fetches its configuration again and registers with
+// its device pool's CallManagers (after checklist step 8, say).
+type DeviceResetRequested struct {
+	DeviceEvent
+	Restart bool   `json:"restart,omitempty"`
+	By      string `json:"by"`
+}
+
 // ---- Registry --------------------------------------------------------------
 
 // Event names: stable, explicit, never derived from Go type names.
@@ -376,6 +386,7 @@ const (
 	TypeRegistrationRejected  = "device.registration_rejected"
 	TypeDeviceReconfigured    = "device.reconfigured"
 	TypeDeviceDeleted         = "device.deleted"
+	TypeDeviceResetRequested  = "device.reset_requested"
 )
 
 func (ProtocolSet) EventType() string           { return TypeProtocolSet }
@@ -411,6 +422,7 @@ func (DeviceUnregistered) EventType() string    { return TypeDeviceUnregistered 
 func (RegistrationRejected) EventType() string  { return TypeRegistrationRejected }
 func (DeviceReconfigured) EventType() string    { return TypeDeviceReconfigured }
 func (DeviceDeleted) EventType() string         { return TypeDeviceDeleted }
+func (DeviceResetRequested) EventType() string  { return TypeDeviceResetRequested }
 
 var registry = map[string]func() Event{
 	TypeProtocolSet:           func() Event { return &ProtocolSet{} },
@@ -446,6 +458,7 @@ var registry = map[string]func() Event{
 	TypeRegistrationRejected:  func() Event { return &RegistrationRejected{} },
 	TypeDeviceReconfigured:    func() Event { return &DeviceReconfigured{} },
 	TypeDeviceDeleted:         func() Event { return &DeviceDeleted{} },
+	TypeDeviceResetRequested:  func() Event { return &DeviceResetRequested{} },
 }
 
 // EventTypes lists every registered event name.

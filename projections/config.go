@@ -24,7 +24,8 @@ func Administrative(eventType string) bool {
 		domain.TypeCSSRemoved, domain.TypeDevicePoolConfigured, domain.TypeDevicePoolRemoved,
 		domain.TypeDefaultPoolSet, domain.TypeDeviceDefaultsSet, domain.TypeAutoregCSSSet,
 		domain.TypeWindowOpened, domain.TypeWindowClosed, domain.TypeRangeConfigured,
-		domain.TypeDeviceProvisioned, domain.TypeDeviceReconfigured, domain.TypeDeviceDeleted:
+		domain.TypeDeviceProvisioned, domain.TypeDeviceReconfigured, domain.TypeDeviceDeleted,
+		domain.TypeDeviceResetRequested:
 		return true
 	}
 	return false
@@ -183,6 +184,8 @@ func byOf(e domain.Event) (string, bool) {
 	case domain.DeviceReconfigured:
 		return e.By, true
 	case domain.DeviceDeleted:
+		return e.By, true
+	case domain.DeviceResetRequested:
 		return e.By, true
 	}
 	return "", false

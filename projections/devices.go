@@ -344,6 +344,11 @@ func (d *Devices) Apply(e *Event) {
 			describe(p.Description)
 		}
 		seen = false
+	case domain.DeviceResetRequested:
+		// Nothing of the device changes but its stream's version.
+		k, v = d.get(p.Device)
+		d.count(v, -1)
+		seen = false
 	case domain.DeviceDeleted:
 		k, v = d.get(p.Device)
 		d.count(v, -1)

@@ -92,6 +92,11 @@ func Describe(e domain.Event) string {
 		return fmt.Sprintf("moved from %s to %s", e.From, e.To) + onNode(e.Node)
 	case domain.DeviceUnregistered:
 		return "unregistered (" + e.Reason + ")"
+	case domain.DeviceResetRequested:
+		if e.Restart {
+			return "restart requested by " + e.By
+		}
+		return "reset requested by " + e.By
 	case domain.RegistrationRejected:
 		return fmt.Sprintf("refused (%s): %s", e.Reason, e.Detail)
 	case domain.DeviceReconfigured:

@@ -60,6 +60,10 @@ type Config struct {
 	// NodeUp tells whether a registrar process serves CallManager name now,
 	// and which (for GET /v1/nodes); nil: nodes are shown as unknown.
 	NodeUp func(name string) (up bool, process string)
+	// Reset tells a device to reset (restart: to restart), over its
+	// protocol: the SCCP adapter's Reset, the SIP adapter's NOTIFY. nil:
+	// resets are recorded but reach no phone.
+	Reset func(device string, protocol domain.Protocol, restart bool) error
 	// Report, when set, serves the compliance report in HTML at
 	// GET /audit/report (the console's Audit page links to it).
 	Report ReportFunc

@@ -59,6 +59,7 @@ func (s *Server) routes() {
 	s.handle("GET /v1/devices/{name}", accessRead, s.getDevice)
 	s.handle("PATCH /v1/devices/{name}", accessWrite, s.reconfigureDevice)
 	s.handle("DELETE /v1/devices/{name}", accessWrite, s.deleteDevice)
+	s.handle("POST /v1/devices/{name}/reset", accessWrite, s.resetDevice)
 	s.handle("GET /v1/devices/{name}/may-dial", accessRead, s.mayDial)
 
 	s.consoleRoutes()
@@ -896,6 +897,35 @@ func (s *Server) reconfigureDevice(w http.ResponseWriter, r *http.Request, who p
 	}
 	return s.deviceChange(w, r, http.StatusOK, domain.ReconfigureDevice{
 		Device: name, Pool: req.Pool, CSS: req.CSS, DN: req.DN, Partition: req.Partition, Description: req.Description, By: by(who)})
+}
+
+// resetDevice records who asked a device to reset, then tells the phone.
+func (s *Server) resetDevice(w http.ResponseWriter, r *http.Request, who principal) error {
+	name, err := pathName(r, "name")
+	if err != nil {
+		return err
+	}
+	var req api.ResetDevice
+	if err := decode(w, r, &req, true); err != nil {
+		return err
+	}
+	out, res, err := s.exec(r, domain.ResetDevice{Device: name, Restart: req.Restart, By: by(who)})
+	if err != nil {
+		return err
+	}
+	res.Reset = &api.ResetOutcome{}
+	switch {
+	case s.cfg.Reset == nil:
+		res.Reset.Detail = "this registrar has no adapter to tell phones"
+	default:
+		if err := s.cfg.Reset(name, out.Device.Protocol, req.Restart); err != nil {
+			res.Reset.Detail = err.Error()
+		} else {
+			res.Reset.Delivered = true
+		}
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
 }
 
 func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request, who principal) error {

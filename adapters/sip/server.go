@@ -601,6 +601,7 @@ type listener struct {
 	network  string
 	addr     net.Addr
 	reliable bool
+	pc       net.PacketConn // UDP: the socket, to send requests from
 	// stop stops reading and accepting; forceClose closes everything now.
 	stop       func()
 	forceClose func()

@@ -32,6 +32,7 @@ const maxDatagram = 65535
 // return.
 func (s *Server) ServeUDP(ctx context.Context, pc net.PacketConn) error {
 	l := newListener("UDP", pc.LocalAddr(), false)
+	l.pc = pc
 	l.stop = func() { _ = pc.SetReadDeadline(time.Unix(1, 0)) }
 	l.forceClose = func() { _ = pc.Close() }
 	if err := s.track(l); err != nil {

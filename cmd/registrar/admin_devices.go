@@ -107,7 +107,7 @@ permanent device pool (checklist step 8) with 'device set'.`,
   registrar admin device delete SEP0011223344CC`,
 	}
 	group(c)
-	c.AddCommand(a.deviceShowCommand(), a.deviceSetCommand(), a.deviceAddCommand(), a.deviceDeleteCommand())
+	c.AddCommand(a.deviceShowCommand(), a.deviceSetCommand(), a.deviceAddCommand(), a.deviceDeleteCommand(), a.deviceResetCommand())
 	return c
 }
 
@@ -239,6 +239,41 @@ func (a *adminCLI) deviceDeleteCommand() *cobra.Command {
 			return res, "device " + args[0] + " deleted", err
 		}),
 	}
+}
+
+func (a *adminCLI) deviceResetCommand() *cobra.Command {
+	var restart bool
+	c := &cobra.Command{
+		Use:   "reset NAME [--restart]",
+		Short: "Tell a phone to reset (or restart): it fetches its configuration again",
+		Long: `reset records who asked (an event), then tells the phone: an SCCP phone gets
+a Reset on its connection, a SIP phone a NOTIFY with Event: check-sync at its
+contact. The phone fetches its configuration file again (TFTP) and registers
+with its device pool's CallManagers: after 'device set --pool' (checklist
+step 8), a reset moves it. --restart asks for a restart (reload the
+configuration without a reboot) rather than a reset.`,
+		Example: `  registrar admin device set SEP0011223344CC --pool Staff
+  registrar admin device reset SEP0011223344CC`,
+		Args: nArgs("NAME"),
+		RunE: a.change(func(ctx context.Context, c *client.Client, args []string) (api.Result, string, error) {
+			res, err := c.ResetDevice(ctx, args[0], restart)
+			what := "reset"
+			if restart {
+				what = "restart"
+			}
+			done := what + " of " + args[0] + " recorded"
+			if res.Reset != nil {
+				if res.Reset.Delivered {
+					done += "; the phone was told"
+				} else {
+					done += "; the phone was not told: " + res.Reset.Detail
+				}
+			}
+			return res, done, err
+		}),
+	}
+	c.Flags().BoolVar(&restart, "restart", false, "restart rather than reset")
+	return c
 }
 
 func (a *adminCLI) mayDialCommand() *cobra.Command {

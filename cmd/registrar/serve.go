@@ -234,9 +234,27 @@ func serve(ctx context.Context, cfg config.Config) error {
 		}
 	}
 
+	// A reset reaches the phone through its adapter, made below.
+	var (
+		sccpReset func(device string, restart bool) error
+		sipNotify func(device, event string) error
+	)
 	adm, err := admin.New(admin.Config{
 		Addr: cfg.Admin.Addr, Tokens: tokens, AllowPlainHTTP: cfg.Admin.AllowPlainHTTP,
 		TLSCert: cfg.Admin.TLSCert, TLSKey: cfg.Admin.TLSKey, Metrics: metrics,
+		Reset: func(device string, p domain.Protocol, restart bool) error {
+			switch p {
+			case domain.SCCP:
+				return sccpReset(device, restart)
+			case domain.SIP:
+				event := "check-sync"
+				if !restart {
+					event += ";reboot=true"
+				}
+				return sipNotify(device, event)
+			}
+			return fmt.Errorf("device %s speaks %q: no adapter resets it", device, p)
+		},
 		NodeUp: func(name string) (bool, string) {
 			up, h := nodeUp(base, name)
 			if !up {
@@ -273,6 +291,8 @@ func serve(ctx context.Context, cfg config.Config) error {
 		SourceRate: cfg.SCCP.SourceRate, SourceBurst: cfg.SCCP.SourceBurst, TrustedSources: sccpTrusted,
 		Known: known, Refused: metrics.CountRefused("sccp"), Provisioning: prov,
 	})
+	sccpReset, sipNotify = sccpSrv.Reset, sipSrv.Notify
+
 	var tftpSrv *tftp.Server
 	if pc := lns.take(&lns.tftp); pc != nil {
 		files := tftp.Files(prov)

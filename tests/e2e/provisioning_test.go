@@ -5,7 +5,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 )
 
 // tftpGet fetches name from the registrar's TFTP server with curl; ok is
@@ -92,5 +94,58 @@ func TestPhoneBootPath(t *testing.T) {
 		if !bytes.Contains(own, []byte(want)) {
 			t.Errorf("%s.cnf.xml has no %s:\n%s", sccpPhone, want, own)
 		}
+	}
+}
+
+// TestResetDevice: `registrar admin device reset` records who asked and
+// tells the phone over its protocol: an SCCP phone on its connection, a SIP
+// phone at its contact; a phone not registered here is recorded, not told.
+func TestResetDevice(t *testing.T) {
+	r := startRegistrar(t, "")
+	r.MustAdmin("autoreg", "open", "--reason", "reset test")
+	macs := filepath.Join(t.TempDir(), "macs.txt")
+	if err := os.WriteFile(macs, []byte("00AA55000071\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sim := exec.Command(bin(t, "phonesim"), "--sccp", r.SCCP, "--macs", macs, "--models", "7961", "--hold", "20s", "--format", "json")
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Process.Kill(); _ = sim.Wait() })
+	for i := 0; ; i++ {
+		if d, ok := r.Devices()["SEP00AA55000071"]; ok && d.Registered {
+			break
+		}
+		if i > 100 {
+			t.Fatal("the SCCP phone did not register")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	out := r.MustAdmin("device", "reset", "SEP00AA55000071")
+	if !strings.Contains(out, "the phone was told") || !strings.Contains(out, "device.reset_requested") {
+		t.Fatalf("reset of a registered SCCP phone:\n%s", out)
+	}
+	_ = sim.Process.Kill()
+	_ = sim.Wait()
+	for i := 0; ; i++ { // the connection closed: the registrar unregisters it
+		if d := r.Devices()["SEP00AA55000071"]; !d.Registered {
+			break
+		}
+		if i > 100 {
+			t.Fatal("the phone stayed registered after its connection closed")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	out = r.MustAdmin("device", "reset", "SEP00AA55000071", "--restart")
+	if !strings.Contains(out, "the phone was not told") {
+		t.Fatalf("restart of a phone with no connection:\n%s", out)
+	}
+	var events []struct {
+		Type  string `json:"type"`
+		Actor string `json:"actor"`
+	}
+	replayJSON(t, &events, "events", "--data", r.Data, "--type", "device.reset_requested", "--format", "json")
+	if len(events) != 2 || events[0].Actor != "admin:admin" {
+		t.Fatalf("reset events: %+v, want two by admin:admin", events)
 	}
 }

@@ -183,6 +183,23 @@ type Result struct {
 	Device *Device `json:"device,omitempty"`
 	// Window is the window after POST /v1/autoreg/open.
 	Window *Window `json:"window,omitempty"`
+	// Reset says, after POST /v1/devices/{name}/reset, whether the phone
+	// was told (SCCP Reset on its connection, SIP NOTIFY check-sync to its
+	// contact), and why not.
+	Reset *ResetOutcome `json:"reset,omitempty"`
+}
+
+// ResetDevice is the body of POST /v1/devices/{name}/reset (optional).
+type ResetDevice struct {
+	// Restart asks for a restart (reload the configuration) rather than a
+	// reset (reboot).
+	Restart bool `json:"restart,omitempty"`
+}
+
+// ResetOutcome is whether a reset reached the phone.
+type ResetOutcome struct {
+	Delivered bool   `json:"delivered"`
+	Detail    string `json:"detail,omitempty"`
 }
 
 // Window is an autoregistration window.

@@ -372,6 +372,11 @@ func (c *Client) ReconfigureDevice(ctx context.Context, name string, d api.Recon
 }
 
 // DeleteDevice deletes a device; its DN is free again.
+// ResetDevice asks a device to reset (restart: to restart).
+func (c *Client) ResetDevice(ctx context.Context, name string, restart bool) (api.Result, error) {
+	return c.change(ctx, http.MethodPost, "/v1/devices/"+seg(name)+"/reset", nil, api.ResetDevice{Restart: restart})
+}
+
 func (c *Client) DeleteDevice(ctx context.Context, name string) (api.Result, error) {
 	return c.change(ctx, http.MethodDelete, "/v1/devices/"+seg(name), nil, nil)
 }
