@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/autoreg/autoreg/domain"
 )
@@ -60,6 +61,9 @@ type Config struct {
 	// NodeUp tells whether a registrar process serves CallManager name now,
 	// and which (for GET /v1/nodes); nil: nodes are shown as unknown.
 	NodeUp func(name string) (up bool, process string)
+	// SIPBinding tells when a SIP device's registration here expires and
+	// over which transport (for the devices' expires); nil: not shown.
+	SIPBinding func(device string) (expires time.Time, transport string, ok bool)
 	// Reset tells a device to reset (restart: to restart), over its
 	// protocol: the SCCP adapter's Reset, the SIP adapter's NOTIFY. nil:
 	// resets are recorded but reach no phone.

@@ -435,6 +435,21 @@ func (s *Server) getCluster(w http.ResponseWriter, r *http.Request, _ principal)
 	return nil
 }
 
+// withBinding adds what the SIP adapter holds of a registered SIP device:
+// when its registration expires, over which transport.
+func (s *Server) withBinding(d api.Device) api.Device {
+	if s.cfg.SIPBinding == nil || !d.Registered || d.Protocol != string(domain.SIP) {
+		return d
+	}
+	if exp, tr, ok := s.cfg.SIPBinding(d.Name); ok {
+		d.Expires, d.Transport = exp, tr
+		if d.Transport == "" {
+			d.Transport = "UDP"
+		}
+	}
+	return d
+}
+
 func apiCallManager(cm domain.CallManager) api.CallManager {
 	return api.CallManager{Name: cm.Name, Description: cm.Description, AutoregEnabled: !cm.AutoregDisabled,
 		Host: cm.Host, SIPPort: cm.SIPPort, SCCPPort: cm.SCCPPort}
@@ -539,7 +554,7 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ principal
 	}
 	out := api.Devices{Devices: make([]api.Device, 0, len(page.Devices)), Total: page.Total, Offset: q.Offset, Limit: q.Limit}
 	for _, d := range page.Devices {
-		out.Devices = append(out.Devices, toDevice(d, s.reader.ExternalNumber, c))
+		out.Devices = append(out.Devices, s.withBinding(toDevice(d, s.reader.ExternalNumber, c)))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -561,7 +576,7 @@ func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, _ principal) 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toDevice(d, s.reader.ExternalNumber, c))
+	writeJSON(w, http.StatusOK, s.withBinding(toDevice(d, s.reader.ExternalNumber, c)))
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	sipmsg "github.com/emiago/sipgo/sip"
 
@@ -127,4 +128,39 @@ func notifyRequest(contact *sipmsg.Uri, local net.Addr, device, event string) st
 	b.WriteString("Subscription-State: terminated\r\n")
 	b.WriteString("Content-Length: 0\r\n\r\n")
 	return b.String()
+}
+
+// Binding is what the SIP adapter holds of a registered device now: when
+// its last binding expires, where, and how it came.
+type Binding struct {
+	Expires   time.Time // the latest of its bindings' ends
+	Contact   string    // the contact of that binding
+	Transport string    // UDP, TCP or TLS: the transport of the contact ("" when it does not say: UDP)
+}
+
+// Binding returns the device's binding here (found false when it has none).
+func (s *Server) Binding(device string) (Binding, bool) {
+	mac, ok := domain.DeviceMAC(device)
+	if !ok {
+		return Binding{}, false
+	}
+	_, bindings := s.table.snapshot(mac)
+	if len(bindings) == 0 {
+		return Binding{}, false
+	}
+	var out Binding
+	var end int64
+	for _, b := range bindings {
+		if b.ends() >= end {
+			end, out.Contact = b.ends(), b.uri()
+		}
+	}
+	out.Expires = s.epoch.Add(time.Duration(end)).UTC().Truncate(time.Second)
+	var u sipmsg.Uri
+	if sipmsg.ParseUri(out.Contact, &u) == nil {
+		if t, ok := u.UriParams.Get("transport"); ok {
+			out.Transport = strings.ToUpper(t)
+		}
+	}
+	return out, true
 }

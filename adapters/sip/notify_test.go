@@ -52,3 +52,26 @@ func TestNotifyCheckSync(t *testing.T) {
 		t.Errorf("a device without a binding: %v, want ErrNotRegistered", err)
 	}
 }
+
+// TestBinding: the adapter tells when a device's binding expires and where.
+func TestBinding(t *testing.T) {
+	srv := serve(t, nil)
+	p := newPhone(t, srv, "UDP")
+	before := time.Now()
+	if res := p.register(testContact, "600"); res.StatusCode != 200 {
+		t.Fatalf("REGISTER: %d %s", res.StatusCode, res.Reason)
+	}
+	b, ok := srv.Binding(testDevice)
+	if !ok {
+		t.Fatal("no binding after a REGISTER")
+	}
+	if b.Expires.Before(before.Add(599*time.Second)) || b.Expires.After(time.Now().Add(601*time.Second)) {
+		t.Errorf("expires %v, want about 600 s after %v", b.Expires, before)
+	}
+	if b.Contact != testContactU || b.Transport != "UDP" {
+		t.Errorf("contact %q over %q, want %q over UDP", b.Contact, b.Transport, testContactU)
+	}
+	if _, ok := srv.Binding("SEP0000DEADBEEF"); ok {
+		t.Error("a binding for a device that never registered")
+	}
+}

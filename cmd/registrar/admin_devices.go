@@ -68,7 +68,7 @@ func printDevices(w io.Writer, devs api.Devices) {
 		}
 		return
 	}
-	fmt.Fprintln(w, "NAME\tMODEL\tPROTOCOL\tDN\tPARTITION\tPOOL\tCSS\tREGISTERED\tNODE\tLAST SEEN\tADDRESS\tORIGIN")
+	fmt.Fprintln(w, "NAME\tMODEL\tPROTOCOL\tDN\tPARTITION\tPOOL\tCSS\tREGISTERED\tNODE\tLAST SEEN\tEXPIRES\tADDRESS\tORIGIN")
 	for _, d := range devs.Devices {
 		origin := "provisioned"
 		if d.Autoregistered {
@@ -83,8 +83,8 @@ func printDevices(w io.Writer, devs api.Devices) {
 		if d.OutsideGroup {
 			node += " (outside its group)"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.Model, d.Protocol, d.DN,
-			orDash(d.Partition), orDash(d.Pool), orDash(css), yesNo(d.Registered), node, when(d.LastSeen), orDash(d.Address), origin)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.Model, d.Protocol, d.DN,
+			orDash(d.Partition), orDash(d.Pool), orDash(css), yesNo(d.Registered), node, when(d.LastSeen), when(d.Expires), orDash(d.Address), origin)
 	}
 	if shown := devs.Offset + len(devs.Devices); devs.Offset > 0 || shown < devs.Total {
 		fmt.Fprintf(w, "%d-%d of %d devices", devs.Offset+1, shown, devs.Total)

@@ -236,12 +236,20 @@ func serve(ctx context.Context, cfg config.Config) error {
 
 	// A reset reaches the phone through its adapter, made below.
 	var (
-		sccpReset func(device string, restart bool) error
-		sipNotify func(device, event string) error
+		sccpReset  func(device string, restart bool) error
+		sipNotify  func(device, event string) error
+		sipBinding func(device string) (sip.Binding, bool)
 	)
 	adm, err := admin.New(admin.Config{
 		Addr: cfg.Admin.Addr, Tokens: tokens, AllowPlainHTTP: cfg.Admin.AllowPlainHTTP,
 		TLSCert: cfg.Admin.TLSCert, TLSKey: cfg.Admin.TLSKey, Metrics: metrics,
+		SIPBinding: func(device string) (time.Time, string, bool) {
+			if sipBinding == nil {
+				return time.Time{}, "", false
+			}
+			b, ok := sipBinding(device)
+			return b.Expires, b.Transport, ok
+		},
 		Reset: func(device string, p domain.Protocol, restart bool) error {
 			switch p {
 			case domain.SCCP:
@@ -291,7 +299,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 		SourceRate: cfg.SCCP.SourceRate, SourceBurst: cfg.SCCP.SourceBurst, TrustedSources: sccpTrusted,
 		Known: known, Refused: metrics.CountRefused("sccp"), Provisioning: prov,
 	})
-	sccpReset, sipNotify = sccpSrv.Reset, sipSrv.Notify
+	sccpReset, sipNotify, sipBinding = sccpSrv.Reset, sipSrv.Notify, sipSrv.Binding
 
 	var tftpSrv *tftp.Server
 	if pc := lns.take(&lns.tftp); pc != nil {

@@ -229,6 +229,8 @@ type Device struct {
 	Protocol   string    `json:"protocol"`
 	Node       string    `json:"node"`
 	LastSeen   time.Time `json:"last_seen"`
+	Expires    time.Time `json:"expires"`
+	Transport  string    `json:"transport"`
 	DN         string    `json:"dn"`
 	Pool       string    `json:"pool"`
 	Registered bool      `json:"registered"`

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/autoreg/autoreg/adapters/eventstore/sqlite"
 )
@@ -127,6 +128,12 @@ func TestSippExhaustsTheRangeAtThe101st(t *testing.T) {
 	devs := r.Devices()
 	if len(devs) != 100 {
 		t.Errorf("%d devices, want 100", len(devs))
+	}
+	for name, d := range devs {
+		// The SIP adapter's binding: the REGISTERs asked for 3600 s.
+		if d.Expires.Before(time.Now().Add(3500*time.Second)) || d.Transport != "UDP" {
+			t.Fatalf("%s: expires %v over %q, want about an hour from now over UDP", name, d.Expires, d.Transport)
+		}
 	}
 	status := r.MustAdmin("status")
 	if !strings.Contains(status, "closed") {

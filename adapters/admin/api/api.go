@@ -268,6 +268,11 @@ type Device struct {
 	// refused or unregistered); absent if it never did. A SIP refresh that
 	// changes nothing records nothing.
 	LastSeen time.Time `json:"last_seen,omitzero"`
+	// Expires is when a SIP phone's registration ends unless refreshed,
+	// and Transport the transport of its contact (UDP, TCP, TLS), as the
+	// registrar it is registered with holds them (absent otherwise).
+	Expires   time.Time `json:"expires,omitzero"`
+	Transport string    `json:"transport,omitempty"`
 }
 
 // Devices is the body of GET /v1/devices.
