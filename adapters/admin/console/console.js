@@ -191,6 +191,7 @@
         return [`Reconfigured: ${parts.join(', ') || 'no field'}`, ''];
       }
       case 'device.deleted': return ['Deleted; its DN is free again', 'bad'];
+      case 'device.reset_requested': return [ev.data && ev.data.restart ? 'Restart requested' : 'Reset requested', ''];
       default: return [ev.type, ''];
     }
   }
@@ -515,7 +516,9 @@
         ...[['Model', d.model], ['Protocol', h('span', { class: 'proto', text: d.protocol })], ['DN', h('span', { class: 'mono', text: d.dn })],
           ['External', d.external_number], ['Partition', d.partition], ['Pool', h('b', { id: 'detail-pool', text: d.pool })], ['CSS', cssOf(d)],
           ['Status', d.registered ? badge('ok', 'registered') : badge('off', 'unregistered')], ['Address', h('span', { class: 'mono', text: dash(d.address) })],
-          ['Last seen', d.last_seen ? fmtTime(d.last_seen) : '—'], ['Origin', d.autoregistered ? `autoregistered in ${d.window}` : 'provisioned by hand'],
+          ['Node', d.node ? (d.outside_group ? `${d.node} (outside its pool's group)` : d.node) : '—'],
+          ['Last seen', d.last_seen ? fmtTime(d.last_seen) : '—'], ['Expires', d.expires ? `${fmtTime(d.expires)} (${d.transport || 'UDP'})` : '—'],
+          ['Origin', d.autoregistered ? `autoregistered in ${d.window}` : 'provisioned by hand'],
           ['Description', d.description]].flatMap(([k, v]) => [h('dt', { text: k }), h('dd', null, v === undefined || v === '' ? '—' : v)]));
       const poolSelect = detail.pool;
       if (cluster && poolSelect.options.length === 0) {
@@ -555,6 +558,17 @@
           await load();
         });
       });
+      const resetForm = h('form', { class: 'form', id: 'reset-form' },
+        h('div', { class: 'row' }, changeButton('Reset phone', { id: 'reset' }), changeButton('Restart', { id: 'restart', type: 'button' })),
+        h('div', { class: 'hint', text: 'The phone fetches its configuration again and registers with its pool\'s CallManagers (after a move, say).' }), h('div', { class: 'form-error' }));
+      const doReset = (restart) => submit(resetForm, async () => {
+        const res = await api('POST', '/v1/devices/' + seg(name) + '/reset', { restart });
+        const told = res.reset && res.reset.delivered ? 'the phone was told' : `the phone was not told${res.reset && res.reset.detail ? ': ' + res.reset.detail : ''}`;
+        changed(res, `${restart ? 'Restart' : 'Reset'} of ${name} recorded; ${told}`);
+        await load();
+      });
+      resetForm.addEventListener('submit', (ev) => { ev.preventDefault(); doReset(false); });
+      resetForm.querySelector('#restart').addEventListener('click', () => doReset(true));
       const del = changeButton('Delete device…', { class: 'danger', id: 'delete', type: 'button' });
       const cancel = h('button', { type: 'button', id: 'delete-cancel', hidden: true }, 'Cancel');
       const delForm = h('form', { class: 'form', id: 'delete-form' }, h('div', { class: 'row' }, del, cancel),
@@ -581,7 +595,7 @@
       drawer.replaceChildren(
         h('header', null, h('h2', { class: 'mono', id: 'detail-name', text: name }), closeBtn),
         h('div', { class: 'body' }, info),
-        h('div', { class: 'body actions' }, h('h3', { text: 'Change' }), moveForm, dnForm, delForm),
+        h('div', { class: 'body actions' }, h('h3', { text: 'Change' }), moveForm, dnForm, resetForm, delForm),
         h('div', { class: 'body' }, h('h3', { text: 'History' }), history));
       drawer.hidden = false;
       layout.classList.add('with-drawer');
