@@ -178,13 +178,8 @@ func (a *Assignment) configure(e *Event, p domain.RangeConfigured) {
 	}
 	r := &rangeStats{DNRange: domain.DNRange{Start: p.Start, End: p.End, Partition: p.Partition, Mask: p.Mask},
 		position: e.Position, at: utc(e.RecordedAt), by: p.By}
-	lo, ok1 := parseDN(p.Start)
-	hi, ok2 := parseDN(p.End)
-	if ok1 && ok2 && !r.Disabled() && len(p.Start) == len(p.End) && lo <= hi {
-		r.lo, r.hi, r.width, r.next = lo, hi, len(p.Start), lo
-		if hi-lo < maxBitmap {
-			r.bitmap = make([]uint64, (hi-lo)/64+1)
-		}
+	r.init()
+	if r.width > 0 {
 		a.each(func(partition, dn, _ string) {
 			if r.contains(partition, dn) {
 				n, _ := parseDN(dn)
@@ -193,8 +188,6 @@ func (a *Assignment) configure(e *Event, p domain.RangeConfigured) {
 			}
 		})
 		r.advance(a.isHeld)
-	} else {
-		r.width = -1 // holds nothing
 	}
 	a.ranges = append(a.ranges, r)
 	a.current = len(a.ranges) - 1

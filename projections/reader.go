@@ -48,6 +48,7 @@ type Status struct {
 type Reader struct {
 	src    LiveSource
 	set    *Set
+	cmd    *commandState // the command side's state besides the read models, for snapshots
 	runner *Runner
 	clock  func() time.Time
 }
@@ -60,7 +61,8 @@ func NewReader(src LiveSource, clock func() time.Time) *Reader {
 		clock = time.Now
 	}
 	set := &Set{Cluster: NewCluster(), Assignment: NewAssignment(), Devices: NewDevices()}
-	return &Reader{src: src, set: set, runner: NewRunner(src, set.Cluster, set.Assignment, set.Devices), clock: clock}
+	cmd := newCommandState()
+	return &Reader{src: src, set: set, cmd: cmd, runner: NewRunner(src, set.Cluster, set.Assignment, set.Devices, cmd), clock: clock}
 }
 
 // Run catches up with the store, then follows it, until ctx ends (see

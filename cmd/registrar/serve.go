@@ -26,6 +26,7 @@ import (
 	"github.com/autoreg/autoreg/adapters/admin"
 	"github.com/autoreg/autoreg/adapters/sccp"
 	"github.com/autoreg/autoreg/adapters/sip"
+	"github.com/autoreg/autoreg/adapters/snapshot"
 	"github.com/autoreg/autoreg/domain"
 	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/config"
@@ -64,7 +65,8 @@ store, exit 0.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			return serve(ctx, cfg)
+			verify, _ := cmd.Flags().GetBool("verify-history")
+			return serve(ctx, cfg, verify)
 		},
 	}
 	f := c.Flags()
@@ -78,6 +80,7 @@ store, exit 0.`,
 	f.String("log-format", "json", "log format: json or console")
 	f.String("log-level", "info", "log level: debug, info, warn, error")
 	f.String("memory-limit", "", "soft memory limit of the Go runtime, e.g. 160MiB (default: none, or GOMEMLIMIT)")
+	f.Bool("verify-history", false, "check the whole hash chain at start, as 'replay verify' does (by default the start checks it from the snapshot it starts from)")
 	f.Bool("admin-allow-plain-http", false, "serve the admin API in plain HTTP on a non-loopback address (tokens cross the network in clear: only behind a TLS proxy)")
 	bind(v, c, map[string]string{
 		"data": "data", "store": "store", "store_shared": "shared-store", "sip.addr": "sip-addr", "sccp.addr": "sccp-addr",
@@ -108,7 +111,7 @@ func newLogger(cfg config.Log) zerolog.Logger {
 	return log.Level(lvl).With().Timestamp().Logger()
 }
 
-func serve(ctx context.Context, cfg config.Config) error {
+func serve(ctx context.Context, cfg config.Config, verify bool) error {
 	log := newLogger(cfg.Log)
 	if n, _ := config.ParseMemoryLimit(cfg.MemoryLimit); n > 0 { // validated by Load
 		debug.SetMemoryLimit(n)
@@ -131,32 +134,45 @@ func serve(ctx context.Context, cfg config.Config) error {
 	}
 	started := time.Now()
 	metrics := admin.NewMetrics()
+	if verify {
+		if err := verifyHistory(ctx, store, path, log); err != nil {
+			return err
+		}
+	}
 	// The read side: the live read models every query is answered from,
 	// and from which the command side reads the devices it does not hold.
 	// It follows the store for the process's life. The audit models
 	// (windows, configuration history) are built by `replay` and
 	// `compliance` when asked, not held here: at 100,000 devices they would
-	// cost the registrar ~15 MB.
+	// cost the registrar ~15 MB. Both sides start from the snapshot if one
+	// fits the store (docs/snapshots.md).
 	readCtx, stopReading := context.WithCancel(context.Background())
 	defer stopReading()
-	reader := projections.NewReader(store, nil)
-	readErr := make(chan error, 1)
-	go func() { readErr <- reader.Run(readCtx) }()
-	svc, err := command.New(ctx, metrics.Store(store), command.Options{
-		Devices:     reader,
-		Shared:      cfg.StoreShared,
-		VerifyChain: true, // refuse a store altered on disk rather than serve it
-		OnError:     func(err error) { log.Error().Err(err).Msg("background work failed; retrying") },
+	snapPath := snapshotPath(cfg, path)
+	sides, err := snapshot.Start(ctx, readCtx, store, snapshot.StartOptions{
+		Path: snapPath, Log: log, CommandStore: metrics.Store(store),
+		Command: command.Options{
+			Shared:      cfg.StoreShared,
+			VerifyChain: true, // refuse a store altered on disk rather than serve it
+			OnError:     func(err error) { log.Error().Err(err).Msg("background work failed; retrying") },
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("loading state from %s: %w", path, err)
 	}
+	reader, svc, readErr := sides.Reader, sides.Handler, sides.ReadDone
 	written, err := svc.Configure(ctx, cfg.Cluster.Commands(head == 0, "config"), command.Origin{Actor: "config"})
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	log.Info().Str("store", path).Uint64("events", head).Int("config_events", written).
+		Uint64("snapshot_position", sides.From).Int("snapshot_bytes", sides.SnapshotBytes).
 		Dur("load", time.Since(started)).Msg("event store open")
+	var snaps *snapshot.Writer
+	if snapPath != "" {
+		snaps = snapshot.NewWriter(store, reader, snapPath, sides.From, snapshot.WriterOptions{
+			EveryEvents: uint64(cfg.Snapshot.EveryEvents), Every: cfg.Snapshot.Every, Log: log})
+	}
 
 	tokens, err := adminTokens(cfg, log)
 	if err != nil {
@@ -250,6 +266,9 @@ func serve(ctx context.Context, cfg config.Config) error {
 	servers++
 	run("admin", func() error { return adm.ListenAndServe(srvCtx) })
 	go func() { _ = svc.Run(srvCtx, time.Second) }()
+	if snaps != nil {
+		go snaps.Run(srvCtx)
+	}
 	go func() {
 		if err := <-readErr; err != nil && !errors.Is(err, context.Canceled) {
 			log.Error().Err(err).Msg("read models stopped following the store")
@@ -293,6 +312,9 @@ func serve(ctx context.Context, cfg config.Config) error {
 	}
 	if failure != nil {
 		return failure
+	}
+	if snaps != nil {
+		finalSnapshot(sides, snaps, store, log)
 	}
 	log.Info().Msg("stopped")
 	return nil

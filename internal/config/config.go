@@ -43,6 +43,8 @@ type Config struct {
 	// MemoryLimit is the Go runtime's soft memory limit ("" or "0": none;
 	// GOMEMLIMIT's syntax: 160MiB, 1GiB, or bytes). See ParseMemoryLimit.
 	MemoryLimit string `mapstructure:"memory_limit"`
+	// Snapshot says when snapshots of the registrar's state are written.
+	Snapshot Snapshot `mapstructure:"snapshot"`
 }
 
 // ParseMemoryLimit reads a memory limit as GOMEMLIMIT writes it: a number of
@@ -218,6 +220,7 @@ func New() *viper.Viper {
 	v.SetEnvPrefix("AUTOREG")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	v.AutomaticEnv()
+	setSnapshotDefaults(v)
 	return v
 }
 
@@ -336,6 +339,7 @@ func (c Config) Validate() error {
 	} else if n > 0 && n < 16<<20 {
 		add("memory_limit %q: below 16MiB the registrar cannot hold its own code and buffers", c.MemoryLimit)
 	}
+	errs = append(errs, c.Snapshot.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("%s: %w", strings.Join(errs, "; "), ErrInvalidConfig)
 	}
