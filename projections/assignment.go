@@ -58,6 +58,8 @@ type rangeStats struct {
 	width  int
 	used   int
 	next   int64 // no DN of the range below it is free
+	// mapped: the range is small enough for a bitmap.
+	mapped bool
 	// bitmap marks the DNs in use, by offset from lo (nil for ranges larger
 	// than maxBitmap, whose DNs are looked up in the Assignment's map).
 	bitmap   []uint64
@@ -226,8 +228,14 @@ const maxBitmap = 1 << 24
 
 // mark sets or clears n's bit.
 func (r *rangeStats) mark(n int64, used bool) {
-	if r.bitmap == nil {
+	if !r.mapped {
 		return
+	}
+	if r.bitmap == nil { // made at the first DN in use: a range never used costs nothing
+		if !used {
+			return
+		}
+		r.bitmap = make([]uint64, (r.hi-r.lo)/64+1)
 	}
 	i := n - r.lo
 	if used {
@@ -251,7 +259,10 @@ func (r *rangeStats) advance(isHeld func(partition, dn string) bool) {
 		r.next = r.hi + 1
 		return
 	}
-	if r.bitmap != nil {
+	if r.mapped {
+		if r.bitmap == nil {
+			return // no DN in use: next is free
+		}
 		for r.next <= r.hi {
 			i := r.next - r.lo
 			left := 64 - i%64 // bits of the word from i on

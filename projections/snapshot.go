@@ -610,12 +610,10 @@ func (d *Devices) decode(dec *snapfile.Decoder) error {
 func (r *rangeStats) init() {
 	lo, ok1 := parseDN(r.Start)
 	hi, ok2 := parseDN(r.End)
-	r.used, r.bitmap = 0, nil
+	r.used, r.bitmap, r.mapped = 0, nil, false
 	if ok1 && ok2 && !r.Disabled() && len(r.Start) == len(r.End) && lo <= hi {
 		r.lo, r.hi, r.width, r.next = lo, hi, len(r.Start), lo
-		if hi-lo < maxBitmap {
-			r.bitmap = make([]uint64, (hi-lo)/64+1)
-		}
+		r.mapped = hi-lo < maxBitmap // the bitmap is made at the first DN in use (mark)
 		return
 	}
 	r.width = -1

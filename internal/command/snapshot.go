@@ -2,6 +2,7 @@ package command
 
 import (
 	"errors"
+	"maps"
 	"time"
 
 	"github.com/autoreg/autoreg/domain"
@@ -58,4 +59,21 @@ func (s *Handler) restore(snap *Snapshot) {
 		s.rejected = make(map[string]map[domain.RejectReason]time.Time)
 	}
 	s.head = snap.Position
+}
+
+// Snapshot returns a copy of the handler's state: what Options.Start takes,
+// at the position of the last event folded from the store (Hash left nil).
+// Decisions apply their events to the state before they are durable, so
+// the state is a fold of the store only while no append is in flight; the
+// registrar's snapshots are taken from the read side instead (see
+// projections.Reader.Snapshot), and tests compare the two.
+func (s *Handler) Snapshot() Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rej := make(map[string]map[domain.RejectReason]time.Time, len(s.rejected))
+	for d, m := range s.rejected {
+		rej[d] = maps.Clone(m)
+	}
+	return Snapshot{Position: s.head, Cluster: s.cluster.Clone(), ClusterVersion: s.cVersion,
+		Range: s.rng.Clone(), RangeVersion: s.rVersion, Rejections: rej}
 }
