@@ -28,7 +28,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"runtime/debug"
 	"sync"
 	"time"
 
@@ -159,14 +158,12 @@ func Start(ctx, readCtx context.Context, store Store, opt StartOptions) (*Starte
 	if err != nil {
 		return nil, err
 	}
-	// What the start read (the snapshot's bytes, the store's pages) is
-	// garbage now: give it back, so that the process starts as small as
-	// one that registered the same devices.
-	snap = nil
+	// The store's pages the start read stay mapped in the process: give
+	// them back (the SQLite store's ReleaseMemory). The snapshot's bytes
+	// are garbage once Start returns.
 	if r, ok := store.(interface{ ReleaseMemory() }); ok {
-		r.ReleaseMemory() // the SQLite store's mapped pages
+		r.ReleaseMemory()
 	}
-	debug.FreeOSMemory()
 	return st, nil
 }
 
