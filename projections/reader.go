@@ -45,6 +45,11 @@ type Status struct {
 // Reads wait until the read models include every event the store held
 // when they were asked (at most ReadTimeout), so that a caller reads its
 // own writes. Reader is safe for concurrent use.
+//
+// Beside the read models it keeps the command side's state that they do
+// not hold (CommandState: small), so that a snapshot of it (Snapshot) is
+// one of the whole registrar at one position; RestoreReader starts a
+// Reader from one (see adapters/snapshot and docs/snapshots.md).
 type Reader struct {
 	src    LiveSource
 	set    *Set
