@@ -58,6 +58,8 @@ type rangeStats struct {
 	width  int
 	used   int
 	next   int64 // no DN of the range below it is free
+	// mapped: the range is small enough for a bitmap.
+	mapped bool
 	// bitmap marks the DNs in use, by offset from lo (nil for ranges larger
 	// than maxBitmap, whose DNs are looked up in the Assignment's map).
 	bitmap   []uint64
@@ -178,13 +180,8 @@ func (a *Assignment) configure(e *Event, p domain.RangeConfigured) {
 	}
 	r := &rangeStats{DNRange: domain.DNRange{Start: p.Start, End: p.End, Partition: p.Partition, Mask: p.Mask},
 		position: e.Position, at: utc(e.RecordedAt), by: p.By}
-	lo, ok1 := parseDN(p.Start)
-	hi, ok2 := parseDN(p.End)
-	if ok1 && ok2 && !r.Disabled() && len(p.Start) == len(p.End) && lo <= hi {
-		r.lo, r.hi, r.width, r.next = lo, hi, len(p.Start), lo
-		if hi-lo < maxBitmap {
-			r.bitmap = make([]uint64, (hi-lo)/64+1)
-		}
+	r.init()
+	if r.width > 0 {
 		a.each(func(partition, dn, _ string) {
 			if r.contains(partition, dn) {
 				n, _ := parseDN(dn)
@@ -193,8 +190,6 @@ func (a *Assignment) configure(e *Event, p domain.RangeConfigured) {
 			}
 		})
 		r.advance(a.isHeld)
-	} else {
-		r.width = -1 // holds nothing
 	}
 	a.ranges = append(a.ranges, r)
 	a.current = len(a.ranges) - 1
@@ -233,8 +228,14 @@ const maxBitmap = 1 << 24
 
 // mark sets or clears n's bit.
 func (r *rangeStats) mark(n int64, used bool) {
-	if r.bitmap == nil {
+	if !r.mapped {
 		return
+	}
+	if r.bitmap == nil { // made at the first DN in use: a range never used costs nothing
+		if !used {
+			return
+		}
+		r.bitmap = make([]uint64, (r.hi-r.lo)/64+1)
 	}
 	i := n - r.lo
 	if used {
@@ -258,7 +259,10 @@ func (r *rangeStats) advance(isHeld func(partition, dn string) bool) {
 		r.next = r.hi + 1
 		return
 	}
-	if r.bitmap != nil {
+	if r.mapped {
+		if r.bitmap == nil {
+			return // no DN in use: next is free
+		}
 		for r.next <= r.hi {
 			i := r.next - r.lo
 			left := 64 - i%64 // bits of the word from i on

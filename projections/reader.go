@@ -45,9 +45,15 @@ type Status struct {
 // Reads wait until the read models include every event the store held
 // when they were asked (at most ReadTimeout), so that a caller reads its
 // own writes. Reader is safe for concurrent use.
+//
+// Beside the read models it keeps the command side's state that they do
+// not hold (CommandState: small), so that a snapshot of it (Snapshot) is
+// one of the whole registrar at one position; RestoreReader starts a
+// Reader from one (see adapters/snapshot and docs/snapshots.md).
 type Reader struct {
 	src    LiveSource
 	set    *Set
+	cmd    *commandState // the command side's state besides the read models, for snapshots
 	runner *Runner
 	clock  func() time.Time
 }
@@ -60,7 +66,8 @@ func NewReader(src LiveSource, clock func() time.Time) *Reader {
 		clock = time.Now
 	}
 	set := &Set{Cluster: NewCluster(), Assignment: NewAssignment(), Devices: NewDevices()}
-	return &Reader{src: src, set: set, runner: NewRunner(src, set.Cluster, set.Assignment, set.Devices), clock: clock}
+	cmd := newCommandState()
+	return &Reader{src: src, set: set, cmd: cmd, runner: NewRunner(src, set.Cluster, set.Assignment, set.Devices, cmd), clock: clock}
 }
 
 // Run catches up with the store, then follows it, until ctx ends (see

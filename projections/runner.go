@@ -37,6 +37,10 @@ type Runner struct {
 	ev    Event // reused for every event
 
 	pos atomic.Uint64 // the last position applied (or skipped)
+	// applying is held while events are applied and pos moves (an event
+	// in Apply, a batch in CatchUp), so that Paused sees the projections
+	// between two events.
+	applying sync.Mutex
 
 	mu      sync.Mutex
 	waiters []waiter
@@ -90,12 +94,24 @@ func (r *Runner) Apply(rec eventstore.RecordedEvent) error {
 	if err != nil {
 		return err
 	}
+	r.applying.Lock()
 	if mask != 0 {
 		r.apply(&r.ev, mask)
 		r.ev = Event{} // hold on to nothing of the caller's
 	}
 	r.advance(rec.Position)
+	r.applying.Unlock()
 	return nil
+}
+
+// Paused calls fn while no event is being applied, with the position of
+// the last one applied: the projections hold exactly the events up to it
+// for as long as fn runs (a snapshot of them is consistent). Events wait
+// meanwhile; fn must not wait for them.
+func (r *Runner) Paused(fn func(pos uint64) error) error {
+	r.applying.Lock()
+	defer r.applying.Unlock()
+	return fn(r.pos.Load())
 }
 
 // decode decodes rec into ev if a projection wants it, and returns which
@@ -169,12 +185,14 @@ func (r *Runner) CatchUp(ctx context.Context) (uint64, error) {
 	go func() {
 		defer close(done)
 		for b := range full {
+			r.applying.Lock()
 			for i := range b {
 				if b[i].mask != 0 {
 					r.apply(&b[i].ev, b[i].mask)
 				}
 				r.advance(b[i].ev.Position)
 			}
+			r.applying.Unlock()
 			clear(b)
 			free <- b[:0]
 		}

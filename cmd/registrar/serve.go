@@ -28,6 +28,7 @@ import (
 	"github.com/autoreg/autoreg/adapters/sccp"
 	"github.com/autoreg/autoreg/adapters/sip"
 	"github.com/autoreg/autoreg/adapters/tftp"
+	"github.com/autoreg/autoreg/adapters/snapshot"
 	"github.com/autoreg/autoreg/domain"
 	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/config"
@@ -69,7 +70,8 @@ store, exit 0.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			return serve(ctx, cfg)
+			verify, _ := cmd.Flags().GetBool("verify-history")
+			return serve(ctx, cfg, verify)
 		},
 	}
 	f := c.Flags()
@@ -86,6 +88,7 @@ store, exit 0.`,
 	f.String("log-format", "json", "log format: json or console")
 	f.String("log-level", "info", "log level: debug, info, warn, error")
 	f.String("memory-limit", "", "soft memory limit of the Go runtime, e.g. 160MiB (default: none, or GOMEMLIMIT)")
+	f.Bool("verify-history", false, "check the whole hash chain at start, as 'replay verify' does (by default the start checks it from the snapshot it starts from)")
 	f.Bool("admin-allow-plain-http", false, "serve the admin API in plain HTTP on a non-loopback address (tokens cross the network in clear: only behind a TLS proxy)")
 	bind(v, c, map[string]string{
 		"data": "data", "store": "store", "store_shared": "shared-store", "sip.addr": "sip-addr", "sccp.addr": "sccp-addr", "tftp.addr": "tftp-addr",
@@ -126,7 +129,7 @@ func isTerminal(w io.Writer) bool {
 	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }
 
-func serve(ctx context.Context, cfg config.Config) error {
+func serve(ctx context.Context, cfg config.Config, verify bool) error {
 	log := newLogger(cfg.Log, os.Stderr)
 	if n, _ := config.ParseMemoryLimit(cfg.MemoryLimit); n > 0 { // validated by Load
 		debug.SetMemoryLimit(n)
@@ -200,33 +203,46 @@ func serve(ctx context.Context, cfg config.Config) error {
 	}
 	started := time.Now()
 	metrics := admin.NewMetrics()
+	if verify {
+		if err := verifyHistory(ctx, store, path, log); err != nil {
+			return err
+		}
+	}
 	// The read side: the live read models every query is answered from,
 	// and from which the command side reads the devices it does not hold.
 	// It follows the store for the process's life. The audit models
 	// (windows, configuration history) are built by `replay` and
 	// `compliance` when asked, not held here: at 100,000 devices they would
-	// cost the registrar ~15 MB.
+	// cost the registrar ~15 MB. Both sides start from the snapshot if one
+	// fits the store (docs/snapshots.md).
 	readCtx, stopReading := context.WithCancel(context.Background())
 	defer stopReading()
-	reader := projections.NewReader(store, nil)
-	readErr := make(chan error, 1)
-	go func() { readErr <- reader.Run(readCtx) }()
-	svc, err := command.New(ctx, metrics.Store(store), command.Options{
-		Devices:     reader,
-		Node:        node,
-		Shared:      cfg.StoreShared,
-		VerifyChain: true, // refuse a store altered on disk rather than serve it
-		OnError:     func(err error) { log.Error().Err(err).Msg("background work failed; retrying") },
+	snapPath := snapshotPath(cfg, path)
+	sides, err := snapshot.Start(ctx, readCtx, store, snapshot.StartOptions{
+		Path: snapPath, Log: log, CommandStore: metrics.Store(store),
+		Command: command.Options{
+			Node:        node,
+			Shared:      cfg.StoreShared,
+			VerifyChain: true, // refuse a store altered on disk rather than serve it
+			OnError:     func(err error) { log.Error().Err(err).Msg("background work failed; retrying") },
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("loading state from %s: %w", path, err)
 	}
+	reader, svc, readErr := sides.Reader, sides.Handler, sides.ReadDone
 	written, err := svc.Configure(ctx, cfg.Cluster.Commands(head == 0, "config"), command.Origin{Actor: "config"})
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	log.Info().Str("store", path).Str("node", node).Uint64("events", head).Int("config_events", written).
+		Uint64("snapshot_position", sides.From).Int("snapshot_bytes", sides.SnapshotBytes).
 		Int64("load_ms", time.Since(started).Milliseconds()).Msg("event store open")
+	var snaps *snapshot.Writer
+	if snapPath != "" {
+		snaps = snapshot.NewWriter(store, reader, snapPath, sides.From, snapshot.WriterOptions{
+			EveryEvents: uint64(cfg.Snapshot.EveryEvents), Every: cfg.Snapshot.Every, Log: log})
+	}
 
 	if len(tokens) == 0 {
 		if tokens, err = generatedToken(cfg, log); err != nil {
@@ -344,6 +360,10 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if n := sipSrv.Restore(sipBack); n > 0 {
 		log.Info().Int("devices", n).Int64("until_ms", cfg.SIP.MaxExpires.Milliseconds()).Msg("SIP bindings restored; they expire unless refreshed")
 	}
+	// What the start read (a snapshot, the store's events) and the list of
+	// every device (350 bytes each) are garbage now: give them back rather
+	// than start larger than a registrar that registered the same devices.
+	debug.FreeOSMemory()
 
 	errc := make(chan error, 8)
 	// run serves one listener; its errors already name their adapter
@@ -386,9 +406,16 @@ func serve(ctx context.Context, cfg config.Config) error {
 	run(func() error { return adm.Serve(srvCtx, adminLn) })
 	go func() { _ = svc.Run(srvCtx, time.Second) }()
 	go trimWhenIdle(srvCtx, 30*time.Second, heapAllocated, func() {
+		// The read connections' caches and mapped pages, then the heap.
+		if r, ok := store.(interface{ ReleaseMemory() }); ok {
+			r.ReleaseMemory()
+		}
 		debug.FreeOSMemory()
-		log.Debug().Msg("idle: heap returned to the operating system")
+		log.Debug().Msg("idle: memory returned to the operating system")
 	})
+	if snaps != nil {
+		go snaps.Run(srvCtx)
+	}
 	go func() {
 		if err := <-readErr; err != nil && !errors.Is(err, context.Canceled) {
 			log.Error().Err(err).Msg("read models stopped following the store")
@@ -436,6 +463,9 @@ func serve(ctx context.Context, cfg config.Config) error {
 	}
 	if failure != nil {
 		return failure
+	}
+	if snaps != nil {
+		finalSnapshot(sides, snaps, store, log)
 	}
 	log.Info().Msg("stopped")
 	return nil

@@ -121,8 +121,13 @@ type Options struct {
 	// it (eventstore.ChainHash): an event altered on disk, which the store
 	// itself may read without complaint, then fails New with an error
 	// wrapping eventstore.ErrCorrupt that names its position, rather than
-	// being served. It costs a SHA-256 of each event at start.
+	// being served. It costs a SHA-256 of each event at start. With Start,
+	// the chain is checked from the snapshot's event (its anchor) on.
 	VerifyChain bool
+	// Start, if not nil, is the state at a position to start from: New
+	// folds only the events after it (see Snapshot). A snapshot that does
+	// not fit the store fails New with an error wrapping ErrSnapshot.
+	Start *Snapshot
 }
 
 // Handler is the registrar's command side. It is safe for concurrent use.
@@ -186,7 +191,7 @@ func New(ctx context.Context, store eventstore.Store, opt Options) (*Handler, er
 	if p, ok := store.(eventstore.Pipeliner); ok && !opt.Shared {
 		s.pipe = p
 	}
-	if err := s.loadAll(ctx); err != nil {
+	if err := s.loadAll(ctx, opt.Start); err != nil {
 		return nil, err
 	}
 	if err := s.devices.WaitFor(ctx, s.head); err != nil {
@@ -195,13 +200,35 @@ func New(ctx context.Context, store eventstore.Store, opt Options) (*Handler, er
 	return s, nil
 }
 
-func (s *Handler) loadAll(ctx context.Context) error {
+// loadAll folds the store into the handler's state: every event, or with a
+// snapshot the events after it.
+func (s *Handler) loadAll(ctx context.Context, snap *Snapshot) error {
 	s.cluster, s.cVersion = domain.NewCluster(), -1
 	s.rng, s.rVersion = domain.NewDNRangeIn(pack.NewDNSet()), -1
 	s.pending = make(map[string]*pendingDevice)
 	s.rejected = make(map[string]map[domain.RejectReason]time.Time)
+	s.head = 0
 	var prev []byte // the hash of the event before
-	err := s.store.ReadAll(ctx, 1, func(r eventstore.RecordedEvent) error {
+	from := uint64(1)
+	if snap != nil {
+		if snap.Position == 0 {
+			return fmt.Errorf("%w: it is at position 0", ErrSnapshot)
+		}
+		s.restore(snap)
+		prev, from = bytes.Clone(snap.Hash), snap.Position // read the anchor too
+	}
+	anchored := snap == nil
+	cluster, rng := s.cVersion, s.rVersion // the versions the events must follow
+	err := s.store.ReadAll(ctx, from, func(r eventstore.RecordedEvent) error {
+		if !anchored {
+			// The snapshot's event: the store must hold it as it was.
+			if r.Position != snap.Position || !bytes.Equal(r.Hash, snap.Hash) {
+				return fmt.Errorf("%w: the store's event at position %d has hash %x, the snapshot's %x",
+					ErrSnapshot, r.Position, r.Hash, snap.Hash)
+			}
+			anchored = true
+			return nil
+		}
 		if s.verify {
 			if r.Position != s.head+1 {
 				return fmt.Errorf("%w: expected the event at position %d, found position %d (stream %s, type %s)",
@@ -213,12 +240,32 @@ func (s *Handler) loadAll(ctx context.Context) error {
 			}
 			prev = append(prev[:0], r.Hash...)
 		}
+		if snap != nil {
+			// The aggregates' streams go on from the snapshot's versions.
+			switch r.Stream {
+			case domain.ClusterStream:
+				if int64(r.Version) != cluster+1 {
+					return fmt.Errorf("%w: the cluster's stream is at version %d in the snapshot, and its next event (position %d) has version %d",
+						ErrSnapshot, cluster, r.Position, r.Version)
+				}
+				cluster++
+			case domain.RangeStream:
+				if int64(r.Version) != rng+1 {
+					return fmt.Errorf("%w: the range's stream is at version %d in the snapshot, and its next event (position %d) has version %d",
+						ErrSnapshot, rng, r.Position, r.Version)
+				}
+				rng++
+			}
+		}
 		if err := s.fold(r); err != nil {
 			return err
 		}
 		s.head = r.Position
 		return nil
 	})
+	if err == nil && !anchored {
+		err = fmt.Errorf("%w: it is at position %d, past the store's last event", ErrSnapshot, snap.Position)
+	}
 	s.forgetRejections(s.clock())
 	return err
 }

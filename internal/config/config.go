@@ -51,6 +51,8 @@ type Config struct {
 	// MemoryLimit is the Go runtime's soft memory limit ("" or "0": none;
 	// GOMEMLIMIT's syntax: 160MiB, 1GiB, or bytes). See ParseMemoryLimit.
 	MemoryLimit string `mapstructure:"memory_limit"`
+	// Snapshot says when snapshots of the registrar's state are written.
+	Snapshot Snapshot `mapstructure:"snapshot"`
 }
 
 // ParseMemoryLimit reads a memory limit as GOMEMLIMIT writes it: a number of
@@ -244,6 +246,7 @@ func New() *viper.Viper {
 	v.SetEnvPrefix("AUTOREG")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	v.AutomaticEnv()
+	setSnapshotDefaults(v)
 	return v
 }
 
@@ -430,6 +433,7 @@ func (c Config) Validate() error {
 	if c.Node != "" && !cms[c.Node] {
 		add("node %q: not a CallManager of cluster.callmanagers", c.Node)
 	}
+	errs = append(errs, c.Snapshot.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("%s: %w", strings.Join(errs, "; "), ErrInvalidConfig)
 	}

@@ -12,15 +12,16 @@ const module = "github.com/autoreg/autoreg/"
 // allowed lists, for each layer (a package path prefix under the module),
 // the layers its non-test code may import. The most specific prefix wins.
 var allowed = map[string][]string{
-	"domain":              {},                                                                    // the standard library only (see domain/purity_test.go)
-	"internal/eventstore": {},                                                                    // the store port: the standard library only
-	"internal/pack":       {"domain"},                                                            // the packing of the domain's values
-	"internal/strtab":     {},                                                                    //
-	"internal/layers":     {},                                                                    // this test
-	"internal/config":     {"domain"},                                                            // parses and validates; runs nothing
-	"internal/command":    {"domain", "internal/eventstore", "internal/pack"},                    // the command side
-	"internal/testreg":    {"domain", "internal/eventstore", "internal/command", "projections"},  // test support: both sides
-	"projections":         {"domain", "internal/eventstore", "internal/pack", "internal/strtab"}, // the read side
+	"domain":              {},                                                                                         // the standard library only (see domain/purity_test.go)
+	"internal/eventstore": {},                                                                                         // the store port: the standard library only
+	"internal/pack":       {"domain"},                                                                                 // the packing of the domain's values
+	"internal/strtab":     {},                                                                                         //
+	"internal/snapfile":   {},                                                                                         // the snapshots' file format
+	"internal/layers":     {},                                                                                         // this test
+	"internal/config":     {"domain"},                                                                                 // parses and validates; runs nothing
+	"internal/command":    {"domain", "internal/eventstore", "internal/pack"},                                         // the command side
+	"internal/testreg":    {"domain", "internal/eventstore", "internal/command", "projections"},                       // test support: both sides
+	"projections":         {"domain", "internal/eventstore", "internal/pack", "internal/strtab", "internal/snapfile"}, // the read side
 	"replay":              {"domain", "internal/", "projections", "replay", "adapters/eventstore/"},
 	"adapters":            {"domain", "internal/", "projections", "adapters/"},
 	"cmd":                 {"domain", "internal/", "projections", "adapters/", "replay"},

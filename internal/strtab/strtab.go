@@ -10,6 +10,8 @@
 // It imports the standard library only.
 package strtab
 
+import "fmt"
+
 // ID is a string's number in its Table; 0 is the empty string.
 type ID uint32
 
@@ -57,3 +59,36 @@ func (t *Table) String(id ID) string {
 
 // Len is the number of distinct non-empty strings in the table.
 func (t *Table) Len() int { return len(t.ids) }
+
+// Strings returns the table's strings in the order of their IDs, from ID 1
+// (a snapshot of the table writes them so). The slice is the table's own:
+// the caller must not change it.
+func (t *Table) Strings() []string {
+	if len(t.strs) == 0 {
+		return nil
+	}
+	return t.strs[1:]
+}
+
+// FromStrings returns the table that numbers strs from 1, in order, as
+// Strings listed them. It fails on an empty or a repeated string, which no
+// table holds.
+func FromStrings(strs []string) (Table, error) {
+	var t Table
+	if len(strs) == 0 {
+		return t, nil
+	}
+	t.ids = make(map[string]ID, len(strs))
+	t.strs = make([]string, 1, len(strs)+1)
+	for i, s := range strs {
+		if s == "" {
+			return Table{}, fmt.Errorf("strtab: string %d is empty", i+1)
+		}
+		if _, dup := t.ids[s]; dup {
+			return Table{}, fmt.Errorf("strtab: string %q is listed twice", s)
+		}
+		t.ids[s] = ID(len(t.strs))
+		t.strs = append(t.strs, s)
+	}
+	return t, nil
+}

@@ -210,6 +210,12 @@ func (a *acked) add(phones []simPhone) {
 // registrar (admin devices); no DN is held twice; replay verify passes; the
 // registrar serves again (healthz, a phone registers) soon after each start.
 //
+// Snapshots are on, at a small interval (AUTOREG_CRASH_SNAPSHOT_EVENTS
+// events, 20 by default, or every 100 ms), so that kills land while one is
+// written too: every start is from the last whole snapshot (the starts
+// after the first kills are from one), none is ever ignored, and nothing
+// acknowledged is lost.
+//
 // AUTOREG_CRASH_KILLS (5), AUTOREG_CRASH_SECONDS (15: the whole run),
 // AUTOREG_CRASH_RATE (phones a second, 40), AUTOREG_CRASH_BATCH (20)
 // size it; bench/crash.sh runs a longer one.
@@ -221,8 +227,9 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	seconds := envInt(t, "AUTOREG_CRASH_SECONDS", 15)
 	rate := envInt(t, "AUTOREG_CRASH_RATE", 40)
 	batch := envInt(t, "AUTOREG_CRASH_BATCH", 20)
+	snapEvents := envInt(t, "AUTOREG_CRASH_SNAPSHOT_EVENTS", 20)
 
-	p := newProc(t, t.TempDir(), "--config", bigRangeConfig(t))
+	p := newProc(t, t.TempDir(), "--config", withSnapshots(t, bigRangeConfig(t), snapEvents, 100*time.Millisecond))
 	p.start()
 	p.waitHealthy(15 * time.Second)
 	r := p.registrar()
@@ -288,10 +295,32 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 
 	avg := time.Duration(seconds) * time.Second / time.Duration(kills)
 	var healthz, firstReg []time.Duration
+	snapStarts, snapsWritten, snapsIgnored := 0, 0, 0
+	halfWritten := map[string]bool{} // temporary files of snapshots a kill cut short
+	// countSnapshots reads the snapshots of the process's log: written,
+	// ignored at its start, and whether it started from one.
+	countSnapshots := func() {
+		logs := p.logs.String()
+		snapsWritten += strings.Count(logs, `"message":"snapshot written"`)
+		snapsIgnored += strings.Count(logs, `"message":"snapshot ignored`)
+		for _, line := range strings.Split(logs, "\n") {
+			if strings.Contains(line, `"message":"event store open"`) && !strings.Contains(line, `"snapshot_position":0,`) {
+				snapStarts++
+			}
+		}
+		if strings.Contains(logs, `"message":"snapshot ignored`) {
+			t.Errorf("a snapshot was ignored at a start:\n%s", head(logs, 3000))
+		}
+	}
 	for k := 0; k < kills; k++ {
 		// A random moment: between a tenth and 1.9 times the average.
 		time.Sleep(avg/10 + rand.N(avg*18/10))
 		p.kill()
+		countSnapshots()
+		half, _ := filepath.Glob(filepath.Join(p.data, ".autoreg.db.snapshot.tmp-*"))
+		for _, f := range half {
+			halfWritten[f] = true
+		}
 		p.start()
 		p.waitHealthy(15 * time.Second)
 		reg := probe()
@@ -312,6 +341,10 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	inRegistrar := r.Devices()
 	if err := p.stop(); err != nil {
 		t.Errorf("SIGTERM after the run: %v\n%s", err, tail(p.logs.String(), 4000))
+	}
+	countSnapshots()
+	if kills >= 2 && snapStarts == 0 {
+		t.Errorf("no start was from a snapshot (%d written)", snapsWritten)
 	}
 	out := r.replay(t, "state", "--format", "json")
 	var state struct {
@@ -376,6 +409,8 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	figure(t, "crash: %d kills, %d phones tried, %d acknowledged (%d of them SCCP without their DN), %d found, %d lost; %d devices in the store",
 		kills, ack.phones, len(ack.dn), noDN, found, lost, len(inStore))
 	figure(t, "crash: restart to healthz 200: %v; to a phone registered: %v (max %v)", roundAll(healthz), roundAll(firstReg), worst.Round(time.Millisecond))
+	figure(t, "crash: snapshots every %d events or 100ms: %d written, %d of %d starts from one, %d ignored, %d kills cut one short",
+		snapEvents, snapsWritten, snapStarts, kills, snapsIgnored, len(halfWritten))
 }
 
 func roundAll(ds []time.Duration) []time.Duration {
@@ -404,6 +439,26 @@ func bigRangeConfig(t *testing.T) string {
 		s = strings.Replace(s, r[0], r[1], 1)
 	}
 	path := filepath.Join(t.TempDir(), "autoreg.yaml")
+	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// withSnapshots rewrites the configuration at path to write snapshots
+// every n events or every d, and returns path.
+func withSnapshots(t *testing.T, path string, n int, d time.Duration) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i, j := strings.Index(s, "\nsnapshot:"), strings.Index(s, "\nsip:")
+	if i < 0 || j < i {
+		t.Fatal("the sample configuration has no snapshot section before sip")
+	}
+	s = s[:i] + fmt.Sprintf("\nsnapshot:\n  enabled: true\n  every_events: %d\n  every: %s\n", n, d) + s[j:]
 	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
 		t.Fatal(err)
 	}

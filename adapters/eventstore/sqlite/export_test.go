@@ -15,3 +15,10 @@ const SchemaVersion = schemaVersion
 // TailScans is how many times the writer scanned the tail for the streams
 // in it.
 func (s *Store) TailScans() uint64 { return s.w.tailScans.Load() }
+
+// IdleReaders is how many read connections the pool keeps open, unused.
+func (s *Store) IdleReaders() int {
+	s.pool.mu.Lock()
+	defer s.pool.mu.Unlock()
+	return len(s.pool.idle)
+}

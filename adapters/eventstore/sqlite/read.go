@@ -33,6 +33,7 @@ type readConn struct {
 	firstPos *lite.Stmt // the first position
 	marks    *lite.Stmt // layout 2: the watermark and the last position, in one snapshot
 	broken   bool       // an error left it in doubt: close it
+	gen      uint64     // the pool's generation when it was opened (see pool.release)
 }
 
 func openReadConn(path string, busy time.Duration) (_ *readConn, err error) {
@@ -102,6 +103,7 @@ type pool struct {
 	mu     sync.Mutex
 	idle   []*readConn
 	closed bool
+	gen    uint64 // see release
 }
 
 func (p *pool) get() (*readConn, error) {
@@ -116,19 +118,38 @@ func (p *pool) get() (*readConn, error) {
 		p.mu.Unlock()
 		return rc, nil
 	}
+	gen := p.gen
 	p.mu.Unlock()
-	return openReadConn(p.path, p.busy)
+	rc, err := openReadConn(p.path, p.busy)
+	if rc != nil {
+		rc.gen = gen
+	}
+	return rc, err
 }
 
 func (p *pool) put(rc *readConn) {
 	p.mu.Lock()
-	if !rc.broken && !p.closed && len(p.idle) < p.maxIdle {
+	if !rc.broken && !p.closed && rc.gen == p.gen && len(p.idle) < p.maxIdle {
 		p.idle = append(p.idle, rc)
 		p.mu.Unlock()
 		return
 	}
 	p.mu.Unlock()
 	rc.conn.Close()
+}
+
+// release closes the idle connections, and those in use when they come
+// back: a connection maps the file (mmap_size), and the pages a long read
+// touched stay resident in the process until it closes.
+func (p *pool) release() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.gen++
+	p.mu.Unlock()
+	for _, rc := range idle {
+		rc.conn.Close()
+	}
 }
 
 func (p *pool) close() {

@@ -194,6 +194,14 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
+// ReleaseMemory gives back the memory long reads leave behind: the read
+// connections map the file into memory, and every page a read touched
+// stays resident in the process (VmRSS: the whole file after a read of
+// every event) until its connection closes. It closes the idle ones, and
+// the others as they come back; later reads open new ones. The registrar
+// calls it once it has read what it needed at start.
+func (s *Store) ReleaseMemory() { s.pool.release() }
+
 // OpenReadOnly opens an existing store for reading only, for instance for
 // the audit tool while the registrar writes to the same file. It never
 // creates, migrates or writes the database (SQLite may create the -wal and
