@@ -48,12 +48,18 @@ func storeWithPhones(t *testing.T) string {
 // without changing the store's file. It returns the output.
 func refusesToStart(t *testing.T, data string, want ...string) string {
 	t.Helper()
+	return refusesToStartWith(t, data, nil, want...)
+}
+
+// refusesToStartWith is refusesToStart with extra arguments to serve.
+func refusesToStartWith(t *testing.T, data string, extra []string, want ...string) string {
+	t.Helper()
 	path := filepath.Join(data, "autoreg.db")
 	before, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := newProc(t, data)
+	p := newProc(t, data, extra...)
 	p.start()
 	err, exited := p.waitExit(20 * time.Second)
 	out := p.logs.String()
@@ -109,8 +115,13 @@ func TestRefusesTruncatedStore(t *testing.T) {
 }
 
 // A byte of an event's payload changed on disk (a DN in an autoregistration):
-// SQLite sees nothing wrong, the hash chain does. The registrar refuses to
-// start naming the file and the event's position, and writes nothing.
+// SQLite sees nothing wrong, the hash chain does. With --verify-history, or
+// without a snapshot (the start then reads, and checks, the whole chain),
+// the registrar refuses to start naming the file and the event's position,
+// and writes nothing. With the snapshot its clean stop wrote, the start
+// checks the chain from the snapshot on only (the event is before it, and
+// what the registrar serves is the snapshot's, written before the change):
+// it starts, and `replay verify` names the position.
 func TestRefusesCorruptStore(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real binaries")
@@ -130,8 +141,28 @@ func TestRefusesCorruptStore(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out := refusesToStart(t, data, path, "position")
-	t.Logf("a DN changed: %s", lastLine(out))
+	out := refusesToStartWith(t, data, []string{"--verify-history"}, path, "--verify-history", "position")
+	t.Logf("a DN changed, --verify-history: %s", lastLine(out))
+
+	p := newProc(t, data)
+	p.start()
+	p.waitHealthy(15 * time.Second)
+	if !strings.Contains(p.logs.String(), `"snapshot_position":`) || strings.Contains(p.logs.String(), `"snapshot_position":0,`) {
+		t.Errorf("not started from the snapshot:\n%s", tail(p.logs.String(), 3000))
+	}
+	if err := p.stop(); err != nil {
+		t.Fatal(err)
+	}
+	verify := exec.Command(bin(t, "replay"), "--data", data, "verify")
+	if v, err := verify.CombinedOutput(); err == nil || !strings.Contains(string(v), "position 34") && !strings.Contains(string(v), "position") {
+		t.Errorf("replay verify (%v):\n%s", err, v)
+	}
+
+	if err := os.Remove(path + ".snapshot"); err != nil {
+		t.Fatal(err)
+	}
+	out = refusesToStart(t, data, path, "position")
+	t.Logf("a DN changed, no snapshot: %s", lastLine(out))
 }
 
 // Events the file holds, correctly chained, that this build cannot read:
