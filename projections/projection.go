@@ -16,9 +16,9 @@
 // does not hold (it implements command.Devices).
 //
 // It is the read side: it imports the domain, the event store port
-// (internal/eventstore) and the packing of per-device values
-// (internal/pack, internal/strtab); never an adapter, never the command
-// side.
+// (internal/eventstore), the packing of per-device values (internal/pack,
+// internal/strtab) and the snapshots' format (internal/snapfile); never an
+// adapter, never the command side.
 package projections
 
 import (

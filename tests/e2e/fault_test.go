@@ -51,15 +51,15 @@ func refusesToStart(t *testing.T, data string, want ...string) string {
 	return refusesToStartWith(t, data, nil, want...)
 }
 
-// refusesToStartWith is refusesToStart with more flags for serve.
-func refusesToStartWith(t *testing.T, data string, flags []string, want ...string) string {
+// refusesToStartWith is refusesToStart with extra arguments to serve.
+func refusesToStartWith(t *testing.T, data string, extra []string, want ...string) string {
 	t.Helper()
 	path := filepath.Join(data, "autoreg.db")
 	before, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := newProc(t, data, flags...)
+	p := newProc(t, data, extra...)
 	p.start()
 	err, exited := p.waitExit(20 * time.Second)
 	out := p.logs.String()
@@ -115,8 +115,13 @@ func TestRefusesTruncatedStore(t *testing.T) {
 }
 
 // A byte of an event's payload changed on disk (a DN in an autoregistration):
-// SQLite sees nothing wrong, the hash chain does. The registrar refuses to
-// start naming the file and the event's position, and writes nothing.
+// SQLite sees nothing wrong, the hash chain does. With --verify-history, or
+// without a snapshot (the start then reads, and checks, the whole chain),
+// the registrar refuses to start naming the file and the event's position,
+// and writes nothing. With the snapshot its clean stop wrote, the start
+// checks the chain from the snapshot on only (the event is before it, and
+// what the registrar serves is the snapshot's, written before the change):
+// it starts, and `replay verify` names the position.
 func TestRefusesCorruptStore(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real binaries")
@@ -136,14 +141,25 @@ func TestRefusesCorruptStore(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// The clean stop wrote a snapshot at the store's head: a start from it
-	// checks the chain from its anchor on, so the whole chain is checked
-	// at start only when asked (docs/snapshots.md) ...
-	out := refusesToStartWith(t, data, []string{"--verify-history"}, path, "position")
+	out := refusesToStartWith(t, data, []string{"--verify-history"}, path, "--verify-history", "position")
 	t.Logf("a DN changed, --verify-history: %s", lastLine(out))
-	// ... or when there is no snapshot to start from.
+
+	p := newProc(t, data)
+	p.start()
+	p.waitHealthy(15 * time.Second)
+	if !strings.Contains(p.logs.String(), `"snapshot_position":`) || strings.Contains(p.logs.String(), `"snapshot_position":0,`) {
+		t.Errorf("not started from the snapshot:\n%s", tail(p.logs.String(), 3000))
+	}
+	if err := p.stop(); err != nil {
+		t.Fatal(err)
+	}
+	verify := exec.Command(bin(t, "replay"), "--data", data, "verify")
+	if v, err := verify.CombinedOutput(); err == nil || !strings.Contains(string(v), "position 34") && !strings.Contains(string(v), "position") {
+		t.Errorf("replay verify (%v):\n%s", err, v)
+	}
+
 	if err := os.Remove(path + ".snapshot"); err != nil {
-		t.Fatalf("the clean stop left no snapshot: %v", err)
+		t.Fatal(err)
 	}
 	out = refusesToStart(t, data, path, "position")
 	t.Logf("a DN changed, no snapshot: %s", lastLine(out))
