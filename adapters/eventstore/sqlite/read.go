@@ -34,7 +34,19 @@ type readConn struct {
 	marks    *lite.Stmt // layout 2: the watermark and the last position, in one snapshot
 	broken   bool       // an error left it in doubt: close it
 	gen      uint64     // the pool's generation when it was opened (see pool.release)
+	// read counts the bytes of the events it read: the pages of the file
+	// they lay in stay mapped, resident in the process, until the
+	// connection closes (see maxMappedRead).
+	read int64
 }
+
+// maxMappedRead bounds what a pooled read connection reads before it is
+// closed rather than pooled again: it maps the file (mmap_size), and every
+// page a read touched stays resident in the process until the connection
+// closes. Following the store (Subscribe) reads every event appended: a
+// connection kept for good would hold the whole file's pages resident.
+// Reopening one costs a few hundred microseconds.
+const maxMappedRead = 8 << 20
 
 func openReadConn(path string, busy time.Duration) (_ *readConn, err error) {
 	c, err := lite.Open(path, lite.OpenReadOnly|lite.OpenNoMutex)
@@ -129,7 +141,7 @@ func (p *pool) get() (*readConn, error) {
 
 func (p *pool) put(rc *readConn) {
 	p.mu.Lock()
-	if !rc.broken && !p.closed && rc.gen == p.gen && len(p.idle) < p.maxIdle {
+	if !rc.broken && !p.closed && rc.gen == p.gen && rc.read < maxMappedRead && len(p.idle) < p.maxIdle {
 		p.idle = append(p.idle, rc)
 		p.mu.Unlock()
 		return
@@ -250,6 +262,9 @@ func (s *Store) readChunk(from uint64, limit int, buf []eventstore.RecordedEvent
 		}
 		return st.BindInt64(2, int64(limit))
 	})
+	for i := range buf {
+		rc.read += int64(len(buf[i].Data) + len(buf[i].Metadata) + len(buf[i].Stream) + 64)
+	}
 	if err != nil {
 		return buf, s.readError(err)
 	}

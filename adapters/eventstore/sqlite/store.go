@@ -111,6 +111,9 @@ type Store struct {
 	closing bool
 	queue   chan *request
 	w       *writer
+	// shrink asks the writer to give back its page cache (see
+	// ReleaseMemory); it does, between two groups.
+	shrink chan struct{}
 
 	groups, appends, events atomic.Uint64 // commit statistics
 
@@ -190,6 +193,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	s.w = w
 	s.queue = make(chan *request, 1024)
+	s.shrink = make(chan struct{}, 1)
 	go s.run()
 	return s, nil
 }
@@ -198,9 +202,19 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 // connections map the file into memory, and every page a read touched
 // stays resident in the process (VmRSS: the whole file after a read of
 // every event) until its connection closes. It closes the idle ones, and
-// the others as they come back; later reads open new ones. The registrar
-// calls it once it has read what it needed at start.
-func (s *Store) ReleaseMemory() { s.pool.release() }
+// the others as they come back; later reads open new ones. It also has the
+// writer give back its page cache (PRAGMA shrink_memory) before its next
+// group. The registrar calls it once it has read what it needed at start,
+// and when it has been idle a while after a burst.
+func (s *Store) ReleaseMemory() {
+	s.pool.release()
+	if s.shrink != nil {
+		select {
+		case s.shrink <- struct{}{}:
+		default: // asked already
+		}
+	}
+}
 
 // OpenReadOnly opens an existing store for reading only, for instance for
 // the audit tool while the registrar writes to the same file. It never

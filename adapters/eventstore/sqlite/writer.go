@@ -439,8 +439,15 @@ func (s *Store) receive(idle *time.Timer) (req *request, ok bool) {
 			break // the next group, or the next idle time, tries again
 		}
 	}
-	req, ok = <-s.queue
-	return req, ok
+	for {
+		select {
+		case req, ok = <-s.queue:
+			return req, ok
+		case <-s.shrink:
+			// Idle: the page cache the last groups filled goes back.
+			_ = s.w.conn.Exec(`PRAGMA shrink_memory`)
+		}
+	}
 }
 
 // commitGroup writes the group's appends in one transaction, one savepoint
