@@ -311,8 +311,13 @@ func (s *Handler) fold(r eventstore.RecordedEvent) error {
 	return nil
 }
 
-// rejectedAt records that a refusal of device for reason was recorded at.
+// rejectedAt records that a refusal of device for reason was recorded at;
+// one older than domain.RejectionInterval is of no use to decisions, and is
+// not kept (a start folds years of refusals).
 func (s *Handler) rejectedAt(device string, reason domain.RejectReason, at time.Time) {
+	if s.clock().Sub(at) >= domain.RejectionInterval {
+		return
+	}
 	m := s.rejected[device]
 	if m == nil {
 		m = make(map[domain.RejectReason]time.Time, 1)
