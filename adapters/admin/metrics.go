@@ -61,6 +61,11 @@ type Metrics struct {
 
 	Registrations     *prometheus.CounterVec
 	Rejections        *prometheus.CounterVec
+	// TFTPFiles counts the phones' TFTP downloads, by kind of file
+	// (device, default, static, security) and result (sent, not_found,
+	// refused, failed); TFTPBytes the bytes sent.
+	TFTPFiles *prometheus.CounterVec
+	TFTPBytes prometheus.Counter
 	WindowOpen        prometheus.Gauge
 	WindowOpenFor     prometheus.Gauge
 	WindowLeft        prometheus.Gauge
@@ -149,6 +154,14 @@ func NewMetrics() *Metrics {
 			Namespace: "autoreg", Name: "refused_total",
 			Help: "Requests and connections the SIP and SCCP adapters refused by a limit, before the registrar: by adapter and reason (rate_limited: the per-source rate; connections, connections_per_source; in_flight, transactions, devices, device_queue: the SIP tables).",
 		}, []string{"adapter", "reason"}),
+		TFTPFiles: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "autoreg", Name: "tftp_files_total",
+			Help: "TFTP requests the phones made, by kind of file (device: SEP<MAC>.cnf.xml, default: XmlDefault.cnf.xml, security: CTL/ITL, static: from files_dir) and result (sent, not_found, refused, failed).",
+		}, []string{"kind", "result"}),
+		TFTPBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "autoreg", Name: "tftp_sent_bytes_total",
+			Help: "Bytes the TFTP server sent.",
+		}),
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "autoreg", Name: "admin_requests_total",
 			Help: "Admin API requests, by method, route pattern and status code.",
@@ -161,7 +174,7 @@ func NewMetrics() *Metrics {
 	}
 	reg.MustRegister(m.Registrations, m.Rejections, m.WindowOpen, m.WindowOpenFor, m.WindowLeft, m.WindowRegs, m.WindowRegsLeft,
 		m.DNsLeft, m.DNsRange, m.Devices, m.DevicesRegistered, m.StoreUp, m.StoreAppend,
-		m.StoreAppendErrors, m.AuthFailures, m.Refused, m.Requests, m.RequestDuration,
+		m.StoreAppendErrors, m.AuthFailures, m.Refused, m.Requests, m.RequestDuration, m.TFTPFiles, m.TFTPBytes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Make the labelled series visible at zero before anything happens, so
 	// rate() and alerts work from the first scrape.
@@ -193,6 +206,14 @@ func (m *Metrics) WatchSIPBindings(n func() int) {
 		Namespace: "autoreg", Name: "sip_bindings",
 		Help: "Devices the SIP adapter holds bindings for (and, briefly, those with a REGISTER in progress).",
 	}, func() float64 { return float64(n()) }))
+}
+
+// CountTFTP counts one TFTP request: the kind of file and the result.
+func (m *Metrics) CountTFTP(kind, result string, bytes int64) {
+	m.TFTPFiles.WithLabelValues(kind, result).Inc()
+	if bytes > 0 {
+		m.TFTPBytes.Add(float64(bytes))
+	}
 }
 
 // CountRefused returns the function to give an adapter's Config.Refused:

@@ -154,3 +154,31 @@ func ipv4(host string) (netip.Addr, bool) {
 // errNoTFTP is what bindTFTP returns when the default TFTP port is denied
 // to an unprivileged user: serve warns once and goes on without TFTP.
 var errNoTFTP = errors.New("no TFTP")
+
+// tftpKind is the kind of file a TFTP request named, for the metrics.
+func tftpKind(name string) string {
+	lower := strings.ToLower(name)
+	switch {
+	case lower == "xmldefault.cnf.xml":
+		return "default"
+	case strings.HasPrefix(lower, "sep") && strings.HasSuffix(lower, ".cnf.xml"):
+		return "device"
+	case strings.HasSuffix(lower, ".tlv"):
+		return "security"
+	}
+	return "static"
+}
+
+// tftpResult is how a TFTP request ended, for the metrics.
+func tftpResult(err error) string {
+	var te *tftp.Error
+	switch {
+	case err == nil:
+		return "sent"
+	case errors.As(err, &te) && te.Code == tftp.CodeNotFound:
+		return "not_found"
+	case errors.As(err, &te):
+		return "refused"
+	}
+	return "failed"
+}

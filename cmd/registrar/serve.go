@@ -328,7 +328,8 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 			}
 			files = tftp.Chain(prov, d)
 		}
-		tftpSrv, err = tftp.NewServer(tftp.Config{Files: files, Logger: log.With().Str("component", "tftp").Logger()})
+		tftpSrv, err = tftp.NewServer(tftp.Config{Files: files, Logger: log.With().Str("component", "tftp").Logger(),
+			OnServed: func(sv tftp.Served) { metrics.CountTFTP(tftpKind(sv.Name), tftpResult(sv.Err), sv.Bytes) }})
 		if err != nil {
 			pc.Close()
 			return &exitError{code: 2, err: err}

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bytes"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -90,6 +92,19 @@ func TestPhoneBootPath(t *testing.T) {
 		t.Fatalf("%s.cnf.xml not found after it autoregistered", sccpPhone)
 	}
 	wellFormed(t, sccpPhone+".cnf.xml", own)
+	resp, err := http.Get(r.AdminURL + "/metrics") // loopback: no token
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	metrics := string(body)
+	for _, want := range []string{`autoreg_tftp_files_total{kind="device",result="not_found"} 1`, `autoreg_tftp_files_total{kind="device",result="sent"} 1`,
+		`autoreg_tftp_files_total{kind="default",result="sent"} 1`, `autoreg_tftp_files_total{kind="security",result="not_found"} 3`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics has no %s", want)
+		}
+	}
 	for _, want := range []string{"<deviceProtocol>SCCP</deviceProtocol>", "<processNodeName>127.0.0.1</processNodeName>", "<name>CM1</name>", "SCCP41.9-4-2SR3-1S"} {
 		if !bytes.Contains(own, []byte(want)) {
 			t.Errorf("%s.cnf.xml has no %s:\n%s", sccpPhone, want, own)
