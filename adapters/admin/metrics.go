@@ -59,13 +59,13 @@ type Metrics struct {
 	// Registry is where every collector is registered; /metrics serves it.
 	Registry *prometheus.Registry
 
-	Registrations     *prometheus.CounterVec
-	Rejections        *prometheus.CounterVec
+	Registrations *prometheus.CounterVec
+	Rejections    *prometheus.CounterVec
 	// TFTPFiles counts the phones' TFTP downloads, by kind of file
 	// (device, default, static, security) and result (sent, not_found,
 	// refused, failed); TFTPBytes the bytes sent.
-	TFTPFiles *prometheus.CounterVec
-	TFTPBytes prometheus.Counter
+	TFTPFiles         *prometheus.CounterVec
+	TFTPBytes         prometheus.Counter
 	WindowOpen        prometheus.Gauge
 	WindowOpenFor     prometheus.Gauge
 	WindowLeft        prometheus.Gauge
