@@ -60,6 +60,7 @@ func (s *Server) routes() {
 	s.handle("PATCH /v1/devices/{name}", accessWrite, s.reconfigureDevice)
 	s.handle("DELETE /v1/devices/{name}", accessWrite, s.deleteDevice)
 	s.handle("POST /v1/devices/{name}/reset", accessWrite, s.resetDevice)
+	s.handle("GET /v1/devices/{name}/config-file", accessRead, s.configFile)
 	s.handle("GET /v1/devices/{name}/may-dial", accessRead, s.mayDial)
 
 	s.consoleRoutes()
@@ -912,6 +913,29 @@ func (s *Server) reconfigureDevice(w http.ResponseWriter, r *http.Request, who p
 	}
 	return s.deviceChange(w, r, http.StatusOK, domain.ReconfigureDevice{
 		Device: name, Pool: req.Pool, CSS: req.CSS, DN: req.DN, Partition: req.Partition, Description: req.Description, By: by(who)})
+}
+
+// configFile answers what the TFTP server would serve the device now.
+func (s *Server) configFile(w http.ResponseWriter, r *http.Request, _ principal) error {
+	name, err := pathName(r, "name")
+	if err != nil {
+		return err
+	}
+	if s.cfg.ConfigFile == nil {
+		return &requestError{status: http.StatusNotFound, code: api.CodeNotFound, msg: "this registrar serves no configuration files"}
+	}
+	if _, ok, err := s.reader.Device(r.Context(), name); err != nil {
+		return err
+	} else if !ok {
+		return fmt.Errorf("%w: no device %s: an unknown phone gets XmlDefault.cnf.xml", domain.ErrNotFound, name)
+	}
+	b, err := s.cfg.ConfigFile(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	_, err = w.Write(b)
+	return err
 }
 
 // resetDevice records who asked a device to reset, then tells the phone.

@@ -276,6 +276,31 @@ configuration without a reboot) rather than a reset.`,
 	return c
 }
 
+// configFileOut is what config-file prints: the file itself as text, with
+// the device's name in JSON.
+type configFileOut struct {
+	Device string `json:"device"`
+	File   string `json:"file"`
+}
+
+func (a *adminCLI) configFileCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "config-file NAME",
+		Short: "Print the configuration file the registrar's TFTP server serves a device now (SEP<MAC>.cnf.xml)",
+		Long: `config-file prints SEP<MAC>.cnf.xml as the registrar's TFTP server would serve
+it to the phone now: its device pool's CallManagers (host, ports), its firmware
+load from Device Defaults, and for a SIP phone its line. An unknown phone gets
+XmlDefault.cnf.xml instead (docs/provisioning.md).`,
+		Example: `  registrar admin config-file SEP00112233AABB
+  registrar admin config-file SEP00112233AABB | xmllint --format -`,
+		Args: nArgs("NAME"),
+		RunE: show(a, func(ctx context.Context, c *client.Client, args []string) (configFileOut, error) {
+			b, err := c.ConfigFile(ctx, args[0])
+			return configFileOut{Device: args[0], File: string(b)}, err
+		}, func(w io.Writer, f configFileOut) { fmt.Fprint(w, f.File) }),
+	}
+}
+
 func (a *adminCLI) mayDialCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "may-dial DEVICE NUMBER",

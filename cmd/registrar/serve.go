@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	_ "net/http/pprof"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -250,6 +251,8 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 		}
 	}
 
+	prov := &provisioning{reader: reader, minExpires: cfg.SIP.MinExpires, maxExpires: cfg.SIP.MaxExpires}
+
 	// A reset reaches the phone through its adapter, made below.
 	var (
 		sccpReset  func(device string, restart bool) error
@@ -259,6 +262,14 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 	adm, err := admin.New(admin.Config{
 		Addr: cfg.Admin.Addr, Tokens: tokens, AllowPlainHTTP: cfg.Admin.AllowPlainHTTP,
 		TLSCert: cfg.Admin.TLSCert, TLSKey: cfg.Admin.TLSKey, Metrics: metrics,
+		ConfigFile: func(ctx context.Context, device string) ([]byte, error) {
+			f, err := prov.Open(ctx, device+".cnf.xml", netip.AddrPort{})
+			if err != nil {
+				return nil, err
+			}
+			defer f.Close()
+			return io.ReadAll(f)
+		},
 		SIPBinding: func(device string) (time.Time, string, bool) {
 			if sipBinding == nil {
 				return time.Time{}, "", false
@@ -307,7 +318,6 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 		return &exitError{code: 2, err: err}
 	}
 	metrics.WatchSIPBindings(sipSrv.Devices)
-	prov := &provisioning{reader: reader, minExpires: cfg.SIP.MinExpires, maxExpires: cfg.SIP.MaxExpires}
 	sccpSrv := sccp.NewServer(sccp.Config{
 		Registrar: reg, Logger: log.With().Str("component", "sccp").Logger(),
 		KeepAlive: cfg.SCCP.KeepAlive, MissedKeepAlives: cfg.SCCP.MissedKeepAlives,

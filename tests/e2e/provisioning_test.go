@@ -92,6 +92,13 @@ func TestPhoneBootPath(t *testing.T) {
 		t.Fatalf("%s.cnf.xml not found after it autoregistered", sccpPhone)
 	}
 	wellFormed(t, sccpPhone+".cnf.xml", own)
+	// The administrator sees the very file the phone was served.
+	if shown := r.MustAdmin("config-file", sccpPhone); shown != string(own) {
+		t.Errorf("admin config-file differs from the TFTP file:\n%s\n---\n%s", shown, own)
+	}
+	if out, err := r.Admin("config-file", "SEP00AA55000099"); err == nil || !strings.Contains(err.Error(), "XmlDefault.cnf.xml") {
+		t.Errorf("config-file for an unknown phone: %q, %v", out, err)
+	}
 	resp, err := http.Get(r.AdminURL + "/metrics") // loopback: no token
 	if err != nil {
 		t.Fatal(err)

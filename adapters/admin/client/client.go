@@ -372,6 +372,13 @@ func (c *Client) ReconfigureDevice(ctx context.Context, name string, d api.Recon
 }
 
 // DeleteDevice deletes a device; its DN is free again.
+// ConfigFile reads what the TFTP server would serve the device now.
+func (c *Client) ConfigFile(ctx context.Context, name string) ([]byte, error) {
+	var b []byte
+	err := c.do(ctx, http.MethodGet, "/v1/devices/"+seg(name)+"/config-file", nil, nil, &b)
+	return b, err
+}
+
 // ResetDevice asks a device to reset (restart: to restart).
 func (c *Client) ResetDevice(ctx context.Context, name string, restart bool) (api.Result, error) {
 	return c.change(ctx, http.MethodPost, "/v1/devices/"+seg(name)+"/reset", nil, api.ResetDevice{Restart: restart})
