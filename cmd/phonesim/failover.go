@@ -24,7 +24,13 @@ import (
 // the list in order, which also brings it back to the first.
 
 // sccpListClient registers SCCP phones with a list of CallManagers.
-type sccpListClient struct{ cms []string }
+// With start, a registered phone holds the whole conversation of a 7961
+// (phone.Start) rather than asking for its DN alone; the load the
+// VersionMessage names is reported.
+type sccpListClient struct {
+	cms   []string
+	start bool
+}
 
 func (c *sccpListClient) register(ctx context.Context, s spec) attempt {
 	start := time.Now()
@@ -47,8 +53,15 @@ func (c *sccpListClient) register(ctx context.Context, s spec) attempt {
 			continue
 		}
 		took := time.Since(start)
-		dn, err := p.DN(ctx)
-		if err != nil {
+		var dn, load string
+		if c.start {
+			st, err := p.Start(ctx)
+			if err != nil {
+				p.Close()
+				return attempt{phone: failed(s, fmt.Errorf("registered, but the conversation after RegisterAck: %w", err), took)}
+			}
+			dn, load = st.DN(), st.Load
+		} else if dn, err = p.DN(ctx); err != nil {
 			p.Close()
 			return attempt{phone: failed(s, fmt.Errorf("registered, but the DN (LineStatReq): %w", err), took)}
 		}
@@ -56,7 +69,7 @@ func (c *sccpListClient) register(ctx context.Context, s spec) attempt {
 		f.openStandby(ctx)
 		a := attempt{
 			phone: Phone{Device: s.device, Model: s.model, Protocol: s.protocol, Result: ResultRegistered,
-				DN: dn, LatencyMS: ms(took), Node: addr},
+				DN: dn, LatencyMS: ms(took), Node: addr, VersionLoad: load},
 			session: f,
 		}
 		f.report = &a.phone

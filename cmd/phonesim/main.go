@@ -82,22 +82,22 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 // flags are the command line's values.
 type flags struct {
-	sip, sipTransport, sccp string
-	callmanagers, sipCMs    []string
-	phones                  int
-	protocol                string
-	mix                     bool
-	models                  []string
-	seed                    uint64
-	macs                    string
-	rate                    float64
-	concurrency             int
-	timeout, hold           time.Duration
-	unregister              bool
-	expires                 int
-	format                  string
-	summary                 bool
-	debug                   bool
+	sip, sipTransport, sccp, tftp string
+	callmanagers, sipCMs          []string
+	phones                        int
+	protocol                      string
+	mix                           bool
+	models                        []string
+	seed                          uint64
+	macs                          string
+	rate                          float64
+	concurrency                   int
+	timeout, hold                 time.Duration
+	unregister                    bool
+	expires                       int
+	format                        string
+	summary                       bool
+	debug                         bool
 }
 
 func newRootCommand() *cobra.Command {
@@ -130,6 +130,16 @@ Protocols:
   Phone Protocol (SCCP in the sample configuration); over the other it is
   rejected with wrong_protocol.
 
+Booting from TFTP:
+  --tftp host:port makes each phone boot as a Cisco phone does: it fetches
+  SEP<MAC>.cnf.xml, or XmlDefault.cnf.xml when the registrar does not know
+  it yet, registers with the CallManagers the file lists (priority order,
+  failing over as with --callmanagers), holds the whole SCCP conversation
+  after RegisterAck (version, server list, templates, lines, time), and once
+  autoregistered fetches its own SEP<MAC>.cnf.xml. It reports the file it
+  went by last and the firmware load the file names ("config", "load";
+  "version_load": what the SCCP VersionMessage said).
+
 At the end, phones are left registered: SIP bindings stay until they expire
 (--expires), SCCP connections are closed (the registrar sees them drop). With
 --hold they stay registered that long first (SCCP keepalives, SIP
@@ -159,6 +169,9 @@ registering, 2 for a usage error.`,
   # the phones of a file, kept registered for a minute
   phonesim --macs macs.txt --hold 1m --unregister
 
+  # 100 phones of three models booting from the registrar's TFTP server
+  phonesim --tftp 127.0.0.1:69 --phones 100 --mix --models 7961,7941,8961
+
   # a benchmark: counts only, as JSON
   phonesim --phones 5000 --concurrency 256 --format json --summary`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -178,6 +191,7 @@ registering, 2 for a usage error.`,
 	fl.StringVar(&f.sipTransport, "sip-transport", "udp", "SIP `TRANSPORT`: udp or tcp")
 	fl.StringVar(&f.sccp, "sccp", "127.0.0.1:2000", "the registrar's SCCP address `ADDR` (host:port)")
 	fl.StringSliceVar(&f.callmanagers, "callmanagers", nil, "the SCCP phones' CallManager list `ADDRS` (host:port,...): register with the first that accepts, keep a standby connection to the next, fail over and fall back (replaces --sccp)")
+	fl.StringVar(&f.tftp, "tftp", "", "boot the phones from the TFTP server at `ADDR` (host:port): SEP<MAC>.cnf.xml or XmlDefault.cnf.xml names their CallManagers and load (replaces --sccp, --sip and the CallManager lists)")
 	fl.StringSliceVar(&f.sipCMs, "sip-callmanagers", nil, "the SIP phones' CallManager list `ADDRS` (host:port,...): each refresh goes to the first that answers (replaces --sip)")
 	fl.IntVarP(&f.phones, "phones", "n", 1, "register `N` phones (with --macs: one per MAC unless given)")
 	fl.StringVarP(&f.protocol, "protocol", "p", "sccp", "the phones' `PROTOCOL`: sip, sccp or mix")
@@ -205,6 +219,8 @@ func execute(cmd *cobra.Command, f flags) error {
 	switch {
 	case changed("seed") && changed("macs"):
 		return usage(errors.New("--seed and --macs both name the phones: give one"))
+	case f.tftp != "" && (len(f.callmanagers) > 0 || len(f.sipCMs) > 0):
+		return usage(errors.New("--tftp gives the phones their CallManagers: drop --callmanagers and --sip-callmanagers"))
 	case changed("protocol") && f.mix:
 		return usage(errors.New("--mix is --protocol mix: give one"))
 	case f.timeout <= 0:
@@ -222,7 +238,7 @@ func execute(cmd *cobra.Command, f flags) error {
 	}
 	o := Options{
 		SIPAddr: f.sip, SIPTransport: f.sipTransport, SCCPAddr: f.sccp,
-		SCCPCallManagers: f.callmanagers, SIPCallManagers: f.sipCMs,
+		SCCPCallManagers: f.callmanagers, SIPCallManagers: f.sipCMs, TFTPAddr: f.tftp,
 		Phones: f.phones, Protocol: f.protocol, Models: f.models, Seed: f.seed,
 		Rate: f.rate, Concurrency: f.concurrency, Timeout: f.timeout, Hold: f.hold,
 		Unregister: f.unregister, Expires: f.expires,

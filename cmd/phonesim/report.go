@@ -50,16 +50,28 @@ func writeText(w io.Writer, r *Result, phones bool) error {
 	}
 	if phones && total > 0 {
 		fmt.Fprintln(tw)
-		fmt.Fprintln(tw, "DEVICE\tMODEL\tPROTOCOL\tDN\tRESULT")
+		booted := slices.ContainsFunc(r.Phones, func(p Phone) bool { return p.Config != "" })
+		if booted {
+			fmt.Fprintln(tw, "DEVICE\tMODEL\tPROTOCOL\tDN\tCONFIG\tLOAD\tRESULT")
+		} else {
+			fmt.Fprintln(tw, "DEVICE\tMODEL\tPROTOCOL\tDN\tRESULT")
+		}
 		for _, p := range r.Phones {
-			dn := p.DN
-			if dn == "" {
-				dn = "-"
+			cols := []string{p.Device, p.Model, p.Protocol, orDash(p.DN)}
+			if booted {
+				cols = append(cols, orDash(p.Config), orDash(p.Load))
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Device, p.Model, p.Protocol, dn, outcome(p))
+			fmt.Fprintln(tw, strings.Join(append(cols, outcome(p)), "\t"))
 		}
 	}
 	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // outcome is a phone's RESULT column.

@@ -49,6 +49,10 @@ type Options struct {
 	// fail over and fall back as Cisco phones do (see failover.go).
 	SCCPCallManagers []string
 	SIPCallManagers  []string
+	// TFTPAddr, when set, is the phones' TFTP server (host:port): each
+	// phone boots from its configuration file there (boot.go), which
+	// names its CallManagers, in place of the addresses above.
+	TFTPAddr string
 
 	// Phones is how many phones register. 0 with Devices: one per device.
 	Phones int
@@ -149,6 +153,13 @@ type Phone struct {
 	Fallbacks int    `json:"fallbacks,omitempty"`
 	// Lost says why a registered phone failed later.
 	Lost string `json:"lost,omitempty"`
+	// With --tftp: Config is the configuration file the phone went by last
+	// (XmlDefault.cnf.xml until it autoregistered, then its own), Load the
+	// firmware load that file names for it, VersionLoad the load the
+	// CallManager's VersionMessage named (SCCP).
+	Config      string `json:"config,omitempty"`
+	Load        string `json:"load,omitempty"`
+	VersionLoad string `json:"version_load,omitempty"`
 }
 
 // ExitCode is the command's exit status for r: 0 when every phone got an
@@ -317,6 +328,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	specs := plan(o)
 	needSIP := slices.ContainsFunc(specs, func(s spec) bool { return s.protocol == ProtocolSIP })
 	needSCCP := slices.ContainsFunc(specs, func(s spec) bool { return s.protocol == ProtocolSCCP })
+	if o.TFTPAddr != "" {
+		if _, _, err := net.SplitHostPort(o.TFTPAddr); err != nil {
+			return nil, usagef("--tftp %q: want host:port, e.g. 127.0.0.1:69", o.TFTPAddr)
+		}
+		needSIP, needSCCP = false, false // the files name the CallManagers
+	}
 	if needSIP {
 		if _, _, err := net.SplitHostPort(o.SIPAddr); err != nil {
 			return nil, usagef("--sip %q: want host:port, e.g. 127.0.0.1:5060", o.SIPAddr)
@@ -371,6 +388,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		sccpc = &sccpListClient{cms: o.SCCPCallManagers}
 	}
 
+	var boot *bootClient
+	if o.TFTPAddr != "" {
+		sips := &sipClients{transport: o.SIPTransport, expires: o.Expires, timeout: o.Timeout, log: log}
+		defer sips.close()
+		boot = &bootClient{tftp: o.TFTPAddr, sip: func(_ context.Context, addr string) (*sipClient, error) {
+			return sips.get(ctx, addr) // the client outlives the phone's registration
+		}}
+	}
+
 	attempts := make([]attempt, len(specs))
 	started := time.Now()
 	sem := make(chan struct{}, o.Concurrency)
@@ -391,7 +417,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			rctx, cancel := context.WithTimeout(ctx, o.Timeout)
 			defer cancel()
 			var a attempt
-			if s.protocol == ProtocolSIP {
+			if boot != nil {
+				a = boot.register(rctx, s)
+			} else if s.protocol == ProtocolSIP {
 				a = sipc.register(rctx, s)
 			} else {
 				a = sccpc.register(rctx, s)

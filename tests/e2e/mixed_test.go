@@ -18,6 +18,12 @@ type simResult struct {
 		DN       string `json:"dn"`
 		Result   string `json:"result"`
 		Reason   string `json:"reason"`
+		Detail   string `json:"detail"`
+		// With --tftp: the file it went by last, the load that file named,
+		// the load the SCCP VersionMessage named.
+		Config      string `json:"config"`
+		Load        string `json:"load"`
+		VersionLoad string `json:"version_load"`
 	} `json:"phones"`
 }
 

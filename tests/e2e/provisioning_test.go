@@ -119,6 +119,69 @@ func TestPhoneBootPath(t *testing.T) {
 	}
 }
 
+// TestBootFromTFTPAlone: 100 phones of mixed models, told nothing but the
+// registrar's TFTP address (as DHCP option 150 tells a phone), boot as the
+// guide's autoregistration path has it: SEP<MAC>.cnf.xml not found,
+// XmlDefault.cnf.xml names CM1 and each model's load, they register with
+// CM1 (the SCCP phones hold the whole conversation after RegisterAck), get
+// their DN, and their own SEP<MAC>.cnf.xml exists from then on and names
+// the same load as Device Defaults (and, over SCCP, as the VersionMessage).
+func TestBootFromTFTPAlone(t *testing.T) {
+	r := startRegistrar(t, "")
+	_, sipPort, _ := strings.Cut(r.SIP, ":")
+	_, sccpPort, _ := strings.Cut(r.SCCP, ":")
+	// CM1 is where this registrar listens: the files tell the phones so.
+	r.MustAdmin("callmanager", "set", "CM1", "--autoreg-enabled", "--host", "127.0.0.1", "--sip-port", sipPort, "--sccp-port", sccpPort)
+	r.MustAdmin("device-defaults", "8961", "--load-sip", "sip8961.9-4-2SR3-1")
+	r.MustAdmin("autoreg", "open", "--reason", "boot from TFTP")
+
+	// Phones 1, 3, 5 ... are 8961s (SIP only); the others alternate 7961,
+	// 7941 and 7960 over SCCP, the cluster's autoregistration protocol.
+	res := r.phonesim(t, "--tftp", r.TFTP, "--phones", "100", "--mix", "--models", "7961,8961,7941,8961,7960,8961", "--seed", "61", "--timeout", "20s")
+	want := map[string]string{"7961": "SCCP41.9-4-2SR3-1S", "7941": "SCCP41.9-4-2SR3-1S", "7960": "P00308010200", "8961": "sip8961.9-4-2SR3-1"}
+	if res.Registered != 100 || res.Errors != 0 {
+		t.Fatalf("registered %d of 100, errors %d, rejected %v", res.Registered, res.Errors, res.Rejected)
+	}
+	dns := map[string]bool{}
+	protocols := map[string]int{}
+	for _, p := range res.Phones {
+		protocols[p.Protocol]++
+		if p.Config != p.Device+".cnf.xml" {
+			t.Errorf("%s went by %q, not its own file, after autoregistering", p.Device, p.Config)
+		}
+		if p.Load != want[p.Model] {
+			t.Errorf("%s (%s): its file names load %q, Device Defaults %q", p.Device, p.Model, p.Load, want[p.Model])
+		}
+		// The VersionMessage's field is 16 bytes, NUL included: a longer
+		// load name is cut there (the file carries it whole).
+		if short := p.Load[:min(len(p.Load), 15)]; p.Protocol == "sccp" && p.VersionLoad != short {
+			t.Errorf("%s: VersionMessage says %q, its file %q", p.Device, p.VersionLoad, p.Load)
+		}
+		if p.Detail != "" {
+			t.Errorf("%s: %s", p.Device, p.Detail)
+		}
+		if p.DN == "" || dns[p.DN] {
+			t.Errorf("%s: DN %q missing or given twice", p.Device, p.DN)
+		}
+		dns[p.DN] = true
+	}
+	if protocols["sccp"] != 50 || protocols["sip"] != 50 {
+		t.Errorf("protocols %v, want 50 each", protocols)
+	}
+	resp, err := http.Get(r.AdminURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`autoreg_tftp_files_total{kind="device",result="not_found"} 100`,
+		`autoreg_tftp_files_total{kind="default",result="sent"} 100`, `autoreg_tftp_files_total{kind="device",result="sent"} 100`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics has no %s", want)
+		}
+	}
+}
+
 // TestResetDevice: `registrar admin device reset` records who asked and
 // tells the phone over its protocol: an SCCP phone on its connection, a SIP
 // phone at its contact; a phone not registered here is recorded, not told.

@@ -1,0 +1,274 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pin/tftp/v3"
+
+	"github.com/autoreg/autoreg/domain"
+)
+
+// With --tftp a phone boots as a Cisco phone does (docs/provisioning.md):
+// it fetches SEP<MAC>.cnf.xml from its TFTP server and, when that is not
+// found (a phone the cluster does not know), XmlDefault.cnf.xml; it takes
+// its CallManager list (priority order, processNodeName and the port of its
+// protocol) and its firmware load from the file; it registers with the
+// first CallManager of the list that accepts it, failing over as with
+// --callmanagers; an SCCP phone then holds the whole conversation a 7961
+// holds after RegisterAck. Once registered, a phone that booted from
+// XmlDefault.cnf.xml fetches its own file again, which must now exist.
+//
+// phonesim reads the files as a phone does, with its own decoder: what it
+// checks is the wire, not the registrar's types.
+
+// Files a phone asks for.
+const (
+	defaultConfigName = "XmlDefault.cnf.xml"
+	configSuffix      = ".cnf.xml"
+)
+
+// errFileNotFound is TFTP error 1: the server has no such file.
+var errFileNotFound = errors.New("file not found")
+
+// fetchTFTP reads name from the TFTP server at addr, within ctx's deadline.
+func fetchTFTP(ctx context.Context, addr, name string) ([]byte, error) {
+	c, err := tftp.NewClient(addr)
+	if err != nil {
+		return nil, fmt.Errorf("tftp %s: %w", addr, err)
+	}
+	timeout := time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = max(min(time.Until(d)/4, time.Second), 10*time.Millisecond)
+	}
+	c.SetTimeout(timeout)
+	c.SetRetries(3)
+	type answer struct {
+		b   []byte
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() { // pin/tftp's client takes no context: wait for it or for ctx
+		wt, err := c.Receive(name, "octet")
+		if err != nil {
+			// pin/tftp reports a server's ERROR packet as "code: N, message: ..."
+			if strings.HasPrefix(err.Error(), "code: 1,") {
+				err = fmt.Errorf("tftp %s %s: %w", addr, name, errFileNotFound)
+			} else {
+				err = fmt.Errorf("tftp %s %s: %w", addr, name, err)
+			}
+			done <- answer{err: err}
+			return
+		}
+		var b bytes.Buffer
+		if _, err := wt.WriteTo(&b); err != nil {
+			done <- answer{err: fmt.Errorf("tftp %s %s: %w", addr, name, err)}
+			return
+		}
+		done <- answer{b: b.Bytes()}
+	}()
+	select {
+	case a := <-done:
+		return a.b, a.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("tftp %s %s: %w", addr, name, ctx.Err())
+	}
+}
+
+// phoneFile is what a phone reads in SEP<MAC>.cnf.xml (<device>) and
+// XmlDefault.cnf.xml (<Default>).
+type phoneFile struct {
+	Protocol string  `xml:"deviceProtocol"`
+	Pool     cmGroup `xml:"devicePool>callManagerGroup"`
+	Default  cmGroup `xml:"callManagerGroup"`
+	Load     string  `xml:"loadInformation"`
+	Lines    []struct {
+		Name string `xml:"name"`
+	} `xml:"sipProfile>sipLines>line"`
+	Other []struct {
+		XMLName xml.Name
+		Value   string `xml:",chardata"`
+	} `xml:",any"`
+}
+
+type cmGroup struct {
+	Members []cmMember `xml:"members>member"`
+}
+
+type cmMember struct {
+	Priority int    `xml:"priority,attr"`
+	Name     string `xml:"callManager>name"`
+	Host     string `xml:"callManager>processNodeName"`
+	SCCPPort int    `xml:"callManager>ports>ethernetPhonePort"`
+	SIPPort  int    `xml:"callManager>ports>sipPort"`
+}
+
+// parsePhoneFile decodes a configuration file; one that is not XML, or
+// lists no CallManager, is an error: a phone could not register from it.
+func parsePhoneFile(name string, b []byte) (phoneFile, error) {
+	var f phoneFile
+	if err := xml.Unmarshal(b, &f); err != nil {
+		return f, fmt.Errorf("%s: %w", name, err)
+	}
+	if len(f.group().Members) == 0 {
+		return f, fmt.Errorf("%s lists no CallManager", name)
+	}
+	return f, nil
+}
+
+func (f phoneFile) group() cmGroup {
+	if len(f.Pool.Members) > 0 {
+		return f.Pool
+	}
+	return f.Default
+}
+
+// callManagers are the addresses (host:port) a phone of the protocol
+// registers with, in priority order.
+func (f phoneFile) callManagers(protocol string) []string {
+	m := slices.Clone(f.group().Members)
+	slices.SortStableFunc(m, func(a, b cmMember) int {
+		return a.Priority - b.Priority
+	})
+	out := make([]string, 0, len(m))
+	for _, cm := range m {
+		port := cm.SCCPPort
+		if protocol == ProtocolSIP {
+			port = cm.SIPPort
+		}
+		if port == 0 {
+			port = 2000
+			if protocol == ProtocolSIP {
+				port = 5060
+			}
+		}
+		out = append(out, net.JoinHostPort(cm.Host, strconv.Itoa(port)))
+	}
+	return out
+}
+
+// load is the firmware load the file names for a phone of the model: its
+// own file's <loadInformation>, or XmlDefault's <loadInformationN> for the
+// model's SCCP device type N.
+func (f phoneFile) load(model string) string {
+	if f.Load != "" {
+		return f.Load
+	}
+	m, ok := domain.LookupModel(model)
+	if !ok || m.SCCPType == 0 {
+		return ""
+	}
+	want := "loadInformation" + strconv.Itoa(int(m.SCCPType))
+	for _, o := range f.Other {
+		if o.XMLName.Local == want {
+			return strings.TrimSpace(o.Value)
+		}
+	}
+	return ""
+}
+
+// bootClient registers phones that boot from TFTP.
+type bootClient struct {
+	tftp string
+	// sip makes the SIP client of a CallManager address, once.
+	sip func(ctx context.Context, addr string) (*sipClient, error)
+}
+
+// register boots s: configuration file, CallManager list, registration,
+// and the own file once registered.
+func (c *bootClient) register(ctx context.Context, s spec) attempt {
+	start := time.Now()
+	own := s.device + configSuffix
+	name := own
+	b, err := fetchTFTP(ctx, c.tftp, own)
+	if errors.Is(err, errFileNotFound) {
+		name = defaultConfigName
+		b, err = fetchTFTP(ctx, c.tftp, name)
+	}
+	if err != nil {
+		return attempt{phone: failed(s, fmt.Errorf("boot: %w", err), time.Since(start))}
+	}
+	f, err := parsePhoneFile(name, b)
+	if err != nil {
+		return attempt{phone: failed(s, fmt.Errorf("boot: %w", err), time.Since(start))}
+	}
+	cms := f.callManagers(s.protocol)
+	var a attempt
+	if s.protocol == ProtocolSIP {
+		list := &sipListClient{}
+		for _, addr := range cms {
+			cl, err := c.sip(ctx, addr)
+			if err != nil {
+				return attempt{phone: failed(s, fmt.Errorf("boot: %s lists %s: %w", name, addr, err), time.Since(start))}
+			}
+			list.clients = append(list.clients, cl)
+		}
+		a = list.register(ctx, s)
+	} else {
+		a = (&sccpListClient{cms: cms, start: true}).register(ctx, s)
+	}
+	a.phone.Config, a.phone.Load = name, f.load(s.model)
+	if a.session == nil || name == own {
+		return a
+	}
+	// Autoregistered: the phone's own file exists from now on.
+	b, err = fetchTFTP(ctx, c.tftp, own)
+	if err == nil {
+		f, err = parsePhoneFile(own, b)
+	}
+	if err != nil {
+		a.session.close()
+		return attempt{phone: failed(s, fmt.Errorf("registered, but its own file: %w", err), time.Since(start))}
+	}
+	a.phone.Config, a.phone.Load = own, f.load(s.model)
+	if s.protocol == ProtocolSIP && (len(f.Lines) == 0 || f.Lines[0].Name != a.phone.DN) {
+		a.phone.Detail = fmt.Sprintf("%s's line 1 is not the DN %s the registrar gave", own, a.phone.DN)
+	}
+	return a
+}
+
+// sipClients makes one SIP client per CallManager address, shared by the
+// phones that list it, and closes them all at the end.
+type sipClients struct {
+	mu        sync.Mutex
+	clients   map[string]*sipClient
+	transport string
+	expires   int
+	timeout   time.Duration
+	log       *slog.Logger
+}
+
+func (s *sipClients) get(ctx context.Context, addr string) (*sipClient, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.clients[addr]; ok {
+		return c, nil
+	}
+	c, err := newSIPClient(ctx, addr, s.transport, s.expires, s.timeout, s.log)
+	if err != nil {
+		return nil, err
+	}
+	if s.clients == nil {
+		s.clients = map[string]*sipClient{}
+	}
+	s.clients[addr] = c
+	return c, nil
+}
+
+func (s *sipClients) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.clients {
+		c.close()
+	}
+}
