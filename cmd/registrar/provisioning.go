@@ -151,10 +151,6 @@ func ipv4(host string) (netip.Addr, bool) {
 	return ips[0].Unmap(), true
 }
 
-// errNoTFTP is what bindTFTP returns when the default TFTP port is denied
-// to an unprivileged user: serve warns once and goes on without TFTP.
-var errNoTFTP = errors.New("no TFTP")
-
 // tftpKind is the kind of file a TFTP request named, for the metrics.
 func tftpKind(name string) string {
 	lower := strings.ToLower(name)
