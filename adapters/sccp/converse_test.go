@@ -610,6 +610,31 @@ func TestResetDuringStartup(t *testing.T) {
 	}
 }
 
+// A phone holding its registration learns of a Reset at its next
+// KeepAlive, which reports it once, with its type.
+func TestResetReachesAHeldPhone(t *testing.T) {
+	ts := startServer(t, sccp.Config{Provisioning: provisioned()})
+	ctx := testCtx(t)
+	p, err := phone.DialConfig(ctx, ts.addr, phone.Config{Name: "SEP00112233AABB", DeviceType: 30018, ProtocolVersion: 20, LongRegister: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.KeepAlive(ctx); err != nil {
+		t.Fatalf("keepalive before any reset: %v", err)
+	}
+	if err := ts.srv.Reset("SEP00112233AABB", false); err != nil {
+		t.Fatal(err)
+	}
+	var re *phone.ResetError
+	if err := p.KeepAlive(ctx); !errors.As(err, &re) || re.Type != skinny.ResetReset || re.Device != "SEP00112233AABB" {
+		t.Fatalf("keepalive after a reset: %v, want a *phone.ResetError of type RESET", err)
+	}
+	if err := p.KeepAlive(ctx); err != nil {
+		t.Fatalf("the reset was reported twice: %v", err)
+	}
+}
+
 // The answers come in the order of the requests, each in one frame, when a
 // raw client sends the whole start-up in one write.
 func TestStartupPipelined(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pin/tftp/v3"
 
+	"github.com/autoreg/autoreg/adapters/sccp/phone"
 	"github.com/autoreg/autoreg/domain"
 )
 
@@ -179,14 +180,24 @@ func (f phoneFile) load(model string) string {
 
 // bootClient registers phones that boot from TFTP.
 type bootClient struct {
-	tftp string
+	tftp    string
+	timeout time.Duration // of a boot
 	// sip makes the SIP client of a CallManager address, once.
 	sip func(ctx context.Context, addr string) (*sipClient, error)
 }
 
 // register boots s: configuration file, CallManager list, registration,
-// and the own file once registered.
+// and the own file once registered. The registered phone's session boots
+// it again when its CallManager resets it (SCCP Reset).
 func (c *bootClient) register(ctx context.Context, s spec) attempt {
+	a := c.boot(ctx, s)
+	if a.session != nil {
+		a.session = &bootSession{c: c, s: s, inner: a.session, report: &a.phone}
+	}
+	return a
+}
+
+func (c *bootClient) boot(ctx context.Context, s spec) attempt {
 	start := time.Now()
 	own := s.device + configSuffix
 	name := own
@@ -272,3 +283,52 @@ func (s *sipClients) close() {
 		c.close()
 	}
 }
+
+// bootSession is a phone booted from TFTP, registered. On an SCCP Reset it
+// does what a Cisco phone does: it unregisters, fetches its configuration
+// file again and registers with the CallManagers it lists now (a new
+// device pool's, after `registrar admin device set --pool`).
+type bootSession struct {
+	c      *bootClient
+	s      spec
+	inner  registration
+	report *Phone
+}
+
+func (b *bootSession) bind(p *Phone) {
+	b.report = p
+	if r, ok := b.inner.(interface{ bind(*Phone) }); ok {
+		r.bind(p)
+	}
+}
+
+func (b *bootSession) hold(ctx context.Context) error {
+	for {
+		err := b.inner.hold(ctx)
+		var reset *phone.ResetError
+		if !errors.As(err, &reset) || ctx.Err() != nil {
+			return err
+		}
+		uctx, cancel := context.WithTimeout(ctx, b.c.timeout)
+		_ = b.inner.unregister(uctx)
+		cancel()
+		b.inner.close()
+		rctx, cancel := context.WithTimeout(ctx, b.c.timeout)
+		a := b.c.boot(rctx, b.s)
+		cancel()
+		if a.session == nil {
+			return fmt.Errorf("after a reset: %s %s", a.phone.Reason, a.phone.Detail)
+		}
+		a.phone.Resets = b.report.Resets + 1
+		a.phone.LatencyMS = b.report.LatencyMS // the first registration's
+		*b.report = a.phone
+		b.inner = a.session
+		if r, ok := b.inner.(interface{ bind(*Phone) }); ok {
+			r.bind(b.report)
+		}
+	}
+}
+
+func (b *bootSession) unregister(ctx context.Context) error { return b.inner.unregister(ctx) }
+
+func (b *bootSession) close() { b.inner.close() }

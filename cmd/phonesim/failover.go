@@ -170,9 +170,12 @@ func (f *sccpFailover) hold(ctx context.Context) error {
 		kctx, cancel := context.WithTimeout(ctx, every)
 		err := f.p.KeepAlive(kctx)
 		cancel()
+		var reset *phone.ResetError
 		switch {
 		case ctx.Err() != nil:
 			return nil
+		case errors.As(err, &reset): // the CallManager asks for it: not a failure
+			return err
 		case err != nil: // the CallManager stopped answering: fail over
 			if ferr := f.failover(ctx, err); ferr != nil {
 				return ferr

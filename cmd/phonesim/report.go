@@ -84,6 +84,9 @@ func outcome(p Phone) string {
 	if p.Result == ResultError && p.Detail != "" && p.Detail != p.Reason {
 		b.WriteString(" (" + p.Detail + ")")
 	}
+	if p.Resets > 0 {
+		fmt.Fprintf(&b, ", reset %d %s", p.Resets, plural(p.Resets, "time"))
+	}
 	if p.Unregistered {
 		b.WriteString(", unregistered")
 	}

@@ -160,6 +160,9 @@ type Phone struct {
 	Config      string `json:"config,omitempty"`
 	Load        string `json:"load,omitempty"`
 	VersionLoad string `json:"version_load,omitempty"`
+	// Resets counts the times its CallManager reset it (--tftp, SCCP): each
+	// time it booted again from its configuration file.
+	Resets int `json:"resets,omitempty"`
 }
 
 // ExitCode is the command's exit status for r: 0 when every phone got an
@@ -392,7 +395,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.TFTPAddr != "" {
 		sips := &sipClients{transport: o.SIPTransport, expires: o.Expires, timeout: o.Timeout, log: log}
 		defer sips.close()
-		boot = &bootClient{tftp: o.TFTPAddr, sip: func(_ context.Context, addr string) (*sipClient, error) {
+		boot = &bootClient{tftp: o.TFTPAddr, timeout: o.Timeout, sip: func(_ context.Context, addr string) (*sipClient, error) {
 			return sips.get(ctx, addr) // the client outlives the phone's registration
 		}}
 	}

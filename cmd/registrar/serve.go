@@ -51,7 +51,8 @@ become events), and serves phones over SIP (UDP and TCP) and SCCP, and
 administrators over the admin API on loopback.
 
 Without --config the compiled-in sample configuration is used (print it with
-'registrar config sample'). Every setting can also come from AUTOREG_* in the
+'registrar config sample'); a file's missing keys keep the sample's values,
+except the cluster's topology. Every setting can also come from AUTOREG_* in the
 environment, e.g. AUTOREG_ADMIN_TOKEN.
 
 Autoregistration stays closed until an administrator opens it. If no admin

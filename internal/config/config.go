@@ -247,7 +247,28 @@ func New() *viper.Viper {
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	v.AutomaticEnv()
 	setSnapshotDefaults(v)
+	setSampleDefaults(v)
 	return v
+}
+
+// setSampleDefaults makes the sample's settings the defaults of a file
+// that leaves them out (a file that sets sccp.keepalive alone keeps the
+// sample's other sccp keys), except the cluster's topology: CallManagers,
+// groups, pools, the range ... are the file's alone.
+func setSampleDefaults(v *viper.Viper) {
+	sample := viper.New()
+	sample.SetConfigType("yaml")
+	if err := sample.ReadConfig(bytes.NewReader(Sample)); err != nil {
+		panic("config: the compiled-in sample is not valid YAML: " + err.Error())
+	}
+	for _, k := range sample.AllKeys() {
+		if strings.HasPrefix(k, "cluster.") && k != "cluster.protocol" && k != "cluster.security" {
+			continue
+		}
+		if _, set := snapshotDefaults[k]; !set {
+			v.SetDefault(k, sample.Get(k))
+		}
+	}
 }
 
 // Load reads the configuration: file (or the sample when file is ""), then

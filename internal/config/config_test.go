@@ -139,3 +139,37 @@ func TestDurationsNeedUnitsAndFloors(t *testing.T) {
 		}
 	})
 }
+
+// A file sets what it needs: the keys it leaves out take the sample's
+// values, except the cluster's topology, which is the file's alone.
+func TestPartialFileKeepsTheSampleDefaults(t *testing.T) {
+	p := write(t, `sccp: {keepalive: 5s}
+cluster:
+  callmanagers: [{name: A, autoreg_enabled: true, host: 10.0.0.1}]
+  groups: [{name: G, callmanagers: [A], autoreg: true}]
+  partitions: [{name: Internal}]
+  css: [{name: Autoreg, partitions: [Internal]}]
+  pools: [{name: P, group: G, css: Autoreg}]
+  default_pool: P
+  autoreg_css: Autoreg
+  range: {start: "5000", end: "5009", partition: Internal}
+`)
+	c, err := config.Load(config.New(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sample, err := config.Load(config.New(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SCCP.KeepAlive.String() != "5s" || c.SCCP.MissedKeepAlives != sample.SCCP.MissedKeepAlives || c.SIP.MinExpires != sample.SIP.MinExpires || c.Admin.Addr != sample.Admin.Addr {
+		t.Errorf("keepalive %v, missed %d, min_expires %v, admin %q: want 5s and the sample's", c.SCCP.KeepAlive, c.SCCP.MissedKeepAlives, c.SIP.MinExpires, c.Admin.Addr)
+	}
+	if len(c.Cluster.CallManagers) != 1 || c.Cluster.CallManagers[0].Name != "A" || len(c.Cluster.Pools) != 1 || len(c.Cluster.DeviceDefaults) != 0 || len(c.Cluster.Patterns) != 0 {
+		t.Errorf("the sample's topology leaked in: %d CallManagers, %d pools, %d device defaults, %d patterns",
+			len(c.Cluster.CallManagers), len(c.Cluster.Pools), len(c.Cluster.DeviceDefaults), len(c.Cluster.Patterns))
+	}
+	if c.Cluster.Protocol != sample.Cluster.Protocol {
+		t.Errorf("cluster.protocol %q, want the sample's %q", c.Cluster.Protocol, sample.Cluster.Protocol)
+	}
+}

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -232,5 +234,112 @@ func TestResetDevice(t *testing.T) {
 	replayJSON(t, &events, "events", "--data", r.Data, "--type", "device.reset_requested", "--format", "json")
 	if len(events) != 2 || events[0].Actor != "admin:admin" {
 		t.Fatalf("reset events: %+v, want two by admin:admin", events)
+	}
+}
+
+// TestResetMovesPhoneToNewPool: the guide's checklist step 8 on a cluster
+// of two CallManagers sharing a store. A 7961 booted from TFTP alone
+// autoregisters with CM1 (the Default pool's group); the administrator
+// moves it to a pool whose group is CM2 alone and resets it: the phone
+// boots again, its file now names CM2, and it registers there, keeping its
+// DN.
+func TestResetMovesPhoneToNewPool(t *testing.T) {
+	canBind(t, "127.0.0.2")
+	nodes := []*node{
+		{sip: fmt.Sprintf("127.0.0.1:%d", freePort(t)), sccp: fmt.Sprintf("127.0.0.1:%d", freePort(t))},
+		{sip: fmt.Sprintf("127.0.0.2:%d", freePort(t)), sccp: fmt.Sprintf("127.0.0.2:%d", freePort(t))},
+	}
+	var cms []string
+	for i, n := range nodes {
+		host, sip, _ := strings.Cut(n.sip, ":")
+		_, sccp, _ := strings.Cut(n.sccp, ":")
+		cms = append(cms, fmt.Sprintf("    - {name: CM%d, autoreg_enabled: %v, host: %s, sip_port: %s, sccp_port: %s}", i+1, i == 0, host, sip, sccp))
+	}
+	cfg := filepath.Join(t.TempDir(), "cluster.yaml")
+	if err := os.WriteFile(cfg, []byte(`log: {format: json, level: info}
+sccp: {keepalive: 1s, trusted_sources: [127.0.0.0/8]}
+sip: {trusted_sources: [127.0.0.0/8]}
+cluster:
+  protocol: sccp
+  callmanagers:
+`+strings.Join(cms, "\n")+`
+  groups:
+    - {name: Default, callmanagers: [CM1], autoreg: true}
+    - {name: Second, callmanagers: [CM2]}
+  partitions: [{name: Internal}, {name: Emergency}]
+  css: [{name: Autoreg, partitions: [Internal, Emergency]}]
+  pools:
+    - {name: Default, group: Default, css: Autoreg}
+    - {name: Moved, group: Second, css: Autoreg}
+  default_pool: Default
+  autoreg_css: Autoreg
+  range: {start: "2000", end: "2099", partition: Internal}
+  device_defaults: [{model: "7961", load_sccp: SCCP41.9-4-2SR3-1S}]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	store := "sqlite://" + filepath.Join(t.TempDir(), "cluster", "autoreg.db")
+	for i, n := range nodes {
+		n.r = startRegistrarAt(t, "", n.sip, n.sccp, "--config", cfg, "--store", store, "--shared-store", "--node", fmt.Sprintf("CM%d", i+1))
+	}
+	cm1 := nodes[0].r
+	cm1.MustAdmin("autoreg", "open", "--reason", "reset moves a phone")
+
+	const dev = "SEP00AA55000081"
+	macs := filepath.Join(t.TempDir(), "macs.txt")
+	if err := os.WriteFile(macs, []byte("00AA55000081\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sim := exec.Command(bin(t, "phonesim"), "--tftp", cm1.TFTP, "--macs", macs, "--models", "7961", "--hold", "8s", "--format", "json")
+	var out, errb bytes.Buffer
+	sim.Stdout, sim.Stderr = &out, &errb
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	simDone := make(chan error, 1)
+	go func() { simDone <- sim.Wait() }()
+	t.Cleanup(func() { _ = sim.Process.Kill() })
+	waitFor := func(what string, ok func(Device) bool) Device {
+		t.Helper()
+		for i := 0; ; i++ {
+			d, found := cm1.Devices()[dev]
+			if found && ok(d) {
+				return d
+			}
+			if i > 100 {
+				t.Fatalf("%s: device %+v\nphonesim: %s", what, d, errb.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	first := waitFor("registered with CM1", func(d Device) bool { return d.Registered && d.Node == "CM1" })
+
+	cm1.MustAdmin("device", "set", dev, "--pool", "Moved")
+	if own := string(cm1.MustAdmin("config-file", dev)); !strings.Contains(own, "<processNodeName>127.0.0.2</processNodeName>") || strings.Contains(own, "127.0.0.1") {
+		t.Fatalf("its file after the move does not name CM2 alone:\n%s", own)
+	}
+	if o := cm1.MustAdmin("device", "reset", dev); !strings.Contains(o, "the phone was told") {
+		t.Fatalf("reset: %s", o)
+	}
+	moved := waitFor("registered with CM2 after the reset", func(d Device) bool { return d.Registered && d.Node == "CM2" })
+	if moved.DN != first.DN || moved.Pool != "Moved" {
+		t.Errorf("after the move: DN %s (was %s), pool %s", moved.DN, first.DN, moved.Pool)
+	}
+
+	if err := <-simDone; err != nil {
+		t.Fatalf("phonesim: %v\n%s\n%s", err, out.String(), errb.String())
+	}
+	var res struct {
+		Phones []struct {
+			Node   string `json:"node"`
+			Config string `json:"config"`
+			Resets int    `json:"resets"`
+		} `json:"phones"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil || len(res.Phones) != 1 {
+		t.Fatalf("phonesim JSON: %v\n%s", err, out.String())
+	}
+	if p := res.Phones[0]; p.Node != nodes[1].sccp || p.Resets != 1 || p.Config != dev+".cnf.xml" {
+		t.Errorf("phonesim: %+v, want node %s after one reset, by its own file", p, nodes[1].sccp)
 	}
 }

@@ -108,6 +108,19 @@ func (e *UnregisterError) Error() string {
 	return fmt.Sprintf("phone %s: unregister refused: status %v", e.Device, e.Status)
 }
 
+// ResetError is what KeepAlive (and so Run) returns when the server sent a
+// Reset since the last one: the phone should do what Type says (reboot and
+// fetch its configuration again, or re-register) rather than go on. Other
+// exchanges drop a Reset, as a phone busy starting up does.
+type ResetError struct {
+	Device string
+	Type   skinny.ResetType
+}
+
+func (e *ResetError) Error() string {
+	return fmt.Sprintf("phone %s: the server sent Reset (%v)", e.Device, e.Type)
+}
+
 // Phone is a registered phone's connection.
 type Phone struct {
 	name  string
@@ -115,11 +128,12 @@ type Phone struct {
 	ack   skinny.RegisterAck
 	trace func(fromPhone bool, frame []byte)
 
-	mu      sync.Mutex // serialises exchanges; guards r, wbuf, rbuf and startup
+	mu      sync.Mutex // serialises exchanges; guards r, wbuf, rbuf, startup and reset
 	r       *skinny.Reader
 	wbuf    []byte
 	rbuf    []byte // a received frame, for trace
 	startup Startup
+	reset   *ResetError // a Reset no KeepAlive has reported yet
 
 	dmu  sync.Mutex // guards op and deadline changes
 	op   uint64     // counts exchanges, so a late cancellation hits none
@@ -242,7 +256,16 @@ func (p *Phone) LocalAddr() net.Addr { return p.nc.LocalAddr() }
 // KeepAlive sends a KeepAlive and waits for the KeepAliveAck.
 func (p *Phone) KeepAlive(ctx context.Context) error {
 	_, err := p.exchange(ctx, skinny.KeepAlive{}, skinny.KeepAliveAckID)
-	return err
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if r := p.reset; r != nil {
+		p.reset = nil
+		return r
+	}
+	return nil
 }
 
 // LineStat asks for a line's status (LineStatReq) and returns the answer.
@@ -386,12 +409,15 @@ func (p *Phone) next(ctx context.Context, waiting string) (skinny.Message, error
 }
 
 // unasked handles a message no exchange waits for: a CapabilitiesReq is
-// answered, anything else dropped.
+// answered, a Reset kept for KeepAlive to report, anything else dropped.
 func (p *Phone) unasked(ctx context.Context, m skinny.Message) error {
-	if m.ID() == skinny.CapabilitiesReqID {
+	switch m := m.(type) {
+	case skinny.CapabilitiesReq:
 		if err := p.write(capabilities); err != nil {
 			return p.fail(ctx, "sending CapabilitiesRes", err)
 		}
+	case skinny.Reset:
+		p.reset = &ResetError{Device: p.name, Type: m.Type}
 	}
 	return nil
 }
