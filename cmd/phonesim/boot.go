@@ -17,6 +17,7 @@ import (
 	"github.com/pin/tftp/v3"
 
 	"github.com/autoreg/autoreg/adapters/sccp/phone"
+	"github.com/autoreg/autoreg/adapters/sccp/skinny"
 	"github.com/autoreg/autoreg/domain"
 )
 
@@ -190,14 +191,34 @@ type bootClient struct {
 // and the own file once registered. The registered phone's session boots
 // it again when its CallManager resets it (SCCP Reset).
 func (c *bootClient) register(ctx context.Context, s spec) attempt {
-	a := c.boot(ctx, s)
+	a, sips := c.boot(ctx, s)
 	if a.session != nil {
-		a.session = &bootSession{c: c, s: s, inner: a.session, report: &a.phone}
+		b := &bootSession{c: c, s: s, inner: a.session, report: &a.phone, sipReset: make(chan struct{}, 1)}
+		b.listen(sips)
+		a.session = b
 	}
 	return a
 }
 
-func (c *bootClient) boot(ctx context.Context, s spec) attempt {
+// boot boots s once; a SIP phone's result names the SIP clients of its
+// CallManagers (where a NOTIFY check-sync may come from).
+func (c *bootClient) boot(ctx context.Context, s spec) (attempt, []*sipClient) {
+	a := c.bootOnce(ctx, s)
+	if a.session == nil || s.protocol != ProtocolSIP {
+		return a, nil
+	}
+	f, ok := a.session.(*sipListSession)
+	if !ok {
+		return a, nil
+	}
+	clients := make([]*sipClient, len(f.phones))
+	for i, p := range f.phones {
+		clients[i] = p.c
+	}
+	return a, clients
+}
+
+func (c *bootClient) bootOnce(ctx context.Context, s spec) attempt {
 	start := time.Now()
 	own := s.device + configSuffix
 	name := own
@@ -293,6 +314,39 @@ type bootSession struct {
 	s      spec
 	inner  registration
 	report *Phone
+	// A SIP phone is reset by a NOTIFY check-sync from one of its
+	// CallManagers (sips), which sends on sipReset.
+	sips     []*sipClient
+	sipReset chan struct{}
+}
+
+// listen makes the SIP clients of the phone's CallManagers tell it of a
+// check-sync, and the previous ones no longer.
+func (b *bootSession) listen(sips []*sipClient) {
+	for _, c := range b.sips {
+		c.onReset(b.s.device, nil)
+	}
+	b.sips = sips
+	for _, c := range sips {
+		c.onReset(b.s.device, b.sipReset)
+	}
+}
+
+// holdUntilReset holds the registration until ctx ends, the registration
+// fails, or the CallManager resets the phone (a *phone.ResetError).
+func (b *bootSession) holdUntilReset(ctx context.Context) error {
+	hctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- b.inner.hold(hctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-b.sipReset:
+		cancel()
+		<-done
+		return &phone.ResetError{Device: b.s.device, Type: skinny.ResetReset}
+	}
 }
 
 func (b *bootSession) bind(p *Phone) {
@@ -303,8 +357,9 @@ func (b *bootSession) bind(p *Phone) {
 }
 
 func (b *bootSession) hold(ctx context.Context) error {
+	defer b.listen(nil)
 	for {
-		err := b.inner.hold(ctx)
+		err := b.holdUntilReset(ctx)
 		var reset *phone.ResetError
 		if !errors.As(err, &reset) || ctx.Err() != nil {
 			return err
@@ -314,8 +369,9 @@ func (b *bootSession) hold(ctx context.Context) error {
 		cancel()
 		b.inner.close()
 		rctx, cancel := context.WithTimeout(ctx, b.c.timeout)
-		a := b.c.boot(rctx, b.s)
+		a, sips := b.c.boot(rctx, b.s)
 		cancel()
+		b.listen(sips)
 		if a.session == nil {
 			return fmt.Errorf("after a reset: %s %s", a.phone.Reason, a.phone.Detail)
 		}

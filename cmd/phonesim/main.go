@@ -136,9 +136,12 @@ Booting from TFTP:
   it yet, registers with the CallManagers the file lists (priority order,
   failing over as with --callmanagers), holds the whole SCCP conversation
   after RegisterAck (version, server list, templates, lines, time), and once
-  autoregistered fetches its own SEP<MAC>.cnf.xml. It reports the file it
-  went by last and the firmware load the file names ("config", "load";
-  "version_load": what the SCCP VersionMessage said).
+  autoregistered fetches its own SEP<MAC>.cnf.xml. Held (--hold), a phone
+  its CallManager resets (SCCP Reset; SIP NOTIFY Event: check-sync)
+  unregisters and boots again: its file may now name another pool's
+  CallManagers. It reports the file it went by last, the firmware load the
+  file names and its resets ("config", "load", "resets"; "version_load":
+  what the SCCP VersionMessage said).
 
 At the end, phones are left registered: SIP bindings stay until they expire
 (--expires), SCCP connections are closed (the registrar sees them drop). With

@@ -37,6 +37,46 @@ type sipClient struct {
 	run       string        // makes Call-IDs unique to this run
 	expires   int           // seconds
 	timeout   time.Duration // of a refresh
+
+	resetMu sync.Mutex
+	resets  map[string]chan<- struct{} // device -> told of a NOTIFY check-sync
+}
+
+// onNotify answers the registrar's NOTIFYs as a Cisco phone does (200) and,
+// for Event: check-sync (a reset), tells the phone named by the request's
+// user, when it listens (--tftp).
+func (c *sipClient) onNotify(req *sip.Request, tx sip.ServerTransaction) {
+	_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
+	ev := req.GetHeader("Event") // check-sync, maybe with ;reboot=true
+	if ev == nil {
+		return
+	}
+	if name, _, _ := strings.Cut(ev.Value(), ";"); !strings.EqualFold(strings.TrimSpace(name), "check-sync") {
+		return
+	}
+	c.resetMu.Lock()
+	ch := c.resets[req.Recipient.User]
+	c.resetMu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- struct{}{}:
+		default: // told already
+		}
+	}
+}
+
+// onReset makes a check-sync NOTIFY for device reach ch (nil: no longer).
+func (c *sipClient) onReset(device string, ch chan<- struct{}) {
+	c.resetMu.Lock()
+	defer c.resetMu.Unlock()
+	if ch == nil {
+		delete(c.resets, device)
+		return
+	}
+	if c.resets == nil {
+		c.resets = map[string]chan<- struct{}{}
+	}
+	c.resets[device] = ch
 }
 
 // newSIPClient prepares the user agent for the registrar at addr.
@@ -72,6 +112,14 @@ func newSIPClient(ctx context.Context, addr, transport string, expires int, time
 		ua: ua, client: client, transport: strings.ToUpper(transport),
 		host: host, port: port, run: hex.EncodeToString(run[:]), expires: expires, timeout: timeout,
 	}
+	// Requests the registrar sends to the phones' Contact (NOTIFY) arrive
+	// on the shared socket; a server on the same user agent answers them.
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(log))
+	if err != nil {
+		ua.Close()
+		return nil, fmt.Errorf("sip server: %w", err)
+	}
+	srv.OnNotify(c.onNotify)
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	c.contact = net.JoinHostPort(local, strconv.Itoa(c.localPort(pctx)))

@@ -238,11 +238,11 @@ func TestResetDevice(t *testing.T) {
 }
 
 // TestResetMovesPhoneToNewPool: the guide's checklist step 8 on a cluster
-// of two CallManagers sharing a store. A 7961 booted from TFTP alone
-// autoregisters with CM1 (the Default pool's group); the administrator
-// moves it to a pool whose group is CM2 alone and resets it: the phone
-// boots again, its file now names CM2, and it registers there, keeping its
-// DN.
+// of two CallManagers sharing a store. A 7961 (SCCP) and an 8961 (SIP)
+// booted from TFTP alone autoregister with CM1 (the Default pool's group);
+// the administrator moves them to a pool whose group is CM2 alone and
+// resets them (SCCP Reset, SIP NOTIFY check-sync): each boots again, its
+// file now names CM2, and it registers there, keeping its DN.
 func TestResetMovesPhoneToNewPool(t *testing.T) {
 	canBind(t, "127.0.0.2")
 	nodes := []*node{
@@ -274,7 +274,7 @@ cluster:
   default_pool: Default
   autoreg_css: Autoreg
   range: {start: "2000", end: "2099", partition: Internal}
-  device_defaults: [{model: "7961", load_sccp: SCCP41.9-4-2SR3-1S}]
+  device_defaults: [{model: "7961", load_sccp: SCCP41.9-4-2SR3-1S}, {model: "8961", load_sip: sip8961.9-4-2SR3-1}]
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -285,12 +285,12 @@ cluster:
 	cm1 := nodes[0].r
 	cm1.MustAdmin("autoreg", "open", "--reason", "reset moves a phone")
 
-	const dev = "SEP00AA55000081"
+	devs := []string{"SEP00AA55000081", "SEP00AA55000082"} // a 7961 over SCCP, an 8961 over SIP
 	macs := filepath.Join(t.TempDir(), "macs.txt")
-	if err := os.WriteFile(macs, []byte("00AA55000081\n"), 0o600); err != nil {
+	if err := os.WriteFile(macs, []byte("00AA55000081\n00AA55000082\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	sim := exec.Command(bin(t, "phonesim"), "--tftp", cm1.TFTP, "--macs", macs, "--models", "7961", "--hold", "8s", "--format", "json")
+	sim := exec.Command(bin(t, "phonesim"), "--tftp", cm1.TFTP, "--macs", macs, "--mix", "--models", "7961,8961", "--hold", "8s", "--format", "json")
 	var out, errb bytes.Buffer
 	sim.Stdout, sim.Stderr = &out, &errb
 	if err := sim.Start(); err != nil {
@@ -299,7 +299,7 @@ cluster:
 	simDone := make(chan error, 1)
 	go func() { simDone <- sim.Wait() }()
 	t.Cleanup(func() { _ = sim.Process.Kill() })
-	waitFor := func(what string, ok func(Device) bool) Device {
+	waitFor := func(dev, what string, ok func(Device) bool) Device {
 		t.Helper()
 		for i := 0; ; i++ {
 			d, found := cm1.Devices()[dev]
@@ -307,23 +307,29 @@ cluster:
 				return d
 			}
 			if i > 100 {
-				t.Fatalf("%s: device %+v\nphonesim: %s", what, d, errb.String())
+				t.Fatalf("%s %s: device %+v\nphonesim: %s", dev, what, d, errb.String())
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	first := waitFor("registered with CM1", func(d Device) bool { return d.Registered && d.Node == "CM1" })
-
-	cm1.MustAdmin("device", "set", dev, "--pool", "Moved")
-	if own := string(cm1.MustAdmin("config-file", dev)); !strings.Contains(own, "<processNodeName>127.0.0.2</processNodeName>") || strings.Contains(own, "127.0.0.1") {
-		t.Fatalf("its file after the move does not name CM2 alone:\n%s", own)
+	first := map[string]Device{}
+	for _, dev := range devs {
+		first[dev] = waitFor(dev, "registered with CM1", func(d Device) bool { return d.Registered && d.Node == "CM1" })
 	}
-	if o := cm1.MustAdmin("device", "reset", dev); !strings.Contains(o, "the phone was told") {
-		t.Fatalf("reset: %s", o)
+	for _, dev := range devs {
+		cm1.MustAdmin("device", "set", dev, "--pool", "Moved")
+		if own := cm1.MustAdmin("config-file", dev); !strings.Contains(own, "<processNodeName>127.0.0.2</processNodeName>") || strings.Contains(own, "127.0.0.1") {
+			t.Fatalf("%s's file after the move does not name CM2 alone:\n%s", dev, own)
+		}
+		if o := cm1.MustAdmin("device", "reset", dev); !strings.Contains(o, "the phone was told") {
+			t.Fatalf("reset %s: %s", dev, o)
+		}
 	}
-	moved := waitFor("registered with CM2 after the reset", func(d Device) bool { return d.Registered && d.Node == "CM2" })
-	if moved.DN != first.DN || moved.Pool != "Moved" {
-		t.Errorf("after the move: DN %s (was %s), pool %s", moved.DN, first.DN, moved.Pool)
+	for _, dev := range devs {
+		moved := waitFor(dev, "registered with CM2 after the reset", func(d Device) bool { return d.Registered && d.Node == "CM2" })
+		if moved.DN != first[dev].DN || moved.Pool != "Moved" {
+			t.Errorf("%s after the move: DN %s (was %s), pool %s", dev, moved.DN, first[dev].DN, moved.Pool)
+		}
 	}
 
 	if err := <-simDone; err != nil {
@@ -331,15 +337,24 @@ cluster:
 	}
 	var res struct {
 		Phones []struct {
-			Node   string `json:"node"`
-			Config string `json:"config"`
-			Resets int    `json:"resets"`
+			Device   string `json:"device"`
+			Protocol string `json:"protocol"`
+			Node     string `json:"node"`
+			Config   string `json:"config"`
+			Load     string `json:"load"`
+			Resets   int    `json:"resets"`
 		} `json:"phones"`
 	}
-	if err := json.Unmarshal(out.Bytes(), &res); err != nil || len(res.Phones) != 1 {
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil || len(res.Phones) != 2 {
 		t.Fatalf("phonesim JSON: %v\n%s", err, out.String())
 	}
-	if p := res.Phones[0]; p.Node != nodes[1].sccp || p.Resets != 1 || p.Config != dev+".cnf.xml" {
-		t.Errorf("phonesim: %+v, want node %s after one reset, by its own file", p, nodes[1].sccp)
+	for _, p := range res.Phones {
+		want := nodes[1].sccp
+		if p.Protocol == "sip" {
+			want = nodes[1].sip
+		}
+		if p.Node != want || p.Resets != 1 || p.Config != p.Device+".cnf.xml" || p.Load == "" {
+			t.Errorf("phonesim: %+v, want node %s after one reset, by its own file, with its load", p, want)
+		}
 	}
 }
