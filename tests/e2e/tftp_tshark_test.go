@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,7 +28,7 @@ func TestTsharkDecodesTFTP(t *testing.T) {
 	pcap := filepath.Join(t.TempDir(), "tftp.pcap")
 	capture := exec.Command(tshark, "-n", "-i", "lo", "-f", "udp and host 127.0.0.1", "-w", pcap)
 	capture.Env = append(os.Environ(), "HOME="+t.TempDir())
-	var capErr syncBuffer
+	var capErr lockedBuffer
 	capture.Stderr = &capErr
 	if err := capture.Start(); err != nil {
 		t.Fatal(err)
@@ -115,22 +114,4 @@ func TestTsharkDecodesTFTP(t *testing.T) {
 	if !bytes.Equal(got, def) {
 		t.Errorf("the file tshark rebuilt from the DATA blocks (%d bytes) is not the file curl got (%d bytes)", len(got), len(def))
 	}
-}
-
-// syncBuffer is a bytes.Buffer a process writes while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
