@@ -46,6 +46,7 @@ const (
 //	autoreg_devices{state="known"|"registered"}      gauge
 //	autoreg_devices_registered{protocol}             gauge (SCCP: phones on an open connection; SIP: with a binding)
 //	autoreg_sip_bindings                             gauge (devices the SIP adapter holds bindings for)
+//	autoreg_sccp_connections                         gauge (TCP connections the SCCP adapter holds: registered, standby, not yet registered)
 //	autoreg_store_up                                 gauge (1 when the last read of the store succeeded)
 //	autoreg_store_append_duration_seconds            histogram (until durable)
 //	autoreg_store_append_errors_total{error}         counter
@@ -205,6 +206,15 @@ func (m *Metrics) WatchSIPBindings(n func() int) {
 	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "autoreg", Name: "sip_bindings",
 		Help: "Devices the SIP adapter holds bindings for (and, briefly, those with a REGISTER in progress).",
+	}, func() float64 { return float64(n()) }))
+}
+
+// WatchSCCPConnections registers autoreg_sccp_connections, read from n at
+// each scrape (the SCCP adapter's open TCP connections).
+func (m *Metrics) WatchSCCPConnections(n func() int) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "autoreg", Name: "sccp_connections",
+		Help: "TCP connections the SCCP adapter holds: registered phones, standby connections, phones not registered yet.",
 	}, func() float64 { return float64(n()) }))
 }
 

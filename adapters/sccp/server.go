@@ -195,6 +195,14 @@ type deviceSlot struct {
 	owner *conn         // under Server.mu
 }
 
+// Connections is how many TCP connections the server holds now: phones
+// registered, standby connections, phones not registered yet.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
 // NewServer returns a Server for cfg, with defaults for its zero fields.
 func NewServer(cfg Config) *Server {
 	if cfg.KeepAlive <= 0 {

@@ -327,6 +327,7 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 		Known: known, Refused: metrics.CountRefused("sccp"), Provisioning: prov,
 	})
 	sccpReset, sipNotify, sipBinding = sccpSrv.Reset, sipSrv.Notify, sipSrv.Binding
+	metrics.WatchSCCPConnections(sccpSrv.Connections)
 
 	var tftpSrv *tftp.Server
 	if pc := lns.take(&lns.tftp); pc != nil {

@@ -208,6 +208,9 @@ func TestResetDevice(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	if m := r.metrics(t); !strings.Contains(m, "autoreg_sccp_connections 1\n") {
+		t.Errorf("one phone held over SCCP, /metrics: %s", grepLines(m, "autoreg_sccp_connections"))
+	}
 	out := r.MustAdmin("device", "reset", "SEP00AA55000071")
 	if !strings.Contains(out, "the phone was told") || !strings.Contains(out, "device.reset_requested") {
 		t.Fatalf("reset of a registered SCCP phone:\n%s", out)
@@ -222,6 +225,16 @@ func TestResetDevice(t *testing.T) {
 			t.Fatal("the phone stayed registered after its connection closed")
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	for i := 0; ; i++ { // the connection is gone once its handler has ended
+		m := r.metrics(t)
+		if strings.Contains(m, "autoreg_sccp_connections 0\n") {
+			break
+		}
+		if i > 50 {
+			t.Fatalf("the phone's connection closed, /metrics: %s", grepLines(m, "autoreg_sccp_connections"))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	out = r.MustAdmin("device", "reset", "SEP00AA55000071", "--restart")
 	if !strings.Contains(out, "the phone was not told") {
@@ -357,4 +370,30 @@ cluster:
 			t.Errorf("phonesim: %+v, want node %s after one reset, by its own file, with its load", p, want)
 		}
 	}
+}
+
+// metrics is the registrar's /metrics (loopback: no token).
+func (r *Registrar) metrics(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get(r.AdminURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// grepLines are the lines of text that contain s.
+func grepLines(text, s string) []string {
+	var out []string
+	for l := range strings.Lines(text) {
+		if strings.Contains(l, s) {
+			out = append(out, strings.TrimSpace(l))
+		}
+	}
+	return out
 }
