@@ -20,6 +20,7 @@ func metricNames(t *testing.T) map[string]bool {
 	t.Helper()
 	m := admin.NewMetrics()
 	m.WatchSIPBindings(func() int { return 0 })
+	m.WatchSCCPConnections(func() int { return 0 })
 	// Vectors without a series are not gathered: give each one.
 	m.StoreAppendErrors.WithLabelValues("other")
 	m.Devices.WithLabelValues("known")
