@@ -333,8 +333,48 @@ func TestConsole(t *testing.T) {
 
 	// The other pages.
 	do(t, ctx, "the cluster page", chromedp.Navigate(base+"/cluster"), chromedp.WaitVisible(css(`body[data-ready="true"]`)),
-		waitJS(`document.querySelectorAll('#pools tbody tr').length === 3`))
+		waitJS(`document.querySelectorAll('#pools tbody tr').length === 3`),
+		waitJS(`[...document.querySelectorAll('#callmanagers tbody tr')].some(r => r.textContent.includes('up, '))`))
+	// The cluster is edited from its page: Device Defaults for a model, a
+	// CallManager added then deleted, a row clicked fills its form.
+	do(t, ctx, "Device Defaults for the 7970",
+		chromedp.SendKeys(css("#dd-form-model"), "7970"),
+		chromedp.SendKeys(css("#dd-form-load_sccp"), "SCCP70.9-4-2SR3-2S"),
+		choose("#dd-form-pool", "Staff"),
+		chromedp.Click(css("#dd-form-save")),
+		waitJS(`[...document.querySelectorAll('#device-defaults tbody tr')].some(r => r.textContent.includes('SCCP70.9-4-2SR3-2S') && r.textContent.includes('Staff'))`))
+	do(t, ctx, "add CM3",
+		chromedp.SendKeys(css("#cm-form-name"), "CM3"),
+		chromedp.SendKeys(css("#cm-form-host"), "10.1.1.3"),
+		chromedp.SendKeys(css("#cm-form-sccp_port"), "2003"),
+		chromedp.Click(css("#cm-form-save")),
+		waitJS(`[...document.querySelectorAll('#callmanagers tbody tr')].some(r => r.textContent.includes('10.1.1.3SCCP 2003'))`))
+	c, err := alice.Cluster(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dd, cm3 bool
+	for _, d := range c.DeviceDefaults {
+		dd = dd || (d.Model == "7970" && d.LoadSCCP == "SCCP70.9-4-2SR3-2S" && d.Pool == "Staff")
+	}
+	for _, m := range c.CallManagers {
+		cm3 = cm3 || (m.Name == "CM3" && m.Host == "10.1.1.3" && m.SCCPPort == 2003 && !m.AutoregEnabled)
+	}
+	if !dd || !cm3 {
+		t.Errorf("after the cluster page's changes: 7970 defaults %v, CM3 %v: %+v", dd, cm3, c)
+	}
+	if got := get(t, ctx, "partitions", chromedp.Text(css("#partitions"))); got != "Emergency, Internal, PSTN" {
+		t.Errorf("partitions shown as %q", got)
+	}
+	do(t, ctx, "a pool's row fills its form",
+		js(`[...document.querySelectorAll('#pools tbody tr')].find(r => r.textContent.startsWith('Staff')).click()`),
+		waitJS(`document.querySelector('#pool-form-name').value === 'Staff' && document.querySelector('#pool-form-css').value === 'Staff'`))
 	screenshot(t, ctx, dir, "console-cluster.png")
+	do(t, ctx, "delete CM3",
+		js(`[...document.querySelectorAll('#callmanagers tbody tr')].find(r => r.textContent.startsWith('CM3')).querySelector('button.danger').click()`),
+		waitJS(`[...document.querySelectorAll('#callmanagers tbody tr')].find(r => r.textContent.startsWith('CM3')).querySelector('button.danger').classList.contains('confirm')`),
+		js(`[...document.querySelectorAll('#callmanagers tbody tr')].find(r => r.textContent.startsWith('CM3')).querySelector('button.danger').click()`),
+		waitJS(`![...document.querySelectorAll('#callmanagers tbody tr')].some(r => r.textContent.startsWith('CM3'))`))
 	do(t, ctx, "the audit page", chromedp.Navigate(base+"/audit"), chromedp.WaitVisible(css(`body[data-ready="true"]`)),
 		waitJS(`document.querySelectorAll('#windows tbody tr').length === 1`),
 		waitJS(`document.querySelector('#report-link') !== null`))
@@ -390,6 +430,12 @@ func TestConsole(t *testing.T) {
 	disabled = get(t, ctx, "disabled", chromedp.Evaluate[bool](`['#move', '#change-dn', '#delete'].every(s => document.querySelector(s).disabled)`))
 	if !disabled {
 		t.Error("the read-only drawer lets the auditor change a device")
+	}
+	do(t, ctx, "read-only cluster page",
+		chromedp.Navigate(base+"/cluster"), chromedp.WaitVisible(css(`body[data-ready="true"]`)))
+	disabled = get(t, ctx, "disabled", chromedp.Evaluate[bool](`['#cm-form-save', '#dd-form-save', '#pool-form-save', '#range-form-save', '#dd-form-model'].every(s => document.querySelector(s).disabled) && [...document.querySelectorAll('#callmanagers button.danger')].every(b => b.disabled)`))
+	if !disabled {
+		t.Error("the read-only cluster page lets the auditor change the cluster")
 	}
 	if st, err := alice.Status(bg); err != nil || st.Open {
 		t.Errorf("the auditor opened a window: %+v %v", st, err)

@@ -622,35 +622,208 @@
   }
   const tr = (...cells) => h('tr', null, cells.map((c) => (c instanceof Node && c.tagName === 'TD' ? c : h('td', null, c === '' || c === undefined ? '—' : c))));
 
+  // A form that changes one kind of object: fields by name, a save button,
+  // run(values) making the API call. It is built once: refreshes of the page
+  // update its selects' options and leave what the administrator typed.
+  function editForm(id, fields, label, run, hint) {
+    const els = {};
+    const cells = fields.map((f) => {
+      const fid = id + '-' + f.name;
+      let el;
+      if (f.type === 'select') el = h('select', { id: fid });
+      else if (f.type === 'checkbox') el = h('input', { id: fid, type: 'checkbox' });
+      else el = h('input', { id: fid, type: f.type || 'text', placeholder: f.placeholder, required: f.required, min: f.min, max: f.max, autocomplete: 'off' });
+      if (!canWrite) el.disabled = true;
+      els[f.name] = el;
+      if (f.type === 'checkbox') return h('div', { class: 'field check' }, h('label', { for: fid }, el, ' ' + f.label));
+      return h('div', { class: 'field' + (f.wide ? ' wide' : '') }, h('label', { for: fid, text: f.label }), el);
+    });
+    const form = h('form', { class: 'form edit', id },
+      hint ? h('p', { class: 'muted small', text: hint }) : null,
+      h('div', { class: 'row' }, cells, changeButton(label, { id: id + '-save', class: 'primary' })),
+      h('div', { class: 'form-error' }));
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      if (!canWrite) return;
+      submit(form, async () => {
+        const v = {};
+        for (const [k, el] of Object.entries(els)) v[k] = el.type === 'checkbox' ? el.checked : el.value.trim();
+        const res = await run(v);
+        changed(res, label + ': done');
+        await refresh();
+      });
+    });
+    // fill puts an object's values in the form (a row clicked).
+    form.fill = (vals) => {
+      for (const [k, v] of Object.entries(vals)) {
+        const el = els[k];
+        if (!el) continue;
+        if (el.type === 'checkbox') el.checked = !!v; else el.value = v === undefined || v === null ? '' : v;
+      }
+      form.scrollIntoView({ block: 'nearest' });
+    };
+    // options sets a select's choices, keeping its value when still offered.
+    form.options = (name, values, none) => {
+      const el = els[name];
+      const was = el.value;
+      el.replaceChildren(...(none !== undefined ? [h('option', { value: '' }, none)] : []), ...values.map((v) => h('option', { value: v }, v)));
+      if ([...el.options].some((o) => o.value === was)) el.value = was;
+    };
+    return form;
+  }
+  const list = (text) => text.split(/[\s,→>]+/).map((x) => x.trim()).filter(Boolean);
+  const port = (text) => (text === '' ? undefined : Number(text));
+
+  // A row's delete button: asks once more, then deletes.
+  function deleteButton(what, path) {
+    const b = h('button', { type: 'button', class: 'danger small', title: 'Delete ' + what }, 'Delete');
+    if (!canWrite) { b.disabled = true; b.title = READ_ONLY; }
+    b.addEventListener('click', async (ev) => {
+      ev.stopPropagation();
+      if (!b.classList.contains('confirm')) { b.classList.add('confirm'); b.textContent = 'Delete ' + what + '?'; return; }
+      b.disabled = true;
+      try { changed(await api('DELETE', path), what + ' deleted'); await refresh(); } catch (e) { if (e.status !== 401) toast(e.message, e.code, true); b.disabled = false; }
+    });
+    return h('td', { class: 'actions' }, b);
+  }
+  const editable = (form, vals, ...cells) => {
+    const row = tr(...cells);
+    row.classList.add('pick');
+    row.title = 'Edit: fills the form below';
+    row.addEventListener('click', () => form.fill(vals));
+    return row;
+  };
+
   function clusterPage() {
+    const cmForm = editForm('cm-form', [
+      { name: 'name', label: 'Name', required: true, placeholder: 'CM3' },
+      { name: 'description', label: 'Description', wide: true },
+      { name: 'host', label: 'Host (phones reach it at)', placeholder: '10.1.1.3' },
+      { name: 'sccp_port', label: 'SCCP port', type: 'number', min: 1, max: 65535, placeholder: '2000' },
+      { name: 'sip_port', label: 'SIP port', type: 'number', min: 1, max: 65535, placeholder: '5060' },
+      { name: 'autoreg_enabled', label: 'Autoregistration enabled', type: 'checkbox' },
+    ], 'Save CallManager', (v) => api('PUT', '/v1/callmanagers/' + seg(v.name), {
+      description: v.description, autoreg_enabled: v.autoreg_enabled, host: v.host, sccp_port: port(v.sccp_port), sip_port: port(v.sip_port) }),
+    'Click a row to edit it. Only the first CallManager of the auto-registration group with autoregistration enabled takes new phones.');
+    const groupForm = editForm('group-form', [
+      { name: 'name', label: 'Name', required: true },
+      { name: 'callmanagers', label: 'CallManagers, in order', wide: true, placeholder: 'CM1, CM2', required: true },
+      { name: 'autoreg', label: 'Auto-registration group', type: 'checkbox' },
+    ], 'Save group', (v) => api('PUT', '/v1/groups/' + seg(v.name), { callmanagers: list(v.callmanagers), autoreg: v.autoreg ? true : undefined }),
+    'Flagging a group unflags the others; to unflag the flagged group, flag another.');
+    const poolForm = editForm('pool-form', [
+      { name: 'name', label: 'Name', required: true },
+      { name: 'group', label: 'CallManager group', type: 'select' },
+      { name: 'css', label: 'Calling search space', type: 'select' },
+      { name: 'autoreg_css', label: 'CSS for auto-registration', type: 'select' },
+      { name: 'default', label: 'Default pool', type: 'checkbox' },
+    ], 'Save pool', async (v) => {
+      const res = await api('PUT', '/v1/pools/' + seg(v.name), { group: v.group, css: v.css || undefined, autoreg_css: v.autoreg_css || undefined });
+      if (v.default) return api('PUT', '/v1/default-pool', { pool: v.name });
+      return res;
+    });
+    const cssForm = editForm('css-form', [
+      { name: 'name', label: 'Name', required: true },
+      { name: 'partitions', label: 'Partitions, in search order', wide: true, placeholder: 'Internal, Emergency', required: true },
+    ], 'Save CSS', (v) => api('PUT', '/v1/css/' + seg(v.name), { partitions: list(v.partitions) }));
+    const partitionForm = editForm('partition-form', [
+      { name: 'name', label: 'Partition', required: true },
+      { name: 'description', label: 'Description', wide: true },
+    ], 'Save partition', (v) => api('PUT', '/v1/partitions/' + seg(v.name), { description: v.description }));
+    const patternForm = editForm('pattern-form', [
+      { name: 'pattern', label: 'Route pattern', required: true, placeholder: '9.[2-9]XXXXXX' },
+      { name: 'partition', label: 'Partition', type: 'select' },
+      { name: 'block', label: 'Block this pattern', type: 'checkbox' },
+    ], 'Add pattern', (v) => api('POST', '/v1/patterns', { pattern: v.pattern, partition: v.partition, block: v.block }));
+    const ddForm = editForm('dd-form', [
+      { name: 'model', label: 'Model', required: true, placeholder: '7961' },
+      { name: 'load_sccp', label: 'SCCP load', placeholder: 'SCCP41.9-4-2SR3-1S' },
+      { name: 'load_sip', label: 'SIP load', placeholder: 'SIP41.9-4-2SR3-1S' },
+      { name: 'pool', label: 'Device pool', type: 'select' },
+    ], 'Save Device Defaults', (v) => api('PUT', '/v1/device-defaults/' + seg(v.model), { load_sccp: v.load_sccp, load_sip: v.load_sip, pool: v.pool || undefined }),
+    'The loads reach the phones in their configuration files (TFTP) and the SCCP VersionMessage.');
+    const rangeForm = editForm('range-form', [
+      { name: 'start', label: 'Starting DN', required: true },
+      { name: 'end', label: 'Ending DN', required: true },
+      { name: 'partition', label: 'Partition', type: 'select' },
+      { name: 'mask', label: 'External phone number mask', placeholder: '40855510XX' },
+    ], 'Save range', (v) => api('PUT', '/v1/range', { start: v.start, end: v.end, partition: v.partition || undefined, mask: v.mask || undefined }),
+    'Starting DN equal to Ending DN disables autoregistration.');
+    const autoregCSSForm = editForm('autoreg-css-form', [
+      { name: 'css', label: 'Calling search space for auto-registration', type: 'select' },
+    ], 'Save', (v) => api('PUT', '/v1/autoreg/css', { css: v.css }));
+
+    const slot = () => h('div', { class: 'body flush' });
+    const slots = { cms: slot(), groups: slot(), pools: slot(), css: slot(), patterns: slot(), dd: slot() };
+    const settings = h('div', { class: 'body' });
+    const partitionsLine = h('div', { class: 'body' });
+    const body = (f) => h('div', { class: 'body' }, f);
+    app.replaceChildren(
+      h('p', { class: 'callout info' }, 'Changes here are the same commands and events as ', h('code', { text: 'registrar admin' }), ' and the API, recorded with your name. The configuration file is applied again at every start: change it too, or its next start puts its values back.'),
+      h('div', { class: 'grid cols-wide' },
+        card('Autoregistration', null, settings, body(rangeForm), body(autoregCSSForm)),
+        card('CallManagers', null, slots.cms, body(cmForm)),
+        card('CallManager groups', null, slots.groups, body(groupForm)),
+        card('Device pools', null, slots.pools, body(poolForm)),
+        card('Calling search spaces', null, slots.css, body(cssForm)),
+        card('Partitions and route patterns', null, slots.patterns, partitionsLine, body(patternForm), body(partitionForm)),
+        card('Device Defaults', null, slots.dd, body(ddForm))));
+    let filled = false;
+
     refresh = async () => {
-      const c = await api('GET', '/v1/cluster');
+      const [c, nodes] = await Promise.all([api('GET', '/v1/cluster'), api('GET', '/v1/nodes').catch(() => ({ nodes: [] }))]);
+      const node = Object.fromEntries((nodes.nodes || []).map((n) => [n.name, n]));
       const r = c.range;
-      const settings = h('dl', { class: 'kv', id: 'settings' },
+      settings.replaceChildren(h('dl', { class: 'kv', id: 'settings' },
         h('dt', { text: 'Auto Registration Phone Protocol' }), h('dd', null, h('span', { class: 'proto', text: c.protocol })),
         h('dt', { text: 'Security mode' }), h('dd', null, c.security === 'mixed' ? badge('bad', 'mixed: autoregistration disabled') : badge('ok', 'non-secure')),
         h('dt', { text: 'Auto-registration group' }), h('dd', { text: dash(c.autoreg_group) }),
         h('dt', { text: 'Autoregistration CSS' }), h('dd', { text: dash(c.autoreg_css) }),
         h('dt', { text: 'Default device pool' }), h('dd', { text: dash(c.default_pool) }),
         h('dt', { text: 'Directory numbers' }), h('dd', null, r.start ? `${r.start}–${r.end} in ${r.partition}` : 'no range', r.mask ? ` (mask ${r.mask})` : ''),
-        h('dt', { text: 'Window' }), h('dd', null, c.window ? badge('open', 'open ' + c.window.id) : badge('off', 'closed')));
-      app.replaceChildren(
-        h('p', { class: 'callout info' }, 'The topology is applied from the configuration at every start, and changed with ', h('code', { text: 'registrar admin' }), ' or the API; this page shows it as the registrar holds it now.'),
-        h('div', { class: 'grid cols-2' },
-          card('Autoregistration', null, h('div', { class: 'body' }, settings)),
-          card('CallManagers', null, h('div', { class: 'body flush' }, table('callmanagers', ['Name', 'Description', 'Autoregistration'],
-            c.callmanagers.map((m) => tr(h('td', null, h('b', { text: m.name })), m.description, h('td', null, m.autoreg_enabled ? badge('ok', 'enabled') : badge('off', 'disabled'))))))),
-          card('CallManager groups', null, h('div', { class: 'body flush' }, table('groups', ['Name', 'CallManagers, in order', ''],
-            c.groups.map((g) => tr(h('td', null, h('b', { text: g.name })), g.callmanagers.join(' → '), h('td', null, g.autoreg ? badge('info', 'autoregistration group') : '')))))),
-          card('Device pools', null, h('div', { class: 'body flush' }, table('pools', ['Name', 'Group', 'CSS', ''],
-            c.pools.map((p) => tr(h('td', null, h('b', { text: p.name })), p.group, p.css, h('td', null, p.name === c.default_pool ? badge('info', 'default') : '')))))),
-          card('Calling search spaces', null, h('div', { class: 'body flush' }, table('css', ['Name', 'Partitions, in order'],
-            c.css.map((s) => tr(h('td', null, h('b', { text: s.name })), s.partitions.join(' → ')))))),
-          card('Partitions and route patterns', null, h('div', { class: 'body flush' }, table('patterns', ['Pattern', 'Partition', ''],
-            c.patterns.map((p) => tr(h('td', { class: 'mono', text: p.pattern }), p.partition, h('td', null, p.block ? badge('bad', 'blocks') : badge('ok', 'routes')))),
-            'No route pattern.')), h('div', { class: 'body' }, h('span', { class: 'muted', text: 'Partitions: ' }), c.partitions.join(', ') || '—')),
-          card('Device Defaults', null, h('div', { class: 'body flush' }, table('device-defaults', ['Model', 'SCCP load', 'SIP load', 'Pool'],
-            c.device_defaults.map((d) => tr(h('td', null, h('b', { text: d.model })), h('td', { class: 'mono', text: dash(d.load_sccp) }), h('td', { class: 'mono', text: dash(d.load_sip) }), d.pool)))))));
+        h('dt', { text: 'Window' }), h('dd', null, c.window ? badge('open', 'open ' + c.window.id) : badge('off', 'closed'))));
+      const where = (m) => (m.host ? h('td', { title: `SCCP port ${m.sccp_port || 2000}, SIP port ${m.sip_port || 5060}` }, h('span', { class: 'mono', text: m.host }),
+        h('div', { class: 'muted small', text: `SCCP ${m.sccp_port || 2000} · SIP ${m.sip_port || 5060}` })) : '');
+      slots.cms.replaceChildren(table('callmanagers', ['Name', 'Where', 'Node', 'Autoreg.', ''],
+        c.callmanagers.map((m) => {
+          const n = node[m.name];
+          const up = n ? (n.up ? badge('ok', `up, ${n.devices} device${n.devices === 1 ? '' : 's'}`, n.process) : badge('off', 'down')) : '';
+          return editable(cmForm, m, h('td', null, h('b', { text: m.name }), m.description ? h('div', { class: 'muted small', text: m.description }) : null), where(m), h('td', null, up),
+            h('td', null, m.autoreg_enabled ? badge('ok', 'enabled') : badge('off', 'disabled')), deleteButton(m.name, '/v1/callmanagers/' + seg(m.name)));
+        })));
+      slots.groups.replaceChildren(table('groups', ['Name', 'CallManagers, in order', '', ''],
+        c.groups.map((g) => editable(groupForm, { name: g.name, callmanagers: g.callmanagers.join(', '), autoreg: g.autoreg },
+          h('td', null, h('b', { text: g.name })), g.callmanagers.join(' → '), h('td', null, g.autoreg ? badge('info', 'autoregistration group') : ''),
+          deleteButton(g.name, '/v1/groups/' + seg(g.name))))));
+      slots.pools.replaceChildren(table('pools', ['Name', 'Group', 'CSS', 'CSS for auto-registration', '', ''],
+        c.pools.map((p) => editable(poolForm, Object.assign({ default: p.name === c.default_pool }, p),
+          h('td', null, h('b', { text: p.name })), p.group, p.css, p.autoreg_css, h('td', null, p.name === c.default_pool ? badge('info', 'default') : ''),
+          deleteButton(p.name, '/v1/pools/' + seg(p.name))))));
+      slots.css.replaceChildren(table('css', ['Name', 'Partitions, in order', ''],
+        c.css.map((x) => editable(cssForm, { name: x.name, partitions: x.partitions.join(', ') },
+          h('td', null, h('b', { text: x.name })), x.partitions.join(' → '), deleteButton(x.name, '/v1/css/' + seg(x.name))))));
+      slots.patterns.replaceChildren(table('patterns', ['Pattern', 'Partition', '', ''],
+        c.patterns.map((p) => tr(h('td', { class: 'mono', text: p.pattern }), p.partition, h('td', null, p.block ? badge('bad', 'blocks') : badge('ok', 'routes')),
+          deleteButton(p.pattern, '/v1/patterns' + q({ pattern: p.pattern, partition: p.partition })))),
+        'No route pattern.'));
+      partitionsLine.replaceChildren(h('span', { class: 'muted', text: 'Partitions: ' }),
+        h('span', { id: 'partitions' }, c.partitions.length ? c.partitions.map((name, i) => [i ? ', ' : '', h('span', { class: 'partition' }, name)]) : '—'));
+      slots.dd.replaceChildren(table('device-defaults', ['Model', 'SCCP load', 'SIP load', 'Pool'],
+        c.device_defaults.map((d) => editable(ddForm, d, h('td', null, h('b', { text: d.model })), h('td', { class: 'mono', text: dash(d.load_sccp) }), h('td', { class: 'mono', text: dash(d.load_sip) }), d.pool))));
+
+      const pools = c.pools.map((p) => p.name), css = c.css.map((x) => x.name);
+      poolForm.options('group', c.groups.map((g) => g.name));
+      poolForm.options('css', css, '(none)');
+      poolForm.options('autoreg_css', css, '(the cluster\'s)');
+      patternForm.options('partition', c.partitions);
+      ddForm.options('pool', pools, '(the default pool)');
+      rangeForm.options('partition', c.partitions, '(none)');
+      autoregCSSForm.options('css', css);
+      if (!filled) { // the settings as they are, once: after that, what the administrator types stays
+        filled = true;
+        rangeForm.fill({ start: r.start, end: r.end, partition: r.partition, mask: r.mask });
+        autoregCSSForm.fill({ css: c.autoreg_css });
+      }
     };
   }
 
