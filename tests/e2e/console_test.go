@@ -528,4 +528,9 @@ func TestConsoleScreenshots(t *testing.T) {
 	do(t, ctx, "the audit page", chromedp.Navigate(r.AdminURL+"/audit"), chromedp.WaitVisible(css(`body[data-ready="true"]`)),
 		waitJS(`document.querySelectorAll('#windows tbody tr').length === 2`))
 	screenshot(t, ctx, dir, "console-audit.png")
+	do(t, ctx, "the cluster page", chromedp.Navigate(r.AdminURL+"/cluster"), chromedp.WaitVisible(css(`body[data-ready="true"]`)),
+		waitJS(`[...document.querySelectorAll('#callmanagers tbody tr')].some(r => r.textContent.includes('up, '))`),
+		js(`[...document.querySelectorAll('#pools tbody tr')].find(r => r.textContent.startsWith('Staff')).click()`),
+		waitJS(`document.querySelector('#pool-form-name').value === 'Staff'`))
+	screenshot(t, ctx, dir, "console-cluster.png")
 }
