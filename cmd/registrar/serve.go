@@ -82,7 +82,7 @@ store, exit 0.`,
 	f.String("store", "", "event store URL: sqlite:///path/autoreg.db (default: sqlite under --data) or kurrentdb://host:2113")
 	f.Bool("shared-store", false, "other registrars write to the same store: fold their events before each decision")
 	f.String("node", "", "the CallManager of the cluster this process is (default: the autoregistration CallManager)")
-	f.Int("gc-percent", 0, "the Go runtime's GOGC (default: the configuration's gc_percent, 50; GOGC in the environment wins)")
+	f.Int("gc-percent", 0, "the Go runtime's GOGC (default: the configuration's gc_percent, 25; GOGC in the environment wins)")
 	f.String("sip-addr", ":5060", "SIP address (UDP and TCP)")
 	f.String("sccp-addr", ":2000", "SCCP (Skinny) TCP address")
 	f.String("tftp-addr", ":69", "the phones' TFTP server (UDP); \"\" turns it off (:69 needs root or CAP_NET_BIND_SERVICE: without, serve goes on without TFTP)")
