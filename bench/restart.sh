@@ -119,8 +119,8 @@ for n in $EVENTS; do
 	# more than snapshot.every_events) or at the stop: the last one.
 	line=$(grep '"message":"snapshot written"' "$data/serve.log" | tail -1)
 	snap_bytes=$(sed -n 's/.*"bytes":\([0-9]*\).*/\1/p' <<<"$line")
-	snap_encode=$(sed -n 's/.*"encode":\([0-9.]*\).*/\1/p' <<<"$line")
-	snap_write=$(sed -n 's/.*"write":\([0-9.]*\).*/\1/p' <<<"$line")
+	snap_encode=$(sed -n 's/.*"encode_ms":\([0-9.]*\).*/\1/p' <<<"$line")
+	snap_write=$(sed -n 's/.*"write_ms":\([0-9.]*\).*/\1/p' <<<"$line")
 	echo "## $n events, $devices devices; snapshot $snap_bytes bytes: encoded in ${snap_encode} ms (the read side paused), written in ${snap_write} ms (fsync and rename)"
 
 	with_h=- with_r=- with_p=- wo_h=- wo_r=- wo_p=-

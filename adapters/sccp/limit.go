@@ -69,7 +69,7 @@ func (l *sampledLog) flush(now time.Time) {
 	for _, c := range l.suppressed {
 		n += c
 	}
-	l.log.Warn().Int("count", n).Dur("in", now.Sub(l.since).Round(time.Millisecond)).
+	l.log.Warn().Int("count", n).Dur("in_ms", now.Sub(l.since).Round(time.Millisecond)).
 		Str("reasons", limit.Summary(l.suppressed)).Msg(l.what)
 	clear(l.suppressed)
 }

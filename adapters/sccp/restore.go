@@ -50,7 +50,7 @@ func (s *Server) ExpectBack(ctx context.Context, devices []string, grace time.Du
 			}
 			gone++
 		}
-		s.log.Info().Int("expected", len(devices)).Int("unregistered", gone).Dur("grace", grace).
+		s.log.Info().Int("expected", len(devices)).Int("unregistered", gone).Dur("grace_ms", grace).
 			Msg("phones registered before the restart checked")
 	}()
 }

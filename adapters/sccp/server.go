@@ -330,7 +330,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			}
 			// Out of file descriptors and the like: wait and retry.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.warnLog.Warn().Err(err).Dur("retry_in", backoff).Msg("accept failed")
+			s.warnLog.Warn().Err(err).Dur("retry_in_ms", backoff).Msg("accept failed")
 			select {
 			case <-time.After(backoff):
 			case <-ctx.Done():

@@ -324,6 +324,6 @@ func (w *Writer) Write(ctx context.Context) (Written, error) {
 	out.Position, out.Bytes, out.Write = pos, snapfile.FileSize(len(body)), time.Since(t1)
 	w.last, w.lastAt = pos, time.Now()
 	w.opt.Log.Info().Str("snapshot", w.path).Uint64("position", pos).Int("bytes", out.Bytes).
-		Dur("encode", out.Encode).Dur("write", out.Write).Msg("snapshot written")
+		Dur("encode_ms", out.Encode).Dur("write_ms", out.Write).Msg("snapshot written")
 	return out, nil
 }

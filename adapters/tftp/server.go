@@ -485,7 +485,7 @@ func (s *Server) answer(raw netip.AddrPort, name string, peer netip.AddrPort, st
 
 func (s *Server) report(r Served) {
 	if s.log.GetLevel() <= zerolog.DebugLevel {
-		ev := s.log.Debug().Str("file", r.Name).Stringer("peer", r.Peer).Int64("bytes", r.Bytes).Dur("took", r.Duration)
+		ev := s.log.Debug().Str("file", r.Name).Stringer("peer", r.Peer).Int64("bytes", r.Bytes).Dur("took_ms", r.Duration)
 		var te *Error
 		switch {
 		case r.Err == nil:

@@ -36,7 +36,7 @@ func verifyHistory(ctx context.Context, store eventstore.Store, path string, log
 	if err != nil {
 		return fmt.Errorf("--verify-history: %s: %w", path, err)
 	}
-	log.Info().Uint64("events", n).Dur("took", time.Since(t0)).Msg("history verified: every event chains to the one before it")
+	log.Info().Uint64("events", n).Dur("took_ms", time.Since(t0)).Msg("history verified: every event chains to the one before it")
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/autoreg/autoreg/domain"
 )
@@ -27,4 +28,27 @@ func (s *Handler) Configure(ctx context.Context, cmds []domain.Command, origin O
 func describe(cmd domain.Command) string {
 	s := fmt.Sprintf("%T %+v", cmd, cmd)
 	return strings.TrimPrefix(s, "domain.")
+}
+
+// CheckTopology decides cmds in order as Configure would on a new store,
+// without a store: the first command the domain refuses, named as Configure
+// names it, or nil. `registrar config check` uses it, so that it refuses
+// what `registrar serve` would.
+func CheckTopology(cmds []domain.Command, now time.Time) error {
+	w := domain.NewWorld("")
+	for _, cmd := range cmds {
+		events, err := domain.Decide(w, cmd, now)
+		if err != nil {
+			return fmt.Errorf("applying the configuration (%s): %w", describe(cmd), err)
+		}
+		for _, e := range events {
+			switch e.Stream() {
+			case domain.ClusterStream:
+				w.Cluster = domain.EvolveCluster(w.Cluster, e)
+			case domain.RangeStream:
+				w.Range = domain.EvolveDNRange(w.Range, e)
+			}
+		}
+	}
+	return nil
 }

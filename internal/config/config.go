@@ -396,6 +396,14 @@ func (c Config) Validate() error {
 	if c.SIP.MaxInFlight < 0 {
 		add("sip.max_in_flight must not be negative (0: the default)")
 	}
+	for _, r := range []struct {
+		key  string
+		rate float64
+	}{{"sip.source_rate", c.SIP.SourceRate}, {"sccp.source_rate", c.SCCP.SourceRate}} {
+		if r.rate < 0 && r.rate != -1 {
+			add("%s %v: registrations a second from one address, 0 or more (0: the default), or -1 to turn the limit off", r.key, r.rate)
+		}
+	}
 	if c.SCCP.MaxConns < 0 || c.SIP.SourceBurst < 0 || c.SCCP.SourceBurst < 0 {
 		add("sccp.max_conns, sip.source_burst and sccp.source_burst must not be negative")
 	}

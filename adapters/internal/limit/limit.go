@@ -194,12 +194,12 @@ func (b *BurstLog) Flush(now time.Time) {
 		n += c
 	}
 	if n == 0 {
-		b.log.WithLevel(b.level).Int("total", b.total).Dur("lasted", b.lastLine.Sub(b.started).Round(time.Second)).
+		b.log.WithLevel(b.level).Int("total", b.total).Dur("lasted_ms", b.lastLine.Sub(b.started).Round(time.Second)).
 			Msg(b.what + ": burst over")
 		b.active = false
 		return
 	}
-	b.log.WithLevel(b.level).Int("count", n).Dur("in", now.Sub(b.lastLine).Round(time.Millisecond)).
+	b.log.WithLevel(b.level).Int("count", n).Dur("in_ms", now.Sub(b.lastLine).Round(time.Millisecond)).
 		Str("reasons", Summary(b.reasons)).Str("top_sources", topSources(b.sources, 5)).
 		Int("sources", len(b.sources)).Msg(b.what)
 	clear(b.reasons)
