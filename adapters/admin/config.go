@@ -66,8 +66,9 @@ type Config struct {
 	// over which transport (for the devices' expires); nil: not shown.
 	SIPBinding func(device string) (expires time.Time, transport string, ok bool)
 	// ConfigFile is what the TFTP server would serve a device now
-	// (SEP<MAC>.cnf.xml), for GET /v1/devices/{name}/config-file; nil:
-	// the registrar serves no configuration files.
+	// (SEP<MAC>.cnf.xml), for GET /v1/devices/{name}/config-file; an error
+	// matching fs.ErrNotExist for a device it does not know; nil: the
+	// registrar serves no configuration files.
 	ConfigFile func(ctx context.Context, device string) ([]byte, error)
 	// Reset tells a device to reset (restart: to restart), over its
 	// protocol: the SCCP adapter's Reset, the SIP adapter's NOTIFY. nil:

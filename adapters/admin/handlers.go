@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"math"
 	"mime"
@@ -924,12 +925,10 @@ func (s *Server) configFile(w http.ResponseWriter, r *http.Request, _ principal)
 	if s.cfg.ConfigFile == nil {
 		return &requestError{status: http.StatusNotFound, code: api.CodeNotFound, msg: "this registrar serves no configuration files"}
 	}
-	if _, ok, err := s.reader.Device(r.Context(), name); err != nil {
-		return err
-	} else if !ok {
+	b, err := s.cfg.ConfigFile(r.Context(), name)
+	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%w: no device %s: an unknown phone gets XmlDefault.cnf.xml", domain.ErrNotFound, name)
 	}
-	b, err := s.cfg.ConfigFile(r.Context(), name)
 	if err != nil {
 		return err
 	}

@@ -101,13 +101,7 @@ func TestPhoneBootPath(t *testing.T) {
 	if out, err := r.Admin("config-file", "SEP00AA55000099"); err == nil || !strings.Contains(err.Error(), "XmlDefault.cnf.xml") {
 		t.Errorf("config-file for an unknown phone: %q, %v", out, err)
 	}
-	resp, err := http.Get(r.AdminURL + "/metrics") // loopback: no token
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	metrics := string(body)
+	metrics := r.metrics(t)
 	for _, want := range []string{`autoreg_tftp_files_total{kind="device",result="not_found"} 1`, `autoreg_tftp_files_total{kind="device",result="sent"} 1`,
 		`autoreg_tftp_files_total{kind="default",result="sent"} 1`, `autoreg_tftp_files_total{kind="security",result="not_found"} 3`} {
 		if !strings.Contains(metrics, want) {
@@ -170,15 +164,10 @@ func TestBootFromTFTPAlone(t *testing.T) {
 	if protocols["sccp"] != 50 || protocols["sip"] != 50 {
 		t.Errorf("protocols %v, want 50 each", protocols)
 	}
-	resp, err := http.Get(r.AdminURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	metrics := r.metrics(t)
 	for _, want := range []string{`autoreg_tftp_files_total{kind="device",result="not_found"} 100`,
 		`autoreg_tftp_files_total{kind="default",result="sent"} 100`, `autoreg_tftp_files_total{kind="device",result="sent"} 100`} {
-		if !strings.Contains(string(body), want) {
+		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics has no %s", want)
 		}
 	}
