@@ -38,13 +38,17 @@ type Server struct {
 	// storeDown logs, once per burst, the REGISTERs answered 503 because
 	// the event store could not take the write (full, locked, failing).
 	storeDown *limit.BurstLog
-	limiter   *limit.SourceLimiter
-	parser    *sipmsg.Parser
-	table     *table
-	txs       *txTable
-	dateCache atomic.Pointer[cachedDate]
-	epoch     time.Time
-	host      atomic.Pointer[string]
+	// authFailures logs, once per burst, the REGISTERs whose digest
+	// credentials were wrong.
+	authFailures *limit.BurstLog
+	nonces       *nonceCounts
+	limiter      *limit.SourceLimiter
+	parser       *sipmsg.Parser
+	table        *table
+	txs          *txTable
+	dateCache    atomic.Pointer[cachedDate]
+	epoch        time.Time
+	host         atomic.Pointer[string]
 
 	// base is the context of request processing and expiry; cancelled when
 	// Shutdown gives up waiting.
@@ -97,6 +101,8 @@ func NewServer(cfg Config) (*Server, error) {
 	s.refusals = limit.NewBurstLog(s.log, zerolog.WarnLevel, "REGISTERs refused: 503", cfg.RefusalLogInterval)
 	s.rejections = limit.NewBurstLog(s.log, zerolog.InfoLevel, "registrations rejected", cfg.RefusalLogInterval)
 	s.storeDown = limit.NewBurstLog(s.log, zerolog.ErrorLevel, "event store unavailable: REGISTERs answered 503", cfg.RefusalLogInterval)
+	s.authFailures = limit.NewBurstLog(s.log, zerolog.WarnLevel, "REGISTERs failed digest authentication: 401", cfg.RefusalLogInterval)
+	s.nonces = newNonceCounts(cfg.NonceLifetime)
 	s.limiter = limit.NewSourceLimiter(cfg.SourceRate, cfg.SourceBurst, cfg.TrustedSources)
 	if cfg.Host != "" {
 		host := hostLiteral(cfg.Host)

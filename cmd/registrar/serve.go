@@ -34,6 +34,7 @@ import (
 	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/config"
 	"github.com/autoreg/autoreg/internal/eventstore"
+	"github.com/autoreg/autoreg/internal/sipauth"
 	"github.com/autoreg/autoreg/projections"
 	"github.com/autoreg/autoreg/replay"
 	"github.com/autoreg/autoreg/replay/compliance"
@@ -217,6 +218,10 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 	// `compliance` when asked, not held here: at 100,000 devices they would
 	// cost the registrar ~15 MB. Both sides start from the snapshot if one
 	// fits the store (docs/snapshots.md).
+	secret, err := sipAuthSecret(cfg, log)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
 	readCtx, stopReading := context.WithCancel(context.Background())
 	defer stopReading()
 	snapPath := snapshotPath(cfg, path)
@@ -227,6 +232,7 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 			Shared:      cfg.StoreShared,
 			VerifyChain: true, // refuse a store altered on disk rather than serve it
 			OnError:     func(err error) { log.Error().Err(err).Msg("background work failed; retrying") },
+			Credentials: secret,
 		},
 	})
 	if err != nil {
@@ -252,7 +258,7 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 		}
 	}
 
-	prov := &provisioning{reader: reader, minExpires: cfg.SIP.MinExpires, maxExpires: cfg.SIP.MaxExpires}
+	prov := &provisioning{reader: reader, minExpires: cfg.SIP.MinExpires, maxExpires: cfg.SIP.MaxExpires, secret: secret}
 
 	// A reset reaches the phone through its adapter, made below.
 	var (
@@ -314,6 +320,8 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 		SourceRate: cfg.SIP.SourceRate, SourceBurst: cfg.SIP.SourceBurst, TrustedSources: sipTrusted,
 		MaxConnectionsPerSource: cfg.SIP.MaxConnsPerSource, MaxInFlight: cfg.SIP.MaxInFlight,
 		Known: known, Refused: metrics.CountRefused("sip"),
+		Credentials: prov, NonceKey: secret.Key("sip nonce"), Realm: cfg.SIP.Auth.Realm,
+		NonceLifetime: cfg.SIP.Auth.NonceLifetime, AuthFailed: metrics.CountAuthFailed,
 	})
 	if err != nil {
 		return &exitError{code: 2, err: err}
@@ -540,4 +548,22 @@ func generatedToken(cfg config.Config, log zerolog.Logger) ([]admin.Token, error
 		log.Info().Str("file", path).Msg("no admin token configured: generated one")
 	}
 	return []admin.Token{{User: "admin", Token: tok, Scope: "admin"}}, nil
+}
+
+// sipAuthSecret is the secret the SIP devices' digest passwords derive
+// from: sip.auth.secret_file, or sip-auth.key in the data directory, made
+// there the first time.
+func sipAuthSecret(cfg config.Config, log zerolog.Logger) (*sipauth.Secret, error) {
+	path := cfg.SIP.Auth.SecretFile
+	if path == "" {
+		path = filepath.Join(cfg.Data, "sip-auth.key")
+	}
+	secret, created, err := sipauth.LoadOrCreate(path)
+	if err != nil {
+		return nil, fmt.Errorf("sip.auth.secret_file: %w", err)
+	}
+	if created {
+		log.Info().Str("file", path).Msg("SIP digest authentication: generated the secret the devices' passwords derive from")
+	}
+	return secret, nil
 }
