@@ -28,9 +28,9 @@ func fromAddr(next func() net.IP) *http.Client {
 
 // A flood of wrong tokens rotating through 127.x.y.z addresses (127/8 is
 // loopback on Linux, every address of it usable as a source), from 16
-// clients at once: most are refused with 429, the right token, sent
-// from one of the flooding addresses while the flood runs, is answered
-// 200, and the registrar's log has a few lines about it all, not one per
+// clients at once, and from one more that keeps to 127.0.0.2: most are
+// refused with 429, the right token, sent from the flooding addresses
+// while the flood runs, is answered 200, and the registrar's log has a few lines about it all, not one per
 // failure.
 func TestAdminThrottleFloodEndToEnd(t *testing.T) {
 	r := startRegistrar(t, "", "--config", configWithTokens(t))
@@ -78,15 +78,43 @@ func TestAdminThrottleFloodEndToEnd(t *testing.T) {
 			}
 		})
 	}
+	// And one more client sending its wrong tokens from one address.
+	single := fromAddr(func() net.IP { return net.IPv4(127, 0, 0, 2) })
+	wg.Go(func() {
+		for k := range each {
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			req, _ := http.NewRequestWithContext(ctx, "GET", r.AdminURL+"/v1/status", nil)
+			req.Header.Set("Authorization", fmt.Sprintf("Bearer guess-single-%04d-0123456789abcdef", k))
+			resp, err := single.Do(req)
+			sent.Add(1)
+			switch {
+			case errors.Is(err, context.DeadlineExceeded):
+				abandoned.Add(1)
+			case err != nil:
+				other.Add(1)
+			case resp.StatusCode == http.StatusUnauthorized:
+				unauthorized.Add(1)
+			case resp.StatusCode == http.StatusTooManyRequests:
+				refused.Add(1)
+			default:
+				other.Add(1)
+			}
+			if resp != nil {
+				resp.Body.Close()
+			}
+			cancel()
+		}
+	})
 	go func() { wg.Wait(); close(floodDone) }()
 
-	// Once the flood is well under way, the right token from one of its
-	// addresses (the first of the first worker, whose /24 has been refused
-	// since its first few dozen failures), and from 127.0.0.1.
+	// Once the flood is well under way, the right token from the address
+	// that sent nothing but wrong ones, from one of the rotating addresses
+	// (the first of the first worker, whose /24 has been refused since its
+	// first few dozen failures), and from 127.0.0.1.
 	for sent.Load() < workers*each/4 {
 		time.Sleep(10 * time.Millisecond)
 	}
-	for _, src := range []net.IP{net.IPv4(127, 1, 0, 1), net.IPv4(127, 0, 0, 1)} {
+	for _, src := range []net.IP{net.IPv4(127, 0, 0, 2), net.IPv4(127, 1, 0, 1), net.IPv4(127, 0, 0, 1)} {
 		c := fromAddr(func() net.IP { return src })
 		req, _ := http.NewRequest("GET", r.AdminURL+"/v1/status", nil)
 		req.Header.Set("Authorization", "Bearer "+aliceToken)
@@ -110,7 +138,7 @@ func TestAdminThrottleFloodEndToEnd(t *testing.T) {
 	<-floodDone
 	elapsed := time.Since(start)
 	total := sent.Load()
-	t.Logf("%d wrong tokens in %v (%.0f/s) from %d clients rotating through 127.x.y.z: %d answered 401, %d refused 429, %d held back past 300 ms and abandoned, %d other",
+	t.Logf("%d wrong tokens in %v (%.0f/s) from %d clients rotating through 127.x.y.z and one from 127.0.0.2: %d answered 401, %d refused 429, %d held back past 300 ms and abandoned, %d other",
 		total, elapsed.Round(time.Millisecond), float64(total)/elapsed.Seconds(), workers, unauthorized.Load(), refused.Load(), abandoned.Load(), other.Load())
 	if other.Load() > 0 {
 		t.Errorf("%d flood requests failed otherwise", other.Load())
