@@ -150,7 +150,7 @@ func NewMetrics() *Metrics {
 		}, []string{"error"}),
 		AuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "autoreg", Name: "admin_auth_failures_total",
-			Help: "Admin API requests refused: no token (missing), a wrong one (invalid), a read-only token asking for a change (read_only), an address slowed down after failures (throttled), a console change or sign-in without its CSRF token (csrf).",
+			Help: "Admin API requests refused: no token (missing), a wrong one (invalid), a read-only token asking for a change (read_only), a wrong token refused with 429 because its address, its network or the server had failed too often (throttled), a console change or sign-in without its CSRF token (csrf).",
 		}, []string{"reason"}),
 		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "autoreg", Name: "refused_total",
