@@ -70,6 +70,10 @@ type Config struct {
 	// matching fs.ErrNotExist for a device it does not know; nil: the
 	// registrar serves no configuration files.
 	ConfigFile func(ctx context.Context, device string) ([]byte, error)
+	// Credentials derives a SIP device's digest user and password from
+	// the salt it was issued (and gives the realm), for GET
+	// /v1/devices/{name}/credentials; nil: the password is not shown.
+	Credentials func(device, salt string) (user, password, realm string)
 	// Reset tells a device to reset (restart: to restart), over its
 	// protocol: the SCCP adapter's Reset, the SIP adapter's NOTIFY. nil:
 	// resets are recorded but reach no phone.

@@ -277,6 +277,9 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 			defer f.Close()
 			return io.ReadAll(f)
 		},
+		Credentials: func(device, salt string) (string, string, string) {
+			return device, secret.Password(device, salt), cfg.SIP.Auth.Realm
+		},
 		SIPBinding: func(device string) (time.Time, string, bool) {
 			if sipBinding == nil {
 				return time.Time{}, "", false
