@@ -66,6 +66,9 @@ type options struct {
 	poll    time.Duration
 	readers int
 	upkeep  upkeep
+	// The journal watch (watch.go).
+	onLost     func(error)
+	watchEvery time.Duration
 }
 
 // WithClock sets the clock that stamps RecordedAt (default time.Now). The
@@ -117,6 +120,12 @@ type Store struct {
 
 	groups, appends, events atomic.Uint64 // commit statistics
 
+	// lost is set, once, when the writer finds its database file or WAL
+	// deleted or replaced (watch.go): every later write fails with it.
+	lost       atomic.Pointer[error]
+	onLost     func(error)
+	watchEvery time.Duration
+
 	closeOnce  sync.Once
 	closeErr   error
 	writerDone chan struct{}
@@ -132,6 +141,8 @@ func newOptions(opts []Option) options {
 		poll:    DefaultPollInterval,
 		readers: min(runtime.GOMAXPROCS(0), 4),
 		upkeep:  defaultUpkeep,
+
+		watchEvery: DefaultJournalCheckInterval,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -251,6 +262,8 @@ func newStore(path string, readOnly bool, o options) *Store {
 		poll:       o.poll,
 		readers:    o.readers,
 		upkeep:     o.upkeep,
+		onLost:     o.onLost,
+		watchEvery: o.watchEvery,
 		pool:       &pool{path: path, busy: o.busy, maxIdle: 2 * o.readers},
 		changes:    newBroadcaster(),
 		writerDone: make(chan struct{}),
@@ -426,6 +439,9 @@ func (s *Store) enqueue(ctx context.Context, appends []eventstore.StreamAppend) 
 	if err := eventstore.ValidateAppends(appends); err != nil {
 		return nil, err
 	}
+	if err := s.lostErr(); err != nil {
+		return nil, err
+	}
 	req := &request{ctx: ctx, appends: appends, done: make(chan struct{})}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -455,6 +471,9 @@ func (s *Store) Close() error {
 		// WAL into the database and remove it.
 		s.pool.close()
 		if s.w != nil {
+			if s.lostErr() != nil {
+				s.w.upkeep.atClose = false // write nothing more to lost files
+			}
 			if err := s.w.close(); err != nil {
 				s.closeErr = fmt.Errorf("close %s: %w", s.path, err)
 			}
