@@ -86,9 +86,16 @@ type journal struct {
 // openJournal records the identity of the database file and its WAL, which
 // the writer's connection has open (its first read transaction made the
 // WAL).
+//
+// A path through a symbolic link is watched as given (the link replaced is
+// the database file replaced), and the WAL where SQLite puts it: beside the
+// file the link leads to.
 func openJournal(path string) (*journal, error) {
-	j := &journal{db: path, wal: path + "-wal"}
-	var err error
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
+	}
+	j := &journal{db: path, wal: real + "-wal"}
 	if j.dbInfo, err = os.Stat(j.db); err != nil {
 		return nil, fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
 	}

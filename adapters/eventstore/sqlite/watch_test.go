@@ -309,3 +309,43 @@ func TestJournalIdentityHoldsWhileRunning(t *testing.T) {
 		t.Fatalf("after reopening: %v, %v", err, s2.Healthy())
 	}
 }
+
+// A store opened through a symbolic link: SQLite puts the WAL beside the
+// file the link leads to, and the watch looks for it there (no false
+// alarm); the link replaced is the database file replaced.
+func TestJournalWatchThroughASymlink(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "real"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	real, link := filepath.Join(dir, "real", "events.db"), filepath.Join(dir, "events.db")
+	made, err := Open(t.Context(), real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := made.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, link); err != nil {
+		t.Skip(err)
+	}
+	var reports []error
+	s, err := Open(t.Context(), link, WithJournalLost(func(err error) { reports = append(reports, err) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	registerMany(t, s, "SEP", 10)
+	if err := s.Healthy(); err != nil {
+		t.Fatalf("Healthy through a symlink = %v", err)
+	}
+	other := filepath.Join(dir, "other.db")
+	copyFile(t, real, other)
+	if err := os.Remove(link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(other, link); err != nil {
+		t.Fatal(err)
+	}
+	refusesFor(t, s, func() []error { return reports }, link, "replaced")
+}
