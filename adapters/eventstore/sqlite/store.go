@@ -32,6 +32,11 @@
 // only ever grows, but truncating it from outside while a reader has it
 // mapped would crash the reading process rather than fail its read.
 //
+// The writer checks, after each group commit and before answering it, that
+// the database file and its WAL are still the files it opened (watch.go):
+// one deleted or replaced under it fails the appends, for good, rather than
+// acknowledge events a crash would lose.
+//
 // It implements the port internal/eventstore and imports nothing else of the
 // project.
 package sqlite
@@ -398,7 +403,10 @@ func (s *Store) check(ctx context.Context) error {
 // without waiting: the append may still be committed, and retrying it with
 // the same event IDs is safe. Errors from a full disk, a lock held by another
 // process or failing I/O wrap eventstore.ErrUnavailable; the store stays
-// usable and a later Append may succeed. If the commit that indexes the
+// usable and a later Append may succeed. Once the database file or its WAL
+// is found deleted or replaced, every Append fails, until the store is
+// opened again, with an error wrapping eventstore.ErrUnavailable and
+// ErrJournalLost (see Healthy and watch.go). If the commit that indexes the
 // events finds two with the same stream and version (the table was edited
 // behind the store's back), the appends of that group fail with
 // eventstore.ErrCorrupt.
