@@ -349,3 +349,58 @@ func TestJournalWatchThroughASymlink(t *testing.T) {
 	}
 	refusesFor(t, s, func() []error { return reports }, link, "replaced")
 }
+
+// The WAL deleted in the middle of a burst of concurrent appends: whatever
+// was acknowledged, before or during the deletion, is in the database file
+// afterwards, and nothing is acknowledged once an append has been refused.
+func TestWALDeletedDuringABurst(t *testing.T) {
+	s, path, reports := watched(t, WithJournalCheckInterval(0))
+	const workers, each = 8, 150
+	var (
+		mu       sync.Mutex
+		acked    []string
+		refused  int
+		lateAcks int // acknowledged after this worker saw a refusal
+	)
+	var wg sync.WaitGroup
+	deleted := make(chan struct{})
+	for w := range workers {
+		wg.Go(func() {
+			sawRefusal := false
+			for i := range each {
+				if w == 0 && i == each/3 {
+					if err := os.Remove(path + "-wal"); err != nil {
+						t.Error(err)
+					}
+					close(deleted)
+				}
+				name := fmt.Sprintf("W%dN%04d", w, i)
+				err := register(t, s, name)
+				mu.Lock()
+				switch {
+				case err == nil:
+					acked = append(acked, name)
+					if sawRefusal {
+						lateAcks++
+					}
+				case errors.Is(err, ErrJournalLost) && errors.Is(err, eventstore.ErrUnavailable):
+					refused++
+					sawRefusal = true
+				default:
+					t.Errorf("append %s: %v", name, err)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	<-deleted
+	lost := missing(acked, afterCrash(t, path))
+	t.Logf("FIGURE wal deleted during a burst: %d acknowledged, %d refused, %d lost after", len(acked), refused, len(lost))
+	if len(lost) > 0 || lateAcks > 0 {
+		t.Errorf("%d acknowledged appends lost, %d acknowledged after a refusal", len(lost), lateAcks)
+	}
+	if refused == 0 || len(reports()) != 1 {
+		t.Errorf("%d refused, %d reports: want refusals and one report", refused, len(reports()))
+	}
+}
