@@ -222,6 +222,22 @@ func TestHealthzNeedsNoToken(t *testing.T) {
 	}
 }
 
+// Once the store refuses writes for good (its files deleted under it),
+// /healthz answers 503 with the reason, so that a supervisor or a load
+// balancer takes the registrar out.
+func TestHealthzFailsWhenTheStoreIsUnhealthy(t *testing.T) {
+	var lost error
+	e := newEnv(t, admin.Config{Healthy: func() error { return lost }})
+	if r := e.do("GET", "/healthz", "", ""); r.status != 200 {
+		t.Fatalf("healthz of a healthy store: %d %q", r.status, r.body)
+	}
+	lost = fmt.Errorf("%w: /data/autoreg.db-wal was deleted while the store had it open", eventstore.ErrUnavailable)
+	r := e.do("GET", "/healthz", "", "")
+	if r.status != 503 || !strings.Contains(string(r.body), "autoreg.db-wal was deleted") {
+		t.Fatalf("healthz of a store that lost its WAL: %d %q, want 503 with the reason", r.status, r.body)
+	}
+}
+
 func TestAuthentication(t *testing.T) {
 	e := newEnv(t, admin.Config{})
 	body := `{"reason":"bulk add"}`

@@ -78,6 +78,11 @@ type Config struct {
 	// protocol: the SCCP adapter's Reset, the SIP adapter's NOTIFY. nil:
 	// resets are recorded but reach no phone.
 	Reset func(device string, protocol domain.Protocol, restart bool) error
+	// Healthy is the store's health, for GET /healthz: nil while it can
+	// take writes, else why it cannot until the registrar restarts (its
+	// files were deleted or replaced under it). nil: /healthz answers ok
+	// while the process serves.
+	Healthy func() error
 	// Report, when set, serves the compliance report in HTML at
 	// GET /audit/report (the console's Audit page links to it).
 	Report ReportFunc

@@ -31,7 +31,7 @@
 // in docs/admin-api.md). Every change answers api.Result {changed, events,
 // position}: changed is false when the request asked for what already was.
 //
-//	GET    /healthz                          no auth; 200 "ok"
+//	GET    /healthz                          no auth; 200 "ok", 503 and why once the store refuses writes for good
 //	GET    /metrics                          Prometheus; a token of any scope, or none from loopback when listening on loopback
 //	GET    /v1/status                        api.Status
 //	GET    /v1/cluster                       api.Cluster (the whole configuration)

@@ -359,8 +359,17 @@ func pathName(r *http.Request, key string) (string, error) {
 
 // ---- Reads -----------------------------------------------------------------
 
+// healthz answers 200 "ok" while the registrar can serve, and 503 with the
+// reason once its store refuses writes for good (Config.Healthy).
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request, _ principal) error {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if s.cfg.Healthy != nil {
+		if err := s.cfg.Healthy(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "unhealthy: "+err.Error()+"\n")
+			return nil
+		}
+	}
 	_, _ = io.WriteString(w, "ok\n")
 	return nil
 }

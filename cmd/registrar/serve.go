@@ -26,6 +26,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/autoreg/autoreg/adapters/admin"
+	"github.com/autoreg/autoreg/adapters/eventstore/sqlite"
 	"github.com/autoreg/autoreg/adapters/sccp"
 	"github.com/autoreg/autoreg/adapters/sip"
 	"github.com/autoreg/autoreg/adapters/snapshot"
@@ -191,7 +192,13 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 		defer nodeClaim.Close()
 	}
 
-	store, path, err := openStore(ctx, cfg)
+	// The one log line of a store whose files were deleted or replaced
+	// under it; the appends it refuses from then on are the adapters'
+	// "store unavailable", and /healthz says why.
+	journalLost := sqlite.WithJournalLost(func(err error) {
+		log.Error().Err(err).Msg("event store journal lost: registrations refused until the registrar restarts")
+	})
+	store, path, err := openStore(ctx, cfg, journalLost)
 	if err != nil {
 		return err
 	}
@@ -307,7 +314,8 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 			}
 			return true, h.String()
 		},
-		Report: complianceReport(store, path),
+		Report:  complianceReport(store, path),
+		Healthy: storeHealth(store),
 	}, svc, reader, log.With().Str("component", "admin").Logger())
 	if err != nil {
 		return &exitError{code: 2, err: err}
