@@ -61,8 +61,15 @@ Autoregistration stays closed until an administrator opens it. If no admin
 token is configured, one is made and written to DATA/admin.token (mode 0600),
 where 'registrar admin' finds it.
 
+With --signing-key KEY --checkpoints LOG (checkpoints.* in the
+configuration), the registrar signs checkpoints of the store's hash chain
+(position, chain head, time) every 1,000 events or 5 minutes and at the
+stop, and appends them to LOG and to its log: 'replay verify --checkpoints
+LOG --public-key KEY.pub' then proves the history was not rewritten or cut
+(docs/security-anchor.md).
+
 SIGTERM or SIGINT: stop listening, finish the requests in flight, flush the
-store, exit 0.`,
+store, sign a last checkpoint, exit 0.`,
 		Example: `  registrar serve
   registrar serve --config autoreg.yaml --log-format console
   registrar serve --data /var/lib/autoreg --sip-addr :5060 --sccp-addr :2000`,
@@ -93,12 +100,15 @@ store, exit 0.`,
 	f.String("log-level", "info", "log level: debug, info, warn, error")
 	f.String("memory-limit", "", "soft memory limit of the Go runtime, e.g. 160MiB (default: none, or GOMEMLIMIT)")
 	f.Bool("verify-history", false, "check the whole hash chain at start, as 'replay verify' does (by default the start checks it from the snapshot it starts from)")
+	f.String("signing-key", "", "sign checkpoints of the store's hash chain with this Ed25519 key (registrar keygen; mode 0600, outside --data)")
+	f.String("checkpoints", "", "the append-only file the signed checkpoints are appended to (with --signing-key)")
 	f.Bool("admin-allow-plain-http", false, "serve the admin API in plain HTTP on a non-loopback address (tokens cross the network in clear: only behind a TLS proxy)")
 	bind(v, c, map[string]string{
 		"data": "data", "store": "store", "store_shared": "shared-store", "sip.addr": "sip-addr", "sccp.addr": "sccp-addr", "tftp.addr": "tftp-addr",
 		"admin.addr": "admin-addr", "log.format": "log-format", "log.level": "log-level",
 		"admin.allow_plain_http": "admin-allow-plain-http", "memory_limit": "memory-limit",
 		"node": "node", "gc_percent": "gc-percent",
+		"checkpoints.signing_key": "signing-key", "checkpoints.log": "checkpoints",
 	})
 	return c
 }
@@ -217,6 +227,10 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 		if err := verifyHistory(ctx, store, path, log); err != nil {
 			return err
 		}
+	}
+	checkpoints, err := startCheckpoints(ctx, cfg, store, spath, node, log)
+	if err != nil {
+		return err
 	}
 	// The read side: the live read models every query is answered from,
 	// and from which the command side reads the devices it does not hold.
@@ -448,6 +462,9 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 	if snaps != nil {
 		go snaps.Run(srvCtx)
 	}
+	if checkpoints != nil {
+		go checkpoints.Run(srvCtx)
+	}
 	go func() {
 		if err := <-readErr; err != nil && !errors.Is(err, context.Canceled) {
 			log.Error().Err(err).Msg("read models stopped following the store")
@@ -492,6 +509,9 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 		case <-shutdownCtx.Done():
 			servers = 0
 		}
+	}
+	if checkpoints != nil {
+		finalCheckpoint(checkpoints, log)
 	}
 	if failure != nil {
 		return failure

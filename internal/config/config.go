@@ -53,6 +53,9 @@ type Config struct {
 	MemoryLimit string `mapstructure:"memory_limit"`
 	// Snapshot says when snapshots of the registrar's state are written.
 	Snapshot Snapshot `mapstructure:"snapshot"`
+	// Checkpoints say whether and when signed checkpoints of the store's
+	// hash chain are written.
+	Checkpoints Checkpoints `mapstructure:"checkpoints"`
 }
 
 // ParseMemoryLimit reads a memory limit as GOMEMLIMIT writes it: a number of
@@ -304,7 +307,7 @@ func Load(v *viper.Viper, file string) (Config, error) {
 		return Config{}, fmt.Errorf("%s is not valid YAML: %w", name, err)
 	}
 	// Environment variables for keys that are not in the file still count.
-	for _, k := range []string{"admin.token", "store", "data", "sip.addr", "sccp.addr", "admin.addr", "log.format", "log.level", "memory_limit", "node", "gc_percent", "tftp.addr", "tftp.files_dir"} {
+	for _, k := range []string{"admin.token", "store", "data", "sip.addr", "sccp.addr", "admin.addr", "log.format", "log.level", "memory_limit", "node", "gc_percent", "tftp.addr", "tftp.files_dir", "checkpoints.signing_key", "checkpoints.log"} {
 		_ = v.BindEnv(k)
 	}
 	var c Config
@@ -491,6 +494,7 @@ func (c Config) Validate() error {
 		add("node %q: not a CallManager of cluster.callmanagers", c.Node)
 	}
 	errs = append(errs, c.Snapshot.validate()...)
+	errs = append(errs, c.Checkpoints.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("%s: %w", strings.Join(errs, "; "), ErrInvalidConfig)
 	}
