@@ -48,10 +48,11 @@ type DigestCredential struct {
 	User, Password string
 	// Always: every REGISTER must authenticate (profile digest-always).
 	Always bool
-	// Address is the contact the registrar holds for the device ("" when
-	// it is not registered): a REGISTER that only refreshes it changes
-	// nothing when this adapter holds no binding of its own (after a
-	// failover to this node, say).
+	// Address is the contact the registrar holds for the device, the one
+	// it last registered at ("" for none): a REGISTER of that contact alone
+	// changes nothing when this adapter holds no binding of its own (after
+	// a failover to this node, a restart, or the binding's expiry), as it
+	// leaves the device reached where it was.
 	Address string
 }
 
