@@ -331,6 +331,24 @@ func TestConsole(t *testing.T) {
 		t.Errorf("%s after the delete: %v", gone, err)
 	}
 
+	// A SIP phone's digest credentials, from its drawer: issued by a
+	// rotation (a device added by hand has none), then shown.
+	const sipPhone = "SEP0000000051AB"
+	if _, err := alice.ProvisionDevice(bg, api.ProvisionDevice{Name: sipPhone, Model: "8961", Protocol: "sip", DN: "2050"}); err != nil {
+		t.Fatal(err)
+	}
+	do(t, ctx, "rotate "+sipPhone+"'s credentials",
+		chromedp.Navigate(base+"/devices?selected="+sipPhone),
+		chromedp.WaitVisible(css("#credentials-form")),
+		chromedp.Click(css("#rotate")),
+		waitJS(`[...document.querySelectorAll('#history li .what')].some(e => e.textContent === 'Digest credentials rotated')`),
+		waitJS(`[...document.querySelectorAll('#detail dd')].some(e => e.textContent === 'SIP digest')`),
+		chromedp.Click(css("#show-credentials")),
+		waitJS(`document.querySelector('#credentials-form .hint').textContent.startsWith('User `+sipPhone+`, password ')`))
+	if cr, err := alice.Credentials(bg, sipPhone); err != nil || cr.Status != "active" || len(cr.Password) != 16 {
+		t.Errorf("%s's credentials after the console's rotation: %+v %v", sipPhone, cr, err)
+	}
+
 	// The other pages.
 	do(t, ctx, "the cluster page", chromedp.Navigate(base+"/cluster"), chromedp.WaitVisible(css(`body[data-ready="true"]`)),
 		waitJS(`document.querySelectorAll('#pools tbody tr').length === 3`),

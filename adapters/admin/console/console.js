@@ -192,6 +192,8 @@
       }
       case 'device.deleted': return ['Deleted; its DN is free again', 'bad'];
       case 'device.reset_requested': return [ev.data && ev.data.restart ? 'Restart requested' : 'Reset requested', ''];
+      case 'device.credentials_issued': return [d.by === 'system' ? 'Digest credentials issued' : 'Digest credentials rotated', ''];
+      case 'device.credentials_disabled': return ['Digest credentials disabled', 'bad'];
       default: return [ev.type, ''];
     }
   }
@@ -519,6 +521,7 @@
           ['Node', d.node ? (d.outside_group ? `${d.node} (outside its pool's group)` : d.node) : '—'],
           ['Last seen', d.last_seen ? fmtTime(d.last_seen) : '—'], ['Expires', d.expires ? `${fmtTime(d.expires)} (${d.transport || 'UDP'})` : '—'],
           ['Origin', d.autoregistered ? `autoregistered in ${d.window}` : 'provisioned by hand'],
+          ['Credentials', d.credentials ? 'SIP digest' : '—'],
           ['Description', d.description]].flatMap(([k, v]) => [h('dt', { text: k }), h('dd', null, v === undefined || v === '' ? '—' : v)]));
       const poolSelect = detail.pool;
       if (cluster && poolSelect.options.length === 0) {
@@ -569,6 +572,29 @@
       });
       resetForm.addEventListener('submit', (ev) => { ev.preventDefault(); doReset(false); });
       resetForm.querySelector('#restart').addEventListener('click', () => doReset(true));
+      const credHint = h('div', { class: 'hint', text: 'A SIP phone with credentials must answer a digest challenge to move, add or re-point a contact, or unregister. Rotating sends the phone a check-sync: it fetches its file, which carries the new ones.' });
+      const credForm = h('form', { class: 'form', id: 'credentials-form' },
+        h('div', { class: 'row' }, changeButton('Rotate credentials', { id: 'rotate' }), changeButton('Show', { id: 'show-credentials', type: 'button' }),
+          changeButton('Disable', { id: 'disable-credentials', type: 'button', class: 'danger' })),
+        credHint, h('div', { class: 'form-error' }));
+      credForm.addEventListener('submit', (ev) => {
+        ev.preventDefault();
+        submit(credForm, async () => {
+          const res = await api('POST', '/v1/devices/' + seg(name) + '/credentials/rotate');
+          const told = res.reset && res.reset.delivered ? 'the phone was told' : `the phone was not told${res.reset && res.reset.detail ? ': ' + res.reset.detail : ''}`;
+          changed(res, `Credentials of ${name} rotated; ${told}`);
+          await load();
+        });
+      });
+      credForm.querySelector('#show-credentials').addEventListener('click', () => submit(credForm, async () => {
+        const c = await api('GET', '/v1/devices/' + seg(name) + '/credentials');
+        credHint.textContent = c.user ? `User ${c.user}, password ${c.password} (realm ${c.realm}; profile ${c.profile})` : `No credentials (profile ${c.profile})`;
+      }));
+      credForm.querySelector('#disable-credentials').addEventListener('click', () => submit(credForm, async () => {
+        const res = await api('POST', '/v1/devices/' + seg(name) + '/credentials/disable');
+        changed(res, `Credentials of ${name} disabled`);
+        await load();
+      }));
       const del = changeButton('Delete device…', { class: 'danger', id: 'delete', type: 'button' });
       const cancel = h('button', { type: 'button', id: 'delete-cancel', hidden: true }, 'Cancel');
       const delForm = h('form', { class: 'form', id: 'delete-form' }, h('div', { class: 'row' }, del, cancel),
@@ -595,7 +621,7 @@
       drawer.replaceChildren(
         h('header', null, h('h2', { class: 'mono', id: 'detail-name', text: name }), closeBtn),
         h('div', { class: 'body' }, info),
-        h('div', { class: 'body actions' }, h('h3', { text: 'Change' }), moveForm, dnForm, resetForm, delForm),
+        h('div', { class: 'body actions' }, h('h3', { text: 'Change' }), moveForm, dnForm, resetForm, credForm, delForm),
         h('div', { class: 'body' }, h('h3', { text: 'History' }), history));
       drawer.hidden = false;
       layout.classList.add('with-drawer');
