@@ -164,6 +164,7 @@ type Server struct {
 	// event store could not take the write (full, locked, failing).
 	storeDown *limit.BurstLog
 	ends      *sampledLog          // ends of connections that never registered
+	changes   *limit.KeyedLog      // registrations and ends of registered connections (moves.go)
 	limiter   *limit.SourceLimiter // registrations per source address
 	idPrefix  string
 	epoch     time.Time     // the limiter's clock starts here
@@ -255,6 +256,7 @@ func NewServer(cfg Config) *Server {
 		limiter: limit.NewSourceLimiter(cfg.SourceRate, cfg.SourceBurst, cfg.TrustedSources),
 		ends: newSampledLog(log, "connections that never registered closed (not logged one by one)",
 			maxEndLinesPerInterval, cfg.RefusalLogInterval),
+		changes:   newChangeLog(log),
 		perSource: map[netip.Addr]int{},
 		idPrefix:  "sccp-" + hex.EncodeToString(prefix[:]) + "-",
 		epoch:     time.Now(),
@@ -432,6 +434,7 @@ func (s *Server) upkeep() {
 			s.refusals.Flush(now)
 			s.storeDown.Flush(now)
 			s.ends.flush(now)
+			s.changes.Flush(now)
 			s.limiter.Prune(int64(time.Since(s.epoch)))
 		}
 	}

@@ -38,6 +38,9 @@ type Server struct {
 	// storeDown logs, once per burst, the REGISTERs answered 503 because
 	// the event store could not take the write (full, locked, failing).
 	storeDown *limit.BurstLog
+	// changes logs each device's registration changes once a minute,
+	// then counts them (moves.go).
+	changes   *limit.KeyedLog
 	limiter   *limit.SourceLimiter
 	parser    *sipmsg.Parser
 	table     *table
@@ -97,6 +100,7 @@ func NewServer(cfg Config) (*Server, error) {
 	s.refusals = limit.NewBurstLog(s.log, zerolog.WarnLevel, "REGISTERs refused: 503", cfg.RefusalLogInterval)
 	s.rejections = limit.NewBurstLog(s.log, zerolog.InfoLevel, "registrations rejected", cfg.RefusalLogInterval)
 	s.storeDown = limit.NewBurstLog(s.log, zerolog.ErrorLevel, "event store unavailable: REGISTERs answered 503", cfg.RefusalLogInterval)
+	s.changes = newChangeLog(s.log)
 	s.limiter = limit.NewSourceLimiter(cfg.SourceRate, cfg.SourceBurst, cfg.TrustedSources)
 	if cfg.Host != "" {
 		host := hostLiteral(cfg.Host)
@@ -539,6 +543,7 @@ func (s *Server) sweeper() {
 			s.refusals.Flush(now)
 			s.rejections.Flush(now)
 			s.storeDown.Flush(now)
+			s.changes.Flush(now)
 			s.limiter.Prune(s.clock())
 			select {
 			case <-expired: // the previous sweep is over: start one
@@ -588,8 +593,8 @@ func (s *Server) unregisterExpired(e expiredDevice) {
 		s.log.Warn().Err(err).Str("device", device).Stringer("peer", e.peer).
 			Msg("expired registration: unregister failed, will retry")
 	} else {
-		s.log.Info().Str("device", device).Str("dn", s.table.dn(e.mac, e.dev)).Stringer("peer", e.peer).
-			Msg("registration expired")
+		s.changeEvent(device, "registration expired").Str("device", device).Str("dn", s.table.dn(e.mac, e.dev)).
+			Stringer("peer", e.peer).Msg("registration expired")
 	}
 	if job := s.table.expired(e, err == nil); job != nil {
 		s.startRun(e.mac, e.dev, job)
