@@ -26,6 +26,7 @@ import (
 type phase struct {
 	events map[string]int
 	total  int
+	bytes  int // payloads and metadata
 	lines  int
 }
 
@@ -41,13 +42,14 @@ func (r *Registrar) measure(t *testing.T, settle time.Duration, flood func()) ph
 	for _, e := range r.eventsSince(t, from) {
 		p.events[e.Type]++
 		p.total++
+		p.bytes += len(e.Data) + len(e.Metadata)
 	}
 	p.lines = strings.Count(r.logs.String()[logFrom:], "\n")
 	return p
 }
 
 func (p phase) String() string {
-	return fmt.Sprintf("%d events %v, %d log lines", p.total, p.events, p.lines)
+	return fmt.Sprintf("%d events (%d KB) %v, %d log lines", p.total, p.bytes>>10, p.events, p.lines)
 }
 
 // sccpPhone registers a known SCCP phone (autoregistered, 7961 over SCCP).
@@ -282,7 +284,7 @@ func TestSIPMovesAndRejectionsFromManySources(t *testing.T) {
 	if q.lines > 10 {
 		t.Errorf("%d log lines for the refusals, want a few:\n%s", q.lines, tail(r.logs.String(), 3000))
 	}
-	if os.Getenv("AUTOREG_MOVES_SUMMARY") == "" {
+	if os.Getenv("AUTOREG_MOVES_SUMMARY") == "" || q.events[domain.TypeRegistrationRejected] < 600 {
 		return
 	}
 	from := r.events(t) - uint64(q.total)
@@ -302,7 +304,5 @@ func TestSIPMovesAndRejectionsFromManySources(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
-	if q.events[domain.TypeRegistrationRejected] == 600 {
-		t.Errorf("no %s within 70 s of the flood", domain.TypeRejectionsSuppressed)
-	}
+	t.Errorf("no %s within 70 s of the flood", domain.TypeRejectionsSuppressed)
 }
