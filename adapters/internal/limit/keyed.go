@@ -24,13 +24,12 @@ type KeyedLog struct {
 	what     string // "registration changes not logged one by one"
 	interval time.Duration
 
-	mu         sync.Mutex
-	window     time.Time      // start of the current interval
-	seen       map[string]int // lines of each key in it (the first was logged)
-	suppressed int            // lines counted in it
-	since      time.Time      // first line counted, not summed up yet
-	pending    map[string]int // lines counted by key, for the summary
-	pendingN   int
+	mu       sync.Mutex
+	window   time.Time      // start of the current interval
+	seen     map[string]int // lines of each key in it (the first was logged)
+	since    time.Time      // first line counted, not summed up yet
+	pending  map[string]int // lines counted by key, for the summary
+	pendingN int
 }
 
 // maxKeyedKeys bounds the keys a KeyedLog remembers an interval.
