@@ -17,7 +17,8 @@
 // a phone gets RegisterReject "Registrar busy, try again" before the
 // registrar is called; devices Config.Known says the registrar knows are
 // exempt, so rogue devices sharing a known phone's address cannot lock it
-// out. A connection that has not registered within IdleTimeout, or stalls
+// out (what a known name may write is bounded by the registrar instead:
+// moves.go). A connection that has not registered within IdleTimeout, or stalls
 // that long in the middle of a frame, is closed. Refusals are logged once
 // per burst with counts, and the ends of connections that never registered
 // one by one only for the first few of each interval.
