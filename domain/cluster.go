@@ -40,6 +40,8 @@ type DevicePool struct {
 	// AutoregCSS is the pool's "Calling Search Space for Auto-registration":
 	// the calling search space of the phones that autoregister into it.
 	AutoregCSS string
+	// SIPAuth is the SIP authentication profile of its devices.
+	SIPAuth AuthProfile
 }
 
 // DeviceDefaults are the per-device-type settings autoregistration uses.
@@ -237,7 +239,7 @@ func EvolveCluster(s ClusterState, e Event) ClusterState {
 	case CSSRemoved:
 		delete(s.CSS, e.Name)
 	case DevicePoolConfigured:
-		s.Pools[e.Name] = DevicePool{Name: e.Name, Group: e.Group, CSS: e.CSS, AutoregCSS: e.AutoregCSS}
+		s.Pools[e.Name] = DevicePool{Name: e.Name, Group: e.Group, CSS: e.CSS, AutoregCSS: e.AutoregCSS, SIPAuth: e.SIPAuth}
 	case DevicePoolRemoved:
 		delete(s.Pools, e.Name)
 	case DefaultPoolSet:

@@ -84,8 +84,13 @@ type (
 		Partitions []string
 		By         string
 	}
-	RemoveCSS         struct{ Name, By string }
-	ConfigurePool     struct{ Name, Group, CSS, AutoregCSS, By string }
+	RemoveCSS     struct{ Name, By string }
+	ConfigurePool struct {
+		Name, Group, CSS, AutoregCSS string
+		// SIPAuth is the pool's SIP authentication profile.
+		SIPAuth AuthProfile
+		By      string
+	}
 	RemovePool        struct{ Name, By string }
 	SetDefaultPool    struct{ Pool, By string }
 	SetDeviceDefaults struct{ Model, LoadSCCP, LoadSIP, Pool, By string }
@@ -140,6 +145,9 @@ type Register struct {
 	// Node is the CallManager the phone registers with ("" when the
 	// registrar plays no particular one).
 	Node string
+	// Credential, for a SIP device, is what it is issued if it
+	// autoregisters (the command side fills it; zero: none).
+	Credential Credential
 }
 
 // Unregister: a phone's registration ended.

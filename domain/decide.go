@@ -286,10 +286,13 @@ func decide(w World, cmd Command, now time.Time) ([]Event, error) {
 				return nil, fmt.Errorf("%w: device pool %q names calling search space %q, which does not exist", ErrNotFound, c.Name, css)
 			}
 		}
-		if cur, ok := w.Cluster.Pools[c.Name]; ok && cur.Group == c.Group && cur.CSS == c.CSS && cur.AutoregCSS == c.AutoregCSS {
+		if _, err := ParseAuthProfile(string(c.SIPAuth)); err != nil {
+			return nil, err
+		}
+		if cur, ok := w.Cluster.Pools[c.Name]; ok && cur.Group == c.Group && cur.CSS == c.CSS && cur.AutoregCSS == c.AutoregCSS && cur.SIPAuth == c.SIPAuth {
 			return nil, nil
 		}
-		return []Event{DevicePoolConfigured{Name: c.Name, Group: c.Group, CSS: c.CSS, AutoregCSS: c.AutoregCSS, By: c.By}}, nil
+		return []Event{DevicePoolConfigured{Name: c.Name, Group: c.Group, CSS: c.CSS, AutoregCSS: c.AutoregCSS, SIPAuth: c.SIPAuth, By: c.By}}, nil
 
 	case RemovePool:
 		if _, ok := w.Cluster.Pools[c.Name]; !ok {
@@ -404,6 +407,12 @@ func decide(w World, cmd Command, now time.Time) ([]Event, error) {
 
 	case Register:
 		return decideRegister(w, c, now)
+
+	case RotateCredentials:
+		return decideRotate(w, c)
+
+	case DisableCredentials:
+		return decideDisable(w, c)
 
 	case Unregister:
 		if !w.Device.Exists || !w.Device.Registered {
@@ -779,6 +788,9 @@ func decideRegister(w World, c Register, now time.Time) ([]Event, error) {
 		DeviceAutoregistered{DeviceEvent: DeviceEvent{Device: c.Device}, Model: m.Name, Protocol: c.Protocol,
 			DN: dn, Partition: r.Partition, ExternalNumber: r.ExternalNumber(dn), Pool: pool, CSS: css,
 			Load: cl.DeviceDefaults[m.Name].Load(c.Protocol), Address: c.Address, Window: win.ID, Node: c.Node})
+	if c.Protocol == SIP && c.Credential.valid() {
+		ev = append(ev, issued(c.Device, c.Credential, SystemActor))
+	}
 	n := w.Range.WindowRegistrations(win.ID) + 1
 	switch {
 	case win.MaxRegistrations > 0 && n >= win.MaxRegistrations:

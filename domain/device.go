@@ -25,6 +25,8 @@ type DeviceState struct {
 	// Node is the CallManager it is registered with ("" when none, or
 	// when the registrar played no particular one).
 	Node string
+	// Credentialed: it holds digest credentials (issued and not disabled).
+	Credentialed bool
 	// LastRejected remembers when each rejection reason was last recorded.
 	LastRejected map[RejectReason]time.Time
 }
@@ -83,6 +85,10 @@ func EvolveDevice(s DeviceState, e Event, at time.Time) DeviceState {
 		if e.Description != "" {
 			s.Description = e.Description
 		}
+	case DeviceCredentialsIssued:
+		s.Credentialed = true
+	case DeviceCredentialsDisabled:
+		s.Credentialed = false
 	case DeviceDeleted:
 		s = DeviceState{Name: s.Name, Deleted: true, LastRejected: s.LastRejected}
 	}

@@ -138,7 +138,9 @@ type DevicePoolConfigured struct {
 	Group      string `json:"group"`
 	CSS        string `json:"css,omitempty"`
 	AutoregCSS string `json:"autoreg_css,omitempty"`
-	By         string `json:"by"`
+	// SIPAuth is the pool's SIP authentication profile ("": digest).
+	SIPAuth AuthProfile `json:"sip_auth,omitempty"`
+	By      string      `json:"by"`
 }
 
 type DevicePoolRemoved struct {

@@ -55,3 +55,11 @@ func (c *Cluster) State() domain.ClusterState {
 func isClusterType(t string) bool {
 	return len(t) > 8 && (t[:8] == "cluster." || t[:8] == "autoregi")
 }
+
+// Pool returns one device pool, without copying the cluster.
+func (c *Cluster) Pool(name string) (domain.DevicePool, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	p, ok := c.st.Pools[name]
+	return p, ok
+}

@@ -1,8 +1,10 @@
 package projections
 
 import (
+	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -48,6 +50,9 @@ type Device struct {
 	Rejections     int
 	LastRejection  domain.RejectReason
 	LastRejectedAt time.Time
+	// CredentialSalt is the salt of the device's SIP digest credentials
+	// (16 hex digits; "" when it has none).
+	CredentialSalt string
 	// Position is the global position of the device's last event.
 	Position uint64
 }
@@ -62,8 +67,8 @@ type Device struct {
 // pack.Field: a value that does not pack is kept on the side), the strings
 // that repeat across devices (model, partition, pool, ...) as numbers in a
 // string table, times as Unix nanoseconds. The fields seldom set (the
-// description, the rejections) live in side maps. A record is 88 bytes (a
-// Device is 350 bytes plus its strings), in a pack.Slab.
+// description, the rejections) live in side maps. A record is 96 bytes (a
+// Device is 370 bytes plus its strings), in a pack.Slab.
 type Devices struct {
 	mu      sync.RWMutex
 	pos     uint64
@@ -89,6 +94,7 @@ type rec struct {
 	dn, address                                              uint64 // see Devices.dns, Devices.addrs
 	autoregisteredAt, firstSeen, lastSeen                    int64  // see nanos
 	position                                                 uint64
+	salt                                                     uint64 // of the digest credentials; 0: none
 	model, partition, pool, css, load, window, provisionedBy strtab.ID
 	node                                                     strtab.ID // the CallManager it is registered with
 	flags                                                    recFlags  // the protocol too: see protocolOf
@@ -169,6 +175,23 @@ func (r *rec) set(f recFlags, on bool) {
 	}
 }
 
+// saltValue packs a credential's salt (16 hex digits, as the domain
+// requires) in a rec; saltText renders it back.
+func saltValue(hex string) uint64 {
+	v, err := strconv.ParseUint(hex, 16, 64)
+	if err != nil || len(hex) != 16 {
+		return 0
+	}
+	return v
+}
+
+func saltText(v uint64) string {
+	if v == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%016x", v)
+}
+
 // noTime stands for the zero time.Time in a rec.
 const noTime = math.MinInt64
 
@@ -197,7 +220,7 @@ func (d *Devices) device(k uint64, r *rec) Device {
 		Autoregistered: r.is(fAutoregistered), Window: d.strs.String(r.window), AutoregisteredAt: timeOf(r.autoregisteredAt),
 		ProvisionedBy: d.strs.String(r.provisionedBy), Node: d.strs.String(r.node),
 		FirstSeen: timeOf(r.firstSeen), LastSeen: timeOf(r.lastSeen),
-		Position: r.position,
+		Position: r.position, CredentialSalt: saltText(r.salt),
 	}
 	if r.is(fDescribed) {
 		out.Description = d.descs.Get(k, pack.Spilled)
@@ -344,6 +367,16 @@ func (d *Devices) Apply(e *Event) {
 			describe(p.Description)
 		}
 		seen = false
+	case domain.DeviceCredentialsIssued:
+		k, v = d.get(p.Device)
+		d.count(v, -1)
+		v.salt = saltValue(p.Salt)
+		seen = false
+	case domain.DeviceCredentialsDisabled:
+		k, v = d.get(p.Device)
+		d.count(v, -1)
+		v.salt = 0
+		seen = false
 	case domain.DeviceResetRequested:
 		// Nothing of the device changes but its stream's version.
 		k, v = d.get(p.Device)
@@ -397,7 +430,7 @@ func (d *Devices) DeviceState(name string) (st domain.DeviceState, version int64
 		Name: name, Exists: true, Model: s(v.model), Protocol: d.protocolOf(k, v),
 		DN: d.dns.Get(k, v.dn), Partition: s(v.partition), Pool: s(v.pool), CSS: s(v.css),
 		Autoregistered: v.is(fAutoregistered), Window: s(v.window), Registered: v.is(fRegistered),
-		Node: s(v.node),
+		Node: s(v.node), Credentialed: v.salt != 0,
 	}
 	if v.is(fBound) {
 		st.Address = d.addrs.Get(k, v.address)

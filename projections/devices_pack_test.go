@@ -93,10 +93,25 @@ func TestDevicesCompactRoundTrip(t *testing.T) {
 		}, func(w *Device, v values, step int, pos uint64) {
 			w.Registered, w.LastSeen, w.Position, w.Node = false, at(step), pos, ""
 		}},
+		{"credentials issued", func(v values) domain.Event {
+			return domain.DeviceCredentialsIssued{DeviceEvent: ev(v.name), User: v.name, Salt: "00c0ffee12345678", Verifier: "ab", By: "system"}
+		}, func(w *Device, v values, step int, pos uint64) {
+			w.CredentialSalt, w.Position = "00c0ffee12345678", pos
+		}},
 		{"registered", func(v values) domain.Event {
 			return domain.DeviceRegistered{DeviceEvent: ev(v.name), Address: v.addr1}
 		}, func(w *Device, v values, step int, pos uint64) {
 			w.Registered, w.Address, w.LastSeen, w.Position = true, v.addr1, at(step), pos
+		}},
+		{"credentials disabled", func(v values) domain.Event {
+			return domain.DeviceCredentialsDisabled{DeviceEvent: ev(v.name), By: "alice"}
+		}, func(w *Device, v values, step int, pos uint64) {
+			w.CredentialSalt, w.Position = "", pos
+		}},
+		{"credentials issued again", func(v values) domain.Event {
+			return domain.DeviceCredentialsIssued{DeviceEvent: ev(v.name), User: v.name, Salt: "ffffffffffffffff", Verifier: "cd", By: "alice"}
+		}, func(w *Device, v values, step int, pos uint64) {
+			w.CredentialSalt, w.Position = "ffffffffffffffff", pos
 		}},
 		{"provisioned", func(v values) domain.Event {
 			return domain.DeviceProvisioned{DeviceEvent: ev(v.name), Model: "7961", Protocol: domain.SCCP, DN: v.dn3, Partition: "Internal",

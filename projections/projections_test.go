@@ -252,7 +252,8 @@ func TestAgainstTheAggregates(t *testing.T) {
 		}
 		got := domain.DeviceState{Name: d.Name, Exists: d.Exists, Deleted: d.Deleted, Model: d.Model, Protocol: d.Protocol,
 			DN: d.DN, Partition: d.Partition, Pool: d.Pool, CSS: d.CSS, Description: d.Description,
-			Autoregistered: d.Autoregistered, Window: d.Window, Registered: d.Registered, Address: d.Address, Node: d.Node}
+			Autoregistered: d.Autoregistered, Window: d.Window, Registered: d.Registered, Address: d.Address, Node: d.Node,
+			Credentialed: d.CredentialSalt != ""}
 		want := st
 		want.LastRejected = nil
 		if !st.Exists {

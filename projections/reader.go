@@ -205,3 +205,35 @@ func (r *Reader) ExternalNumber(partition, dn string) string {
 	}
 	return rng.ExternalNumber(dn)
 }
+
+// SIPAuth is what SIP digest authentication needs of a device.
+type SIPAuth struct {
+	// Salt of its credentials ("": it has none).
+	Salt string
+	// Profile is its device pool's authentication profile.
+	Profile domain.AuthProfile
+	// Address is the contact it is registered at ("" when none).
+	Address string
+}
+
+// SIPAuth returns what SIP digest authentication needs of a device that
+// exists (found false otherwise). It reads the read models as they are,
+// without waiting for the store: a REGISTER is checked against what was
+// applied, and a rotation reaches the read model within milliseconds.
+func (r *Reader) SIPAuth(name string) (a SIPAuth, found bool) {
+	st, _, ok := r.set.Devices.DeviceState(name)
+	if !ok || !st.Exists {
+		return SIPAuth{}, false
+	}
+	if st.Credentialed {
+		d, _ := r.set.Devices.Get(name)
+		a.Salt = d.CredentialSalt
+	}
+	if p, ok := r.set.Cluster.Pool(st.Pool); ok {
+		a.Profile = p.SIPAuth
+	}
+	if st.Registered {
+		a.Address = st.Address
+	}
+	return a, true
+}

@@ -476,6 +476,7 @@ func (d *Devices) encode(e *snapfile.Encoder) {
 		e.Nanos(v.firstSeen)
 		e.Nanos(v.lastSeen)
 		e.Uvarint(v.position)
+		e.Uvarint(v.salt)
 		for _, id := range [...]strtab.ID{v.model, v.partition, v.pool, v.css, v.load, v.window, v.provisionedBy, v.node} {
 			e.Uvarint(uint64(id))
 		}
@@ -578,6 +579,7 @@ func (d *Devices) decode(dec *snapfile.Decoder) error {
 		v.dn, v.address = dec.Uvarint(), dec.Uvarint()
 		v.autoregisteredAt, v.firstSeen, v.lastSeen = dec.Nanos(), dec.Nanos(), dec.Nanos()
 		v.position = dec.Uvarint()
+		v.salt = dec.Uvarint()
 		v.model, v.partition, v.pool, v.css, v.load, v.window, v.provisionedBy, v.node = id(), id(), id(), id(), id(), id(), id(), id()
 		v.flags = recFlags(dec.Byte())
 		ver := dec.Uvarint()

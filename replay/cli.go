@@ -2,6 +2,7 @@ package replay
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/autoreg/autoreg/internal/anchor"
 )
 
 // Exit statuses.
@@ -48,7 +51,8 @@ writing it at the same time) and answers the auditor's questions:
   device    the whole history of one device
   state     the cluster, the ranges and the devices as they were at an instant
   events    the raw events, filtered
-  verify    is the log intact? (hash chain, positions, the registrar's rules)
+  verify    is the log intact? (hash chain, positions, the registrar's rules;
+            with --checkpoints and --public-key, signed checkpoints too)
 
 and writes realistic histories for tests and benchmarks (generate).
 
@@ -281,7 +285,10 @@ event; json cannot be followed (use jsonl); --until does not apply.`,
 }
 
 func (a *app) verifyCmd() *cobra.Command {
-	return a.Query(&cobra.Command{
+	var logFile string
+	var keyFiles []string
+	var anchors *anchor.Anchors
+	c := a.Query(&cobra.Command{
 		Use:   "verify",
 		Short: "Check the log's integrity and the registrar's rules; exit 1 at the first bad event",
 		Long: `verify reads the whole log and checks, event by event:
@@ -296,20 +303,71 @@ func (a *app) verifyCmd() *cobra.Command {
     outside the range; no window opened while another was open or while
     security was mixed.
 
+The hash chain has no key: it proves integrity, not authenticity. Whoever
+can write the store can edit an event and recompute every hash after it, or
+cut the last events, and the chain still holds. With --checkpoints LOG
+--public-key KEY.pub (the checkpoints 'registrar serve --signing-key' signs,
+and its key's public half), verify also checks every line of LOG: its
+Ed25519 signature (a line altered, or signed by another key, fails, naming
+the line), its order, and that the store agrees with it: the chain hash at
+the checkpoint's position is the signed head (else the history up to it was
+rewritten), and the store reaches that position (else its tail was cut).
+The summary says what the checkpoints covered, and how many events came
+after the last one (covered by integrity only). --public-key may be given
+more than once (a rotated key).
+
 It exits 0 with a summary (events, streams, windows, devices, time), or 1
-naming the first bad position and what is wrong with it.`,
+naming the first bad position (or checkpoint) and what is wrong with it.`,
 		Example: `  replay verify
   replay verify --store sqlite:///var/lib/autoreg/autoreg.db
+  replay verify --checkpoints /var/log/autoreg/checkpoints.log --public-key /etc/autoreg/signing.key.pub
   replay verify --format json`,
 		Args: args(0),
 	}, Query{
 		Formats:    []Format{Text, JSON},
 		FormatHelp: "text or json (the summary)",
-		Corrupt:    a.verifyRefused,
+		Check: func([]string) error {
+			if (logFile == "") != (len(keyFiles) == 0) {
+				return usagef("--checkpoints LOG and --public-key KEY.pub go together: the checkpoints are worth nothing unverified")
+			}
+			return nil
+		},
+		Corrupt: a.verifyRefused,
 		Run: answer(a.Program, func(ctx context.Context, env Env) (VerifySummary, error) {
-			return Verify(ctx, env, env.Store)
+			if logFile != "" {
+				var err error
+				if anchors, err = LoadAnchors(logFile, keyFiles); err != nil {
+					return VerifySummary{}, err
+				}
+			}
+			return VerifyAnchored(ctx, env, env.Store, anchors)
 		}, WriteVerify),
 	})
+	c.Flags().StringVar(&logFile, "checkpoints", "", "the signed checkpoint log (serve --checkpoints) the store must agree with")
+	c.Flags().StringArrayVar(&keyFiles, "public-key", nil, "the public key (FILE.pub of registrar keygen) the checkpoints are signed with; repeat for several")
+	return c
+}
+
+// LoadAnchors reads the public keys (a key that cannot be read is a
+// *UsageError) and the checkpoint log, and verifies every line (a line
+// that does not verify is a *VerifyError naming it).
+func LoadAnchors(logFile string, keyFiles []string) (*anchor.Anchors, error) {
+	var keys []ed25519.PublicKey
+	for _, f := range keyFiles {
+		k, err := anchor.ReadPublicKey(f)
+		if err != nil {
+			return nil, &UsageError{Err: fmt.Errorf("--public-key: %w", err)}
+		}
+		keys = append(keys, k)
+	}
+	a, err := anchor.VerifyLogFile(logFile, keys...)
+	if err != nil {
+		if errors.Is(err, anchor.ErrBadLog) {
+			return nil, &VerifyError{Where: "the checkpoint log " + logFile, Problems: []string{err.Error()}}
+		}
+		return nil, err
+	}
+	return a, nil
 }
 
 // verifyRefused verifies a store the adapter refused to open as corrupt

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/anchor"
 	"github.com/autoreg/autoreg/internal/eventstore"
 	"github.com/autoreg/autoreg/projections"
 )
@@ -21,12 +22,17 @@ import (
 type VerifyError struct {
 	Position uint64
 	Stream   string // "" when unknown (a missing event)
+	// Where, when not "", names what failed instead of a position: the
+	// checkpoint log (a line whose signature does not verify).
+	Where    string
 	Problems []string
 }
 
 func (e *VerifyError) Error() string {
 	where := "the store"
-	if e.Position > 0 {
+	if e.Where != "" {
+		where = e.Where
+	} else if e.Position > 0 {
 		where = fmt.Sprintf("position %d", e.Position)
 	}
 	if e.Stream != "" {
@@ -37,16 +43,48 @@ func (e *VerifyError) Error() string {
 
 // VerifySummary describes a store that passed verification.
 type VerifySummary struct {
-	Events            uint64        `json:"events"`
-	Streams           int           `json:"streams"`
-	Windows           int           `json:"windows"`
-	Devices           int           `json:"devices"` // devices that exist at the end
-	Autoregistrations int           `json:"autoregistrations"`
-	First             Time          `json:"first"` // when the first event was recorded
-	Last              Time          `json:"last"`  // when the last event was recorded
-	Head              string        `json:"head"`  // the last event's hash, hex
-	Elapsed           time.Duration `json:"-"`
+	Events            uint64 `json:"events"`
+	Streams           int    `json:"streams"`
+	Windows           int    `json:"windows"`
+	Devices           int    `json:"devices"` // devices that exist at the end
+	Autoregistrations int    `json:"autoregistrations"`
+	First             Time   `json:"first"` // when the first event was recorded
+	Last              Time   `json:"last"`  // when the last event was recorded
+	Head              string `json:"head"`  // the last event's hash, hex
+	// Anchor says what signed checkpoints covered (null: none were given,
+	// and the chain proves integrity only, not authenticity).
+	Anchor  *AnchorSummary `json:"anchor"`
+	Elapsed time.Duration  `json:"-"`
 }
+
+// AnchorSummary is what the checkpoints of a log covered of a store that
+// agrees with all of them.
+type AnchorSummary struct {
+	Log          string   `json:"log"`
+	Checkpoints  int      `json:"checkpoints"`
+	LastPosition uint64   `json:"last_position"` // the last checkpoint's
+	LastTime     Time     `json:"last_time"`
+	LastNode     string   `json:"last_node"`
+	Keys         []string `json:"keys"` // ids of the keys that signed them
+	// EventsAfter are the events after the last checkpoint: covered by
+	// the hash chain's integrity only.
+	EventsAfter uint64 `json:"events_after"`
+}
+
+// NewAnchorSummary turns a coverage into its summary.
+func NewAnchorSummary(log string, c anchor.Coverage) *AnchorSummary {
+	return &AnchorSummary{Log: log, Checkpoints: c.Checkpoints, LastPosition: c.LastPosition, LastTime: Time(c.LastTime),
+		LastNode: c.LastNode, Keys: c.Keys, EventsAfter: c.After}
+}
+
+// Sentence says what the checkpoints covered, for people.
+func (a *AnchorSummary) Sentence() string {
+	return fmt.Sprintf("chain anchored by %d checkpoint(s) of %s, the last at position %s (%s), signed by key %s; events after %s (%s of them) are covered by integrity only",
+		a.Checkpoints, a.Log, group(a.LastPosition), a.LastTime, strings.Join(a.Keys, ", "), group(a.LastPosition), group(a.EventsAfter))
+}
+
+// NotAnchored says what the hash chain alone proves.
+const NotAnchored = "no checkpoints: the hash chain proves integrity, not authenticity: whoever can write the store can edit an event and recompute every hash after it, or cut the last events (verify with --checkpoints LOG --public-key KEY.pub)"
 
 // Verify reads the whole store in order and checks that
 //
@@ -67,8 +105,22 @@ type VerifySummary struct {
 // It stops at the first bad event and returns a *VerifyError naming it.
 // Other errors (reading the store, ctx) are returned as they are.
 func Verify(ctx context.Context, env Env, r eventstore.AllReader) (VerifySummary, error) {
+	return VerifyAnchored(ctx, env, r, nil)
+}
+
+// VerifyAnchored is Verify that also checks the store against signed
+// checkpoints (verified beforehand: anchor.VerifyLogFile): the store's
+// chain hash at each checkpoint's position must be the signed head (else
+// the history up to it was rewritten), and the store must reach the last
+// checkpoint (else its tail was cut). A disagreement is a *VerifyError
+// naming the position and the checkpoint's line. anchors nil: Verify.
+func VerifyAnchored(ctx context.Context, env Env, r eventstore.AllReader, anchors *anchor.Anchors) (VerifySummary, error) {
 	started := time.Now()
 	v := newVerifier()
+	if anchors != nil {
+		anchors.Reset()
+		v.anchors = anchors
+	}
 	bar := env.progress(ctx, "verify")
 	defer bar.Done()
 	err := r.ReadAll(ctx, 1, func(e eventstore.RecordedEvent) error {
@@ -87,6 +139,12 @@ func Verify(ctx context.Context, env Env, r eventstore.AllReader) (VerifySummary
 		return VerifySummary{}, err
 	}
 	s := v.summary()
+	if anchors != nil {
+		if err := anchors.End(s.Events); err != nil {
+			return VerifySummary{}, &VerifyError{Where: fmt.Sprintf("the store's end (position %d)", s.Events), Problems: []string{err.Error()}}
+		}
+		s.Anchor = NewAnchorSummary(anchors.File, anchors.Coverage(s.Events))
+	}
 	s.Elapsed = time.Since(started)
 	return s, nil
 }
@@ -102,6 +160,7 @@ type verifier struct {
 	autoregs int
 	first    time.Time
 	last     time.Time
+	anchors  *anchor.Anchors // nil: no checkpoints
 }
 
 func newVerifier() *verifier {
@@ -154,6 +213,11 @@ func (v *verifier) check(e eventstore.RecordedEvent) error {
 		default:
 			payload = p
 			problems = append(problems, v.rules(e, p)...)
+		}
+	}
+	if len(problems) == 0 && v.anchors != nil {
+		if err := v.anchors.Check(e.Position, e.Hash); err != nil {
+			problems = append(problems, err.Error())
 		}
 	}
 	if len(problems) > 0 {
@@ -269,13 +333,22 @@ func WriteVerify(w io.Writer, f Format, s VerifySummary) error {
 		return writeJSON(w, s)
 	}
 	t := newTable(w)
-	t.row("OK", "hash chain intact, positions and versions gap-free, every event decodes, the rules hold")
+	ok := "hash chain intact, positions and versions gap-free, every event decodes, the rules hold"
+	if s.Anchor != nil {
+		ok += ", the chain agrees with every signed checkpoint"
+	}
+	t.row("OK", ok)
 	t.row("events", group(s.Events))
 	t.row("streams", itoa(s.Streams))
 	t.row("windows", itoa(s.Windows))
 	t.row("devices", fmt.Sprintf("%d (%d autoregistrations)", s.Devices, s.Autoregistrations))
 	t.row("recorded", fmt.Sprintf("%s to %s", s.First, s.Last))
 	t.row("head hash", orDash(s.Head))
+	if s.Anchor != nil {
+		t.row("anchored", s.Anchor.Sentence())
+	} else {
+		t.row("anchored", NotAnchored)
+	}
 	t.row("time", s.Elapsed.Round(time.Millisecond).String())
 	return t.flush()
 }

@@ -222,6 +222,22 @@ func TestHealthzNeedsNoToken(t *testing.T) {
 	}
 }
 
+// Once the store refuses writes for good (its files deleted under it),
+// /healthz answers 503 with the reason, so that a supervisor or a load
+// balancer takes the registrar out.
+func TestHealthzFailsWhenTheStoreIsUnhealthy(t *testing.T) {
+	var lost error
+	e := newEnv(t, admin.Config{Healthy: func() error { return lost }})
+	if r := e.do("GET", "/healthz", "", ""); r.status != 200 {
+		t.Fatalf("healthz of a healthy store: %d %q", r.status, r.body)
+	}
+	lost = fmt.Errorf("%w: /data/autoreg.db-wal was deleted while the store had it open", eventstore.ErrUnavailable)
+	r := e.do("GET", "/healthz", "", "")
+	if r.status != 503 || !strings.Contains(string(r.body), "autoreg.db-wal was deleted") {
+		t.Fatalf("healthz of a store that lost its WAL: %d %q, want 503 with the reason", r.status, r.body)
+	}
+}
+
 func TestAuthentication(t *testing.T) {
 	e := newEnv(t, admin.Config{})
 	body := `{"reason":"bulk add"}`
@@ -1281,24 +1297,21 @@ func TestNoTokenMeansLocalAdmin(t *testing.T) {
 	}
 }
 
+// Over a real socket and clock: after 5 free failures the answer to the
+// next wrong token is held back; the right token is answered as usual.
+// (throttle_internal_test.go covers the budgets on a fake clock.)
 func TestRepeatedFailuresAreSlowed(t *testing.T) {
 	e := newEnv(t, admin.Config{})
-	for i := 0; i < 3; i++ {
+	for i := 0; i < 5; i++ {
 		e.expectError(e.do("GET", "/v1/status", "guess", ""), 401, api.CodeUnauthorized)
 	}
 	start := time.Now()
 	e.expectError(e.do("GET", "/v1/status", "guess", ""), 401, api.CodeUnauthorized)
 	if d := time.Since(start); d < 200*time.Millisecond {
-		t.Errorf("the 4th wrong token from one address was answered in %v", d)
+		t.Errorf("the 6th wrong token from one address was answered in %v", d)
 	}
-	// The right token still gets in (after its turn), and clears the slate.
 	if r := e.do("GET", "/v1/status", bobToken, ""); r.status != 200 {
 		t.Fatalf("right token: %d %s", r.status, r.body)
-	}
-	start = time.Now()
-	e.expectError(e.do("GET", "/v1/status", "guess", ""), 401, api.CodeUnauthorized)
-	if d := time.Since(start); d > 150*time.Millisecond {
-		t.Errorf("a wrong token after a success waited %v", d)
 	}
 }
 

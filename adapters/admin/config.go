@@ -70,10 +70,19 @@ type Config struct {
 	// matching fs.ErrNotExist for a device it does not know; nil: the
 	// registrar serves no configuration files.
 	ConfigFile func(ctx context.Context, device string) ([]byte, error)
+	// Credentials derives a SIP device's digest user and password from
+	// the salt it was issued (and gives the realm), for GET
+	// /v1/devices/{name}/credentials; nil: the password is not shown.
+	Credentials func(device, salt string) (user, password, realm string)
 	// Reset tells a device to reset (restart: to restart), over its
 	// protocol: the SCCP adapter's Reset, the SIP adapter's NOTIFY. nil:
 	// resets are recorded but reach no phone.
 	Reset func(device string, protocol domain.Protocol, restart bool) error
+	// Healthy is the store's health, for GET /healthz: nil while it can
+	// take writes, else why it cannot until the registrar restarts (its
+	// files were deleted or replaced under it). nil: /healthz answers ok
+	// while the process serves.
+	Healthy func() error
 	// Report, when set, serves the compliance report in HTML at
 	// GET /audit/report (the console's Audit page links to it).
 	Report ReportFunc

@@ -213,27 +213,21 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ principal) erro
 		return s.renderLogin(w, r, http.StatusForbidden, "This registrar has no admin token: the console needs one (admin.tokens, or AUTOREG_ADMIN_TOKEN).")
 	}
 	peer := r.RemoteAddr
-	key := throttleKey(peer)
-	if wait, refuse := s.throttle.admit(key); refuse {
-		s.metrics.AuthFailures.WithLabelValues(authThrottled).Inc()
-		return s.renderLogin(w, r, http.StatusTooManyRequests, "Too many wrong tokens from your address: wait a little and check the token.")
-	} else if wait > 0 {
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return nil
-		}
-	}
+	// The token first: a right one is never held back by the throttle.
 	who, ok := s.tokens.lookup(strings.TrimSpace(r.PostFormValue("token")))
 	if !ok {
-		n := s.throttle.fail(key)
+		v := s.throttle.fail(peer, r.URL.Path, "console sign-in with a wrong token")
+		if v.refuse {
+			s.metrics.AuthFailures.WithLabelValues(authThrottled).Inc()
+			w.Header().Set("Retry-After", retryAfter(v.retryAfter))
+			return s.renderLogin(w, r, http.StatusTooManyRequests, "Too many wrong tokens from your address, your network or everywhere: wait a little and check the token.")
+		}
 		s.metrics.AuthFailures.WithLabelValues(authInvalid).Inc()
-		s.log.Warn().Str("peer", peer).Int("failures", n).Msg("console sign-in with a wrong token")
+		if v.wait > 0 && !s.hold(r.Context(), v.wait) {
+			return nil
+		}
 		return s.renderLogin(w, r, http.StatusUnauthorized, "That token is not valid.")
 	}
-	s.throttle.ok(key)
 	id, _ := s.sessions.create(who)
 	setSessionCookie(w, r, id)
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: "/login", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})

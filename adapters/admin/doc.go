@@ -9,10 +9,13 @@
 // Requests carry a bearer token (Authorization: Bearer T), matched in
 // constant time against every configured token. A token of scope "read" may
 // only read (403 on a change). No token, or a wrong one, is answered 401 with
-// WWW-Authenticate; failures are logged with the peer and counted in
-// autoreg_admin_auth_failures_total. After a few failures from one address,
-// its further attempts are checked one at a time with a doubling delay, and
-// refused (429) when too many queue up.
+// WWW-Authenticate; failures are counted in autoreg_admin_auth_failures_total
+// and logged as a summary every 10 s (the first after a quiet while on its
+// own line, with the peer). The token is checked before anything else, so a
+// right token is never delayed nor refused; failures are counted per address,
+// per network (/24, /64) and for the whole server, and beyond their budgets
+// the 401 is held back (a doubling delay) or replaced by 429 with Retry-After
+// (see throttle.go).
 //
 // The server refuses to start (ErrUnsafe) on a non-loopback address without
 // a token, with a token shorter than MinTokenLength, or without TLS unless
@@ -28,7 +31,7 @@
 // in docs/admin-api.md). Every change answers api.Result {changed, events,
 // position}: changed is false when the request asked for what already was.
 //
-//	GET    /healthz                          no auth; 200 "ok"
+//	GET    /healthz                          no auth; 200 "ok", 503 and why once the store refuses writes for good
 //	GET    /metrics                          Prometheus; a token of any scope, or none from loopback when listening on loopback
 //	GET    /v1/status                        api.Status
 //	GET    /v1/cluster                       api.Cluster (the whole configuration)

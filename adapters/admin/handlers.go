@@ -63,6 +63,10 @@ func (s *Server) routes() {
 	s.handle("POST /v1/devices/{name}/reset", accessWrite, s.resetDevice)
 	s.handle("GET /v1/devices/{name}/config-file", accessRead, s.configFile)
 	s.handle("GET /v1/devices/{name}/may-dial", accessRead, s.mayDial)
+	// The password is shown to admin tokens only.
+	s.handle("GET /v1/devices/{name}/credentials", accessWrite, s.getCredentials)
+	s.handle("POST /v1/devices/{name}/credentials/rotate", accessWrite, s.rotateCredentials)
+	s.handle("POST /v1/devices/{name}/credentials/disable", accessWrite, s.disableCredentials)
 
 	s.consoleRoutes()
 }
@@ -355,8 +359,17 @@ func pathName(r *http.Request, key string) (string, error) {
 
 // ---- Reads -----------------------------------------------------------------
 
+// healthz answers 200 "ok" while the registrar can serve, and 503 with the
+// reason once its store refuses writes for good (Config.Healthy).
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request, _ principal) error {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if s.cfg.Healthy != nil {
+		if err := s.cfg.Healthy(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "unhealthy: "+err.Error()+"\n")
+			return nil
+		}
+	}
 	_, _ = io.WriteString(w, "ok\n")
 	return nil
 }
@@ -427,7 +440,7 @@ func (s *Server) getCluster(w http.ResponseWriter, r *http.Request, _ principal)
 	}
 	for _, n := range slices.Sorted(maps.Keys(c.Pools)) {
 		p := c.Pools[n]
-		out.Pools = append(out.Pools, api.Pool{Name: p.Name, Group: p.Group, CSS: p.CSS, AutoregCSS: p.AutoregCSS})
+		out.Pools = append(out.Pools, api.Pool{Name: p.Name, Group: p.Group, CSS: p.CSS, AutoregCSS: p.AutoregCSS, SIPAuth: p.SIPAuth.String()})
 	}
 	for _, n := range slices.Sorted(maps.Keys(c.DeviceDefaults)) {
 		d := c.DeviceDefaults[n]
@@ -809,7 +822,11 @@ func (s *Server) putPool(w http.ResponseWriter, r *http.Request, who principal) 
 	if err := decode(w, r, &req, false); err != nil {
 		return err
 	}
-	return s.change(w, r, domain.ConfigurePool{Name: name, Group: req.Group, CSS: req.CSS, AutoregCSS: req.AutoregCSS, By: by(who)})
+	profile, err := domain.ParseAuthProfile(req.SIPAuth)
+	if err != nil {
+		return err
+	}
+	return s.change(w, r, domain.ConfigurePool{Name: name, Group: req.Group, CSS: req.CSS, AutoregCSS: req.AutoregCSS, SIPAuth: profile, By: by(who)})
 }
 
 func (s *Server) deletePool(w http.ResponseWriter, r *http.Request, who principal) error {
@@ -972,4 +989,73 @@ func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request, who princi
 		return err
 	}
 	return s.change(w, r, domain.DeleteDevice{Device: name, By: by(who)})
+}
+
+// getCredentials shows a SIP device's digest credentials, the password
+// included (what its configuration file carries), and logs who asked.
+func (s *Server) getCredentials(w http.ResponseWriter, r *http.Request, who principal) error {
+	name, err := deviceName(r)
+	if err != nil {
+		return err
+	}
+	d, found, err := s.reader.Device(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("%w: no device %s", domain.ErrNotFound, name)
+	}
+	c, err := s.reader.Cluster(r.Context())
+	if err != nil {
+		return err
+	}
+	profile := c.Pools[d.Pool].SIPAuth
+	out := api.Credentials{Device: name, Status: "none", Profile: profile.String()}
+	if d.CredentialSalt != "" {
+		out.Status = "active"
+		if profile == domain.AuthNone {
+			out.Status = "not_required"
+		}
+		if s.cfg.Credentials != nil {
+			out.User, out.Password, out.Realm = s.cfg.Credentials(name, d.CredentialSalt)
+		}
+	}
+	s.log.Info().Str("device", name).Str("by", by(who)).Str("peer", r.RemoteAddr).Msg("device credentials shown")
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// rotateCredentials issues a SIP device new credentials, then tells the
+// phone to fetch its configuration file again (NOTIFY check-sync), which
+// carries them.
+func (s *Server) rotateCredentials(w http.ResponseWriter, r *http.Request, who principal) error {
+	name, err := deviceName(r)
+	if err != nil {
+		return err
+	}
+	out, res, err := s.exec(r, domain.RotateCredentials{Device: name, By: by(who)})
+	if err != nil {
+		return err
+	}
+	res.Reset = &api.ResetOutcome{}
+	switch {
+	case s.cfg.Reset == nil:
+		res.Reset.Detail = "this registrar has no adapter to tell phones"
+	default:
+		if err := s.cfg.Reset(name, out.Device.Protocol, true); err != nil {
+			res.Reset.Detail = err.Error()
+		} else {
+			res.Reset.Delivered = true
+		}
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+func (s *Server) disableCredentials(w http.ResponseWriter, r *http.Request, who principal) error {
+	name, err := deviceName(r)
+	if err != nil {
+		return err
+	}
+	return s.change(w, r, domain.DisableCredentials{Device: name, By: by(who)})
 }

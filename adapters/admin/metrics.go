@@ -81,6 +81,7 @@ type Metrics struct {
 	StoreAppendErrors *prometheus.CounterVec
 	AuthFailures      *prometheus.CounterVec
 	Refused           *prometheus.CounterVec
+	SIPAuthFailures   *prometheus.CounterVec
 	Requests          *prometheus.CounterVec
 	RequestDuration   *prometheus.HistogramVec
 }
@@ -149,12 +150,16 @@ func NewMetrics() *Metrics {
 		}, []string{"error"}),
 		AuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "autoreg", Name: "admin_auth_failures_total",
-			Help: "Admin API requests refused: no token (missing), a wrong one (invalid), a read-only token asking for a change (read_only), an address slowed down after failures (throttled), a console change or sign-in without its CSRF token (csrf).",
+			Help: "Admin API requests refused: no token (missing), a wrong one (invalid), a read-only token asking for a change (read_only), a wrong token refused with 429 because its address, its network or the server had failed too often (throttled), a console change or sign-in without its CSRF token (csrf).",
 		}, []string{"reason"}),
 		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "autoreg", Name: "refused_total",
 			Help: "Requests and connections the SIP and SCCP adapters refused by a limit, before the registrar: by adapter and reason (rate_limited: the per-source rate; connections, connections_per_source; in_flight, transactions, devices, device_queue: the SIP tables; registration_changes: a known device moved or registered anew too often, which the registrar declined).",
 		}, []string{"adapter", "reason"}),
+		SIPAuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "autoreg", Name: "sip_auth_failures_total",
+			Help: "REGISTERs of devices with digest credentials answered 401 for wrong credentials (reason failed: a wrong response, a nonce not ours or replayed) or a stale nonce (stale). First challenges are not counted.",
+		}, []string{"reason"}),
 		TFTPFiles: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "autoreg", Name: "tftp_files_total",
 			Help: "TFTP requests the phones made, by kind of file (device: SEP<MAC>.cnf.xml, default: XmlDefault.cnf.xml, security: CTL/ITL, static: from files_dir) and result (sent, not_found, refused, failed).",
@@ -175,7 +180,7 @@ func NewMetrics() *Metrics {
 	}
 	reg.MustRegister(m.Registrations, m.Rejections, m.WindowOpen, m.WindowOpenFor, m.WindowLeft, m.WindowRegs, m.WindowRegsLeft,
 		m.DNsLeft, m.DNsRange, m.Devices, m.DevicesRegistered, m.StoreUp, m.StoreAppend,
-		m.StoreAppendErrors, m.AuthFailures, m.Refused, m.Requests, m.RequestDuration, m.TFTPFiles, m.TFTPBytes,
+		m.StoreAppendErrors, m.AuthFailures, m.Refused, m.SIPAuthFailures, m.Requests, m.RequestDuration, m.TFTPFiles, m.TFTPBytes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Make the labelled series visible at zero before anything happens, so
 	// rate() and alerts work from the first scrape.
@@ -230,6 +235,15 @@ func (m *Metrics) CountTFTP(kind, result string, bytes int64) {
 // it counts autoreg_refused_total{adapter, reason}.
 func (m *Metrics) CountRefused(adapter string) func(reason string) {
 	return func(reason string) { m.Refused.WithLabelValues(adapter, reason).Inc() }
+}
+
+// CountAuthFailed is the SIP adapter's Config.AuthFailed.
+func (m *Metrics) CountAuthFailed(stale bool) {
+	reason := "failed"
+	if stale {
+		reason = "stale"
+	}
+	m.SIPAuthFailures.WithLabelValues(reason).Inc()
 }
 
 // observeStatus sets the gauges that mirror the service's state at now.

@@ -15,6 +15,9 @@ func toDevice(d projections.Device, externalNumber func(partition, dn string) st
 		Pool: d.Pool, CSS: d.CSS, Description: d.Description, Autoregistered: d.Autoregistered, Window: d.Window,
 		Registered: d.Registered, Address: d.Address, ExternalNumber: externalNumber(d.Partition, d.DN),
 		EffectiveCSS: c.EffectiveCSS(d.CSS, d.Pool), Node: d.Node, LastSeen: d.LastSeen}
+	if d.CredentialSalt != "" {
+		out.Credentials = "digest"
+	}
 	switch {
 	case d.Registered:
 		out.Status = "registered"

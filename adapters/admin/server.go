@@ -57,6 +57,9 @@ type Server struct {
 	throttle *throttle
 	mux      *http.ServeMux
 	now      func() time.Time
+	// hold waits d before a failure is answered (false when ctx ended
+	// first); tests replace it to see the delays without waiting.
+	hold func(ctx context.Context, d time.Duration) bool
 	// loopback: the server listens on loopback only, so /metrics may be
 	// scraped without a token from loopback.
 	loopback atomic.Bool
@@ -95,11 +98,12 @@ func New(cfg Config, svc *command.Handler, reader *projections.Reader, log zerol
 		tokens:  newTokenSet(cfg.Tokens),
 		mux:     http.NewServeMux(),
 		now:     time.Now,
+		hold:    sleepCtx,
 	}
 	if s.metrics == nil {
 		s.metrics = NewMetrics()
 	}
-	s.throttle = newThrottle(func() time.Time { return s.now() })
+	s.throttle = newThrottle(func() time.Time { return s.now() }, log)
 	s.sessions = newSessions(func() time.Time { return s.now() })
 	s.audit = reader.AuditWindows()
 	s.reporting = make(chan struct{}, 1)
@@ -177,6 +181,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 	stopped := make(chan struct{})
 	defer close(stopped)
+	// The summaries of failed authentications are logged every
+	// throttleSummaryEvery while serving, and what is pending when serving
+	// ends.
+	sumCtx, stopSums := context.WithCancel(context.Background())
+	sumsDone := make(chan struct{})
+	go func() { defer close(sumsDone); s.throttle.run(sumCtx) }()
+	defer func() { stopSums(); <-sumsDone }()
 	shutdownDone := make(chan struct{})
 	go func() {
 		defer close(shutdownDone)
@@ -403,11 +414,10 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a access) 
 	if id := sessionID(r); auth == "" && id != "" {
 		return s.authenticateSession(w, r, a, id)
 	}
-	key := throttleKey(peer)
 	token, ok := bearer(auth)
 	if !ok {
 		s.metrics.AuthFailures.WithLabelValues(authMissing).Inc()
-		s.log.Warn().Str("peer", peer).Str("path", r.URL.Path).Msg("admin request without a bearer token")
+		s.throttle.missing(peer, r.URL.Path, "admin request without a bearer token")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="autoreg-admin"`)
 		msg := "this endpoint needs a token: send the header \"Authorization: Bearer <token>\" (with the CLI: --token or AUTOREG_ADMIN_TOKEN)"
 		if auth != "" {
@@ -416,35 +426,29 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a access) 
 		writeJSON(w, http.StatusUnauthorized, api.Error{Error: msg, Code: api.CodeUnauthorized})
 		return principal{}, r, false
 	}
-	if wait, refuse := s.throttle.admit(key); refuse {
-		s.metrics.AuthFailures.WithLabelValues(authThrottled).Inc()
-		s.log.Warn().Str("peer", peer).Msg("admin request refused: too many failed tokens from this address")
-		w.Header().Set("Retry-After", strconv.Itoa(int(throttleMaxWait/time.Second)))
-		writeJSON(w, http.StatusTooManyRequests, api.Error{
-			Error: "too many wrong tokens from your address: wait a little and check the token",
-			Code:  api.CodeTooMany})
-		return principal{}, r, false
-	} else if wait > 0 {
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return principal{}, r, false
-		}
-	}
+	// The token first, in constant time: a right one is never held back
+	// by the throttle, which only decides how a failure is answered.
 	who, ok := s.tokens.lookup(token)
 	if !ok {
-		n := s.throttle.fail(key)
+		v := s.throttle.fail(peer, r.URL.Path, "admin request with a wrong token")
+		if v.refuse {
+			s.metrics.AuthFailures.WithLabelValues(authThrottled).Inc()
+			w.Header().Set("Retry-After", retryAfter(v.retryAfter))
+			writeJSON(w, http.StatusTooManyRequests, api.Error{
+				Error: "too many wrong tokens from your address, your network or everywhere: wait a little and check the token (a right token is always let in)",
+				Code:  api.CodeTooMany})
+			return principal{}, r, false
+		}
 		s.metrics.AuthFailures.WithLabelValues(authInvalid).Inc()
-		s.log.Warn().Str("peer", peer).Str("path", r.URL.Path).Int("failures", n).Msg("admin request with a wrong token")
+		if v.wait > 0 && !s.hold(r.Context(), v.wait) {
+			return principal{}, r, false
+		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="autoreg-admin", error="invalid_token"`)
 		writeJSON(w, http.StatusUnauthorized, api.Error{
 			Error: "the token is not valid: check --token or AUTOREG_ADMIN_TOKEN against the registrar's admin.tokens",
 			Code:  api.CodeUnauthorized})
 		return principal{}, r, false
 	}
-	s.throttle.ok(key)
 	if a == accessWrite && !who.canWrite() {
 		s.metrics.AuthFailures.WithLabelValues(authReadOnly).Inc()
 		s.log.Warn().Str("peer", peer).Str("user", who.User).Str("method", r.Method).Str("path", r.URL.Path).Msg("read-only token asked for a change")
@@ -454,6 +458,23 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a access) 
 		return principal{}, r, false
 	}
 	return who, r, true
+}
+
+// sleepCtx waits d, or until ctx ends (then false).
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// retryAfter is d in whole seconds for a Retry-After header, at least 1.
+func retryAfter(d time.Duration) string {
+	return strconv.Itoa(max(1, int((d+time.Second-1)/time.Second)))
 }
 
 // metricsHandler serves /metrics after refreshing the gauges that mirror

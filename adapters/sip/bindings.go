@@ -428,6 +428,14 @@ func (t *table) boundFrom(mac uint64, addr netip.Addr) bool {
 	return d != nil && len(d.bindings) > 0 && sh.peerOf(mac, d).Addr() == addr
 }
 
+// peer is the address the device's bindings were last written from.
+func (t *table) peer(mac uint64, d *device) netip.AddrPort {
+	sh := t.shard(mac)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.peerOf(mac, d)
+}
+
 func (t *table) len() int { return int(t.count.Load()) }
 
 // macKey parses the 12 hex digits of a MAC (any case) into a table key.

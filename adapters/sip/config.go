@@ -141,6 +141,22 @@ type Config struct {
 	// RefusalLogInterval is how often a burst of refusals (503s, and 403s
 	// of the registrar) is summed up in one log line. Default 10s.
 	RefusalLogInterval time.Duration
+
+	// Credentials, when set, turns on digest authentication of the devices
+	// that have credentials (see auth.go); NonceKey (at least 16 bytes) is
+	// then required.
+	Credentials Credentials
+	NonceKey    []byte
+	// Realm of the challenges. Default DefaultRealm.
+	Realm string
+	// NonceLifetime: older nonces are stale. Default DefaultNonceLifetime.
+	NonceLifetime time.Duration
+	// Algorithms offered in a 401, in order of preference. Default
+	// SHA-256 then MD5.
+	Algorithms []string
+	// AuthFailed, when set, is called for every REGISTER whose credentials
+	// failed (stale: only its nonce was too old). For metrics.
+	AuthFailed func(stale bool)
 }
 
 // withDefaults returns c with its zero fields set and checks it.
@@ -181,6 +197,21 @@ func (c Config) withDefaults() (Config, error) {
 	setInt(&c.MaxConnectionsPerSource, DefaultMaxConnsPerSource)
 	setDur(&c.FirstRequestTimeout, DefaultFirstRequestTimeout)
 	setInt(&c.UDPReaders, runtime.GOMAXPROCS(0))
+	setDur(&c.NonceLifetime, DefaultNonceLifetime)
+	if c.Realm == "" {
+		c.Realm = DefaultRealm
+	}
+	if len(c.Algorithms) == 0 {
+		c.Algorithms = defaultAlgorithms
+	}
+	for _, a := range c.Algorithms {
+		if a != "SHA-256" && a != "MD5" {
+			return c, fmt.Errorf("sip: digest algorithm %q: SHA-256 or MD5", a)
+		}
+	}
+	if c.Credentials != nil && len(c.NonceKey) < 16 {
+		return c, errors.New("sip: Config.NonceKey (at least 16 bytes) is required with Credentials")
+	}
 
 	switch {
 	case c.MinExpires < time.Second || c.MaxExpires < time.Second || c.DefaultExpires < time.Second:

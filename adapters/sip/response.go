@@ -24,6 +24,8 @@ func reasonPhrase(status uint16) string {
 		return "OK"
 	case 400:
 		return "Bad Request"
+	case 401:
+		return "Unauthorized"
 	case 403:
 		return "Forbidden"
 	case 404:
@@ -61,6 +63,8 @@ func (s *Server) response(req *sipmsg.Request, key uint64, peer netip.AddrPort, 
 		}
 	case o.status == 200 || o.status == 405:
 		res.AppendHeader(sipmsg.NewHeader("Allow", allowed))
+	case o.status == 401:
+		s.wwwAuthenticate(res, o)
 	case o.status == 420:
 		res.AppendHeader(sipmsg.NewHeader("Unsupported", o.text))
 	case o.status == 423:

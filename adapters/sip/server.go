@@ -38,6 +38,10 @@ type Server struct {
 	// storeDown logs, once per burst, the REGISTERs answered 503 because
 	// the event store could not take the write (full, locked, failing).
 	storeDown *limit.BurstLog
+	// authFailures logs, once per burst, the REGISTERs whose digest
+	// credentials were wrong.
+	authFailures *limit.BurstLog
+	nonces       *nonceCounts
 	// changes logs each device's registration changes once a minute,
 	// then counts them (moves.go).
 	changes   *limit.KeyedLog
@@ -100,6 +104,8 @@ func NewServer(cfg Config) (*Server, error) {
 	s.refusals = limit.NewBurstLog(s.log, zerolog.WarnLevel, "REGISTERs refused: 503", cfg.RefusalLogInterval)
 	s.rejections = limit.NewBurstLog(s.log, zerolog.InfoLevel, "registrations rejected", cfg.RefusalLogInterval)
 	s.storeDown = limit.NewBurstLog(s.log, zerolog.ErrorLevel, "event store unavailable: REGISTERs answered 503", cfg.RefusalLogInterval)
+	s.authFailures = limit.NewBurstLog(s.log, zerolog.WarnLevel, "REGISTERs failed digest authentication: 401", cfg.RefusalLogInterval)
+	s.nonces = newNonceCounts(cfg.NonceLifetime)
 	s.changes = newChangeLog(s.log)
 	s.limiter = limit.NewSourceLimiter(cfg.SourceRate, cfg.SourceBurst, cfg.TrustedSources)
 	if cfg.Host != "" {

@@ -15,8 +15,9 @@ type outcome struct {
 	status     uint16 // SIP status code
 	retryAfter uint16 // seconds, for 503
 	minExpires uint32 // seconds, for 423
-	// text is the directory number for a 2xx (P-Associated-URI) and the
-	// Warning text otherwise ("" for none).
+	stale      bool   // for 401: the nonce presented was stale
+	// text is the directory number for a 2xx (P-Associated-URI), the nonce
+	// for a 401, and the Warning text otherwise ("" for none).
 	text string
 }
 

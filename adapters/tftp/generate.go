@@ -105,6 +105,9 @@ type Device struct {
 	Model    string          // catalogue name, "7961"
 	Protocol domain.Protocol // SCCP or SIP
 	DN       string          // directory number of line 1 ("" for none)
+	// AuthName and AuthPassword are the SIP digest credentials of line 1
+	// ("" for none).
+	AuthName, AuthPassword string
 }
 
 // Devices is what the Generator asks the registrar: the device a name
@@ -346,6 +349,8 @@ func (g *Generator) DeviceConfig(d Device) ([]byte, error) {
 				Name:         d.DN,
 				DisplayName:  d.DN,
 				Contact:      d.DN,
+				AuthName:     d.AuthName,
+				AuthPassword: d.AuthPassword,
 			}}
 		}
 		doc.SIPProfile = p
@@ -500,6 +505,8 @@ type xmlLine struct {
 	Name         string `xml:"name"`
 	DisplayName  string `xml:"displayName"`
 	Contact      string `xml:"contact"`
+	AuthName     string `xml:"authName,omitempty"`
+	AuthPassword string `xml:"authPassword,omitempty"`
 }
 
 type xmlDefault struct {

@@ -95,7 +95,9 @@ type phoneFile struct {
 	Default  cmGroup `xml:"callManagerGroup"`
 	Load     string  `xml:"loadInformation"`
 	Lines    []struct {
-		Name string `xml:"name"`
+		Name         string `xml:"name"`
+		AuthName     string `xml:"authName"`
+		AuthPassword string `xml:"authPassword"`
 	} `xml:"sipProfile>sipLines>line"`
 	Other []struct {
 		XMLName xml.Name
@@ -181,7 +183,9 @@ func (f phoneFile) load(model string) string {
 
 // bootClient registers phones that boot from TFTP.
 type bootClient struct {
-	tftp    string
+	tftp string
+	// creds receives the digest credentials of the SIP phones' files.
+	creds   *credentials
 	timeout time.Duration // of a boot
 	// sip makes the SIP client of a CallManager address, once.
 	sip func(ctx context.Context, addr string) (*sipClient, error)
@@ -234,6 +238,7 @@ func (c *bootClient) bootOnce(ctx context.Context, s spec) attempt {
 	if err != nil {
 		return attempt{phone: failed(s, fmt.Errorf("boot: %w", err), time.Since(start))}
 	}
+	c.learn(s, f)
 	cms := f.callManagers(s.protocol)
 	var a attempt
 	if s.protocol == ProtocolSIP {
@@ -262,11 +267,24 @@ func (c *bootClient) bootOnce(ctx context.Context, s spec) attempt {
 		a.session.close()
 		return attempt{phone: failed(s, fmt.Errorf("registered, but its own file: %w", err), time.Since(start))}
 	}
+	c.learn(s, f)
 	a.phone.Config, a.phone.Load = own, f.load(s.model)
 	if s.protocol == ProtocolSIP && (len(f.Lines) == 0 || f.Lines[0].Name != a.phone.DN) {
 		a.phone.Detail = fmt.Sprintf("%s's line 1 is not the DN %s the registrar gave", own, a.phone.DN)
 	}
 	return a
+}
+
+// learn keeps the digest credentials a SIP phone's file gives its line 1.
+func (c *bootClient) learn(s spec, f phoneFile) {
+	if s.protocol != ProtocolSIP || c.creds == nil {
+		return
+	}
+	if len(f.Lines) == 0 {
+		c.creds.set(s.device, "", "")
+		return
+	}
+	c.creds.set(s.device, f.Lines[0].AuthName, f.Lines[0].AuthPassword)
 }
 
 // sipClients makes one SIP client per CallManager address, shared by the
@@ -278,6 +296,7 @@ type sipClients struct {
 	expires   int
 	timeout   time.Duration
 	log       *slog.Logger
+	creds     *credentials
 }
 
 func (s *sipClients) get(ctx context.Context, addr string) (*sipClient, error) {
@@ -290,6 +309,7 @@ func (s *sipClients) get(ctx context.Context, addr string) (*sipClient, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.creds = s.creds
 	if s.clients == nil {
 		s.clients = map[string]*sipClient{}
 	}

@@ -393,9 +393,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	var boot *bootClient
 	if o.TFTPAddr != "" {
-		sips := &sipClients{transport: o.SIPTransport, expires: o.Expires, timeout: o.Timeout, log: log}
+		creds := &credentials{}
+		sips := &sipClients{transport: o.SIPTransport, expires: o.Expires, timeout: o.Timeout, log: log, creds: creds}
 		defer sips.close()
-		boot = &bootClient{tftp: o.TFTPAddr, timeout: o.Timeout, sip: func(_ context.Context, addr string) (*sipClient, error) {
+		boot = &bootClient{tftp: o.TFTPAddr, timeout: o.Timeout, creds: creds, sip: func(_ context.Context, addr string) (*sipClient, error) {
 			return sips.get(ctx, addr) // the client outlives the phone's registration
 		}}
 	}

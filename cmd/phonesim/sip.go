@@ -40,6 +40,33 @@ type sipClient struct {
 
 	resetMu sync.Mutex
 	resets  map[string]chan<- struct{} // device -> told of a NOTIFY check-sync
+
+	// creds are the digest credentials the phones learned from their
+	// configuration files (--tftp); nil: the phones have none.
+	creds *credentials
+}
+
+// credentials are the SIP digest credentials of the phones, by device, as
+// their SEP<MAC>.cnf.xml gave them (line 1's authName and authPassword).
+type credentials struct{ m sync.Map }
+
+func (c *credentials) set(device, user, password string) {
+	if user == "" {
+		c.m.Delete(device)
+		return
+	}
+	c.m.Store(device, sipgo.DigestAuth{Username: user, Password: password})
+}
+
+func (c *credentials) get(device string) (sipgo.DigestAuth, bool) {
+	if c == nil {
+		return sipgo.DigestAuth{}, false
+	}
+	v, ok := c.m.Load(device)
+	if !ok {
+		return sipgo.DigestAuth{}, false
+	}
+	return v.(sipgo.DigestAuth), true
 }
 
 // onNotify answers the registrar's NOTIFYs as a Cisco phone does (200) and,
@@ -221,11 +248,25 @@ func (p *sipPhone) request(expires int) *sip.Request {
 	return req
 }
 
-// do sends the phone's next REGISTER and waits for the final response.
+// do sends the phone's next REGISTER and waits for the final response. A
+// 401 is answered as a phone does, once, with the credentials of its
+// configuration file (the strongest algorithm offered first, as sipgo
+// takes the first challenge: the registrar lists SHA-256 before MD5).
 func (p *sipPhone) do(ctx context.Context, expires int) (*sip.Response, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.c.client.Do(ctx, p.request(expires))
+	req := p.request(expires)
+	res, err := p.c.client.Do(ctx, req)
+	if err != nil || res.StatusCode != sip.StatusUnauthorized {
+		return res, err
+	}
+	auth, ok := p.c.creds.get(p.spec.device)
+	if !ok {
+		return res, nil
+	}
+	res, err = p.c.client.DoDigestAuth(ctx, req, res, auth)
+	p.cseq = req.CSeq().SeqNo // sipgo sent it again with the next CSeq
+	return res, err
 }
 
 // register registers s.

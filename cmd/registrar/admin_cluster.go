@@ -93,9 +93,9 @@ func printCluster(w io.Writer, cl api.Cluster) {
 		fmt.Fprintf(w, "%s\t%s\n", s.Name, strings.Join(s.Partitions, ","))
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "POOL\tGROUP\tCSS\tAUTOREG CSS")
+	fmt.Fprintln(w, "POOL\tGROUP\tCSS\tAUTOREG CSS\tSIP AUTH")
 	for _, p := range cl.Pools {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", p.Name, p.Group, orDash(p.CSS), orDash(p.AutoregCSS))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", p.Name, p.Group, orDash(p.CSS), orDash(p.AutoregCSS), orDash(p.SIPAuth))
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "MODEL\tLOAD SCCP\tLOAD SIP\tPOOL")
@@ -320,9 +320,13 @@ given to the devices in the pool (checklist step 5).`,
 		Short: "Add or change a device pool (its CallManager group and calling search space)",
 		Long: `set adds or changes a device pool. A Rogue pool whose calling search space
 reaches only 911 and 0 lets unknown phones register yet call only
-emergency and the operator.`,
+emergency and the operator. --sip-auth is the SIP authentication profile of
+the pool's phones that hold digest credentials: digest (the default: a
+REGISTER that moves, adds or removes a binding must authenticate),
+digest-always (every REGISTER), none.`,
 		Example: `  registrar admin pool set Default --group Default --css Autoreg
-  registrar admin pool set Rogue --group Default --css Rogue`,
+  registrar admin pool set Rogue --group Default --css Rogue
+  registrar admin pool set Lobby --group Default --css Staff --sip-auth digest-always`,
 		Args:    nArgs("NAME"),
 		PreRunE: requires("group"),
 		RunE: a.change(func(ctx context.Context, c *client.Client, args []string) (api.Result, string, error) {
@@ -333,6 +337,7 @@ emergency and the operator.`,
 	set.Flags().StringVar(&p.Group, "group", "", "CallManager group (required)")
 	set.Flags().StringVar(&p.CSS, "css", "", "calling search space")
 	set.Flags().StringVar(&p.AutoregCSS, "autoreg-css", "", "Calling Search Space for Auto-registration: given to the phones that autoregister into the pool")
+	set.Flags().StringVar(&p.SIPAuth, "sip-auth", "digest", "SIP authentication profile: digest, digest-always or none")
 	c.AddCommand(set, a.deleteCommand("device pool", (*client.Client).DeletePool, "registrar admin pool delete Old"))
 	return c
 }

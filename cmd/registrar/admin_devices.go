@@ -107,7 +107,7 @@ permanent device pool (checklist step 8) with 'device set'.`,
   registrar admin device delete SEP0011223344CC`,
 	}
 	group(c)
-	c.AddCommand(a.deviceShowCommand(), a.deviceSetCommand(), a.deviceAddCommand(), a.deviceDeleteCommand(), a.deviceResetCommand())
+	c.AddCommand(a.deviceShowCommand(), a.deviceSetCommand(), a.deviceAddCommand(), a.deviceDeleteCommand(), a.deviceResetCommand(), a.deviceCredentialsCommand())
 	return c
 }
 
@@ -273,6 +273,67 @@ configuration without a reboot) rather than a reset.`,
 		}),
 	}
 	c.Flags().BoolVar(&restart, "restart", false, "restart rather than reset")
+	return c
+}
+
+func (a *adminCLI) deviceCredentialsCommand() *cobra.Command {
+	var rotate, disable bool
+	c := &cobra.Command{
+		Use:   "credentials NAME [--rotate | --disable]",
+		Short: "Show, rotate or disable a SIP device's digest credentials",
+		Long: `credentials shows a SIP device's digest user and password, as its
+configuration file (SEP<MAC>.cnf.xml) carries them to the phone, and whether
+it must authenticate (its device pool's profile). A SIP phone that
+autoregisters is issued credentials; from then on a REGISTER that moves, adds
+or removes its binding must answer a 401 challenge (docs/security.md).
+
+--rotate issues new ones (an event naming who, with a salted verifier and
+never the password) and tells the phone to fetch its configuration file
+again. --disable withdraws them: the device registers without authentication
+until they are rotated. Showing the password takes an admin token, and is
+logged with who asked.`,
+		Example: `  registrar admin device credentials SEP00112233AABB
+  registrar admin device credentials SEP00112233AABB --rotate
+  registrar admin device credentials SEP00112233AABB --disable`,
+		Args: nArgs("NAME"),
+	}
+	shown := show(a, func(ctx context.Context, c *client.Client, args []string) (api.Credentials, error) {
+		return c.Credentials(ctx, args[0])
+	}, func(w io.Writer, cr api.Credentials) {
+		fmt.Fprintf(w, "Device:\t%s\nStatus:\t%s\nProfile:\t%s\n", cr.Device, cr.Status, cr.Profile)
+		if cr.User != "" {
+			fmt.Fprintf(w, "User:\t%s\nPassword:\t%s\nRealm:\t%s\n", cr.User, cr.Password, cr.Realm)
+		}
+	})
+	rotated := a.change(func(ctx context.Context, c *client.Client, args []string) (api.Result, string, error) {
+		res, err := c.RotateCredentials(ctx, args[0])
+		done := "credentials of " + args[0] + " rotated"
+		if res.Reset != nil {
+			if res.Reset.Delivered {
+				done += "; the phone was told to fetch its configuration file"
+			} else {
+				done += "; the phone was not told: " + res.Reset.Detail
+			}
+		}
+		return res, done, err
+	})
+	disabled := a.change(func(ctx context.Context, c *client.Client, args []string) (api.Result, string, error) {
+		res, err := c.DisableCredentials(ctx, args[0])
+		return res, "credentials of " + args[0] + " disabled", err
+	})
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		switch {
+		case rotate && disable:
+			return usageError(cmd, "--rotate and --disable: choose one")
+		case rotate:
+			return rotated(cmd, args)
+		case disable:
+			return disabled(cmd, args)
+		}
+		return shown(cmd, args)
+	}
+	c.Flags().BoolVar(&rotate, "rotate", false, "issue new credentials and tell the phone")
+	c.Flags().BoolVar(&disable, "disable", false, "withdraw the credentials")
 	return c
 }
 

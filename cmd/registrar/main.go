@@ -55,7 +55,7 @@ Autoregistration is off until an administrator opens it:
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCommand(), newConfigCommand(), newAdminCommand())
+	root.AddCommand(newServeCommand(), newConfigCommand(), newAdminCommand(), newKeygenCommand())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: 2, err: fmt.Errorf("%w (run '%s --help' for usage)", err, c.CommandPath())}
 	})

@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/autoreg/autoreg/adapters/sccp"
+	"github.com/autoreg/autoreg/adapters/sip"
 	"github.com/autoreg/autoreg/adapters/tftp"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/sipauth"
 	"github.com/autoreg/autoreg/projections"
 )
 
@@ -24,11 +26,14 @@ import (
 type provisioning struct {
 	reader                 *projections.Reader
 	minExpires, maxExpires time.Duration
+	// secret derives the SIP devices' digest passwords (nil: none given).
+	secret *sipauth.Secret
 }
 
 var (
 	_ tftp.Files        = (*provisioning)(nil)
 	_ sccp.Provisioning = (*provisioning)(nil)
+	_ sip.Credentials   = (*provisioning)(nil)
 )
 
 // cluster is the cluster's configuration as the read models hold it now
@@ -92,11 +97,29 @@ func (p *provisioning) Open(ctx context.Context, name string, _ netip.AddrPort) 
 	if err != nil {
 		return nil, err
 	}
-	b, err := g.DeviceConfig(tftp.Device{Name: d.Name, Model: d.Model, Protocol: d.Protocol, DN: d.DN})
+	td := tftp.Device{Name: d.Name, Model: d.Model, Protocol: d.Protocol, DN: d.DN}
+	if c, ok := p.DigestCredential(d.Name); ok {
+		td.AuthName, td.AuthPassword = c.User, c.Password
+	}
+	b, err := g.DeviceConfig(td)
 	if err != nil {
 		return nil, err
 	}
 	return tftp.Bytes(b), nil
+}
+
+// DigestCredential implements sip.Credentials: a device's credentials,
+// its password derived from the secret and the salt it was issued with.
+func (p *provisioning) DigestCredential(device string) (sip.DigestCredential, bool) {
+	if p.secret == nil {
+		return sip.DigestCredential{}, false
+	}
+	a, found := p.reader.SIPAuth(device)
+	if !found || a.Salt == "" || a.Profile == domain.AuthNone {
+		return sip.DigestCredential{}, false
+	}
+	return sip.DigestCredential{User: device, Password: p.secret.Password(device, a.Salt),
+		Always: a.Profile == domain.AuthDigestAlways, Address: a.Address}, true
 }
 
 // Load implements sccp.Provisioning: the Device Defaults load of the model

@@ -26,6 +26,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/autoreg/autoreg/adapters/admin"
+	"github.com/autoreg/autoreg/adapters/eventstore/sqlite"
 	"github.com/autoreg/autoreg/adapters/sccp"
 	"github.com/autoreg/autoreg/adapters/sip"
 	"github.com/autoreg/autoreg/adapters/snapshot"
@@ -34,6 +35,7 @@ import (
 	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/config"
 	"github.com/autoreg/autoreg/internal/eventstore"
+	"github.com/autoreg/autoreg/internal/sipauth"
 	"github.com/autoreg/autoreg/projections"
 	"github.com/autoreg/autoreg/replay"
 	"github.com/autoreg/autoreg/replay/compliance"
@@ -59,8 +61,15 @@ Autoregistration stays closed until an administrator opens it. If no admin
 token is configured, one is made and written to DATA/admin.token (mode 0600),
 where 'registrar admin' finds it.
 
+With --signing-key KEY --checkpoints LOG (checkpoints.* in the
+configuration), the registrar signs checkpoints of the store's hash chain
+(position, chain head, time) every 1,000 events or 5 minutes and at the
+stop, and appends them to LOG and to its log: 'replay verify --checkpoints
+LOG --public-key KEY.pub' then proves the history was not rewritten or cut
+(docs/security-anchor.md).
+
 SIGTERM or SIGINT: stop listening, finish the requests in flight, flush the
-store, exit 0.`,
+store, sign a last checkpoint, exit 0.`,
 		Example: `  registrar serve
   registrar serve --config autoreg.yaml --log-format console
   registrar serve --data /var/lib/autoreg --sip-addr :5060 --sccp-addr :2000`,
@@ -91,12 +100,15 @@ store, exit 0.`,
 	f.String("log-level", "info", "log level: debug, info, warn, error")
 	f.String("memory-limit", "", "soft memory limit of the Go runtime, e.g. 160MiB (default: none, or GOMEMLIMIT)")
 	f.Bool("verify-history", false, "check the whole hash chain at start, as 'replay verify' does (by default the start checks it from the snapshot it starts from)")
+	f.String("signing-key", "", "sign checkpoints of the store's hash chain with this Ed25519 key (registrar keygen; mode 0600, outside --data)")
+	f.String("checkpoints", "", "the append-only file the signed checkpoints are appended to (with --signing-key)")
 	f.Bool("admin-allow-plain-http", false, "serve the admin API in plain HTTP on a non-loopback address (tokens cross the network in clear: only behind a TLS proxy)")
 	bind(v, c, map[string]string{
 		"data": "data", "store": "store", "store_shared": "shared-store", "sip.addr": "sip-addr", "sccp.addr": "sccp-addr", "tftp.addr": "tftp-addr",
 		"admin.addr": "admin-addr", "log.format": "log-format", "log.level": "log-level",
 		"admin.allow_plain_http": "admin-allow-plain-http", "memory_limit": "memory-limit",
 		"node": "node", "gc_percent": "gc-percent",
+		"checkpoints.signing_key": "signing-key", "checkpoints.log": "checkpoints",
 	})
 	return c
 }
@@ -190,7 +202,13 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 		defer nodeClaim.Close()
 	}
 
-	store, path, err := openStore(ctx, cfg)
+	// The one log line of a store whose files were deleted or replaced
+	// under it; the appends it refuses from then on are the adapters'
+	// "store unavailable", and /healthz says why.
+	journalLost := sqlite.WithJournalLost(func(err error) {
+		log.Error().Err(err).Msg("event store journal lost: registrations refused until the registrar restarts")
+	})
+	store, path, err := openStore(ctx, cfg, journalLost)
 	if err != nil {
 		return err
 	}
@@ -210,6 +228,10 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 			return err
 		}
 	}
+	checkpoints, err := startCheckpoints(ctx, cfg, store, spath, node, log)
+	if err != nil {
+		return err
+	}
 	// The read side: the live read models every query is answered from,
 	// and from which the command side reads the devices it does not hold.
 	// It follows the store for the process's life. The audit models
@@ -217,6 +239,10 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 	// `compliance` when asked, not held here: at 100,000 devices they would
 	// cost the registrar ~15 MB. Both sides start from the snapshot if one
 	// fits the store (docs/snapshots.md).
+	secret, err := sipAuthSecret(cfg, log)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
 	readCtx, stopReading := context.WithCancel(context.Background())
 	defer stopReading()
 	snapPath := snapshotPath(cfg, path)
@@ -228,6 +254,7 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 			VerifyChain: true, // refuse a store altered on disk rather than serve it
 			OnError:     func(err error) { log.Error().Err(err).Msg("background work failed; retrying") },
 			Floods:      floodLimits(cfg),
+			Credentials: secret,
 		},
 	})
 	if err != nil {
@@ -253,7 +280,7 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 		}
 	}
 
-	prov := &provisioning{reader: reader, minExpires: cfg.SIP.MinExpires, maxExpires: cfg.SIP.MaxExpires}
+	prov := &provisioning{reader: reader, minExpires: cfg.SIP.MinExpires, maxExpires: cfg.SIP.MaxExpires, secret: secret}
 
 	// A reset reaches the phone through its adapter, made below.
 	var (
@@ -271,6 +298,9 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 			}
 			defer f.Close()
 			return io.ReadAll(f)
+		},
+		Credentials: func(device, salt string) (string, string, string) {
+			return device, secret.Password(device, salt), cfg.SIP.Auth.Realm
 		},
 		SIPBinding: func(device string) (time.Time, string, bool) {
 			if sipBinding == nil {
@@ -299,7 +329,8 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 			}
 			return true, h.String()
 		},
-		Report: complianceReport(store, path),
+		Report:  complianceReport(store, path),
+		Healthy: storeHealth(store),
 	}, svc, reader, log.With().Str("component", "admin").Logger())
 	if err != nil {
 		return &exitError{code: 2, err: err}
@@ -315,6 +346,8 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 		SourceRate: cfg.SIP.SourceRate, SourceBurst: cfg.SIP.SourceBurst, TrustedSources: sipTrusted,
 		MaxConnectionsPerSource: cfg.SIP.MaxConnsPerSource, MaxInFlight: cfg.SIP.MaxInFlight,
 		Known: known, Refused: metrics.CountRefused("sip"),
+		Credentials: prov, NonceKey: secret.Key("sip nonce"), Realm: cfg.SIP.Auth.Realm,
+		NonceLifetime: cfg.SIP.Auth.NonceLifetime, AuthFailed: metrics.CountAuthFailed,
 	})
 	if err != nil {
 		return &exitError{code: 2, err: err}
@@ -430,6 +463,9 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 	if snaps != nil {
 		go snaps.Run(srvCtx)
 	}
+	if checkpoints != nil {
+		go checkpoints.Run(srvCtx)
+	}
 	go func() {
 		if err := <-readErr; err != nil && !errors.Is(err, context.Canceled) {
 			log.Error().Err(err).Msg("read models stopped following the store")
@@ -474,6 +510,9 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 		case <-shutdownCtx.Done():
 			servers = 0
 		}
+	}
+	if checkpoints != nil {
+		finalCheckpoint(checkpoints, log)
 	}
 	if failure != nil {
 		return failure
@@ -541,4 +580,22 @@ func generatedToken(cfg config.Config, log zerolog.Logger) ([]admin.Token, error
 		log.Info().Str("file", path).Msg("no admin token configured: generated one")
 	}
 	return []admin.Token{{User: "admin", Token: tok, Scope: "admin"}}, nil
+}
+
+// sipAuthSecret is the secret the SIP devices' digest passwords derive
+// from: sip.auth.secret_file, or sip-auth.key in the data directory, made
+// there the first time.
+func sipAuthSecret(cfg config.Config, log zerolog.Logger) (*sipauth.Secret, error) {
+	path := cfg.SIP.Auth.SecretFile
+	if path == "" {
+		path = filepath.Join(cfg.Data, "sip-auth.key")
+	}
+	secret, created, err := sipauth.LoadOrCreate(path)
+	if err != nil {
+		return nil, fmt.Errorf("sip.auth.secret_file: %w", err)
+	}
+	if created {
+		log.Info().Str("file", path).Msg("SIP digest authentication: generated the secret the devices' passwords derive from")
+	}
+	return secret, nil
 }

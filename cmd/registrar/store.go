@@ -38,8 +38,9 @@ func storePath(cfg config.Config) (string, error) {
 // is, for logs and errors: the embedded SQLite file (the default), or a
 // KurrentDB server for a kurrentdb://, kurrentdb+discover://, esdb:// or
 // esdb+discover:// URL (see kurrentdb.ParseURL for its settings: TLS,
-// credentials, a namespace).
-func openStore(ctx context.Context, cfg config.Config) (eventstore.Store, string, error) {
+// credentials, a namespace). The SQLite store's options come from
+// serve (its journal watch's report, for one).
+func openStore(ctx context.Context, cfg config.Config, opts ...sqlite.Option) (eventstore.Store, string, error) {
 	if kurrentdb.IsURL(cfg.Store) {
 		kc, err := kurrentdb.ParseURL(cfg.Store)
 		if err != nil {
@@ -58,9 +59,19 @@ func openStore(ctx context.Context, cfg config.Config) (eventstore.Store, string
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, "", fmt.Errorf("creating the data directory: %w", err)
 	}
-	store, err := sqlite.Open(ctx, path)
+	store, err := sqlite.Open(ctx, path, opts...)
 	if err != nil {
 		return nil, "", fmt.Errorf("opening the event store: %w", err)
 	}
 	return store, path, nil
+}
+
+// storeHealth is the store's health for the admin API's /healthz: the
+// SQLite store's (its files deleted or replaced under it: see
+// sqlite.ErrJournalLost); nil for a store that has none to report.
+func storeHealth(store eventstore.Store) func() error {
+	if h, ok := store.(interface{ Healthy() error }); ok {
+		return h.Healthy
+	}
+	return nil
 }

@@ -128,8 +128,18 @@ type Options struct {
 	// folds only the events after it (see Snapshot). A snapshot that does
 	// not fit the store fails New with an error wrapping ErrSnapshot.
 	Start *Snapshot
+	// Credentials, if not nil, issues the digest credentials of the SIP
+	// devices that autoregister and of those an administrator rotates
+	// (sipauth.Secret). Without it SIP devices autoregister without
+	// credentials, and rotating refuses.
+	Credentials Issuer
 	// Floods bound what floods of registrations write (floods.go).
 	Floods FloodLimits
+}
+
+// Issuer makes new digest credentials for a device.
+type Issuer interface {
+	Issue(device string) domain.Credential
 }
 
 // Handler is the registrar's command side. It is safe for concurrent use.
@@ -142,6 +152,7 @@ type Handler struct {
 	verify   bool
 	clock    func() time.Time
 	node     string
+	issuer   Issuer
 	mu       sync.Mutex
 	cluster  domain.ClusterState
 	cVersion int64
@@ -188,7 +199,7 @@ func New(ctx context.Context, store eventstore.Store, opt Options) (*Handler, er
 	if opt.Devices == nil {
 		return nil, errors.New("command: Options.Devices is required: the read model of the devices (projections.Reader)")
 	}
-	s := &Handler{store: store, devices: opt.Devices, clock: opt.Clock, onError: opt.OnError, shared: opt.Shared, verify: opt.VerifyChain, node: opt.Node,
+	s := &Handler{store: store, devices: opt.Devices, clock: opt.Clock, onError: opt.OnError, shared: opt.Shared, verify: opt.VerifyChain, node: opt.Node, issuer: opt.Credentials,
 		floods: newFloods(opt.Floods)}
 	if s.clock == nil {
 		s.clock = time.Now
@@ -572,6 +583,7 @@ func (s *Handler) decide(ctx context.Context, cmd domain.Command, o Origin) deci
 	if needs.Device != "" {
 		w.Device, devVersion = s.device(needs.Device)
 	}
+	cmd = s.withCredential(cmd, w.Device)
 	events, err := domain.Decide(w, cmd, now)
 	events, err = s.floods.bound(cmd, o, events, err, now, s.rejectedAt)
 	if len(events) == 0 {
@@ -714,6 +726,28 @@ func (s *Handler) decide(ctx context.Context, cmd domain.Command, o Origin) deci
 		wait = func() (eventstore.AppendResult, error) { return res, err }
 	}
 	return decision{out: out, err: decideErr, wait: wait, gen: s.gen, streams: streams, dev: dev, name: needs.Device}
+}
+
+// withCredential gives the commands that may issue digest credentials
+// fresh ones: a SIP registration of a device unknown yet (it may
+// autoregister), a rotation that names none.
+func (s *Handler) withCredential(cmd domain.Command, d domain.DeviceState) domain.Command {
+	if s.issuer == nil {
+		return cmd
+	}
+	switch c := cmd.(type) {
+	case domain.Register:
+		if c.Protocol == domain.SIP && !d.Exists {
+			c.Credential = s.issuer.Issue(c.Device)
+			return c
+		}
+	case domain.RotateCredentials:
+		if c.Credential == (domain.Credential{}) {
+			c.Credential = s.issuer.Issue(c.Device)
+			return c
+		}
+	}
+	return cmd
 }
 
 // commandName is the command's type name without its package: "Register".

@@ -53,6 +53,9 @@ type Config struct {
 	MemoryLimit string `mapstructure:"memory_limit"`
 	// Snapshot says when snapshots of the registrar's state are written.
 	Snapshot Snapshot `mapstructure:"snapshot"`
+	// Checkpoints say whether and when signed checkpoints of the store's
+	// hash chain are written.
+	Checkpoints Checkpoints `mapstructure:"checkpoints"`
 }
 
 // ParseMemoryLimit reads a memory limit as GOMEMLIMIT writes it: a number of
@@ -106,6 +109,20 @@ type SIP struct {
 	// MaxInFlight bounds the REGISTERs being processed at once (beyond: 503
 	// with Retry-After); 0 the adapter's default (sip.DefaultMaxInFlight).
 	MaxInFlight int `mapstructure:"max_in_flight"`
+	// Auth is SIP digest authentication.
+	Auth SIPAuth `mapstructure:"auth"`
+}
+
+// SIPAuth configures SIP digest authentication (docs/security.md).
+type SIPAuth struct {
+	// SecretFile holds the secret the devices' digest passwords derive
+	// from ("": sip-auth.key in the data directory, made at first start).
+	SecretFile string `mapstructure:"secret_file"`
+	// Realm is the digest realm of the challenges.
+	Realm string `mapstructure:"realm"`
+	// NonceLifetime: a nonce older than this is stale (the phone is
+	// challenged again with stale=true).
+	NonceLifetime time.Duration `mapstructure:"nonce_lifetime"`
 }
 
 // TFTP is the phones' configuration files server.
@@ -222,6 +239,9 @@ type Pool struct {
 	CSS   string `mapstructure:"css"`
 	// AutoregCSS is the pool's Calling Search Space for Auto-registration.
 	AutoregCSS string `mapstructure:"autoreg_css"`
+	// SIPAuth is the pool's SIP authentication profile: digest (default),
+	// digest-always or none.
+	SIPAuth string `mapstructure:"sip_auth"`
 }
 
 type Range struct {
@@ -287,7 +307,7 @@ func Load(v *viper.Viper, file string) (Config, error) {
 		return Config{}, fmt.Errorf("%s is not valid YAML: %w", name, err)
 	}
 	// Environment variables for keys that are not in the file still count.
-	for _, k := range []string{"admin.token", "store", "data", "sip.addr", "sccp.addr", "admin.addr", "log.format", "log.level", "memory_limit", "node", "gc_percent", "tftp.addr", "tftp.files_dir"} {
+	for _, k := range []string{"admin.token", "store", "data", "sip.addr", "sccp.addr", "admin.addr", "log.format", "log.level", "memory_limit", "node", "gc_percent", "tftp.addr", "tftp.files_dir", "checkpoints.signing_key", "checkpoints.log"} {
 		_ = v.BindEnv(k)
 	}
 	var c Config
@@ -396,6 +416,17 @@ func (c Config) Validate() error {
 	if c.SIP.MaxInFlight < 0 {
 		add("sip.max_in_flight must not be negative (0: the default)")
 	}
+	if c.SIP.Auth.NonceLifetime < MinDuration {
+		add("sip.auth.nonce_lifetime %s: at least %s (e.g. 5m)", c.SIP.Auth.NonceLifetime, MinDuration)
+	}
+	if strings.TrimSpace(c.SIP.Auth.Realm) == "" || strings.ContainsAny(c.SIP.Auth.Realm, "\"\\\r\n") {
+		add("sip.auth.realm %q: a name without quotes, backslashes or line breaks", c.SIP.Auth.Realm)
+	}
+	for _, p := range c.Cluster.Pools {
+		if _, err := domain.ParseAuthProfile(p.SIPAuth); err != nil {
+			add("cluster.pools: %s: sip_auth %q: use digest, digest-always or none", p.Name, p.SIPAuth)
+		}
+	}
 	for _, r := range []struct {
 		key  string
 		rate float64
@@ -463,6 +494,7 @@ func (c Config) Validate() error {
 		add("node %q: not a CallManager of cluster.callmanagers", c.Node)
 	}
 	errs = append(errs, c.Snapshot.validate()...)
+	errs = append(errs, c.Checkpoints.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("%s: %w", strings.Join(errs, "; "), ErrInvalidConfig)
 	}
@@ -524,7 +556,8 @@ func (c Cluster) Commands(fresh bool, by string) []domain.Command {
 		cmds = append(cmds, domain.ConfigureCSS{Name: s.Name, Partitions: s.Partitions, By: by})
 	}
 	for _, p := range c.Pools {
-		cmds = append(cmds, domain.ConfigurePool{Name: p.Name, Group: p.Group, CSS: p.CSS, AutoregCSS: p.AutoregCSS, By: by})
+		profile, _ := domain.ParseAuthProfile(p.SIPAuth) // Validate refused a bad one
+		cmds = append(cmds, domain.ConfigurePool{Name: p.Name, Group: p.Group, CSS: p.CSS, AutoregCSS: p.AutoregCSS, SIPAuth: profile, By: by})
 	}
 	if c.DefaultPool != "" {
 		cmds = append(cmds, domain.SetDefaultPool{Pool: c.DefaultPool, By: by})

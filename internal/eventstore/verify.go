@@ -25,6 +25,14 @@ const verifyProgressEvery = 1 << 16
 // error (from the store or ctx) is returned as is. progress, if not nil, is
 // called with the last verified position every 65,536 events and at the end.
 func VerifyChain(ctx context.Context, r AllReader, progress func(position uint64)) (uint64, error) {
+	return VerifyChainEach(ctx, r, progress, nil)
+}
+
+// VerifyChainEach is VerifyChain that also calls each, if not nil, with
+// every event once it is verified (its hash chains to the one before it),
+// in global order; an error from each stops it and is returned as is.
+// Checkpoints use it to compare the chain at the positions they signed.
+func VerifyChainEach(ctx context.Context, r AllReader, progress func(position uint64), each func(RecordedEvent) error) (uint64, error) {
 	var (
 		prev     []byte
 		next     uint64 = 1
@@ -43,6 +51,11 @@ func VerifyChain(ctx context.Context, r AllReader, progress func(position uint64
 		want := ChainHash(prev, e)
 		if !bytes.Equal(e.Hash, want) {
 			return fmt.Errorf("%w: position %d (stream %q version %d): hash %x does not chain to the previous event (want %x): the event or one before it was altered", ErrCorrupt, e.Position, e.Stream, e.Version, e.Hash, want)
+		}
+		if each != nil {
+			if err := each(e); err != nil {
+				return err
+			}
 		}
 		versions[e.Stream] = e.Version + 1
 		prev = append(prev[:0], e.Hash...)

@@ -17,6 +17,7 @@ var allowed = map[string][]string{
 	"internal/pack":       {"domain"},                                                                                 // the packing of the domain's values
 	"internal/strtab":     {},                                                                                         //
 	"internal/snapfile":   {},                                                                                         // the snapshots' file format
+	"internal/anchor":     {"internal/eventstore"},                                                                    // signed checkpoints of the chain: the standard library and the store port
 	"internal/layers":     {},                                                                                         // this test
 	"internal/config":     {"domain"},                                                                                 // parses and validates; runs nothing
 	"internal/command":    {"domain", "internal/eventstore", "internal/pack"},                                         // the command side

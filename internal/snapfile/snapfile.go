@@ -38,7 +38,7 @@ import (
 // Version is the format version this program writes and reads. A change of
 // the header or of the body's layout (anywhere: projections' sections
 // included) takes a new number; a file of another version is ignored.
-const Version = 2
+const Version = 3 // 3: a device record holds its credential salt
 
 // HashSize is the size of a chain hash (SHA-256).
 const HashSize = sha256.Size

@@ -105,6 +105,9 @@ the CallManager guide's advice on autoregistration:
   protocol-mixed-batch           SIP and SCCP batches mixed in one window
   left-open                      a window still open at the end of the period
   registered-outside-group       a phone registered with a CallManager outside its pool's group
+  history-not-anchored           no signed checkpoints given (--checkpoints, --public-key), so
+                                 the log's authenticity is unproven; critical when the store
+                                 disagrees with them
 
 Thresholds and severities come from a policy file (YAML; see 'compliance
 policy sample' and docs/compliance.md).
@@ -126,7 +129,8 @@ is written); 2 an error (bad flag, time, policy or store; nothing written).`,
 }
 
 func (a *app) reportCmd() *cobra.Command {
-	var since, until, policyFile, output, failOn string
+	var since, until, policyFile, output, failOn, logFile string
+	var keyFiles []string
 	var level Severity
 	var iv replay.Interval
 	var pol *Policy
@@ -177,10 +181,20 @@ The report goes to stdout, or to -o FILE (written whole or not at all).
 					return err
 				}
 			}
+			if (logFile == "") != (len(keyFiles) == 0) {
+				return usagef("--checkpoints LOG and --public-key KEY.pub go together: the checkpoints are worth nothing unverified")
+			}
 			return checkOutput(output)
 		},
 		Run: func(ctx context.Context, src replay.Source) error {
-			r, err := Build(ctx, src.Env, Options{Since: iv.Since, Until: iv.Until, Now: a.Now, Policy: pol, Store: src.Location})
+			anchored := &Anchor{}
+			if logFile != "" {
+				var err error
+				if anchored, err = CheckAnchor(ctx, src.Env, logFile, keyFiles); err != nil {
+					return err
+				}
+			}
+			r, err := Build(ctx, src.Env, Options{Since: iv.Since, Until: iv.Until, Now: a.Now, Policy: pol, Store: src.Location, Anchor: anchored})
 			if err != nil {
 				return err
 			}
@@ -201,6 +215,8 @@ The report goes to stdout, or to -o FILE (written whole or not at all).
 	c.Flags().StringVar(&until, "until", "", "the period's end (default: now)")
 	c.Flags().StringVar(&policyFile, "policy", "", "policy file (YAML; default: the built-in defaults)")
 	c.Flags().StringVarP(&output, "output", "o", "", "write the report to FILE instead of stdout")
+	c.Flags().StringVar(&logFile, "checkpoints", "", "the signed checkpoint log (registrar serve --checkpoints): the report states the last one the store agrees with")
+	c.Flags().StringArrayVar(&keyFiles, "public-key", nil, "the public key the checkpoints are signed with (registrar keygen's FILE.pub); repeat for several")
 	c.Flags().StringVar(&failOn, "fail-on", "critical", "exit 1 when a finding is at least this severe: info, warning or critical")
 	return c
 }

@@ -30,7 +30,7 @@ type story struct {
 func newStory(t *testing.T) *story { return &story{t: t, h: rt.Build(t)} }
 
 func (s *story) run(args ...string) (int, string, string) {
-	return runCLI(s.h.Store, func() time.Time { return s.h.End }, args...)
+	return runCLI(s.t, s.h.Store, func() time.Time { return s.h.End }, args...)
 }
 
 // pos finds the position of the n-th event (from 1) of a type in a stream
@@ -130,6 +130,11 @@ func TestJSONReport(t *testing.T) {
 				AutoregCSS:              "Autoreg", Checks: []compliance.CheckID{compliance.BusinessHours}},
 		},
 	}
+	// The run gave the report checkpoints of the head (runCLI).
+	if a := got.Anchor; a == nil || a.Checkpoints != 1 || a.LastPosition != s.head() || a.EventsAfter != 0 || len(a.Keys) != 1 {
+		t.Errorf("anchor: %+v, want one checkpoint at the head", a)
+	}
+	got.Anchor = nil
 	if diff := cmp.Diff(want, got, cmpopts.IgnoreUnexported(compliance.Report{}), cmpopts.EquateComparable(replay.Time{})); diff != "" {
 		t.Errorf("JSON report (-want +got):\n%s", diff)
 	}
@@ -172,7 +177,8 @@ func TestJSONSchema(t *testing.T) {
 			t.Errorf("%s keys (-want +got):\n%s", what, diff)
 		}
 	}
-	check("report", keys(doc), sorted("schema_version", "generated_at", "period", "store", "policy", "last_position", "summary", "findings", "windows"))
+	check("report", keys(doc), sorted("schema_version", "generated_at", "period", "store", "policy", "last_position", "anchor", "summary", "findings", "windows"))
+	check("anchor", keys(doc["anchor"]), sorted("log", "checkpoints", "last_position", "last_time", "last_node", "keys", "events_after"))
 	check("period", keys(doc["period"]), sorted("since", "until"))
 	check("summary", keys(doc["summary"]), sorted("critical", "warning", "info"))
 	fs := doc["findings"].([]any)

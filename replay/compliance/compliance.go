@@ -82,6 +82,7 @@ const (
 	ProtocolMixedBatch          CheckID = "protocol-mixed-batch"
 	LeftOpen                    CheckID = "left-open"
 	OutsideGroup                CheckID = "registered-outside-group"
+	HistoryNotAnchored          CheckID = "history-not-anchored"
 )
 
 // Check describes one check.
@@ -122,6 +123,8 @@ var Checks = []Check{
 		"Turn autoregistration off after installing the devices (step 6)."},
 	{OutsideGroup, Warning, "Phones registered with a CallManager outside their device pool's group",
 		"A phone registers with the CallManagers of its device pool's group; after it autoregisters, assign it to its permanent device pool and CallManager group (step 8)."},
+	{HistoryNotAnchored, Warning, "History not anchored by signed checkpoints",
+		"Sign checkpoints of the event log (registrar serve --signing-key --checkpoints) and give them to the report (--checkpoints --public-key): the hash chain alone proves integrity, not authenticity."},
 }
 
 // CheckByID returns the check with this id.

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/autoreg/autoreg/adapters/eventstore/memory"
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/anchor"
 	"github.com/autoreg/autoreg/internal/command"
 	"github.com/autoreg/autoreg/internal/config"
 	"github.com/autoreg/autoreg/internal/eventstore"
@@ -182,15 +185,52 @@ func (keep) Close() error { return nil }
 // run runs the command line on the history.
 func (h *hist) run(args ...string) (code int, stdout, stderr string) {
 	h.t.Helper()
-	return runCLI(h.store, h.clk.Now, args...)
+	return runCLI(h.t, h.store, h.clk.Now, args...)
 }
 
-func runCLI(store eventstore.Store, now func() time.Time, args ...string) (int, string, string) {
+// runCLI runs the command line on store. A report is given checkpoints
+// of the store's head, signed with a new key (--checkpoints,
+// --public-key), unless its arguments name some or say --unanchored: the
+// tests of the other checks are not about anchoring.
+func runCLI(t *testing.T, store eventstore.Store, now func() time.Time, args ...string) (int, string, string) {
+	t.Helper()
+	if len(args) > 0 && args[0] == "report" && !slices.Contains(args, "--checkpoints") {
+		if i := slices.Index(args, "--unanchored"); i >= 0 {
+			args = slices.Delete(slices.Clone(args), i, i+1)
+		} else if head, _ := store.Head(context.Background()); head > 0 {
+			args = append(slices.Clone(args), anchorArgs(t, store)...)
+		}
+	}
 	var out, errb bytes.Buffer
 	code := compliance.Main(context.Background(), args, &out, &errb,
 		compliance.WithOpener(func(ctx context.Context, loc string) (eventstore.Store, error) { return keep{store}, nil }),
 		compliance.WithTerminal(false), compliance.WithNow(now))
 	return code, out.String(), errb.String()
+}
+
+// anchorArgs signs a checkpoint of store's head with a new key and
+// returns the flags that give it to a report.
+func anchorArgs(t *testing.T, store eventstore.Store) []string {
+	t.Helper()
+	dir := t.TempDir()
+	key := filepath.Join(dir, "signing.key")
+	if _, err := anchor.WriteKeyPair(key); err != nil {
+		t.Fatal(err)
+	}
+	priv, err := anchor.ReadSigningKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(dir, "checkpoints.log")
+	w, err := anchor.NewWriter(context.Background(), store, log, anchor.NewSigner(priv, "CM1"), anchor.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, _, err := w.Write(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"--checkpoints", log, "--public-key", key + ".pub"}
 }
 
 // of returns the findings of one check.

@@ -59,6 +59,7 @@ type CheckPolicies struct {
 	ProtocolMixedBatch          Base                  `yaml:"protocol-mixed-batch"`
 	LeftOpen                    Base                  `yaml:"left-open"`
 	OutsideGroup                Base                  `yaml:"registered-outside-group"`
+	HistoryNotAnchored          Base                  `yaml:"history-not-anchored"`
 }
 
 // WindowTooLongPolicy: windows open longer than MaxDuration.
@@ -136,6 +137,7 @@ func DefaultPolicy() *Policy {
 			ProtocolMixedBatch: on(ProtocolMixedBatch),
 			LeftOpen:           on(LeftOpen),
 			OutsideGroup:       on(OutsideGroup),
+			HistoryNotAnchored: on(HistoryNotAnchored),
 		},
 		loc: time.UTC,
 	}
@@ -172,6 +174,8 @@ func (p *Policy) base(id CheckID) Base {
 		return c.LeftOpen
 	case OutsideGroup:
 		return c.OutsideGroup
+	case HistoryNotAnchored:
+		return c.HistoryNotAnchored
 	}
 	return Base{}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/autoreg/autoreg/domain"
+	"github.com/autoreg/autoreg/internal/anchor"
 	"github.com/autoreg/autoreg/internal/eventstore"
 	"github.com/autoreg/autoreg/projections"
 	"github.com/autoreg/autoreg/replay"
@@ -32,8 +33,13 @@ type Report struct {
 	Policy string `json:"policy"`
 	// LastPosition is the global position of the last event read (the
 	// report covers events 1 to LastPosition).
-	LastPosition uint64  `json:"last_position"`
-	Summary      Summary `json:"summary"`
+	LastPosition uint64 `json:"last_position"`
+	// Anchor is what the signed checkpoints given (--checkpoints,
+	// --public-key) covered of the store, which agrees with all of them;
+	// null when none were given or the store disagrees (see the finding
+	// history-not-anchored).
+	Anchor  *replay.AnchorSummary `json:"anchor"`
+	Summary Summary               `json:"summary"`
 	// Findings are sorted by severity (critical first), then check (in the
 	// order of Checks), then time.
 	Findings []Finding `json:"findings"`
@@ -126,6 +132,20 @@ type Options struct {
 	Policy *Policy
 	// Store is the store's location, for the report.
 	Store string
+	// Anchor is what the signed checkpoints say of the store (nil: the
+	// report says nothing of them).
+	Anchor *Anchor
+}
+
+// Anchor is the outcome of checking the store against signed checkpoints
+// (CheckAnchor).
+type Anchor struct {
+	// Verified is what they covered, when the store agrees with all of them.
+	Verified *replay.AnchorSummary
+	// Failure says how the store or the log disagrees ("": it does not).
+	Failure string
+	// Position is where the store disagrees (0: unknown).
+	Position uint64
 }
 
 var errFirst = errors.New("first event read")
@@ -188,11 +208,58 @@ func Build(ctx context.Context, env replay.Env, opt Options) (*Report, error) {
 	c.windows = all
 	c.period()
 	c.outsideGroup()
+	c.anchor(opt.Anchor)
 	if devs != nil {
 		c.notReconfigured(devs)
 	}
 	c.finish()
 	return r, nil
+}
+
+// anchor states whether the history is anchored: nothing when the report
+// was not asked, a finding when no checkpoints were given, a critical one
+// when the store disagrees with them.
+func (c *checker) anchor(a *Anchor) {
+	switch {
+	case a == nil:
+	case a.Failure != "":
+		ev := Evidence{Positions: []uint64{}, Devices: []string{}, Windows: []string{}, Times: []replay.Time{}}
+		if a.Position > 0 {
+			ev.Positions = append(ev.Positions, a.Position)
+		}
+		c.add(HistoryNotAnchored, Critical, "the store disagrees with its signed checkpoints: "+a.Failure, ev)
+	case a.Verified == nil && c.r.LastPosition == 0:
+		// An empty history: nothing to anchor.
+	case a.Verified == nil:
+		c.add(HistoryNotAnchored, "", "no checkpoints: history is not anchored: the hash chain proves integrity, not authenticity (whoever can write the store can edit an event and recompute the chain, or cut the last events); sign checkpoints with registrar serve --signing-key --checkpoints and give them to the report with --checkpoints and --public-key",
+			Evidence{Positions: []uint64{}, Devices: []string{}, Windows: []string{}, Times: []replay.Time{}})
+	default:
+		c.r.Anchor = a.Verified
+	}
+}
+
+// CheckAnchor checks the store against the checkpoints of logFile, signed
+// by one of keyFiles (the whole hash chain, then each checkpoint). A key
+// that cannot be read, or a log that cannot, is an error; a log that does
+// not verify, or a store that disagrees with it, is an Anchor with a
+// Failure.
+func CheckAnchor(ctx context.Context, env replay.Env, logFile string, keyFiles []string) (*Anchor, error) {
+	anchors, err := replay.LoadAnchors(logFile, keyFiles)
+	var verr *replay.VerifyError
+	if errors.As(err, &verr) {
+		return &Anchor{Failure: strings.Join(verr.Problems, "; ")}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	_, cov, err := anchor.CheckStore(ctx, env.Store, anchors)
+	switch {
+	case errors.Is(err, anchor.ErrMismatch), errors.Is(err, eventstore.ErrCorrupt):
+		return &Anchor{Failure: err.Error()}, nil
+	case err != nil:
+		return nil, fmt.Errorf("checking the checkpoints: %w", err)
+	}
+	return &Anchor{Verified: replay.NewAnchorSummary(logFile, cov)}, nil
 }
 
 // checker turns the read models into findings.

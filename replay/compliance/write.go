@@ -86,6 +86,10 @@ func WriteText(w io.Writer, r *Report) error {
 	fmt.Fprintf(tw, "  period\t%s to %s\n", when(time.Time(r.Period.Since)), when(time.Time(r.Period.Until)))
 	fmt.Fprintf(tw, "  store\t%s (events 1 to %d)\n", r.Store, r.LastPosition)
 	fmt.Fprintf(tw, "  policy\t%s\n", r.Policy)
+	if r.Anchor != nil {
+		fmt.Fprintf(tw, "  anchor\tlast verified checkpoint at position %d (%s), signed by key %s (%d checkpoint(s) in %s); %d event(s) after it covered by integrity only\n",
+			r.Anchor.LastPosition, r.Anchor.LastTime, strings.Join(r.Anchor.Keys, ", "), r.Anchor.Checkpoints, r.Anchor.Log, r.Anchor.EventsAfter)
+	}
 	fmt.Fprintf(tw, "  summary\t%d critical, %d warning, %d info\n", r.Summary.Critical, r.Summary.Warning, r.Summary.Info)
 	tw.Flush()
 	for _, sev := range Severities {

@@ -22,7 +22,9 @@ package generate
 import (
 	"container/heap"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -671,9 +673,20 @@ func (s *sim) register(p phone) ([]domain.Event, error) {
 	if p.protocol == domain.SIP {
 		actor = "sip"
 	}
-	// A new phone reaches the autoregistration CallManager.
-	return s.exec(domain.Register{Device: p.name, Model: p.model, Protocol: p.protocol, Address: p.addr, Node: "CM1"},
-		origin{actor: actor, peer: p.peer})
+	// A new phone reaches the autoregistration CallManager; a SIP one is
+	// issued digest credentials if it autoregisters.
+	reg := domain.Register{Device: p.name, Model: p.model, Protocol: p.protocol, Address: p.addr, Node: "CM1"}
+	if p.protocol == domain.SIP {
+		reg.Credential = credentialOf(p.name)
+	}
+	return s.exec(reg, origin{actor: actor, peer: p.peer})
+}
+
+// credentialOf makes up the digest credential a phone is issued, from its
+// name, so that the history's randomness is the same as without them.
+func credentialOf(name string) domain.Credential {
+	sum := sha256.Sum256([]byte(name))
+	return domain.Credential{Salt: fmt.Sprintf("%016x", binary.BigEndian.Uint64(sum[:8])|1), Verifier: hex.EncodeToString(sum[8:])}
 }
 
 // nodeOf is the CallManager a known phone registers with: mostly the

@@ -124,6 +124,9 @@ type PutPool struct {
 	CSS   string `json:"css,omitempty"`
 	// AutoregCSS is the pool's Calling Search Space for Auto-registration.
 	AutoregCSS string `json:"autoreg_css,omitempty"`
+	// SIPAuth is the SIP authentication profile of the pool's phones:
+	// digest (default), digest-always or none.
+	SIPAuth string `json:"sip_auth,omitempty"`
 }
 
 // SetDefaultPool is the body of PUT /v1/default-pool.
@@ -273,6 +276,23 @@ type Device struct {
 	// registrar it is registered with holds them (absent otherwise).
 	Expires   time.Time `json:"expires,omitzero"`
 	Transport string    `json:"transport,omitempty"`
+	// Credentials is "digest" when the device holds SIP digest
+	// credentials, absent when it has none.
+	Credentials string `json:"credentials,omitempty"`
+}
+
+// Credentials is the body of GET /v1/devices/{name}/credentials: a SIP
+// device's digest credentials, as its configuration file carries them.
+type Credentials struct {
+	Device string `json:"device"`
+	// Status is active (the device must authenticate as its profile
+	// says), none (never issued, or disabled) or not_required (its pool's
+	// profile is none).
+	Status   string `json:"status"`
+	Profile  string `json:"profile"` // its pool's: digest, digest-always, none
+	User     string `json:"user,omitempty"`
+	Password string `json:"password,omitempty"`
+	Realm    string `json:"realm,omitempty"`
 }
 
 // Devices is the body of GET /v1/devices.
@@ -373,6 +393,7 @@ type Pool struct {
 	Group      string `json:"group"`
 	CSS        string `json:"css,omitempty"`
 	AutoregCSS string `json:"autoreg_css,omitempty"`
+	SIPAuth    string `json:"sip_auth"` // digest, digest-always or none
 }
 
 // DeviceDefaults are one model's Device Defaults.

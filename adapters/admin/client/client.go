@@ -379,6 +379,24 @@ func (c *Client) ConfigFile(ctx context.Context, name string) ([]byte, error) {
 	return b, err
 }
 
+// Credentials shows a SIP device's digest credentials.
+func (c *Client) Credentials(ctx context.Context, name string) (api.Credentials, error) {
+	var out api.Credentials
+	err := c.do(ctx, http.MethodGet, "/v1/devices/"+seg(name)+"/credentials", nil, nil, &out)
+	return out, err
+}
+
+// RotateCredentials issues a SIP device new digest credentials and tells
+// the phone to fetch its configuration file again.
+func (c *Client) RotateCredentials(ctx context.Context, name string) (api.Result, error) {
+	return c.change(ctx, http.MethodPost, "/v1/devices/"+seg(name)+"/credentials/rotate", nil, nil)
+}
+
+// DisableCredentials withdraws a SIP device's digest credentials.
+func (c *Client) DisableCredentials(ctx context.Context, name string) (api.Result, error) {
+	return c.change(ctx, http.MethodPost, "/v1/devices/"+seg(name)+"/credentials/disable", nil, nil)
+}
+
 // ResetDevice asks a device to reset (restart: to restart).
 func (c *Client) ResetDevice(ctx context.Context, name string, restart bool) (api.Result, error) {
 	return c.change(ctx, http.MethodPost, "/v1/devices/"+seg(name)+"/reset", nil, api.ResetDevice{Restart: restart})

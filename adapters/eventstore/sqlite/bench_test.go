@@ -223,6 +223,24 @@ func BenchmarkFsync(b *testing.B) {
 	}
 }
 
+// BenchmarkJournalCheck is what the journal watch adds to every group
+// commit: the stat of the database file and of its WAL, compared with what
+// the writer opened (watch.go). Compare with BenchmarkAppend, whose every
+// iteration is one group.
+func BenchmarkJournalCheck(b *testing.B) {
+	s := openBench(b)
+	if _, err := s.Append(context.Background(), eventstore.StreamAppend{Stream: "s", Expected: eventstore.Any,
+		Events: []eventstore.EventData{benchEvent(0)}}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.CheckJournal(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // readAllEvents is the size of the store BenchmarkReadAll reads.
 const readAllEvents = 200_000
 

@@ -22,3 +22,13 @@ func (s *Store) IdleReaders() int {
 	defer s.pool.mu.Unlock()
 	return len(s.pool.idle)
 }
+
+// CheckJournal runs the writer's check of its files once (what each group
+// commit costs on top of its transaction). Only while no append runs.
+func (s *Store) CheckJournal() error {
+	lost, err := s.w.journal.check()
+	if lost != nil {
+		return ErrJournalLost
+	}
+	return err
+}

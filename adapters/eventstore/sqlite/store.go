@@ -32,6 +32,11 @@
 // only ever grows, but truncating it from outside while a reader has it
 // mapped would crash the reading process rather than fail its read.
 //
+// The writer checks, after each group commit and before answering it, that
+// the database file and its WAL are still the files it opened (watch.go):
+// one deleted or replaced under it fails the appends, for good, rather than
+// acknowledge events a crash would lose.
+//
 // It implements the port internal/eventstore and imports nothing else of the
 // project.
 package sqlite
@@ -66,6 +71,9 @@ type options struct {
 	poll    time.Duration
 	readers int
 	upkeep  upkeep
+	// The journal watch (watch.go).
+	onLost     func(error)
+	watchEvery time.Duration
 }
 
 // WithClock sets the clock that stamps RecordedAt (default time.Now). The
@@ -117,6 +125,12 @@ type Store struct {
 
 	groups, appends, events atomic.Uint64 // commit statistics
 
+	// lost is set, once, when the writer finds its database file or WAL
+	// deleted or replaced (watch.go): every later write fails with it.
+	lost       atomic.Pointer[error]
+	onLost     func(error)
+	watchEvery time.Duration
+
 	closeOnce  sync.Once
 	closeErr   error
 	writerDone chan struct{}
@@ -132,6 +146,8 @@ func newOptions(opts []Option) options {
 		poll:    DefaultPollInterval,
 		readers: min(runtime.GOMAXPROCS(0), 4),
 		upkeep:  defaultUpkeep,
+
+		watchEvery: DefaultJournalCheckInterval,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -251,6 +267,8 @@ func newStore(path string, readOnly bool, o options) *Store {
 		poll:       o.poll,
 		readers:    o.readers,
 		upkeep:     o.upkeep,
+		onLost:     o.onLost,
+		watchEvery: o.watchEvery,
 		pool:       &pool{path: path, busy: o.busy, maxIdle: 2 * o.readers},
 		changes:    newBroadcaster(),
 		writerDone: make(chan struct{}),
@@ -385,7 +403,10 @@ func (s *Store) check(ctx context.Context) error {
 // without waiting: the append may still be committed, and retrying it with
 // the same event IDs is safe. Errors from a full disk, a lock held by another
 // process or failing I/O wrap eventstore.ErrUnavailable; the store stays
-// usable and a later Append may succeed. If the commit that indexes the
+// usable and a later Append may succeed. Once the database file or its WAL
+// is found deleted or replaced, every Append fails, until the store is
+// opened again, with an error wrapping eventstore.ErrUnavailable and
+// ErrJournalLost (see Healthy and watch.go). If the commit that indexes the
 // events finds two with the same stream and version (the table was edited
 // behind the store's back), the appends of that group fail with
 // eventstore.ErrCorrupt.
@@ -426,6 +447,9 @@ func (s *Store) enqueue(ctx context.Context, appends []eventstore.StreamAppend) 
 	if err := eventstore.ValidateAppends(appends); err != nil {
 		return nil, err
 	}
+	if err := s.lostErr(); err != nil {
+		return nil, err
+	}
 	req := &request{ctx: ctx, appends: appends, done: make(chan struct{})}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -455,6 +479,9 @@ func (s *Store) Close() error {
 		// WAL into the database and remove it.
 		s.pool.close()
 		if s.w != nil {
+			if s.lostErr() != nil {
+				s.w.upkeep.atClose = false // write nothing more to lost files
+			}
 			if err := s.w.close(); err != nil {
 				s.closeErr = fmt.Errorf("close %s: %w", s.path, err)
 			}

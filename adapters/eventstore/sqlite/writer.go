@@ -41,6 +41,9 @@ type writer struct {
 	upkeep upkeep
 	// ix keeps the stream index of a layout-2 file (nil in layout 1).
 	ix *indexer
+	// journal is the identity of the database file and WAL the
+	// connection has open (watch.go).
+	journal *journal
 
 	begin, commit, rollback        *lite.Stmt
 	savepoint, release, rollbackTo *lite.Stmt
@@ -163,6 +166,11 @@ func openWriter(path string, o options) (_ *writer, err error) {
 		err = classify(path, rerr)
 	}
 	if err != nil {
+		return nil, err
+	}
+	// The read transaction above opened (or made) the WAL, which the
+	// connection keeps open until it closes.
+	if w.journal, err = openJournal(path); err != nil {
 		return nil, err
 	}
 	return w, nil
@@ -354,8 +362,14 @@ func (s *Store) run() {
 	linger.Stop()
 	idle := time.NewTimer(time.Hour)
 	idle.Stop()
+	var watch <-chan time.Time // the idle check of the files
+	if s.watchEvery > 0 {
+		t := time.NewTicker(s.watchEvery)
+		defer t.Stop()
+		watch = t.C
+	}
 	for {
-		req, ok := s.receive(idle)
+		req, ok := s.receive(idle, watch)
 		if !ok {
 			return
 		}
@@ -405,11 +419,25 @@ func (s *Store) run() {
 
 		start := time.Now()
 		head := s.w.head
-		if s.w.commitGroup(group) {
+		if err := s.lostErr(); err != nil {
+			for _, r := range group {
+				r.res, r.err = eventstore.AppendResult{}, err
+			}
+		} else if s.w.commitGroup(group) {
 			s.groups.Add(1)
 			s.appends.Add(uint64(len(group)))
 			s.events.Add(s.w.head - head)
 			s.changes.broadcast()
+		}
+		// No append is acknowledged unless its files are still the
+		// store's: committed into a deleted WAL, it would be lost at
+		// the next crash (watch.go).
+		if err := s.watchJournal(); err != nil {
+			for _, r := range group {
+				if r.err == nil {
+					r.res, r.err = eventstore.AppendResult{}, err
+				}
+			}
 		}
 		commitTime = time.Since(start)
 		recent[next] = len(group)
@@ -426,8 +454,8 @@ func (s *Store) run() {
 // and drained. While the stream index lags behind, a writer that got no
 // request for upkeep.idle indexes the tail (a transaction at a time) in the
 // meantime.
-func (s *Store) receive(idle *time.Timer) (req *request, ok bool) {
-	for s.upkeep.idle > 0 && s.w.lagging() {
+func (s *Store) receive(idle *time.Timer, watch <-chan time.Time) (req *request, ok bool) {
+	for s.upkeep.idle > 0 && s.w.lagging() && s.lostErr() == nil {
 		idle.Reset(s.upkeep.idle)
 		select {
 		case req, ok = <-s.queue:
@@ -446,6 +474,11 @@ func (s *Store) receive(idle *time.Timer) (req *request, ok bool) {
 		case <-s.shrink:
 			// Idle: the page cache the last groups filled goes back.
 			_ = s.w.conn.Exec(`PRAGMA shrink_memory`)
+		case <-watch:
+			// Idle: the files the last groups went to are still the
+			// store's, or what they hold is saved now rather than at
+			// the next append (watch.go).
+			_ = s.watchJournal()
 		}
 	}
 }
