@@ -212,7 +212,8 @@ type SIPAuth struct {
 	Salt string
 	// Profile is its device pool's authentication profile.
 	Profile domain.AuthProfile
-	// Address is the contact it is registered at ("" when none).
+	// Address is the contact it last registered at, registered now or
+	// not ("" when none).
 	Address string
 }
 
@@ -232,8 +233,6 @@ func (r *Reader) SIPAuth(name string) (a SIPAuth, found bool) {
 	if p, ok := r.set.Cluster.Pool(st.Pool); ok {
 		a.Profile = p.SIPAuth
 	}
-	if st.Registered {
-		a.Address = st.Address
-	}
+	a.Address = st.Address
 	return a, true
 }

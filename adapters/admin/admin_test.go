@@ -699,7 +699,7 @@ func TestTopology(t *testing.T) {
 		Patterns: []api.Pattern{{Pattern: "911", Partition: "Emergency"}, {Pattern: "9.1900XXXXXXX", Partition: "PSTN", Block: true},
 			{Pattern: "9.[2-9]XXXXXX", Partition: "PSTN"}},
 		CSS:            []api.CSS{{Name: "Autoreg", Partitions: []string{"Internal", "Emergency"}}, {Name: "Staff", Partitions: []string{"Internal", "PSTN", "Emergency"}}},
-		Pools:          []api.Pool{{Name: "Default", Group: "Default", CSS: "Autoreg"}, {Name: "Staff", Group: "Default", CSS: "Staff"}},
+		Pools:          []api.Pool{{Name: "Default", Group: "Default", CSS: "Autoreg", SIPAuth: "digest"}, {Name: "Staff", Group: "Default", CSS: "Staff", SIPAuth: "digest"}},
 		DefaultPool:    "Default",
 		DeviceDefaults: []api.DeviceDefaults{{Model: "7961", LoadSCCP: "SCCP41.9-4-2SR3-1S", LoadSIP: "SIP41.9-4-2SR3-1S"}},
 		AutoregCSS:     "Autoreg",

@@ -12,8 +12,9 @@ package sip
 // ones about to autoregister, SCCP ones, those provisioned by hand or whose
 // credentials an administrator disabled) register as before.
 //
-// Nonces are stateless: the time they were issued and an HMAC of it and
-// the device, so a flood of challenges costs no memory. A nonce is good for
+// Nonces are stateless: the time they were issued, 8 random bytes (each
+// challenge its own nonce) and an HMAC of both and the device, so a flood
+// of challenges costs no memory. A nonce is good for
 // Config.NonceLifetime; an older one with a valid HMAC is answered with a
 // new challenge saying stale=true (the phone retries with it without asking
 // its user). The highest nonce count seen per nonce is kept, so a captured
@@ -22,6 +23,7 @@ package sip
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -48,10 +50,11 @@ type DigestCredential struct {
 	User, Password string
 	// Always: every REGISTER must authenticate (profile digest-always).
 	Always bool
-	// Address is the contact the registrar holds for the device ("" when
-	// it is not registered): a REGISTER that only refreshes it changes
-	// nothing when this adapter holds no binding of its own (after a
-	// failover to this node, say).
+	// Address is the contact the registrar holds for the device, the one
+	// it last registered at ("" for none): a REGISTER of that contact alone
+	// changes nothing when this adapter holds no binding of its own (after
+	// a failover to this node, a restart, or the binding's expiry), as it
+	// leaves the device reached where it was.
 	Address string
 }
 
@@ -66,6 +69,7 @@ const (
 	// maxNonceCounts bounds the nonces whose counts are remembered.
 	maxNonceCounts = 1 << 18
 	nonceMACSize   = 12
+	nonceHead      = 16 // issue time and random bytes
 )
 
 // authOutcome is the result of checking a REGISTER's credentials.
@@ -116,9 +120,10 @@ func (n *nonceCounts) advance(nonce string, nc uint32, now time.Time) bool {
 
 // nonce issues a nonce for device at now.
 func (s *Server) nonce(device string, now time.Time) string {
-	var b [8 + nonceMACSize]byte
+	var b [nonceHead + nonceMACSize]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(now.Unix()))
-	copy(b[8:], s.nonceMAC(b[:8], device))
+	rand.Read(b[8:nonceHead]) // never fails (crypto/rand panics rather)
+	copy(b[nonceHead:], s.nonceMAC(b[:nonceHead], device))
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
@@ -133,10 +138,10 @@ func (s *Server) nonceMAC(issued []byte, device string) []byte {
 // and whether it is past its lifetime (stale).
 func (s *Server) checkNonce(nonce, device string, now time.Time) (ok, stale bool) {
 	b, err := base64.RawURLEncoding.DecodeString(nonce)
-	if err != nil || len(b) != 8+nonceMACSize {
+	if err != nil || len(b) != nonceHead+nonceMACSize {
 		return false, false
 	}
-	if subtle.ConstantTimeCompare(b[8:], s.nonceMAC(b[:8], device)) != 1 {
+	if subtle.ConstantTimeCompare(b[nonceHead:], s.nonceMAC(b[:nonceHead], device)) != 1 {
 		return false, false
 	}
 	issued := time.Unix(int64(binary.BigEndian.Uint64(b[:8])), 0)

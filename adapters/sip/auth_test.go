@@ -261,3 +261,20 @@ func TestNonceCountsBounded(t *testing.T) {
 		t.Fatalf("%d + %d nonces remembered", len(n.cur), len(n.prev))
 	}
 }
+
+func TestNoncesAreEachTheirOwn(t *testing.T) {
+	s, _ := newTestServer(t, func(c *Config) { c.NonceKey = []byte("0123456789abcdef") })
+	now := time.Now()
+	a, b := s.nonce(testDevice, now), s.nonce(testDevice, now)
+	if a == b {
+		t.Fatal("two challenges in one second share a nonce: the second answer would look like a replay")
+	}
+	for _, n := range []string{a, b} {
+		if ok, stale := s.checkNonce(n, testDevice, now); !ok || stale {
+			t.Fatalf("nonce %s: ok %v stale %v", n, ok, stale)
+		}
+		if ok, _ := s.checkNonce(n, "SEP999999999999", now); ok {
+			t.Fatal("a nonce passes for another device")
+		}
+	}
+}

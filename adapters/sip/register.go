@@ -74,18 +74,19 @@ func rejectf(status uint16, format string, args ...any) outcome {
 // request to process or the outcome to answer right away (ok false). A nil
 // register with ok false and a zero outcome means: send nothing.
 func (s *Server) validate(req *sipmsg.Request, peer netip.AddrPort, reliable bool) (*register, outcome, bool) {
-	if req.Via() == nil || req.IsAck() {
-		// No response could be routed back (RFC 3261 8.2.6 copies Via), or
-		// none is wanted.
-		return nil, outcome{}, false
+	if req.IsAck() {
+		return nil, outcome{}, false // no response is wanted
 	}
 	hs, ok := scanHeaders(req)
 	if !ok {
 		// The response would carry the request's broken lines.
 		return nil, outcome{}, false
 	}
-	// Mandatory headers (RFC 3261 8.1.1, 10.2).
+	// Mandatory headers (RFC 3261 8.1.1, 10.2). Without Via the answer
+	// still reaches the sender: the datagram's source, the connection.
 	switch {
+	case req.Via() == nil:
+		return nil, rejectf(400, "missing Via"), false
 	case req.From() == nil:
 		return nil, rejectf(400, "missing From"), false
 	case req.To() == nil:

@@ -148,13 +148,15 @@ func (s *Server) parseDatagram(data []byte, peer netip.AddrPort) (*sipmsg.Reques
 	return req, nil
 }
 
-// malformed answers 400 to a request the parser gave up on part way, when
-// it got far enough to build a response (RFC 3261 8.2.6 needs Via, From,
-// To, Call-ID and CSeq); other garbage is dropped (nil).
+// malformed answers 400 to a request the parser gave up on part way, once
+// it read the request line: the answer goes back where the request came
+// from (the datagram's source, the connection), with whichever of the
+// headers RFC 3261 8.2.6 copies it read (a CSeq whose number overflows 32
+// bits stops the parser before CSeq, say). Other garbage, and an ACK, is
+// dropped (nil).
 func (s *Server) malformed(msg sipmsg.Message, err error, peer netip.AddrPort) *sipmsg.Response {
 	req, ok := msg.(*sipmsg.Request)
-	if !ok || req == nil || req.IsAck() || req.Via() == nil || req.From() == nil || req.To() == nil ||
-		req.CallID() == nil || req.CSeq() == nil {
+	if !ok || req == nil || req.IsAck() {
 		s.log.Debug().Err(err).Stringer("peer", peer).Msg("unparsable SIP message dropped")
 		return nil
 	}

@@ -82,22 +82,22 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 // flags are the command line's values.
 type flags struct {
-	sip, sipTransport, sccp, tftp string
-	callmanagers, sipCMs          []string
-	phones                        int
-	protocol                      string
-	mix                           bool
-	models                        []string
-	seed                          uint64
-	macs                          string
-	rate                          float64
-	concurrency                   int
-	timeout, hold                 time.Duration
-	unregister                    bool
-	expires                       int
-	format                        string
-	summary                       bool
-	debug                         bool
+	sip, sipTransport, sccp, tftp, authTFTP string
+	callmanagers, sipCMs                    []string
+	phones                                  int
+	protocol                                string
+	mix                                     bool
+	models                                  []string
+	seed                                    uint64
+	macs                                    string
+	rate                                    float64
+	concurrency                             int
+	timeout, hold                           time.Duration
+	unregister                              bool
+	expires                                 int
+	format                                  string
+	summary                                 bool
+	debug                                   bool
 }
 
 func newRootCommand() *cobra.Command {
@@ -197,6 +197,7 @@ registering, 2 for a usage error.`,
 	fl.StringVar(&f.tftp, "tftp", "", "boot the phones from the TFTP server at `ADDR` (host:port): SEP<MAC>.cnf.xml or XmlDefault.cnf.xml names their CallManagers and load (replaces --sccp, --sip and the CallManager lists)")
 	fl.StringSliceVar(&f.sipCMs, "sip-callmanagers", nil, "the SIP phones' CallManager list `ADDRS` (host:port,...): each refresh goes to the first that answers (replaces --sip)")
 	fl.IntVarP(&f.phones, "phones", "n", 1, "register `N` phones (with --macs: one per MAC unless given)")
+	fl.StringVar(&f.authTFTP, "auth-tftp", "", "without --tftp: a SIP phone the registrar challenges (401) fetches its SEP<MAC>.cnf.xml from the TFTP server at `ADDR` (host:port) for its digest credentials, as a phone holds the file it booted from")
 	fl.StringVarP(&f.protocol, "protocol", "p", "sccp", "the phones' `PROTOCOL`: sip, sccp or mix")
 	fl.BoolVar(&f.mix, "mix", false, "shorthand for --protocol mix")
 	fl.StringSliceVarP(&f.models, "models", "m", []string{"7961"}, "`MODELS` given to the phones in turn, comma-separated (e.g. 7961,8961)")
@@ -241,7 +242,7 @@ func execute(cmd *cobra.Command, f flags) error {
 	}
 	o := Options{
 		SIPAddr: f.sip, SIPTransport: f.sipTransport, SCCPAddr: f.sccp,
-		SCCPCallManagers: f.callmanagers, SIPCallManagers: f.sipCMs, TFTPAddr: f.tftp,
+		SCCPCallManagers: f.callmanagers, SIPCallManagers: f.sipCMs, TFTPAddr: f.tftp, AuthTFTP: f.authTFTP,
 		Phones: f.phones, Protocol: f.protocol, Models: f.models, Seed: f.seed,
 		Rate: f.rate, Concurrency: f.concurrency, Timeout: f.timeout, Hold: f.hold,
 		Unregister: f.unregister, Expires: f.expires,

@@ -53,6 +53,12 @@ type Options struct {
 	// phone boots from its configuration file there (boot.go), which
 	// names its CallManagers, in place of the addresses above.
 	TFTPAddr string
+	// AuthTFTP, when set (host:port), is where SIP phones not booting from
+	// TFTP fetch their configuration file for its digest credentials when
+	// the registrar challenges them (a phone holds the file it booted
+	// from). Without it (and without TFTPAddr) they have none: a 401 is
+	// their answer.
+	AuthTFTP string
 
 	// Phones is how many phones register. 0 with Devices: one per device.
 	Phones int
@@ -331,6 +337,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	specs := plan(o)
 	needSIP := slices.ContainsFunc(specs, func(s spec) bool { return s.protocol == ProtocolSIP })
 	needSCCP := slices.ContainsFunc(specs, func(s spec) bool { return s.protocol == ProtocolSCCP })
+	if o.AuthTFTP != "" {
+		if _, _, err := net.SplitHostPort(o.AuthTFTP); err != nil {
+			return nil, usagef("--auth-tftp %q: want host:port, e.g. 127.0.0.1:69", o.AuthTFTP)
+		}
+	}
 	if o.TFTPAddr != "" {
 		if _, _, err := net.SplitHostPort(o.TFTPAddr); err != nil {
 			return nil, usagef("--tftp %q: want host:port, e.g. 127.0.0.1:69", o.TFTPAddr)
@@ -365,6 +376,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	var sipc interface {
 		register(context.Context, spec) attempt
 	}
+	var authCreds *credentials
+	if o.AuthTFTP != "" {
+		authCreds = &credentials{tftp: o.AuthTFTP}
+	}
 	if needSIP && len(o.SIPCallManagers) > 0 {
 		list := &sipListClient{}
 		for _, a := range o.SIPCallManagers {
@@ -373,6 +388,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 				return nil, err
 			}
 			defer c.close()
+			c.creds = authCreds
 			list.clients = append(list.clients, c)
 		}
 		sipc = list
@@ -382,6 +398,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 		defer c.close()
+		c.creds = authCreds
 		sipc = c
 	}
 	var sccpc interface {

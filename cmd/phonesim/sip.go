@@ -48,7 +48,12 @@ type sipClient struct {
 
 // credentials are the SIP digest credentials of the phones, by device, as
 // their SEP<MAC>.cnf.xml gave them (line 1's authName and authPassword).
-type credentials struct{ m sync.Map }
+// With tftp set, a phone challenged without any fetches its file from
+// there first, as a phone that booted from it would hold them.
+type credentials struct {
+	m    sync.Map
+	tftp string
+}
 
 func (c *credentials) set(device, user, password string) {
 	if user == "" {
@@ -56,6 +61,22 @@ func (c *credentials) set(device, user, password string) {
 		return
 	}
 	c.m.Store(device, sipgo.DigestAuth{Username: user, Password: password})
+}
+
+// fetch reads device's credentials from its configuration file on the
+// TFTP server.
+func (c *credentials) fetch(ctx context.Context, device string) (sipgo.DigestAuth, bool) {
+	name := device + configSuffix
+	b, err := fetchTFTP(ctx, c.tftp, name)
+	if err != nil {
+		return sipgo.DigestAuth{}, false
+	}
+	f, err := parsePhoneFile(name, b)
+	if err != nil || len(f.Lines) == 0 || f.Lines[0].AuthName == "" {
+		return sipgo.DigestAuth{}, false
+	}
+	c.set(device, f.Lines[0].AuthName, f.Lines[0].AuthPassword)
+	return c.get(device)
 }
 
 func (c *credentials) get(device string) (sipgo.DigestAuth, bool) {
@@ -261,6 +282,9 @@ func (p *sipPhone) do(ctx context.Context, expires int) (*sip.Response, error) {
 		return res, err
 	}
 	auth, ok := p.c.creds.get(p.spec.device)
+	if !ok && p.c.creds != nil && p.c.creds.tftp != "" {
+		auth, ok = p.c.creds.fetch(ctx, p.spec.device)
+	}
 	if !ok {
 		return res, nil
 	}

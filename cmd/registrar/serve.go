@@ -239,7 +239,7 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 	// `compliance` when asked, not held here: at 100,000 devices they would
 	// cost the registrar ~15 MB. Both sides start from the snapshot if one
 	// fits the store (docs/snapshots.md).
-	secret, err := sipAuthSecret(cfg, log)
+	secret, err := sipAuthSecret(cfg, base, log)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -347,7 +347,7 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 		MaxConnectionsPerSource: cfg.SIP.MaxConnsPerSource, MaxInFlight: cfg.SIP.MaxInFlight,
 		Known: known, Refused: metrics.CountRefused("sip"),
 		Credentials: prov, NonceKey: secret.Key("sip nonce"), Realm: cfg.SIP.Auth.Realm,
-		NonceLifetime: cfg.SIP.Auth.NonceLifetime, AuthFailed: metrics.CountAuthFailed,
+		NonceLifetime: cfg.SIP.Auth.NonceLifetime, Algorithms: cfg.SIP.Auth.Algorithms, AuthFailed: metrics.CountAuthFailed,
 	})
 	if err != nil {
 		return &exitError{code: 2, err: err}
@@ -583,12 +583,13 @@ func generatedToken(cfg config.Config, log zerolog.Logger) ([]admin.Token, error
 }
 
 // sipAuthSecret is the secret the SIP devices' digest passwords derive
-// from: sip.auth.secret_file, or sip-auth.key in the data directory, made
-// there the first time.
-func sipAuthSecret(cfg config.Config, log zerolog.Logger) (*sipauth.Secret, error) {
+// from: sip.auth.secret_file, or beside the store (base: the SQLite file,
+// so that the nodes of a cluster on one store share it; DATA/registrar for
+// KurrentDB) with .sip-auth.key added, made there the first time.
+func sipAuthSecret(cfg config.Config, base string, log zerolog.Logger) (*sipauth.Secret, error) {
 	path := cfg.SIP.Auth.SecretFile
 	if path == "" {
-		path = filepath.Join(cfg.Data, "sip-auth.key")
+		path = base + ".sip-auth.key"
 	}
 	secret, created, err := sipauth.LoadOrCreate(path)
 	if err != nil {

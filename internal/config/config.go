@@ -123,6 +123,9 @@ type SIPAuth struct {
 	// NonceLifetime: a nonce older than this is stale (the phone is
 	// challenged again with stale=true).
 	NonceLifetime time.Duration `mapstructure:"nonce_lifetime"`
+	// Algorithms are offered in each 401, in order of preference: SHA-256
+	// and MD5 (RFC 8760).
+	Algorithms []string `mapstructure:"algorithms"`
 }
 
 // TFTP is the phones' configuration files server.
@@ -421,6 +424,14 @@ func (c Config) Validate() error {
 	}
 	if strings.TrimSpace(c.SIP.Auth.Realm) == "" || strings.ContainsAny(c.SIP.Auth.Realm, "\"\\\r\n") {
 		add("sip.auth.realm %q: a name without quotes, backslashes or line breaks", c.SIP.Auth.Realm)
+	}
+	if len(c.SIP.Auth.Algorithms) == 0 {
+		add("sip.auth.algorithms: name one or both of SHA-256 and MD5")
+	}
+	for _, a := range c.SIP.Auth.Algorithms {
+		if a != "SHA-256" && a != "MD5" {
+			add("sip.auth.algorithms: %q: SHA-256 or MD5", a)
+		}
 	}
 	for _, p := range c.Cluster.Pools {
 		if _, err := domain.ParseAuthProfile(p.SIPAuth); err != nil {

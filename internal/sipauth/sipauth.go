@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/autoreg/autoreg/domain"
@@ -58,10 +59,14 @@ func LoadOrCreate(path string) (*Secret, bool, error) {
 		if _, err := rand.Read(key); err != nil {
 			return nil, false, err
 		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		// Written aside, then linked into place: two registrars starting
+		// together on one store agree on whichever lands first, and a
+		// reader never sees a half-written file.
+		f, err := os.CreateTemp(filepath.Dir(path), ".sip-auth-*")
 		if err != nil {
 			return nil, false, fmt.Errorf("create the SIP authentication secret: %w", err)
 		}
+		defer os.Remove(f.Name())
 		_, err = f.WriteString(hex.EncodeToString(key) + "\n")
 		if err == nil {
 			err = f.Sync()
@@ -69,8 +74,13 @@ func LoadOrCreate(path string) (*Secret, bool, error) {
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
+		if err == nil {
+			err = os.Link(f.Name(), path)
+		}
+		if errors.Is(err, fs.ErrExist) {
+			return LoadOrCreate(path)
+		}
 		if err != nil {
-			os.Remove(path)
 			return nil, false, fmt.Errorf("write the SIP authentication secret %s: %w", path, err)
 		}
 		s, err := NewSecret(key)

@@ -124,6 +124,9 @@ func clusterFailover(t *testing.T, storeURL string) {
 	}
 	sim := exec.Command(bin(t, "phonesim"), "--mix", "--models", "7902,8961", "--phones", fmt.Sprint(2*phones),
 		"--callmanagers", strings.Join(sccpCMs, ","), "--sip-callmanagers", strings.Join(sipCMs, ","),
+		// A SIP phone moving to CM2 registers a new contact: it answers the
+		// challenge with its file's credentials (CM3 stays up throughout).
+		"--auth-tftp", nodes[2].r.TFTP,
 		"--expires", "2", "--timeout", "2s", "--hold", (30*time.Second + 6*keepalive + 6*burst).String(), "--concurrency", "32", "--seed", "77", "--format", "json")
 	var simOut, simErr bytes.Buffer
 	sim.Stdout, sim.Stderr = &simOut, &simErr

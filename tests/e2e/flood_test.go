@@ -342,7 +342,7 @@ func (p phonesimSummary) failures() string {
 
 func (r *Registrar) phonesimSIP(t *testing.T, phones, seed int, rate float64) (phonesimSummary, error) {
 	t.Helper()
-	args := []string{"--protocol", "sip", "--sip", r.SIP, "--phones", fmt.Sprint(phones), "--seed", fmt.Sprint(seed),
+	args := []string{"--protocol", "sip", "--sip", r.SIP, "--auth-tftp", r.TFTP, "--phones", fmt.Sprint(phones), "--seed", fmt.Sprint(seed),
 		"--format", "json", "--timeout", "10s", "--concurrency", "64"}
 	if rate > 0 {
 		args = append(args, "--rate", fmt.Sprintf("%g", rate))

@@ -263,9 +263,45 @@ func (r *Registrar) Devices() map[string]Device {
 // failed) and the messages it traced.
 func (r *Registrar) sipp(t *testing.T, scenario string, macs []string, extra ...string) (string, error) {
 	t.Helper()
+	return r.sippRows(t, scenario, macs, extra...)
+}
+
+// sippAuth is sipp with each phone's digest user and password (fields 1
+// and 2, for the scenario's [authentication]), as an administrator reads
+// them: `registrar admin device credentials`.
+func (r *Registrar) sippAuth(t *testing.T, scenario string, macs []string, extra ...string) (string, error) {
+	t.Helper()
+	rows := make([]string, len(macs))
+	for i, m := range macs {
+		user, password := r.credentials(t, "SEP"+m)
+		rows[i] = m + ";" + user + ";" + password
+	}
+	return r.sippRows(t, scenario, rows, extra...)
+}
+
+// credentials are a device's digest user and password.
+func (r *Registrar) credentials(t *testing.T, device string) (user, password string) {
+	t.Helper()
+	var c struct {
+		Status   string `json:"status"`
+		User     string `json:"user"`
+		Password string `json:"password"`
+	}
+	if err := json.Unmarshal([]byte(r.MustAdmin("device", "credentials", device, "--format", "json")), &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Status != "active" || c.Password == "" {
+		t.Fatalf("%s has no active credentials: %+v", device, c)
+	}
+	return c.User, c.Password
+}
+
+func (r *Registrar) sippRows(t *testing.T, scenario string, rows []string, extra ...string) (string, error) {
+	t.Helper()
+	macs := rows
 	sippBin := need(t, "sipp", "sip-tester")
 	dir := t.TempDir()
-	csv, sf := sippInputs(t, dir, scenario, macs)
+	csv, sf := sippInputs(t, dir, scenario, rows)
 	args := append([]string{"-sf", sf, "-inf", csv, "-m", fmt.Sprint(len(macs)), "-l", "1", "-r", "200",
 		"-i", "127.0.0.1", "-p", fmt.Sprint(r.sippPort), "-t", "u1", "-timeout", "20s", "-timeout_error",
 		"-nostdin", "-trace_msg", "-trace_err", "-max_retrans", "3"}, extra...)
