@@ -118,8 +118,11 @@ func TestSCCPConnectLoopOnKnownNameIsBounded(t *testing.T) {
 	if p.total > 2*maxChanges {
 		t.Errorf("%d events in all, want at most %d: %v", p.total, 2*maxChanges, p.events)
 	}
-	if refused == 0 || acked > maxChanges+1 {
-		t.Errorf("%d acknowledged, %d refused: the loop must be refused beyond the bound", acked, refused)
+	// Some acknowledgements are refreshes that write nothing: a connection
+	// that registers while the previous one's unregistration is still on
+	// its way finds the device registered from the same address.
+	if refused == 0 {
+		t.Errorf("%d acknowledged, none refused: the loop must be refused beyond the bound", acked)
 	}
 	// A line per device and message a minute (registered, connection
 	// closed), the refusals' first line, the listening and summary lines.
