@@ -66,7 +66,7 @@ configuration), the registrar signs checkpoints of the store's hash chain
 (position, chain head, time) every 1,000 events or 5 minutes and at the
 stop, and appends them to LOG and to its log: 'replay verify --checkpoints
 LOG --public-key KEY.pub' then proves the history was not rewritten or cut
-(docs/security-anchor.md).
+(docs/security.md, "Anchored history").
 
 SIGTERM or SIGINT: stop listening, finish the requests in flight, flush the
 store, sign a last checkpoint, exit 0.`,

@@ -6,7 +6,7 @@ import (
 )
 
 // Checkpoints say whether and when the registrar signs checkpoints of the
-// store's hash chain (see docs/security-anchor.md): each one a line of Log
+// store's hash chain (see docs/security.md, "Anchored history"): each one a line of Log
 // and of the registrar's log, signed with the Ed25519 key in SigningKey.
 type Checkpoints struct {
 	// SigningKey is the private key file (`registrar keygen --out FILE`),
