@@ -389,6 +389,8 @@ const (
 	TypeDeviceReconfigured    = "device.reconfigured"
 	TypeDeviceDeleted         = "device.deleted"
 	TypeDeviceResetRequested  = "device.reset_requested"
+
+	TypeRejectionsSuppressed = "registrar.rejections_suppressed"
 )
 
 func (ProtocolSet) EventType() string           { return TypeProtocolSet }
@@ -426,6 +428,8 @@ func (DeviceReconfigured) EventType() string    { return TypeDeviceReconfigured 
 func (DeviceDeleted) EventType() string         { return TypeDeviceDeleted }
 func (DeviceResetRequested) EventType() string  { return TypeDeviceResetRequested }
 
+func (RejectionsSuppressed) EventType() string { return TypeRejectionsSuppressed }
+
 var registry = map[string]func() Event{
 	TypeProtocolSet:           func() Event { return &ProtocolSet{} },
 	TypeSecurityModeSet:       func() Event { return &SecurityModeSet{} },
@@ -461,6 +465,8 @@ var registry = map[string]func() Event{
 	TypeDeviceReconfigured:    func() Event { return &DeviceReconfigured{} },
 	TypeDeviceDeleted:         func() Event { return &DeviceDeleted{} },
 	TypeDeviceResetRequested:  func() Event { return &DeviceResetRequested{} },
+
+	TypeRejectionsSuppressed: func() Event { return &RejectionsSuppressed{} },
 }
 
 // EventTypes lists every registered event name.

@@ -3,6 +3,7 @@ package replay
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -99,6 +100,9 @@ func Describe(e domain.Event) string {
 		return "reset requested by " + e.By
 	case domain.RegistrationRejected:
 		return fmt.Sprintf("refused (%s): %s", e.Reason, e.Detail)
+	case domain.RejectionsSuppressed:
+		return fmt.Sprintf("%d refusals not recorded one by one from %s to %s (beyond %d a minute; %d devices, %d sources): %s",
+			e.Count, e.From.UTC().Format(time.TimeOnly), e.To.UTC().Format(time.TimeOnly), e.Limit, e.Devices, e.Sources, reasonCounts(e.Reasons))
 	case domain.DeviceReconfigured:
 		var parts []string
 		if e.Pool != "" {
@@ -153,4 +157,18 @@ func onNode(node string) string {
 		return ""
 	}
 	return " with CallManager " + node
+}
+
+// reasonCounts is "window_closed=12, unknown_model=3", by reason.
+func reasonCounts(m map[domain.RejectReason]int) string {
+	keys := make([]string, 0, len(m))
+	for r := range m {
+		keys = append(keys, string(r))
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, m[domain.RejectReason(k)])
+	}
+	return strings.Join(parts, ", ")
 }

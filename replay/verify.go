@@ -241,7 +241,10 @@ func (v *verifier) check(e eventstore.RecordedEvent) error {
 	case domain.RangeStream:
 		v.rng = domain.EvolveDNRange(v.rng, payload)
 	default:
-		name, _ := domain.DeviceFromStream(e.Stream)
+		name, ok := domain.DeviceFromStream(e.Stream)
+		if !ok {
+			return nil // the registrar's own records (domain.RegistrarStream): no aggregate
+		}
 		d := v.devices[name]
 		if d == nil {
 			nd := domain.NewDevice(name)

@@ -154,7 +154,7 @@ func NewMetrics() *Metrics {
 		}, []string{"reason"}),
 		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "autoreg", Name: "refused_total",
-			Help: "Requests and connections the SIP and SCCP adapters refused by a limit, before the registrar: by adapter and reason (rate_limited: the per-source rate; connections, connections_per_source; in_flight, transactions, devices, device_queue: the SIP tables).",
+			Help: "Requests and connections the SIP and SCCP adapters refused by a limit, before the registrar: by adapter and reason (rate_limited: the per-source rate; connections, connections_per_source; in_flight, transactions, devices, device_queue: the SIP tables; registration_changes: a known device moved or registered anew too often, which the registrar declined).",
 		}, []string{"adapter", "reason"}),
 		SIPAuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "autoreg", Name: "sip_auth_failures_total",

@@ -338,6 +338,8 @@ func (c *conn) register(ctx context.Context, m skinny.Register) (end, bool) {
 		ev := c.log.Info()
 		if !first {
 			ev = c.log.Debug()
+		} else if !res.Autoregistered {
+			ev = c.log.WithLevel(c.s.changeLevel(zerolog.InfoLevel, name, "registered"))
 		}
 		ev.Str("model", res.Model).Uint32("device_type", m.DeviceType).Uint8("protocol_version", m.ProtocolVersion).
 			Bool("autoregistered", res.Autoregistered).Bool("moved", res.Moved).Msg("registered")
@@ -350,6 +352,8 @@ func (c *conn) register(ctx context.Context, m skinny.Register) (end, bool) {
 			},
 			skinny.CapabilitiesReq{},
 		)
+	case errors.Is(err, command.ErrBusy):
+		return c.busy(name)
 	case errors.As(err, &rej):
 		if e, done := c.send(skinny.RegisterReject{Text: rej.Short()}); done {
 			return e, true
@@ -452,14 +456,24 @@ func (c *conn) finish(ctx context.Context, e end) {
 		c.log.Debug().AnErr("error", e.err).Msg(e.msg)
 		return
 	}
-	ev := c.log.WithLevel(e.level)
+	registered, unregister := c.registered, c.registered && e.reason != ""
+	var unregErr error
+	if unregister {
+		unregErr = c.unregister(ctx, e.reason)
+	}
+	level := e.level
+	if registered && unregErr == nil {
+		// A registered device's end: once a minute per device, then counted.
+		level = c.s.changeLevel(level, c.device, e.msg)
+	}
+	ev := c.log.WithLevel(level)
 	if e.err != nil {
 		ev = ev.Err(e.err)
 	}
-	if c.registered && e.reason != "" {
+	if unregister {
 		ev = ev.Str("unregister", string(e.reason))
-		if err := c.unregister(ctx, e.reason); err != nil {
-			ev = ev.AnErr("unregister_error", err)
+		if unregErr != nil {
+			ev = ev.AnErr("unregister_error", unregErr)
 		}
 	}
 	if c.registered {

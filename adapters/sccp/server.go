@@ -17,7 +17,8 @@
 // a phone gets RegisterReject "Registrar busy, try again" before the
 // registrar is called; devices Config.Known says the registrar knows are
 // exempt, so rogue devices sharing a known phone's address cannot lock it
-// out. A connection that has not registered within IdleTimeout, or stalls
+// out (what a known name may write is bounded by the registrar instead:
+// moves.go). A connection that has not registered within IdleTimeout, or stalls
 // that long in the middle of a frame, is closed. Refusals are logged once
 // per burst with counts, and the ends of connections that never registered
 // one by one only for the first few of each interval.
@@ -164,6 +165,7 @@ type Server struct {
 	// event store could not take the write (full, locked, failing).
 	storeDown *limit.BurstLog
 	ends      *sampledLog          // ends of connections that never registered
+	changes   *limit.KeyedLog      // registrations and ends of registered connections (moves.go)
 	limiter   *limit.SourceLimiter // registrations per source address
 	idPrefix  string
 	epoch     time.Time     // the limiter's clock starts here
@@ -255,6 +257,7 @@ func NewServer(cfg Config) *Server {
 		limiter: limit.NewSourceLimiter(cfg.SourceRate, cfg.SourceBurst, cfg.TrustedSources),
 		ends: newSampledLog(log, "connections that never registered closed (not logged one by one)",
 			maxEndLinesPerInterval, cfg.RefusalLogInterval),
+		changes:   newChangeLog(log),
 		perSource: map[netip.Addr]int{},
 		idPrefix:  "sccp-" + hex.EncodeToString(prefix[:]) + "-",
 		epoch:     time.Now(),
@@ -432,6 +435,7 @@ func (s *Server) upkeep() {
 			s.refusals.Flush(now)
 			s.storeDown.Flush(now)
 			s.ends.flush(now)
+			s.changes.Flush(now)
 			s.limiter.Prune(int64(time.Since(s.epoch)))
 		}
 	}

@@ -10,7 +10,9 @@ package sip
 // refresh), or Config.Known says the registrar knows it. Known devices are
 // never refused for their source's sake: a site's SBC or NAT that carries
 // many phones from one address must not lock them out because a rogue
-// device behind it floods. Sources in TrustedSources are not limited.
+// device behind it floods. Sources in TrustedSources are not limited. What
+// known devices may write is bounded by the registrar instead: a device's
+// moves and registrations anew (moves.go, command.BusyError).
 //
 // The buckets are sharded by address; a shard holds at most
 // maxSourcesPerShard of them (full, idle buckets are dropped by the

@@ -455,7 +455,7 @@ func (s *Server) process(ctx context.Context, dev *device, r *register) (outcome
 		if err != nil {
 			return s.failure(err, r, "unregister"), nil
 		}
-		s.log.Info().Str("device", r.device).Str("dn", dn).Stringer("peer", r.peer).Msg("device unregistered")
+		s.changeEvent(r.device, "device unregistered").Str("device", r.device).Str("dn", dn).Stringer("peer", r.peer).Msg("device unregistered")
 	}
 	peer := netip.AddrPort{}
 	if address != "" {
@@ -540,6 +540,8 @@ func plan(t *table, old []binding, r *register, now int64) (next []binding, addr
 func (s *Server) failure(err error, r *register, op string) outcome {
 	var rejection *domain.Rejection
 	switch {
+	case errors.Is(err, command.ErrBusy):
+		return s.busy(r)
 	case errors.As(err, &rejection):
 		s.log.Debug().Str("device", r.device).Stringer("peer", r.peer).
 			Str("reason", string(rejection.Reason)).Msg("registration rejected")
@@ -572,9 +574,9 @@ func (s *Server) logRegistered(r *register, reg command.Registered) {
 	case reg.Autoregistered:
 		ev, msg = s.log.Info(), "device autoregistered"
 	case reg.Moved:
-		ev, msg = s.log.Info(), "device moved"
+		ev, msg = s.changeEvent(r.device, "device moved"), "device moved"
 	case reg.Changed:
-		ev, msg = s.log.Info(), "device registered"
+		ev, msg = s.changeEvent(r.device, "device registered"), "device registered"
 	}
 	ev.Str("device", r.device).Str("dn", reg.DN).Stringer("peer", r.peer).Str("model", r.model).Msg(msg)
 }

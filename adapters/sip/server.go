@@ -42,13 +42,16 @@ type Server struct {
 	// credentials were wrong.
 	authFailures *limit.BurstLog
 	nonces       *nonceCounts
-	limiter      *limit.SourceLimiter
-	parser       *sipmsg.Parser
-	table        *table
-	txs          *txTable
-	dateCache    atomic.Pointer[cachedDate]
-	epoch        time.Time
-	host         atomic.Pointer[string]
+	// changes logs each device's registration changes once a minute,
+	// then counts them (moves.go).
+	changes   *limit.KeyedLog
+	limiter   *limit.SourceLimiter
+	parser    *sipmsg.Parser
+	table     *table
+	txs       *txTable
+	dateCache atomic.Pointer[cachedDate]
+	epoch     time.Time
+	host      atomic.Pointer[string]
 
 	// base is the context of request processing and expiry; cancelled when
 	// Shutdown gives up waiting.
@@ -103,6 +106,7 @@ func NewServer(cfg Config) (*Server, error) {
 	s.storeDown = limit.NewBurstLog(s.log, zerolog.ErrorLevel, "event store unavailable: REGISTERs answered 503", cfg.RefusalLogInterval)
 	s.authFailures = limit.NewBurstLog(s.log, zerolog.WarnLevel, "REGISTERs failed digest authentication: 401", cfg.RefusalLogInterval)
 	s.nonces = newNonceCounts(cfg.NonceLifetime)
+	s.changes = newChangeLog(s.log)
 	s.limiter = limit.NewSourceLimiter(cfg.SourceRate, cfg.SourceBurst, cfg.TrustedSources)
 	if cfg.Host != "" {
 		host := hostLiteral(cfg.Host)
@@ -545,6 +549,7 @@ func (s *Server) sweeper() {
 			s.refusals.Flush(now)
 			s.rejections.Flush(now)
 			s.storeDown.Flush(now)
+			s.changes.Flush(now)
 			s.limiter.Prune(s.clock())
 			select {
 			case <-expired: // the previous sweep is over: start one
@@ -594,8 +599,8 @@ func (s *Server) unregisterExpired(e expiredDevice) {
 		s.log.Warn().Err(err).Str("device", device).Stringer("peer", e.peer).
 			Msg("expired registration: unregister failed, will retry")
 	} else {
-		s.log.Info().Str("device", device).Str("dn", s.table.dn(e.mac, e.dev)).Stringer("peer", e.peer).
-			Msg("registration expired")
+		s.changeEvent(device, "registration expired").Str("device", device).Str("dn", s.table.dn(e.mac, e.dev)).
+			Stringer("peer", e.peer).Msg("registration expired")
 	}
 	if job := s.table.expired(e, err == nil); job != nil {
 		s.startRun(e.mac, e.dev, job)

@@ -253,6 +253,7 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 			Shared:      cfg.StoreShared,
 			VerifyChain: true, // refuse a store altered on disk rather than serve it
 			OnError:     func(err error) { log.Error().Err(err).Msg("background work failed; retrying") },
+			Floods:      floodLimits(cfg),
 			Credentials: secret,
 		},
 	})

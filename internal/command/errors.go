@@ -19,6 +19,12 @@ var (
 	// ErrConflict: other changes kept colliding with this one, which was not
 	// made; trying again may succeed.
 	ErrConflict = errors.New("conflicting changes")
+	// ErrBusy: the registrar declined a registration for now, to bound
+	// what a flood writes: its device, or its source address, changed
+	// registrations too often (*BusyError, floods.go). Nothing was
+	// written. A *BusyError matches ErrUnavailable too: the phone is told
+	// to come back later, as when the store cannot take the write.
+	ErrBusy = errors.New("registrar busy")
 )
 
 // Unavailable reports whether err means "come back later": the store

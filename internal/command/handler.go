@@ -133,6 +133,8 @@ type Options struct {
 	// (sipauth.Secret). Without it SIP devices autoregister without
 	// credentials, and rotating refuses.
 	Credentials Issuer
+	// Floods bound what floods of registrations write (floods.go).
+	Floods FloodLimits
 }
 
 // Issuer makes new digest credentials for a device.
@@ -176,6 +178,8 @@ type Handler struct {
 	cReloaded, rReloaded uint64
 	// head is the global position the handler has folded from the store.
 	head uint64
+	// floods bounds what floods write (floods.go), under mu.
+	floods *floods
 }
 
 // pendingDevice is a device whose latest events the read model may not
@@ -195,7 +199,8 @@ func New(ctx context.Context, store eventstore.Store, opt Options) (*Handler, er
 	if opt.Devices == nil {
 		return nil, errors.New("command: Options.Devices is required: the read model of the devices (projections.Reader)")
 	}
-	s := &Handler{store: store, devices: opt.Devices, clock: opt.Clock, onError: opt.OnError, shared: opt.Shared, verify: opt.VerifyChain, node: opt.Node, issuer: opt.Credentials}
+	s := &Handler{store: store, devices: opt.Devices, clock: opt.Clock, onError: opt.OnError, shared: opt.Shared, verify: opt.VerifyChain, node: opt.Node, issuer: opt.Credentials,
+		floods: newFloods(opt.Floods)}
 	if s.clock == nil {
 		s.clock = time.Now
 	}
@@ -580,6 +585,7 @@ func (s *Handler) decide(ctx context.Context, cmd domain.Command, o Origin) deci
 	}
 	cmd = s.withCredential(cmd, w.Device)
 	events, err := domain.Decide(w, cmd, now)
+	events, err = s.floods.bound(cmd, o, events, err, now, s.rejectedAt)
 	if len(events) == 0 {
 		if needs.Device != "" {
 			out.Device = w.Device
@@ -830,6 +836,7 @@ func (s *Handler) forget(now time.Time) int {
 			delete(s.pending, name)
 		}
 	}
+	s.floods.forget(now)
 	return s.forgetRejections(now)
 }
 
@@ -862,6 +869,9 @@ func (s *Handler) Run(ctx context.Context, tick time.Duration) error {
 		case <-t.C:
 		}
 		s.forget(s.clock())
+		if _, err := s.FlushSuppressed(ctx); err != nil && s.onError != nil {
+			s.onError(err)
+		}
 		if s.windowDue(ctx) {
 			// Errors are retried at the next tick.
 			if _, err := s.Execute(ctx, domain.ExpireWindow{}, System); err != nil && s.onError != nil {
