@@ -51,6 +51,10 @@ type conn struct {
 	result  command.Registered
 
 	superseded atomic.Bool // a newer connection took the device over
+	// heard is when the last whole frame arrived (Unix nanoseconds), for
+	// other connections to read: a registered phone still heard from keeps
+	// its registration (see holderAlive).
+	heard atomic.Int64
 
 	st station // the conversation after registration (converse.go)
 
@@ -72,7 +76,7 @@ func newConn(s *Server, nc net.Conn, id string) *conn {
 	peer := nc.RemoteAddr().String()
 	now := time.Now()
 	base := s.log.With().Str("peer", peer).Str("conn", id).Logger()
-	return &conn{
+	c := &conn{
 		s:       s,
 		nc:      nc,
 		id:      id,
@@ -83,6 +87,8 @@ func newConn(s *Server, nc net.Conn, id string) *conn {
 		started: now,
 		lastRx:  now,
 	}
+	c.heard.Store(now.UnixNano())
+	return c
 }
 
 // stop asks the connection to finish the message it is handling and end.
@@ -115,6 +121,7 @@ func (c *conn) loop(ctx context.Context) end {
 			continue
 		}
 		c.lastRx = time.Now()
+		c.heard.Store(c.lastRx.UnixNano())
 		m, err := skinny.Decode(f.ID, f.Body)
 		if err != nil {
 			return c.badInput(fmt.Errorf("%v (header version %#x): %w", f.ID, f.Version, err))
@@ -313,6 +320,19 @@ func (c *conn) register(ctx context.Context, m skinny.Register) (end, bool) {
 	unlock, err := c.s.lockDevice(ctx, name)
 	if err != nil {
 		return end{level: zerolog.DebugLevel, msg: "server stopped", err: err}, true
+	}
+	if !c.registered && c.s.holderAlive(name, c) {
+		// SCCP has no authentication: whoever says the name is the phone.
+		// A phone still keeping its connection alive keeps its
+		// registration; another connection naming it is told to come back
+		// (a phone that really moved gets in once the old connection has
+		// been silent for a keepalive interval).
+		unlock()
+		c.s.refuse(refusedHeldAlive, name, sourceOf(c.nc.RemoteAddr()))
+		if e, done := c.send(skinny.RegisterReject{Text: rejectBusy}); done {
+			return e, true
+		}
+		return end{level: zerolog.DebugLevel, msg: "registration refused: the device is registered on a live connection", linger: true}, true
 	}
 	rctx, cancel := context.WithTimeout(ctx, c.s.cfg.RegistrarTimeout)
 	res, err := c.s.cfg.Registrar.Register(rctx, reg)

@@ -150,6 +150,9 @@ const (
 	refusedConns          = "connections"
 	refusedConnsPerSource = "connections_per_source"
 	refusedRateLimited    = "rate_limited"
+	// refusedHeldAlive: the device is registered on another connection
+	// that was heard from within the keepalive interval.
+	refusedHeldAlive = "registered_elsewhere"
 )
 
 // ErrServerClosed is returned by Serve and ListenAndServe after Shutdown.
@@ -554,6 +557,23 @@ func (s *Server) claim(device string, c *conn) (previous *conn) {
 		return nil
 	}
 	return previous
+}
+
+// holderAlive reports whether another connection than c holds device's
+// registration and was heard from within one and a half keepalive
+// intervals: the phone there is alive. The caller holds the device's lock.
+func (s *Server) holderAlive(device string, c *conn) bool {
+	s.mu.Lock()
+	d := s.devices[device]
+	var holder *conn
+	if d != nil {
+		holder = d.owner
+	}
+	s.mu.Unlock()
+	if holder == nil || holder == c || holder.superseded.Load() {
+		return false
+	}
+	return time.Since(time.Unix(0, holder.heard.Load())) < s.cfg.KeepAlive+s.cfg.KeepAlive/2
 }
 
 // owns reports whether c holds device's registration.

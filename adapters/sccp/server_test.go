@@ -594,16 +594,26 @@ func TestBeforeRegistration(t *testing.T) {
 	}
 }
 
-// A device registering on a new connection takes over: the old connection is
-// closed and no unregistration is reported for the device.
-func TestSecondRegistrationWins(t *testing.T) {
-	ts := startServer(t, sccp.Config{})
+// SCCP has no authentication: a second connection naming a device whose
+// phone is alive on its own (heard from within the keepalive interval) is
+// refused; once the old one has gone silent, a registration on a new
+// connection takes over: the old connection is closed and no
+// unregistration is reported for the device.
+func TestSecondRegistrationWinsOnlyOverASilentOne(t *testing.T) {
+	ts := startServer(t, sccp.Config{KeepAlive: 400 * time.Millisecond})
 	ctx := testCtx(t)
 	old, err := phone.Dial(ctx, ts.addr, "SEP0011223344AA", 7)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer old.Close()
+	if _, err := phone.Dial(ctx, ts.addr, "SEP0011223344AA", 7); err == nil || !strings.Contains(err.Error(), "Registrar busy") {
+		t.Fatalf("an impostor while the phone is alive: %v, want refused", err)
+	}
+	if err := old.KeepAlive(ctx); err != nil {
+		t.Fatalf("the phone after the impostor: %v", err)
+	}
+	time.Sleep(700 * time.Millisecond) // silent for more than 1.5 keepalive intervals
 	p, err := phone.Dial(ctx, ts.addr, "SEP0011223344AA", 7)
 	if err != nil {
 		t.Fatal(err)
