@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
+
+	"github.com/autoreg/autoreg/internal/terminal"
 )
 
 // Format is how a command writes its answer.
@@ -61,34 +61,12 @@ func (t *table) row(cols ...string) {
 		if i > 0 {
 			io.WriteString(t.tw, "\t")
 		}
-		io.WriteString(t.tw, printable(c))
+		io.WriteString(t.tw, terminal.Printable(c))
 	}
 	io.WriteString(t.tw, "\n")
 }
 
 func (t *table) flush() error { return t.tw.Flush() }
-
-// printable is s for a terminal: tabs and line breaks become spaces, and
-// other control characters (an escape sequence in a window's reason, say)
-// are shown escaped (\x1b) rather than sent to the auditor's terminal.
-func printable(s string) string {
-	if !strings.ContainsFunc(s, unicode.IsControl) {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r == '\t' || r == '\n' || r == '\r':
-			b.WriteByte(' ')
-		case unicode.IsControl(r):
-			q := strconv.QuoteRune(r) // '\x1b', '\u0085'
-			b.WriteString(q[1 : len(q)-1])
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
 
 // csvWriter writes a header row then records.
 func newCSV(w io.Writer, header ...string) *csv.Writer {

@@ -26,6 +26,8 @@ import (
 
 	"github.com/autoreg/autoreg/adapters/admin/api"
 	"github.com/autoreg/autoreg/adapters/admin/client"
+
+	"github.com/autoreg/autoreg/internal/terminal"
 )
 
 // Environment variables the admin commands read.
@@ -281,7 +283,9 @@ func output[T any](cmd *cobra.Command, format string, v T, text func(w io.Writer
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	}
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	// Values from the store (a window's reason, a description) reach a
+	// terminal: their control characters are shown escaped.
+	tw := tabwriter.NewWriter(terminal.NewWriter(out), 0, 4, 2, ' ', 0)
 	text(tw, v)
 	return tw.Flush()
 }

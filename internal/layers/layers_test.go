@@ -20,6 +20,7 @@ var allowed = map[string][]string{
 	"internal/anchor":     {"internal/eventstore"},                                                                    // signed checkpoints of the chain: the standard library and the store port
 	"internal/layers":     {},                                                                                         // this test
 	"internal/config":     {"domain"},                                                                                 // parses and validates; runs nothing
+	"internal/terminal":   {},                                                                                         // escapes control characters for people's terminals
 	"internal/sipauth":    {"domain"},                                                                                 // digest passwords from the secret: one place
 	"internal/command":    {"domain", "internal/eventstore", "internal/pack"},                                         // the command side
 	"internal/testreg":    {"domain", "internal/eventstore", "internal/command", "projections"},                       // test support: both sides

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/autoreg/autoreg/replay"
+
+	"github.com/autoreg/autoreg/internal/terminal"
 )
 
 // The report's formats.
@@ -80,7 +82,9 @@ func joinPositions(ps []uint64, sep string) string {
 // WriteText writes the report for people: the findings grouped by severity,
 // then the windows.
 func WriteText(w io.Writer, r *Report) error {
-	ew := &errWriter{w: w}
+	// Findings quote the store (windows' reasons, who opened them): their
+	// control characters are shown escaped, not sent to the terminal.
+	ew := &errWriter{w: terminal.NewWriter(w)}
 	ew.printf("Compliance report\n")
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  period\t%s to %s\n", when(time.Time(r.Period.Since)), when(time.Time(r.Period.Until)))

@@ -235,3 +235,18 @@ func TestDigestAuthenticationProtectsKnownPhones(t *testing.T) {
 		t.Fatalf("after --disable: %d", a.status)
 	}
 }
+
+// Text from the store reaches people's terminals escaped: a window's reason
+// holding an escape sequence is shown as \x1b by `registrar admin status`,
+// not sent raw.
+func TestAdminTextEscapesControlCharacters(t *testing.T) {
+	r := startRegistrar(t, "")
+	r.MustAdmin("autoreg", "open", "--reason", "\x1b[2J\x1b]0;owned\x07 cleared")
+	out := r.MustAdmin("status")
+	if strings.ContainsAny(out, "\x1b\x07") || !strings.Contains(out, `\x1b[2J\x1b]0;owned\a cleared`) {
+		t.Fatalf("admin status printed the reason raw:\n%q", out)
+	}
+	if js := r.MustAdmin("status", "--format", "json"); !strings.Contains(js, `\u001b[2J`) {
+		t.Fatalf("JSON keeps the reason as it is (escaped by JSON): %s", js)
+	}
+}
