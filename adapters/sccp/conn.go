@@ -55,6 +55,9 @@ type conn struct {
 	// other connections to read: a registered phone still heard from keeps
 	// its registration (see holderAlive).
 	heard atomic.Int64
+	// ended is closed when the connection stops reading (the phone closed
+	// it, it timed out, it was superseded): it holds no live phone.
+	ended chan struct{}
 
 	st station // the conversation after registration (converse.go)
 
@@ -86,6 +89,7 @@ func newConn(s *Server, nc net.Conn, id string) *conn {
 		r:       skinny.NewReader(nc, s.cfg.MaxFrame),
 		started: now,
 		lastRx:  now,
+		ended:   make(chan struct{}),
 	}
 	c.heard.Store(now.UnixNano())
 	return c
@@ -104,6 +108,7 @@ func (c *conn) serve() {
 	ctx, cancel := context.WithCancel(c.s.ctx)
 	defer cancel()
 	e := c.loop(ctx)
+	close(c.ended)
 	c.finish(ctx, e)
 }
 
@@ -317,11 +322,25 @@ func (c *conn) register(ctx context.Context, m skinny.Register) (end, bool) {
 		}
 		return end{level: zerolog.DebugLevel, msg: "registration refused: rate limited", linger: true}, true
 	}
+	if !c.registered {
+		// A phone that closed its connection and registers again at once
+		// (a reset) may be quicker than the old connection's end: give it
+		// a moment, without the device's lock, which that end takes.
+		if h := c.s.liveHolder(name, c); h != nil {
+			t := time.NewTimer(min(holderGrace, c.s.cfg.KeepAlive/4))
+			select {
+			case <-h.ended:
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			t.Stop()
+		}
+	}
 	unlock, err := c.s.lockDevice(ctx, name)
 	if err != nil {
 		return end{level: zerolog.DebugLevel, msg: "server stopped", err: err}, true
 	}
-	if !c.registered && c.s.holderAlive(name, c) {
+	if !c.registered && c.s.liveHolder(name, c) != nil {
 		// SCCP has no authentication: whoever says the name is the phone.
 		// A phone still keeping its connection alive keeps its
 		// registration; another connection naming it is told to come back

@@ -559,10 +559,16 @@ func (s *Server) claim(device string, c *conn) (previous *conn) {
 	return previous
 }
 
-// holderAlive reports whether another connection than c holds device's
-// registration and was heard from within one and a half keepalive
-// intervals: the phone there is alive. The caller holds the device's lock.
-func (s *Server) holderAlive(device string, c *conn) bool {
+// holderGrace is how long a registration naming a device held by a live
+// connection waits for that connection to end (a phone that closed it and
+// came back at once) before it is refused; at most a quarter of the
+// keepalive interval.
+const holderGrace = time.Second
+
+// liveHolder returns the connection other than c that holds device's
+// registration, if it is still reading and was heard from within one and
+// a half keepalive intervals: the phone there is alive. nil otherwise.
+func (s *Server) liveHolder(device string, c *conn) *conn {
 	s.mu.Lock()
 	d := s.devices[device]
 	var holder *conn
@@ -571,9 +577,17 @@ func (s *Server) holderAlive(device string, c *conn) bool {
 	}
 	s.mu.Unlock()
 	if holder == nil || holder == c || holder.superseded.Load() {
-		return false
+		return nil
 	}
-	return time.Since(time.Unix(0, holder.heard.Load())) < s.cfg.KeepAlive+s.cfg.KeepAlive/2
+	select {
+	case <-holder.ended:
+		return nil
+	default:
+	}
+	if time.Since(time.Unix(0, holder.heard.Load())) >= s.cfg.KeepAlive+s.cfg.KeepAlive/2 {
+		return nil
+	}
+	return holder
 }
 
 // owns reports whether c holds device's registration.
