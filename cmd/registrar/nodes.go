@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime/metrics"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/autoreg/autoreg/adapters/sip"
 )
 
 // A registrar process says what it holds with advisory locks (flock) on
@@ -27,8 +31,9 @@ import (
 //     whether node NAME is up by trying the lock.
 //
 // The files live beside the SQLite file (or in the data directory for a
-// KurrentDB store): one host. Several hosts on KurrentDB each see their
-// own; docs/cluster.md says so.
+// KurrentDB store): one host. Across hosts (KurrentDB), a node is up when
+// its CallManager's SIP address answers an OPTIONS, and a process refuses
+// to become a node whose address answers already (docs/cluster.md).
 
 // holder is what a lock file says of its holder.
 type holder struct {
@@ -189,4 +194,77 @@ func heapAllocated() uint64 {
 		return 0
 	}
 	return s[0].Value.Uint64()
+}
+
+// pingTimeout bounds the SIP OPTIONS that asks another host's node whether
+// it is up.
+const pingTimeout = 300 * time.Millisecond
+
+// sipAddress is where phones reach a CallManager over SIP (host:port), ""
+// when its host or SIP port is not configured.
+func sipAddress(host string, port int) string {
+	if host == "" || port <= 0 {
+		return ""
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// answersSIP tells whether a SIP server answers at addr: a CallManager on
+// another host (sharing a KurrentDB store), where no lock of this host can
+// tell.
+func answersSIP(ctx context.Context, addr string) bool {
+	return addr != "" && sip.Ping(ctx, addr, pingTimeout) == nil
+}
+
+// ownAddress reports whether addr (host:port) names the SIP socket this
+// process bound (local): the same port, and a host that is the socket's,
+// or one of this host's addresses when the socket listens on all of them.
+func ownAddress(addr string, local net.Addr) bool {
+	ua, ok := local.(*net.UDPAddr)
+	if !ok || addr == "" {
+		return false
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port != strconv.Itoa(ua.Port) {
+		return false
+	}
+	ips, err := net.DefaultResolver.LookupIPAddr(context.Background(), host)
+	if err != nil {
+		return false
+	}
+	for _, ip := range ips {
+		if ua.IP.IsUnspecified() {
+			if ip.IP.IsLoopback() || localIP(ip.IP) {
+				return true
+			}
+		} else if ip.IP.Equal(ua.IP) {
+			return true
+		}
+	}
+	return false
+}
+
+// localIP reports whether ip is one of this host's interface addresses.
+func localIP(ip net.IP) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// claimAddress refuses to become CallManager node when the address the
+// cluster gives it (addr) is not this process's own SIP socket and a SIP
+// server answers there: another registrar, most likely on another host
+// sharing the store, serves the node already.
+func claimAddress(ctx context.Context, node, addr string, local net.Addr) error {
+	if addr == "" || ownAddress(addr, local) || !answersSIP(ctx, addr) {
+		return nil
+	}
+	return fmt.Errorf("CallManager %s's address %s (cluster.callmanagers) answers SIP: another registrar serves %s already (on another host sharing the store?); stop it, or start this one as another --node", node, addr, node)
 }

@@ -200,6 +200,19 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 			return &exitError{code: 2, err: err}
 		}
 		defer nodeClaim.Close()
+		// Another host's registrar may serve the node on a shared
+		// (KurrentDB) store, where this host's locks cannot see it.
+		var local net.Addr
+		if pc, ok := lns.sipUDP.(net.PacketConn); ok {
+			local = pc.LocalAddr()
+		}
+		for _, cm := range cfg.Cluster.CallManagers {
+			if cm.Name == node {
+				if err := claimAddress(ctx, node, sipAddress(cm.Host, cm.SIPPort), local); err != nil {
+					return &exitError{code: 2, err: err}
+				}
+			}
+		}
 	}
 
 	// The one log line of a store whose files were deleted or replaced
@@ -323,11 +336,21 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 			return fmt.Errorf("device %s speaks %q: no adapter resets it", device, p)
 		},
 		NodeUp: func(name string) (bool, string) {
-			up, h := nodeUp(base, name)
-			if !up {
+			if up, h := nodeUp(base, name); up {
+				return true, h.String()
+			}
+			// Not on this host's store: a node on another host answers
+			// SIP at its CallManager's address.
+			ctx := context.Background()
+			c, err := reader.Cluster(ctx)
+			if err != nil || name == node {
 				return false, ""
 			}
-			return true, h.String()
+			cm := c.CallManagers[name]
+			if addr := sipAddress(cm.Host, cm.SIPPort); answersSIP(ctx, addr) {
+				return true, "answers SIP at " + addr
+			}
+			return false, ""
 		},
 		Report:  complianceReport(store, path),
 		Healthy: storeHealth(store),
