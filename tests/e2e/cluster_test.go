@@ -26,6 +26,10 @@ func clusterConfig(t *testing.T, nodes []*node, keepalive time.Duration) string 
 		cms = append(cms, fmt.Sprintf("    - {name: CM%d, autoreg_enabled: %v, host: %s, sip_port: %s, sccp_port: %s}", i+1, i == 0, host, sip, sccp))
 		names = append(names, fmt.Sprintf("CM%d", i+1))
 	}
+	// One SIP authentication secret for every node, as on several hosts
+	// (KurrentDB) an administrator copies it to each: without, each
+	// node's passwords would differ.
+	secret := filepath.Join(t.TempDir(), "sip-auth.key")
 	cfg := `log: {format: json, level: info}
 sip:
   addr: ":5060"
@@ -33,6 +37,7 @@ sip:
   min_expires: 1s
   max_expires: 3600s
   trusted_sources: [127.0.0.0/8]
+  auth: {secret_file: ` + secret + `}
 sccp:
   addr: ":2000"
   keepalive: ` + keepalive.String() + `
