@@ -53,6 +53,8 @@ type Config struct {
 	MemoryLimit string `mapstructure:"memory_limit"`
 	// Snapshot says when snapshots of the registrar's state are written.
 	Snapshot Snapshot `mapstructure:"snapshot"`
+	// Limits bound what floods write to the store.
+	Limits Limits `mapstructure:"limits"`
 	// Checkpoints say whether and when signed checkpoints of the store's
 	// hash chain are written.
 	Checkpoints Checkpoints `mapstructure:"checkpoints"`
@@ -505,6 +507,7 @@ func (c Config) Validate() error {
 		add("node %q: not a CallManager of cluster.callmanagers", c.Node)
 	}
 	errs = append(errs, c.Snapshot.validate()...)
+	errs = append(errs, c.Limits.validate()...)
 	errs = append(errs, c.Checkpoints.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("%s: %w", strings.Join(errs, "; "), ErrInvalidConfig)

@@ -42,7 +42,7 @@ func TestBadConfigurationsNameTheKey(t *testing.T) {
 		{"bad protocol", strings.Replace(base, "protocol: sccp", "protocol: h323", 1), "cluster.protocol"},
 		{"not yaml", "cluster: [\n", "not valid YAML"},
 		{"bad address", strings.Replace(base, `addr: ":2000"`, `addr: "2000"`, 1), "sccp.addr"},
-		{"negative rate", strings.Replace(base, "source_rate: 10 ", "source_rate: -7 ", 1), "sccp.source_rate -7"},
+		{"negative rate", strings.Replace(base, "source_rate: 10       # registrations", "source_rate: -7       # registrations", 1), "sccp.source_rate -7"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -10,11 +10,11 @@ import (
 
 func TestPrintable(t *testing.T) {
 	for in, want := range map[string]string{
-		"batch done":              "batch done",
-		"a\tb\nc\rd":              "a b c d",
-		"\x1b[2J\x1b[Hall clear":  `\x1b[2J\x1b[Hall clear`,
-		"caf\u00e9 \u0085":        `café \u0085`,
-		"":                        "",
+		"batch done":             "batch done",
+		"a\tb\nc\rd":             "a b c d",
+		"\x1b[2J\x1b[Hall clear": `\x1b[2J\x1b[Hall clear`,
+		"caf\u00e9 \u0085":       `café \u0085`,
+		"":                       "",
 	} {
 		if got := terminal.Printable(in); got != want {
 			t.Errorf("Printable(%q) = %q, want %q", in, got, want)
