@@ -20,6 +20,7 @@ import (
 	"github.com/autoreg/autoreg/adapters/admin/api"
 	"github.com/autoreg/autoreg/domain"
 	"github.com/autoreg/autoreg/internal/command"
+	"github.com/autoreg/autoreg/internal/eventstore"
 	"github.com/autoreg/autoreg/projections"
 )
 
@@ -126,6 +127,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	msg := err.Error()
 	switch code {
 	case api.CodeUnavailable:
+		if errors.Is(err, eventstore.ErrUntilRestart) {
+			msg += ": the change was not made, nor will any be until the registrar is restarted (see its log)"
+			break
+		}
 		w.Header().Set("Retry-After", "5")
 		msg += ": the change was not made; try again shortly"
 	case api.CodeConflict:

@@ -31,6 +31,10 @@ var (
 	// ErrUnavailable: the store cannot take writes right now (disk full, file
 	// locked, server unreachable). The caller may retry later.
 	ErrUnavailable = errors.New("event store unavailable")
+	// ErrUntilRestart comes with ErrUnavailable when the store refuses
+	// writes until the registrar restarts (its files were deleted or
+	// replaced under it): retrying sooner is no use.
+	ErrUntilRestart = errors.New("writes are refused until the registrar restarts")
 )
 
 // ExpectedVersion says what an append expects of a stream.

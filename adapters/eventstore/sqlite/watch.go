@@ -146,8 +146,8 @@ func (s *Store) watchJournal() error {
 	if lost == nil {
 		return err
 	}
-	err = fmt.Errorf("%w: %w: %s was %s while the store had it open; %s; writes are refused until the registrar restarts",
-		eventstore.ErrUnavailable, ErrJournalLost, lost.file, lost.what, s.w.salvage(lost))
+	err = fmt.Errorf("%w: %w: %s was %s while the store had it open; %s; %w",
+		eventstore.ErrUnavailable, ErrJournalLost, lost.file, lost.what, s.w.salvage(lost), eventstore.ErrUntilRestart)
 	s.lost.Store(&err)
 	if s.onLost != nil {
 		s.onLost(err)
