@@ -585,19 +585,25 @@ func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, _ principal) 
 	if err != nil {
 		return err
 	}
-	d, ok, err := s.reader.Device(r.Context(), name)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return fmt.Errorf("%w: no device %s (list them with GET /v1/devices)", domain.ErrNotFound, name)
-	}
-	c, err := s.reader.Cluster(r.Context())
+	d, c, err := s.deviceIn(r, name)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, s.withBinding(toDevice(d, s.reader.ExternalNumber, c)))
 	return nil
+}
+
+// deviceIn reads a device that exists and the cluster it is configured in.
+func (s *Server) deviceIn(r *http.Request, name string) (projections.Device, domain.ClusterState, error) {
+	d, ok, err := s.reader.Device(r.Context(), name)
+	if err != nil {
+		return projections.Device{}, domain.ClusterState{}, err
+	}
+	if !ok {
+		return projections.Device{}, domain.ClusterState{}, fmt.Errorf("%w: no device %s (list them with GET /v1/devices)", domain.ErrNotFound, name)
+	}
+	c, err := s.reader.Cluster(r.Context())
+	return d, c, err
 }
 
 // MaxDialString is the longest number may-dial accepts: E.164 numbers have
@@ -973,19 +979,21 @@ func (s *Server) resetDevice(w http.ResponseWriter, r *http.Request, who princip
 	if err != nil {
 		return err
 	}
-	res.Reset = &api.ResetOutcome{}
-	switch {
-	case s.cfg.Reset == nil:
-		res.Reset.Detail = "this registrar has no adapter to tell phones"
-	default:
-		if err := s.cfg.Reset(name, out.Device.Protocol, req.Restart); err != nil {
-			res.Reset.Detail = err.Error()
-		} else {
-			res.Reset.Delivered = true
-		}
-	}
+	res.Reset = s.tell(name, out.Device.Protocol, req.Restart)
 	writeJSON(w, http.StatusOK, res)
 	return nil
+}
+
+// tell asks a phone to reset (restart: to restart) over its protocol, and
+// says whether it was told.
+func (s *Server) tell(name string, p domain.Protocol, restart bool) *api.ResetOutcome {
+	if s.cfg.Reset == nil {
+		return &api.ResetOutcome{Detail: "this registrar has no adapter to tell phones"}
+	}
+	if err := s.cfg.Reset(name, p, restart); err != nil {
+		return &api.ResetOutcome{Detail: err.Error()}
+	}
+	return &api.ResetOutcome{Delivered: true}
 }
 
 func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request, who principal) error {
@@ -1003,14 +1011,7 @@ func (s *Server) getCredentials(w http.ResponseWriter, r *http.Request, who prin
 	if err != nil {
 		return err
 	}
-	d, found, err := s.reader.Device(r.Context(), name)
-	if err != nil {
-		return err
-	}
-	if !found {
-		return fmt.Errorf("%w: no device %s", domain.ErrNotFound, name)
-	}
-	c, err := s.reader.Cluster(r.Context())
+	d, c, err := s.deviceIn(r, name)
 	if err != nil {
 		return err
 	}
@@ -1042,17 +1043,7 @@ func (s *Server) rotateCredentials(w http.ResponseWriter, r *http.Request, who p
 	if err != nil {
 		return err
 	}
-	res.Reset = &api.ResetOutcome{}
-	switch {
-	case s.cfg.Reset == nil:
-		res.Reset.Detail = "this registrar has no adapter to tell phones"
-	default:
-		if err := s.cfg.Reset(name, out.Device.Protocol, true); err != nil {
-			res.Reset.Detail = err.Error()
-		} else {
-			res.Reset.Delivered = true
-		}
-	}
+	res.Reset = s.tell(name, out.Device.Protocol, true)
 	writeJSON(w, http.StatusOK, res)
 	return nil
 }

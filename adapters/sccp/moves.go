@@ -18,29 +18,16 @@ import (
 // bounds a device's moves and registrations anew (command.BusyError: 3,
 // then one per 20 s per device, and per source address): beyond, the phone
 // gets RegisterReject "Registrar busy, try again" without an event, counted
-// as refusedChanges and logged once per burst with the limits' refusals.
+// as limit.RefusedChanges and logged once per burst with the limits' refusals.
 // The lines of the registrations made and of the ends of registered
 // connections go through s.changes: the first of each device and message a
 // minute as they happen, the rest summed up once a minute.
-
-// refusedChanges: the registrar declined a registration change of a device
-// (moved or registered anew too often, from the device or its source).
-const refusedChanges = "registration_changes"
-
-// changeLogInterval is how long a device's registrations and connection
-// ends are logged once, then counted.
-const changeLogInterval = time.Minute
-
-func newChangeLog(log zerolog.Logger) *limit.KeyedLog {
-	return limit.NewKeyedLog(log, zerolog.InfoLevel,
-		"registrations and connection ends not logged one by one (a device's first a minute is)", changeLogInterval)
-}
 
 // busy refuses a registration the registrar declined for now
 // (command.ErrBusy) as the per-source limit does: RegisterReject "Registrar
 // busy, try again", counted, logged once per burst.
 func (c *conn) busy(name string) (end, bool) {
-	c.s.refuse(refusedChanges, name, sourceOf(c.nc.RemoteAddr()))
+	c.s.refuse(limit.RefusedChanges, name, sourceOf(c.nc.RemoteAddr()))
 	if e, done := c.send(skinny.RegisterReject{Text: rejectBusy}); done {
 		return e, true
 	}
@@ -49,7 +36,7 @@ func (c *conn) busy(name string) (end, bool) {
 }
 
 // changeLevel is the level of a line about a registered device's change
-// (msg): level for the first of the device and msg in changeLogInterval,
+// (msg): level for the first of the device and msg in a minute,
 // debug (and counted) for the rest.
 func (s *Server) changeLevel(level zerolog.Level, device, msg string) zerolog.Level {
 	if level != zerolog.InfoLevel || s.changes.Admit(time.Now(), device+" "+msg) {

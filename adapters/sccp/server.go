@@ -260,7 +260,7 @@ func NewServer(cfg Config) *Server {
 		limiter: limit.NewSourceLimiter(cfg.SourceRate, cfg.SourceBurst, cfg.TrustedSources),
 		ends: newSampledLog(log, "connections that never registered closed (not logged one by one)",
 			maxEndLinesPerInterval, cfg.RefusalLogInterval),
-		changes:   newChangeLog(log),
+		changes:   limit.NewChangeLog(log, "registrations and connection ends"),
 		perSource: map[netip.Addr]int{},
 		idPrefix:  "sccp-" + hex.EncodeToString(prefix[:]) + "-",
 		epoch:     time.Now(),

@@ -17,34 +17,21 @@ import (
 // registrations anew (command.BusyError: 3, then one per 20 s per device,
 // and per source address): beyond, the REGISTER is answered 503 with
 // Retry-After, like the per-source limit's refusals, counted under
-// refusedChanges and logged once per burst. The lines of the changes that
+// limit.RefusedChanges and logged once per burst. The lines of the changes that
 // are made (moved, registered anew, unregistered, expired) go through
 // s.changes: the first of each device a minute as it happens, the rest
 // summed up once a minute.
-
-// refusedChanges: the registrar declined a registration change of a device
-// (moved or registered anew too often, from the device or its source).
-const refusedChanges = "registration_changes"
-
-// changeLogInterval is how long a device's registration changes are
-// logged once, then counted.
-const changeLogInterval = time.Minute
-
-func newChangeLog(log zerolog.Logger) *limit.KeyedLog {
-	return limit.NewKeyedLog(log, zerolog.InfoLevel,
-		"registration changes not logged one by one (a device's first a minute is)", changeLogInterval)
-}
 
 // busy is the outcome of a registration the registrar declined for now
 // (command.ErrBusy): 503 with Retry-After, counted and logged once per
 // burst as the server's own refusals are.
 func (s *Server) busy(r *register) outcome {
-	s.refused(refusedChanges, r)
+	s.refused(limit.RefusedChanges, r)
 	return s.unavailable()
 }
 
 // changeEvent is the log event of a device's registration change (msg):
-// info for the first of the device and msg in changeLogInterval, debug (and
+// info for the first of the device and msg in a minute, debug (and
 // counted) for the rest.
 func (s *Server) changeEvent(device, msg string) *zerolog.Event {
 	if s.changes.Admit(time.Now(), device+" "+msg) {

@@ -106,7 +106,7 @@ func NewServer(cfg Config) (*Server, error) {
 	s.storeDown = limit.NewBurstLog(s.log, zerolog.ErrorLevel, "event store unavailable: REGISTERs answered 503", cfg.RefusalLogInterval)
 	s.authFailures = limit.NewBurstLog(s.log, zerolog.WarnLevel, "REGISTERs failed digest authentication: 401", cfg.RefusalLogInterval)
 	s.nonces = newNonceCounts(cfg.NonceLifetime)
-	s.changes = newChangeLog(s.log)
+	s.changes = limit.NewChangeLog(s.log, "registration changes")
 	s.limiter = limit.NewSourceLimiter(cfg.SourceRate, cfg.SourceBurst, cfg.TrustedSources)
 	if cfg.Host != "" {
 		host := hostLiteral(cfg.Host)

@@ -103,3 +103,16 @@ func topKeys(m map[string]int, n int) string {
 	}
 	return sb.String()
 }
+
+// RefusedChanges is the refusal reason (autoreg_refused_total) both
+// adapters give when the registrar declines a registration change of a
+// device for now (moved or registered anew too often, from the device or
+// its source: command.ErrBusy).
+const RefusedChanges = "registration_changes"
+
+// NewChangeLog is the KeyedLog of a protocol adapter's lines about its
+// devices' registration changes (what: which lines): a device's first a
+// minute as it happens, the rest summed up once a minute.
+func NewChangeLog(log zerolog.Logger, what string) *KeyedLog {
+	return NewKeyedLog(log, zerolog.InfoLevel, what+" not logged one by one (a device's first a minute is)", time.Minute)
+}
