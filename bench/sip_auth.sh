@@ -24,6 +24,7 @@
 # Everything listens on 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 BIN=${BIN:-$PWD/bin}
 N=${N:-10000}
 RATE=${RATE:-2000}
@@ -56,11 +57,7 @@ run_sipp() {
 	(cd "$dir" && sipp -sf "$scen" -inf "$csv" -m "$N" -r "$RATE" -l "$LIMIT" \
 		-i 127.0.0.1 -p "$sport" -t u1 -buff_size 4194304 -nostdin -timeout 300s -max_retrans 5 \
 		-trace_stat -stf stat.csv -fd 1 127.0.0.1:"$port" >sipp.out 2>&1) || true
-	awk -F';' 'NR==1{for(i=1;i<=NF;i++)h[$i]=i; next} {last=$0} END{
-		split(last,f,";");
-		ok=f[h["SuccessfulCall(C)"]]; bad=f[h["FailedCall(C)"]]; rt=f[h["Retransmissions(C)"]];
-		n=split(f[h["ElapsedTime(C)"]],t,":"); secs=t[1]*3600+t[2]*60+t[3]+(n>3?t[4]/1e6:0);
-		printf "%.0f %d %d %d %.2f\n", (secs>0?ok/secs:0), rt, bad, ok, secs }' "$dir/stat.csv"
+	sipp_stats "$dir/stat.csv"
 }
 
 echo "# $(date -u +%FT%TZ) $(nproc) cores, N=$N phones offered at $RATE/s, sipp -l $LIMIT"
@@ -126,7 +123,6 @@ read -r a_all a_all_rt a_all_bad a_all_ok a_all_s < <(run_sipp reg-refresh-alway
 c3=$(cpu_ms)
 failures=$(curl -s http://127.0.0.1:$REG_ADMIN/metrics -H "Authorization: Bearer $TOKEN" | awk '/^autoreg_sip_auth_failures_total/{s+=$2} END{print s+0}')
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.2fx", a/b; else print "n/a" }'; }
 printf '\n%-44s %10s %10s %8s\n' "" "Kamailio" "autoreg" "ratio"
 printf '%-44s %10s %10s %8s\n' "challenged first registrations/s" "$k_new" "$a_new" "$(ratio "$a_new" "$k_new")"
 printf '%-44s %10s %10s %8s\n' "refreshes/s (autoreg: digest profile)" "$k_ref" "$a_ref" "$(ratio "$a_ref" "$k_ref")"

@@ -15,6 +15,7 @@
 # (make build; BIN=dir to use others). Everything listens on 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 BIN=${BIN:-$PWD/bin}
 N=${N:-100000}
 RATE=${RATE:-20000}
@@ -48,11 +49,7 @@ run_sipp() {
 		-i 127.0.0.1 -p ${SIPP_PORT:-5099} -t u1 -buff_size 4194304 -nostdin -timeout 300s -max_retrans 5 \
 		-trace_stat -stf stat.csv -fd 1 127.0.0.1:"$port" >sipp.out 2>&1) || true
 	# The last line of the statistics: cumulative counters.
-	awk -F';' 'NR==1{for(i=1;i<=NF;i++)h[$i]=i; next} {last=$0} END{
-		split(last,f,";");
-		ok=f[h["SuccessfulCall(C)"]]; bad=f[h["FailedCall(C)"]]; rt=f[h["Retransmissions(C)"]];
-		n=split(f[h["ElapsedTime(C)"]],t,":"); secs=t[1]*3600+t[2]*60+t[3]+(n>3?t[4]/1e6:0);
-		printf "%.0f %d %d %d %.2f\n", (secs>0?ok/secs:0), rt, bad, ok, secs }' "$dir/stat.csv"
+	sipp_stats "$dir/stat.csv"
 }
 
 echo "# $(date -u +%FT%TZ) $(nproc) cores, N=$N phones offered at $RATE/s, sipp -l $LIMIT, registrar memory limit: ${MEMORY_LIMIT:-none}"
@@ -96,7 +93,6 @@ sleep "${SETTLE:-130}"
 rss3_kb=$(awk '/VmRSS/{print $2}' /proc/$rpid/status)
 devices=$("${A[@]}" status --format json | sed -n 's/.*"devices": *\([0-9]*\).*/\1/p')
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.2fx", a/b; else print "n/a" }'; }
 printf '\n%-34s %12s %12s %8s\n' "" "Kamailio" "autoreg" "ratio"
 printf '%-34s %12s %12s %8s\n' "first-time REGISTER/s (new)" "$k_new" "$a_new" "$(ratio "$a_new" "$k_new")"
 printf '%-34s %12s %12s %8s\n' "refresh REGISTER/s (known)" "$k_ref" "$a_ref" "$(ratio "$a_ref" "$k_ref")"
