@@ -659,3 +659,25 @@ func TestRegisteredOutsideGroup(t *testing.T) {
 	register(devs[1], "CM3", "10.1.2.5:2000")
 	count(t, h.build(later, h.now().Add(time.Hour), nil), compliance.OutsideGroup, 0)
 }
+
+func TestSIPUnauthenticated(t *testing.T) {
+	h := newHist(t, saturday)
+	since := h.now()
+	h.admin(domain.ConfigurePool{Name: "Lobby", Group: "Default", CSS: "Staff", SIPAuth: domain.AuthNone, By: "admin:alice"})
+	h.open("batch", 0)
+	sips := h.batch(3, "8961", domain.SIP) // this registrar issues no credentials
+	h.batch(1, "7961", domain.SCCP)        // SCCP has none to issue: not a finding
+	h.close()
+	h.step(time.Hour)
+	// The first is issued credentials; the third moves to a pool whose
+	// profile is none.
+	h.admin(domain.RotateCredentials{Device: sips[0], Credential: domain.Credential{Salt: "0123456789abcdef", Verifier: "ab"}, By: "admin:alice"})
+	h.admin(domain.ReconfigureDevice{Device: sips[2], Pool: "Lobby", By: "admin:alice"})
+	second, third := h.devicePos(sips[1]), h.devicePos(sips[2])
+	r := h.build(since, h.now().Add(time.Hour), nil)
+	fs := count(t, r, compliance.SIPUnauthenticated, 2)
+	wantFinding(t, fs[0], compliance.Warning, compliance.Evidence{Positions: []uint64{second}, Devices: []string{sips[1]},
+		Windows: []string{}, Times: times()}, "1 SIP devices of device pool Default", "they hold no digest credentials")
+	wantFinding(t, fs[1], compliance.Warning, compliance.Evidence{Positions: []uint64{third}, Devices: []string{sips[2]},
+		Windows: []string{}, Times: times()}, "device pool Lobby", "profile is none")
+}

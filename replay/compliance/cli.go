@@ -108,6 +108,8 @@ the CallManager guide's advice on autoregistration:
   history-not-anchored           no signed checkpoints given (--checkpoints, --public-key), so
                                  the log's authenticity is unproven; critical when the store
                                  disagrees with them
+  sip-unauthenticated            SIP phones that register without digest authentication (no
+                                 credentials, or their pool's profile is none)
 
 Thresholds and severities come from a policy file (YAML; see 'compliance
 policy sample' and docs/compliance.md).

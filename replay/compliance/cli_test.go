@@ -92,7 +92,7 @@ func TestJSONReport(t *testing.T) {
 		SchemaVersion: 1, GeneratedAt: replay.Time(s.h.End),
 		Period: compliance.Period{Since: replay.Time(rt.T0), Until: replay.Time(s.h.End)},
 		Store:  replay.DefaultStore, Policy: "defaults", LastPosition: s.head(),
-		Summary: compliance.Summary{Warning: 1, Info: 4},
+		Summary: compliance.Summary{Warning: 2, Info: 4},
 		Findings: []compliance.Finding{
 			{Check: compliance.ProtocolMixedBatch, Severity: compliance.Warning, Title: "Mixed SIP/SCCP batch in one window",
 				Message: `In window W1, opened 2026-03-02 10:02:00 UTC by admin:alice ("bulk add, ticket 42") (protocol SCCP when opened): ` +
@@ -100,6 +100,14 @@ func TestJSONReport(t *testing.T) {
 					"dual-protocol phones autoregistered over both protocols, 3 over SCCP and 1 over SIP: those over SIP should have been a batch of their own, with the parameter at SIP",
 				Evidence: compliance.Evidence{Positions: []uint64{sw, p4}, Devices: []string{rt.Phone4}, Windows: []string{"W1"},
 					Times: []replay.Time{at(2, 10, 8), at(2, 10, 9)}}},
+			// The story's SIP phones autoregistered on a registrar that
+			// issued no credentials (as one before digest authentication).
+			{Check: compliance.SIPUnauthenticated, Severity: compliance.Warning, Title: "SIP phones that register without digest authentication",
+				Message: "3 SIP devices of device pool Default register without digest authentication at the end of the period: " +
+					"they hold no digest credentials (anyone who knows their MAC may move or unregister them)",
+				Evidence: compliance.Evidence{Positions: []uint64{p4, s.pos(domain.TypeDeviceAutoregistered, domain.DeviceStream(rt.Phone6), 1),
+					s.pos(domain.TypeDeviceAutoregistered, domain.DeviceStream(rt.Phone7), 1)},
+					Devices: []string{rt.Phone4, rt.Phone6, rt.Phone7}, Windows: none, Times: []replay.Time{}}},
 			bh("W1", "Monday 2026-03-02 10:02", w1, at(2, 10, 2)),
 			bh("W2", "Tuesday 2026-03-03 08:22", w2, at(3, 8, 22)),
 			bh("W3", "Tuesday 2026-03-03 10:30", w3, at(3, 10, 30)),
@@ -211,8 +219,8 @@ func TestCSV(t *testing.T) {
 	if diff := cmp.Diff([]string{"severity", "check", "title", "message", "windows", "devices", "times", "positions"}, rows[0]); diff != "" {
 		t.Errorf("header (-want +got):\n%s", diff)
 	}
-	if len(rows) != 6 {
-		t.Fatalf("%d rows, want a header and 5 findings:\n%s", len(rows), out)
+	if len(rows) != 7 {
+		t.Fatalf("%d rows, want a header and 6 findings:\n%s", len(rows), out)
 	}
 	first := rows[1]
 	if first[0] != "warning" || first[1] != "protocol-mixed-batch" || first[4] != "W1" || first[5] != rt.Phone4 ||

@@ -83,6 +83,7 @@ const (
 	LeftOpen                    CheckID = "left-open"
 	OutsideGroup                CheckID = "registered-outside-group"
 	HistoryNotAnchored          CheckID = "history-not-anchored"
+	SIPUnauthenticated          CheckID = "sip-unauthenticated"
 )
 
 // Check describes one check.
@@ -125,6 +126,8 @@ var Checks = []Check{
 		"A phone registers with the CallManagers of its device pool's group; after it autoregisters, assign it to its permanent device pool and CallManager group (step 8)."},
 	{HistoryNotAnchored, Warning, "History not anchored by signed checkpoints",
 		"Sign checkpoints of the event log (registrar serve --signing-key --checkpoints) and give them to the report (--checkpoints --public-key): the hash chain alone proves integrity, not authenticity."},
+	{SIPUnauthenticated, Warning, "SIP phones that register without digest authentication",
+		"Keep digest authentication on for SIP phones (the phone security profile): anyone who knows a phone's MAC can otherwise move or unregister it. Issue credentials to the phones that have none (registrar admin device credentials NAME --rotate) and keep their pools' profile at digest."},
 }
 
 // CheckByID returns the check with this id.

@@ -261,3 +261,13 @@ func policy(t *testing.T, yaml string) *compliance.Policy {
 	}
 	return p
 }
+
+// devicePos is the position of the device's last event.
+func (h *hist) devicePos(dev string) uint64 {
+	var last uint64
+	_ = h.store.ReadStream(h.ctx, domain.DeviceStream(dev), 0, func(e eventstore.RecordedEvent) error {
+		last = e.Position
+		return nil
+	})
+	return last
+}

@@ -60,6 +60,7 @@ type CheckPolicies struct {
 	LeftOpen                    Base                  `yaml:"left-open"`
 	OutsideGroup                Base                  `yaml:"registered-outside-group"`
 	HistoryNotAnchored          Base                  `yaml:"history-not-anchored"`
+	SIPUnauthenticated          Base                  `yaml:"sip-unauthenticated"`
 }
 
 // WindowTooLongPolicy: windows open longer than MaxDuration.
@@ -138,6 +139,7 @@ func DefaultPolicy() *Policy {
 			LeftOpen:           on(LeftOpen),
 			OutsideGroup:       on(OutsideGroup),
 			HistoryNotAnchored: on(HistoryNotAnchored),
+			SIPUnauthenticated: on(SIPUnauthenticated),
 		},
 		loc: time.UTC,
 	}
@@ -176,6 +178,8 @@ func (p *Policy) base(id CheckID) Base {
 		return c.OutsideGroup
 	case HistoryNotAnchored:
 		return c.HistoryNotAnchored
+	case SIPUnauthenticated:
+		return c.SIPUnauthenticated
 	}
 	return Base{}
 }

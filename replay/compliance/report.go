@@ -180,7 +180,7 @@ func Build(ctx context.Context, env replay.Env, opt Options) (*Report, error) {
 	a := newAuditor(pol, opt.Since)
 	ps := []projections.Projection{ws, a}
 	var devs *projections.Devices
-	if pol.Enabled(NotReconfigured) {
+	if pol.Enabled(NotReconfigured) || pol.Enabled(SIPUnauthenticated) {
 		devs = projections.NewDevices()
 		ps = append(ps, poolDevices{devs})
 	}
@@ -211,6 +211,7 @@ func Build(ctx context.Context, env replay.Env, opt Options) (*Report, error) {
 	c.anchor(opt.Anchor)
 	if devs != nil {
 		c.notReconfigured(devs)
+		c.sipUnauthenticated(devs)
 	}
 	c.finish()
 	return r, nil
@@ -724,6 +725,50 @@ func (c *checker) notReconfigured(devs *projections.Devices) {
 	}
 }
 
+// sipUnauthenticated: the SIP devices that exist at the end of the period
+// and register without digest authentication, one finding per device pool
+// and cause (no credentials; the pool's profile is none).
+func (c *checker) sipUnauthenticated(devs *projections.Devices) {
+	type group struct {
+		pool, why string
+		devs      []projections.Device
+	}
+	var groups []*group
+	find := func(pool, why string) *group {
+		for _, g := range groups {
+			if g.pool == pool && g.why == why {
+				return g
+			}
+		}
+		g := &group{pool: pool, why: why}
+		groups = append(groups, g)
+		return g
+	}
+	for _, d := range devs.List() { // sorted by name
+		if d.Protocol != domain.SIP {
+			continue
+		}
+		switch {
+		case c.a.cl.Pools[d.Pool].SIPAuth == domain.AuthNone:
+			g := find(d.Pool, "their device pool's SIP authentication profile is none")
+			g.devs = append(g.devs, d)
+		case d.CredentialSalt == "":
+			g := find(d.Pool, "they hold no digest credentials")
+			g.devs = append(g.devs, d)
+		}
+	}
+	slices.SortFunc(groups, func(x, y *group) int { return cmp.Or(cmp.Compare(x.pool, y.pool), cmp.Compare(x.why, y.why)) })
+	for _, g := range groups {
+		var ev Evidence
+		for _, d := range g.devs {
+			ev.Devices = append(ev.Devices, d.Name)
+			ev.Positions = append(ev.Positions, d.Position)
+		}
+		c.add(SIPUnauthenticated, "", fmt.Sprintf("%d SIP devices of device pool %s register without digest authentication at the end of the period: %s (anyone who knows their MAC may move or unregister them)",
+			len(g.devs), g.pool, g.why), ev)
+	}
+}
+
 // finish sorts the findings, counts them and marks the windows.
 func (c *checker) finish() {
 	r := c.r
@@ -837,7 +882,8 @@ func reasons(m map[domain.RejectReason]int) string {
 
 // poolDevices is the Devices read model fed only the events that create,
 // reconfigure or delete a device: enough for what not-reconfigured reads
-// (existence, pool, autoregistration time and window), without decoding
+// (existence, pool, autoregistration time and window) and sip-unauthenticated
+// (protocol, credentials), without decoding
 // the registrations and unregistrations that make most of a log. The
 // devices' registration status and addresses are left stale.
 type poolDevices struct{ *projections.Devices }
@@ -845,7 +891,8 @@ type poolDevices struct{ *projections.Devices }
 // Wants implements projections.Selective.
 func (poolDevices) Wants(t string) bool {
 	switch t {
-	case domain.TypeDeviceAutoregistered, domain.TypeDeviceProvisioned, domain.TypeDeviceReconfigured, domain.TypeDeviceDeleted:
+	case domain.TypeDeviceAutoregistered, domain.TypeDeviceProvisioned, domain.TypeDeviceReconfigured, domain.TypeDeviceDeleted,
+		domain.TypeDeviceCredentialsIssued, domain.TypeDeviceCredentialsDisabled:
 		return true
 	}
 	return false
