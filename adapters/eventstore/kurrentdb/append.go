@@ -5,7 +5,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
+	"time"
 
 	kdb "github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 
@@ -55,7 +57,18 @@ func (s *Store) Append(ctx context.Context, appends ...eventstore.StreamAppend) 
 
 // append runs under mu.
 func (s *Store) append(ctx context.Context, appends []eventstore.StreamAppend) (eventstore.AppendResult, error) {
-	for range maxLogAttempts {
+	for attempt := range maxLogAttempts {
+		if attempt >= 2 {
+			// Processes appending in step keep beating each other to the
+			// log: a random pause, growing with the attempts, lets one
+			// through at a time.
+			t := time.NewTimer(time.Duration(rand.Int64N(int64(attempt) * int64(250*time.Microsecond))))
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+		}
 		if err := ctx.Err(); err != nil {
 			return eventstore.AppendResult{}, err
 		}
