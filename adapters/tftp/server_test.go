@@ -271,8 +271,13 @@ func TestRetransmittedRequestStartsNoSecondTransfer(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The same request again from the same port while block 1 waits for
-	// its ACK: dropped, the transfer under way answers.
+	// its ACK: dropped, the transfer under way answers. Block 1 is not
+	// acknowledged before the server has read it (a loaded machine may
+	// read its request port late; the transfer must still be under way).
 	c.conn.WriteToUDP(req, c.srv)
+	for deadline := time.Now().Add(5 * time.Second); srv.Stats().Requests < 2 && time.Now().Before(deadline); {
+		time.Sleep(2 * time.Millisecond)
+	}
 	data := append([]byte(nil), first[4:]...)
 	for block := uint16(1); ; block++ {
 		c.conn.WriteToUDP(binary.BigEndian.AppendUint16([]byte{0, opACK}, block), from)
