@@ -10,6 +10,7 @@ import (
 
 	sipmsg "github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
+	"github.com/rs/zerolog"
 )
 
 // fakeCredentials is the registrar's side of digest authentication.
@@ -277,4 +278,38 @@ func TestNoncesAreEachTheirOwn(t *testing.T) {
 			t.Fatal("a nonce passes for another device")
 		}
 	}
+}
+
+// FuzzAuthorization: whatever Authorization a REGISTER that must
+// authenticate carries, the server answers (401 or, for the right
+// credentials only, 200) and never panics; a made-up one never passes.
+func FuzzAuthorization(f *testing.F) {
+	f.Add(`Digest username="SEP001122AABBCC", realm="ccmsipline", nonce="x", uri="sip:autoreg.test", response="0", algorithm=MD5, qop=auth, nc=00000001, cnonce="c"`)
+	f.Add(`Digest username="SEP001122AABBCC", realm="ccmsipline", nonce="AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", response="", algorithm=SHA-256`)
+	f.Add(`Digest nc=zz`)
+	f.Add(`Basic Zm9vOmJhcg==`)
+	f.Add(`Digest username="a\"b", realm=ccmsipline, nonce=, qop="auth,auth-int", nc=ffffffffff`)
+	f.Fuzz(func(t *testing.T, auth string) {
+		if strings.ContainsAny(auth, "\r\n") {
+			return // not one header
+		}
+		creds := &fakeCredentials{}
+		creds.set(testDevice, DigestCredential{User: testDevice, Password: testPassword, Address: testContactU})
+		s, reg := newTestServer(t, func(c *Config) {
+			c.Credentials, c.NonceKey, c.Logger = creds, []byte("0123456789abcdef"), zerolog.Nop()
+		})
+		r := moved()
+		r.Extra = []string{"Authorization: " + auth}
+		req, err := sipmsg.ParseMessage([]byte(r.String()))
+		if err != nil {
+			return // the parser refused it: the transport answers that
+		}
+		res := s.handle(context.Background(), req.(*sipmsg.Request), strangerPeer, false)
+		if res == nil {
+			t.Fatal("no answer")
+		}
+		if res.StatusCode == 200 || len(reg.registrations()) != 0 {
+			t.Fatalf("a made-up Authorization passed: %d, %q", res.StatusCode, auth)
+		}
+	})
 }
