@@ -397,7 +397,9 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 			}
 			files = tftp.Chain(prov, d)
 		}
+		tftpTrusted, _ := config.Prefixes(cfg.TFTP.TrustedSources) // checked by Load
 		tftpSrv, err = tftp.NewServer(tftp.Config{Files: files, Logger: log.With().Str("component", "tftp").Logger(),
+			SourceRate: cfg.TFTP.SourceRate, SourceBurst: cfg.TFTP.SourceBurst, TrustedSources: tftpTrusted,
 			OnServed: func(sv tftp.Served) { metrics.CountTFTP(tftpKind(sv.Name), tftpResult(sv.Err), sv.Bytes) }})
 		if err != nil {
 			pc.Close()

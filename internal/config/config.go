@@ -140,6 +140,13 @@ type TFTP struct {
 	// FilesDir holds the firmware loads and other static files served
 	// read-only beside the generated configuration files ("": none).
 	FilesDir string `mapstructure:"files_dir"`
+	// SourceRate and SourceBurst: packets a second (and at once) one IP
+	// address may send to the request port; beyond, dropped. 0: the
+	// server's default; -1: no limit. TrustedSources are not limited (a
+	// site's NAT address that boots many phones at once).
+	SourceRate     float64  `mapstructure:"source_rate"`
+	SourceBurst    int      `mapstructure:"source_burst"`
+	TrustedSources []string `mapstructure:"trusted_sources"`
 }
 
 type SCCP struct {
@@ -443,18 +450,18 @@ func (c Config) Validate() error {
 	for _, r := range []struct {
 		key  string
 		rate float64
-	}{{"sip.source_rate", c.SIP.SourceRate}, {"sccp.source_rate", c.SCCP.SourceRate}} {
+	}{{"sip.source_rate", c.SIP.SourceRate}, {"sccp.source_rate", c.SCCP.SourceRate}, {"tftp.source_rate", c.TFTP.SourceRate}} {
 		if r.rate < 0 && r.rate != -1 {
 			add("%s %v: registrations a second from one address, 0 or more (0: the default), or -1 to turn the limit off", r.key, r.rate)
 		}
 	}
-	if c.SCCP.MaxConns < 0 || c.SIP.SourceBurst < 0 || c.SCCP.SourceBurst < 0 {
-		add("sccp.max_conns, sip.source_burst and sccp.source_burst must not be negative")
+	if c.SCCP.MaxConns < 0 || c.SIP.SourceBurst < 0 || c.SCCP.SourceBurst < 0 || c.TFTP.SourceBurst < 0 {
+		add("sccp.max_conns, sip.source_burst, sccp.source_burst and tftp.source_burst must not be negative")
 	}
 	for _, ts := range []struct {
 		key  string
 		list []string
-	}{{"sip.trusted_sources", c.SIP.TrustedSources}, {"sccp.trusted_sources", c.SCCP.TrustedSources}} {
+	}{{"sip.trusted_sources", c.SIP.TrustedSources}, {"sccp.trusted_sources", c.SCCP.TrustedSources}, {"tftp.trusted_sources", c.TFTP.TrustedSources}} {
 		if _, err := Prefixes(ts.list); err != nil {
 			add("%s: %v", ts.key, err)
 		}

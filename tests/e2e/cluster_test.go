@@ -38,6 +38,7 @@ sip:
   max_expires: 3600s
   trusted_sources: [127.0.0.0/8]
   auth: {secret_file: ` + secret + `}
+tftp: {trusted_sources: [127.0.0.0/8]}  # every phone of the test fetches its file from 127.0.0.1
 sccp:
   addr: ":2000"
   keepalive: ` + keepalive.String() + `
