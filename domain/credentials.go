@@ -91,16 +91,6 @@ type DeviceCredentialsDisabled struct {
 func (DeviceCredentialsIssued) EventType() string   { return TypeDeviceCredentialsIssued }
 func (DeviceCredentialsDisabled) EventType() string { return TypeDeviceCredentialsDisabled }
 
-const (
-	TypeDeviceCredentialsIssued   = "device.credentials_issued"
-	TypeDeviceCredentialsDisabled = "device.credentials_disabled"
-)
-
-func init() {
-	registry[TypeDeviceCredentialsIssued] = func() Event { return &DeviceCredentialsIssued{} }
-	registry[TypeDeviceCredentialsDisabled] = func() Event { return &DeviceCredentialsDisabled{} }
-}
-
 // valid: a salt of 16 hex digits, not all zero, and a hex verifier.
 func (c Credential) valid() bool {
 	return len(c.Salt) == 16 && isHex(c.Salt) && strings.Trim(c.Salt, "0") != "" && isHex(c.Verifier)

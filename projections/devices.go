@@ -441,6 +441,31 @@ func (d *Devices) DeviceState(name string) (st domain.DeviceState, version int64
 	return st, version, true
 }
 
+// auth is what SIP digest authentication reads of a device that exists:
+// its credentials' salt ("" none), its pool and the address it was bound
+// at; found is false for a device that does not exist. One lookup, no
+// Device built: the SIP adapter asks it of every REGISTER.
+func (d *Devices) auth(name string) (salt, pool, address string, found bool) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	k, ok := d.names.Lookup(name)
+	if !ok {
+		return "", "", "", false
+	}
+	i, ok := d.devices[k]
+	if !ok {
+		return "", "", "", false
+	}
+	v := d.recs.At(i)
+	if !v.is(fExists) {
+		return "", "", "", false
+	}
+	if v.is(fBound) {
+		address = d.addrs.Get(k, v.address)
+	}
+	return saltText(v.salt), d.strs.String(v.pool), address, true
+}
+
 // count adds v's contribution to the totals.
 func (d *Devices) count(v *rec, sign int) {
 	if v.is(fExists) {

@@ -222,17 +222,13 @@ type SIPAuth struct {
 // without waiting for the store: a REGISTER is checked against what was
 // applied, and a rotation reaches the read model within milliseconds.
 func (r *Reader) SIPAuth(name string) (a SIPAuth, found bool) {
-	st, _, ok := r.set.Devices.DeviceState(name)
-	if !ok || !st.Exists {
+	salt, pool, address, ok := r.set.Devices.auth(name)
+	if !ok {
 		return SIPAuth{}, false
 	}
-	if st.Credentialed {
-		d, _ := r.set.Devices.Get(name)
-		a.Salt = d.CredentialSalt
-	}
-	if p, ok := r.set.Cluster.Pool(st.Pool); ok {
+	a.Salt, a.Address = salt, address
+	if p, ok := r.set.Cluster.Pool(pool); ok {
 		a.Profile = p.SIPAuth
 	}
-	a.Address = st.Address
 	return a, true
 }

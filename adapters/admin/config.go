@@ -59,9 +59,9 @@ type Config struct {
 	// Metrics is the registry /metrics serves; nil makes a new one (see
 	// Server.Metrics). Pass the same Metrics to the SIP and SCCP adapters.
 	Metrics *Metrics
-	// NodeUp tells whether a registrar process serves CallManager name now,
+	// NodeUp tells whether a registrar process serves CallManager cm now,
 	// and which (for GET /v1/nodes); nil: nodes are shown as unknown.
-	NodeUp func(name string) (up bool, process string)
+	NodeUp func(ctx context.Context, cm domain.CallManager) (up bool, process string)
 	// SIPBinding tells when a SIP device's registration here expires and
 	// over which transport (for the devices' expires); nil: not shown.
 	SIPBinding func(device string) (expires time.Time, transport string, ok bool)

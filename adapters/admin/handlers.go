@@ -489,7 +489,7 @@ func (s *Server) getNodes(w http.ResponseWriter, r *http.Request, _ principal) e
 	for _, n := range slices.Sorted(maps.Keys(c.CallManagers)) {
 		node := api.Node{CallManager: apiCallManager(c.CallManagers[n]), Autoreg: n == autoreg, Devices: counts[n]}
 		if s.cfg.NodeUp != nil {
-			node.Up, node.Process = s.cfg.NodeUp(n)
+			node.Up, node.Process = s.cfg.NodeUp(r.Context(), c.CallManagers[n])
 		}
 		out.Nodes = append(out.Nodes, node)
 	}

@@ -47,7 +47,11 @@ type Credentials interface {
 
 // DigestCredential is what a device authenticates with.
 type DigestCredential struct {
-	User, Password string
+	User string
+	// Password derives the password; it is called only when a response
+	// must be checked (a refresh needs none: no key derivation per
+	// REGISTER).
+	Password func() string
 	// Always: every REGISTER must authenticate (profile digest-always).
 	Always bool
 	// Address is the contact the registrar holds for the device, the one
@@ -182,32 +186,32 @@ func (s *Server) changesBinding(dev *device, r *register, next []binding, addres
 
 // authenticate checks a REGISTER of a device that may have credentials
 // before it changes anything.
-func (s *Server) authenticate(dev *device, r *register, next []binding, address string) (authOutcome, DigestCredential) {
+func (s *Server) authenticate(dev *device, r *register, next []binding, address string) authOutcome {
 	if s.cfg.Credentials == nil {
-		return authNotNeeded, DigestCredential{}
+		return authNotNeeded
 	}
-	changes := s.changesBinding(dev, r, next, address)
 	cred, ok := s.cfg.Credentials.DigestCredential(r.device)
 	if !ok {
-		return authNotNeeded, DigestCredential{}
+		return authNotNeeded
 	}
 	if !cred.Always {
-		if !changes {
-			return authNotNeeded, cred
+		if !s.changesBinding(dev, r, next, address) {
+			return authNotNeeded
 		}
 		if len(dev.bindings) == 0 && !r.wildcard && len(r.contacts) == 1 && r.contacts[0].expires > 0 && address == cred.Address {
 			// This adapter holds nothing for the device, and the request
 			// renews the contact the registrar holds: no change.
-			return authNotNeeded, cred
+			return authNotNeeded
 		}
 	}
-	return s.verify(r, cred), cred
+	return s.verify(r, cred)
 }
 
 // verify checks the request's Authorization for cred.
 func (s *Server) verify(r *register, cred DigestCredential) authOutcome {
 	now := time.Now()
 	result := authMissing
+	password := ""
 	for _, h := range r.msg.GetHeaders("Authorization") {
 		c, err := digest.ParseCredentials(h.Value())
 		if err != nil || c.Realm != s.cfg.Realm || c.Username != cred.User {
@@ -238,8 +242,11 @@ func (s *Server) verify(r *register, cred DigestCredential) authOutcome {
 			}
 			qop = []string{"auth"}
 		}
+		if password == "" {
+			password = cred.Password()
+		}
 		want, err := digest.Digest(&digest.Challenge{Realm: s.cfg.Realm, Nonce: c.Nonce, Algorithm: c.Algorithm, QOP: qop},
-			digest.Options{Method: string(r.msg.Method), URI: c.URI, Username: cred.User, Password: cred.Password,
+			digest.Options{Method: string(r.msg.Method), URI: c.URI, Username: cred.User, Password: password,
 				Count: c.Nc, Cnonce: c.Cnonce})
 		if err != nil || subtle.ConstantTimeCompare([]byte(strings.ToLower(c.Response)), []byte(want.Response)) != 1 {
 			result = authFailed

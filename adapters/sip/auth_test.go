@@ -55,7 +55,7 @@ func authServer(t *testing.T, adjust func(*Config)) (*Server, *fakeRegistrar, *f
 	if res := do(t, s, defaultRaw()); res.StatusCode != 200 {
 		t.Fatalf("first registration: %d", res.StatusCode)
 	}
-	creds.set(testDevice, DigestCredential{User: testDevice, Password: testPassword, Address: testContactU})
+	creds.set(testDevice, DigestCredential{User: testDevice, Password: func() string { return testPassword }, Address: testContactU})
 	return s, reg, creds, &failures
 }
 
@@ -222,7 +222,7 @@ func TestAuthAfterFailoverRenewsTheRegistrarsBinding(t *testing.T) {
 	// A node that holds no binding for the device (it failed over here):
 	// renewing the contact the registrar holds is no change; another one is.
 	creds := &fakeCredentials{}
-	creds.set(testDevice, DigestCredential{User: testDevice, Password: testPassword, Address: testContactU})
+	creds.set(testDevice, DigestCredential{User: testDevice, Password: func() string { return testPassword }, Address: testContactU})
 	s, reg := newTestServer(t, func(c *Config) { c.Credentials, c.NonceKey = creds, []byte("0123456789abcdef") })
 	if res := do(t, s, defaultRaw()); res.StatusCode != 200 {
 		t.Fatalf("same contact: %d", res.StatusCode)
@@ -238,7 +238,7 @@ func TestAuthAfterFailoverRenewsTheRegistrarsBinding(t *testing.T) {
 
 func TestAuthDigestAlwaysChallengesRefreshes(t *testing.T) {
 	s, _, creds, _ := authServer(t, nil)
-	creds.set(testDevice, DigestCredential{User: testDevice, Password: testPassword, Address: testContactU, Always: true})
+	creds.set(testDevice, DigestCredential{User: testDevice, Password: func() string { return testPassword }, Address: testContactU, Always: true})
 	r := next(defaultRaw(), 0)
 	res := do(t, s, r)
 	if res.StatusCode != 401 {
@@ -294,7 +294,7 @@ func FuzzAuthorization(f *testing.F) {
 			return // not one header
 		}
 		creds := &fakeCredentials{}
-		creds.set(testDevice, DigestCredential{User: testDevice, Password: testPassword, Address: testContactU})
+		creds.set(testDevice, DigestCredential{User: testDevice, Password: func() string { return testPassword }, Address: testContactU})
 		s, reg := newTestServer(t, func(c *Config) {
 			c.Credentials, c.NonceKey, c.Logger = creds, []byte("0123456789abcdef"), zerolog.Nop()
 		})

@@ -419,7 +419,7 @@ func (s *Server) process(ctx context.Context, dev *device, r *register) (outcome
 	if len(next) > s.cfg.MaxContacts {
 		return rejectf(403, "too many contacts for %s (at most %d)", r.device, s.cfg.MaxContacts), nil
 	}
-	switch res, _ := s.authenticate(dev, r, next, address); res {
+	switch res := s.authenticate(dev, r, next, address); res {
 	case authMissing, authStale, authFailed:
 		s.log.Debug().Str("device", r.device).Stringer("peer", r.peer).Uint8("auth", uint8(res)).Msg("REGISTER challenged: 401")
 		return s.challenge(r, res), nil

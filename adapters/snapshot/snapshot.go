@@ -75,7 +75,7 @@ func Load(ctx context.Context, store Store, path string, log zerolog.Logger) (*L
 	if h.Position == 0 || h.Position > head {
 		return ignore(fmt.Errorf("%s is at position %d, past the store's last event (%d)", path, h.Position, head))
 	}
-	hash, err := HashAt(ctx, store, h.Position)
+	hash, err := eventstore.HashAt(ctx, store, h.Position)
 	if err != nil {
 		return nil, err
 	}
@@ -84,27 +84,6 @@ func Load(ctx context.Context, store Store, path string, log zerolog.Logger) (*L
 			path, h.Position, hash, h.Hash))
 	}
 	return &Loaded{Path: path, Header: h, Body: body, Bytes: snapfile.FileSize(len(body))}, nil
-}
-
-// errStop ends a read early.
-var errStop = errors.New("stop")
-
-// HashAt returns the chain hash of the store's event at position pos.
-func HashAt(ctx context.Context, store Store, pos uint64) ([]byte, error) {
-	var hash []byte
-	found := false
-	err := store.ReadAll(ctx, pos, func(r eventstore.RecordedEvent) error {
-		found = r.Position == pos
-		hash = bytes.Clone(r.Hash)
-		return errStop
-	})
-	if err != nil && !errors.Is(err, errStop) {
-		return nil, fmt.Errorf("reading the event at position %d: %w", pos, err)
-	}
-	if !found {
-		return nil, fmt.Errorf("%w: no event at position %d", eventstore.ErrCorrupt, pos)
-	}
-	return hash, nil
 }
 
 // StartOptions say how to start.
@@ -310,7 +289,7 @@ func (w *Writer) Write(ctx context.Context) (Written, error) {
 		return Written{}, nil
 	}
 	t1 := time.Now()
-	hash, err := HashAt(ctx, w.store, pos)
+	hash, err := eventstore.HashAt(ctx, w.store, pos)
 	if err != nil {
 		return out, err
 	}

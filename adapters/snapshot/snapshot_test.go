@@ -300,7 +300,7 @@ func TestSnapshotsThatDoNotFitAreIgnored(t *testing.T) {
 	if err != nil || oh.Position >= head {
 		t.Fatalf("the other snapshot at %d (%v); this store's head %d", oh.Position, err, head)
 	}
-	thisHash, err := snapshot.HashAt(context.Background(), store, oh.Position)
+	thisHash, err := eventstore.HashAt(context.Background(), store, oh.Position)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -99,7 +99,7 @@ func (p *provisioning) Open(ctx context.Context, name string, _ netip.AddrPort) 
 	}
 	td := tftp.Device{Name: d.Name, Model: d.Model, Protocol: d.Protocol, DN: d.DN}
 	if c, ok := p.DigestCredential(d.Name); ok {
-		td.AuthName, td.AuthPassword = c.User, c.Password
+		td.AuthName, td.AuthPassword = c.User, c.Password()
 	}
 	b, err := g.DeviceConfig(td)
 	if err != nil {
@@ -118,7 +118,7 @@ func (p *provisioning) DigestCredential(device string) (sip.DigestCredential, bo
 	if !found || a.Salt == "" || a.Profile == domain.AuthNone {
 		return sip.DigestCredential{}, false
 	}
-	return sip.DigestCredential{User: device, Password: p.secret.Password(device, a.Salt),
+	return sip.DigestCredential{User: device, Password: func() string { return p.secret.Password(device, a.Salt) },
 		Always: a.Profile == domain.AuthDigestAlways, Address: a.Address}, true
 }
 

@@ -335,19 +335,13 @@ func serve(ctx context.Context, cfg config.Config, verify bool) error {
 			}
 			return fmt.Errorf("device %s speaks %q: no adapter resets it", device, p)
 		},
-		NodeUp: func(name string) (bool, string) {
-			if up, h := nodeUp(base, name); up {
+		NodeUp: func(ctx context.Context, cm domain.CallManager) (bool, string) {
+			if up, h := nodeUp(base, cm.Name); up {
 				return true, h.String()
 			}
 			// Not on this host's store: a node on another host answers
 			// SIP at its CallManager's address.
-			ctx := context.Background()
-			c, err := reader.Cluster(ctx)
-			if err != nil || name == node {
-				return false, ""
-			}
-			cm := c.CallManagers[name]
-			if addr := sipAddress(cm.Host, cm.SIPPort); answersSIP(ctx, addr) {
+			if addr := sipAddress(cm.Host, cm.SIPPort); cm.Name != node && answersSIP(ctx, addr) {
 				return true, "answers SIP at " + addr
 			}
 			return false, ""

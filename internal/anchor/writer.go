@@ -1,10 +1,8 @@
 package anchor
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"sync"
 	"time"
@@ -84,7 +82,7 @@ func NewWriter(ctx context.Context, src Source, path string, s *Signer, opt Writ
 		if lastEntry.Position > head {
 			return nil, last.End(head)
 		}
-		hash, err := HashAt(ctx, src, lastEntry.Position)
+		hash, err := eventstore.HashAt(ctx, src, lastEntry.Position)
 		if err != nil {
 			return nil, err
 		}
@@ -166,7 +164,7 @@ func (w *Writer) Write(ctx context.Context) (Checkpoint, bool, error) {
 	if head == 0 || head <= w.last {
 		return Checkpoint{}, false, nil
 	}
-	hash, err := HashAt(ctx, w.src, head)
+	hash, err := eventstore.HashAt(ctx, w.src, head)
 	if err != nil {
 		return Checkpoint{}, false, err
 	}
@@ -184,26 +182,6 @@ func (w *Writer) Write(ctx context.Context) (Checkpoint, bool, error) {
 
 // Close closes the log.
 func (w *Writer) Close() error { return w.log.Close() }
-
-var errStop = errors.New("stop")
-
-// HashAt is the chain hash the store keeps for the event at position pos.
-func HashAt(ctx context.Context, src Source, pos uint64) ([]byte, error) {
-	var hash []byte
-	found := false
-	err := src.ReadAll(ctx, pos, func(e eventstore.RecordedEvent) error {
-		found = e.Position == pos
-		hash = bytes.Clone(e.Hash)
-		return errStop
-	})
-	if err != nil && !errors.Is(err, errStop) {
-		return nil, fmt.Errorf("reading the event at position %d: %w", pos, err)
-	}
-	if !found || len(hash) == 0 {
-		return nil, fmt.Errorf("%w: no hashed event at position %d", eventstore.ErrCorrupt, pos)
-	}
-	return hash, nil
-}
 
 // CheckStore verifies the whole hash chain of r (eventstore.VerifyChainEach)
 // and that it agrees with a's checkpoints. It returns the number of events

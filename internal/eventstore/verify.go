@@ -3,6 +3,7 @@ package eventstore
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -72,4 +73,27 @@ func VerifyChainEach(ctx context.Context, r AllReader, progress func(position ui
 		progress(next - 1)
 	}
 	return next - 1, nil
+}
+
+// errStop ends a read early.
+var errStop = errors.New("stop")
+
+// HashAt returns the chain hash the store keeps for its event at position
+// pos; an error wrapping ErrCorrupt when there is no such event, or it has
+// no hash.
+func HashAt(ctx context.Context, r AllReader, pos uint64) ([]byte, error) {
+	var hash []byte
+	found := false
+	err := r.ReadAll(ctx, pos, func(e RecordedEvent) error {
+		found = e.Position == pos
+		hash = bytes.Clone(e.Hash)
+		return errStop
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return nil, fmt.Errorf("reading the event at position %d: %w", pos, err)
+	}
+	if !found || len(hash) == 0 {
+		return nil, fmt.Errorf("%w: no hashed event at position %d", ErrCorrupt, pos)
+	}
+	return hash, nil
 }

@@ -499,6 +499,16 @@ func testStoreFault(t *testing.T, f storeFault) {
 	p.kill()
 	p.start()
 	p.waitHealthy(15 * time.Second)
+	lost := lostAfterRestart(t, p, r, told)
+	t.Logf("FIGURE fault %s: %d acknowledged, %d lost", f.name, len(told), lost)
+}
+
+// lostAfterRestart stops p, restarted after a crash (r reaches it), and
+// counts the phones told a DN (told) that the registrar, or the store as
+// `replay state` reads it, no longer holds for them; `replay verify` must
+// pass.
+func lostAfterRestart(t *testing.T, p *proc, r *Registrar, told map[string]string) int {
+	t.Helper()
 	devs := r.Devices()
 	if err := p.stop(); err != nil {
 		t.Errorf("stop: %v", err)
@@ -520,11 +530,11 @@ func testStoreFault(t *testing.T, f storeFault) {
 	for dev, dn := range told {
 		if inStore[dev] != dn || devs[dev].DN != dn {
 			lost++
-			t.Errorf("%s was told DN %s: the store says %q, the registrar %q", dev, dn, inStore[dev], devs[dev].DN)
+			t.Errorf("%s was told DN %s: after the restart the store says %q, the registrar %q", dev, dn, inStore[dev], devs[dev].DN)
 		}
 	}
 	if v := r.replay(t, "verify"); !strings.HasPrefix(v, "OK") {
 		t.Errorf("replay verify:\n%s", v)
 	}
-	t.Logf("FIGURE fault %s: %d acknowledged, %d lost", f.name, len(told), lost)
+	return lost
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -143,34 +142,7 @@ func TestWALDeletedWhileServing(t *testing.T) {
 	}
 	p.start()
 	p.waitHealthy(15 * time.Second)
-	r = p.registrar()
-	devs := r.Devices()
-	if err := p.stop(); err != nil {
-		t.Errorf("stop: %v", err)
-	}
-	var state struct {
-		Devices []struct {
-			Name string `json:"name"`
-			DN   string `json:"dn"`
-		} `json:"devices"`
-	}
-	if err := json.Unmarshal([]byte(r.replay(t, "state", "--format", "json")), &state); err != nil {
-		t.Fatal(err)
-	}
-	inStore := map[string]string{}
-	for _, d := range state.Devices {
-		inStore[d.Name] = d.DN
-	}
-	missing := 0
-	for dev, dn := range told {
-		if inStore[dev] != dn || devs[dev].DN != dn {
-			missing++
-			t.Errorf("%s was told DN %s: after the restart the store says %q, the registrar %q", dev, dn, inStore[dev], devs[dev].DN)
-		}
-	}
-	if v := r.replay(t, "verify"); !strings.HasPrefix(v, "OK") {
-		t.Errorf("replay verify:\n%s", v)
-	}
+	missing := lostAfterRestart(t, p, p.registrar(), told)
 	t.Logf("FIGURE wal deleted while serving: %d acknowledged before, %d acknowledged after (%d told to come back), %d acknowledged lost after kill -9 and restart",
 		ackedBefore, ackedAfter, busy+1, missing)
 }
